@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "AccelMetrics",
+    products: [
+        .executable(name: "accel-exporter", targets: ["accel-exporter"]),
+        .executable(name: "accel-simulator", targets: ["accel-simulator"]),
+        .library(name: "Exposition", targets: ["Exposition"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "Accelerators", targets: ["Accelerators"]),
+        .library(name: "Exporter", targets: ["Exporter"]),
+        // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
+        .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        // C bridges. libmicrohttpd ships a .pc file; libsensors does not (link "sensors" in its modulemap).
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .systemLibrary(name: "CSensors", providers: [.apt(["libsensors-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "Exposition", dependencies: ["CZlib"]),
+        .target(
+            name: "HTTPServer",
+            dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Accelerators",
+            dependencies: ["CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Exporter",
+            dependencies: [
+                "Accelerators", "Exposition", "HTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        .executableTarget(
+            name: "accel-exporter",
+            dependencies: [
+                "Exporter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "accel-simulator",
+            dependencies: [
+                "AcceleratorTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(
+            name: "ExporterTests",
+            dependencies: ["Exporter", "Exposition", "AcceleratorTestSupport"],
+            resources: []
+        ),
+    ]
+)
+
+// One place for the strict settings, as swift-log's manifest does.
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,88 @@
+/// The vendor-neutral reading of one accelerator at one tick, in base units.
+///
+/// Every source fills the same value; one renderer turns it into DESIGN.md's schema, so no vendor invents its own
+/// names. An absent value is `nil` (or a missing key): hardware "not available" sentinels never become numbers.
+public struct DeviceSample: Sendable, Equatable {
+    public var identity: DeviceIdentity
+    /// `false` when the device stopped answering this tick: the renderer then emits `accelerator_up 0` and nothing
+    /// else for it but its info series.
+    public var up: Bool
+
+    public var utilizationRatio: Double?
+    /// Keyed by DESIGN.md's `engine` vocabulary (`gfx`, `compute`, `copy`, `video_decode`, `video_encode`,
+    /// `memory_controller`).
+    public var engineUtilizationRatio: [String: Double] = [:]
+    /// Keyed by `memory` label (`vram`, `gtt`, `vis_vram`, `hbm`).
+    public var memoryUsedBytes: [String: Double] = [:]
+    public var memoryTotalBytes: [String: Double] = [:]
+    /// Keyed by `sensor` (`edge`, `junction`, `memory`, `hbm0`…).
+    public var temperatureCelsius: [String: Double] = [:]
+    public var powerWatts: Double?
+    public var powerLimitWatts: Double?
+    public var energyJoules: Double?
+    /// Keyed by `clock` (`graphics`, `sm`, `memory`, `video`, `soc`, `fabric`).
+    public var clockHertz: [String: Double] = [:]
+    /// Keyed by `sensor`.
+    public var fanSpeedRatio: [String: Double] = [:]
+    /// Keyed by `sensor`: hwmon and gpu_metrics report fan speed in RPM, not as a ratio.
+    public var fanSpeedRPM: [String: Double] = [:]
+    public var voltageVolts: [String: Double] = [:]
+    public var pcieLinkSpeedTransfersPerSecond: Double?
+    public var pcieLinkWidth: Double?
+    /// Keyed by `direction` (`rx`, `tx`).
+    public var pcieThroughputBytesPerSecond: [String: Double] = [:]
+    public var interconnectBytes: [InterconnectKey: Double] = [:]
+    /// Keyed by `reason`; 1 while it holds, 0 otherwise.
+    public var throttleActive: [String: Double] = [:]
+    /// Keyed by `type`.
+    public var errors: [String: Double] = [:]
+
+    public init(identity: DeviceIdentity, up: Bool = true) {
+        self.identity = identity
+        self.up = up
+    }
+
+    public struct InterconnectKey: Sendable, Hashable, Comparable {
+        public var link: String
+        public var direction: String
+        public init(link: String, direction: String) {
+            self.link = link
+            self.direction = direction
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.link, a.direction) < (b.link, b.direction) }
+    }
+
+    /// Drops every reading, keeping identity: what a device that stopped answering shows.
+    public mutating func clearReadings() {
+        self = DeviceSample(identity: identity, up: up)
+    }
+}
+
+/// Who a device is. `accelerator`, `vendor` and `model` go on every series; `info` only on `accelerator_info`.
+public struct DeviceIdentity: Sendable, Equatable, Hashable {
+    /// Stable id: UUID for NVIDIA, `unique_id`/serial else PCI address for others.
+    public var accelerator: String
+    public var vendor: String
+    public var model: String
+    /// PCI address (`0000:03:00.0`), used to join hwmon chips and, later, pod-resources ids.
+    public var pciAddress: String?
+    /// Static facts for `accelerator_info` (`pci_bus_id`, `driver`, `vbios`, `serial`, …), without the three keys above.
+    public var info: [(String, String)] {
+        get { infoPairs.map { ($0.name, $0.value) } }
+        set { infoPairs = newValue.map { InfoPair(name: $0.0, value: $0.1) } }
+    }
+    var infoPairs: [InfoPair] = []
+
+    struct InfoPair: Sendable, Hashable {
+        var name: String
+        var value: String
+    }
+
+    public init(accelerator: String, vendor: String, model: String, pciAddress: String? = nil, info: [(String, String)] = []) {
+        self.accelerator = accelerator
+        self.vendor = vendor
+        self.model = model
+        self.pciAddress = pciAddress
+        self.info = info
+    }
+}

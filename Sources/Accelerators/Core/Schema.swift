@@ -1,0 +1,81 @@
+public import Exposition
+
+/// DESIGN.md's device schema: the one place that names families, types, units and labels.
+///
+/// Every source fills `DeviceSample`; this turns a tick's samples into families. Device series carry exactly
+/// `accelerator`, `vendor`, `model` plus at most one family-specific label; static facts go on `accelerator_info`.
+public enum Schema {
+    public static func families(for devices: [DeviceSample]) -> [MetricFamily] {
+        var b = Builder()
+        for d in devices {
+            let base = [Label("accelerator", d.identity.accelerator), Label("vendor", d.identity.vendor), Label("model", d.identity.model)]
+            b.add("accelerator", base + d.identity.infoPairs.map { Label($0.name, $0.value) }, 1)
+            b.add("accelerator_up", base, d.up ? 1 : 0)
+            guard d.up else { continue }
+            b.add("accelerator_utilization_ratio", base, d.utilizationRatio)
+            b.add("accelerator_engine_utilization_ratio", base, "engine", d.engineUtilizationRatio)
+            b.add("accelerator_memory_used_bytes", base, "memory", d.memoryUsedBytes)
+            b.add("accelerator_memory_total_bytes", base, "memory", d.memoryTotalBytes)
+            b.add("accelerator_temperature_celsius", base, "sensor", d.temperatureCelsius)
+            b.add("accelerator_power_watts", base, d.powerWatts)
+            b.add("accelerator_power_limit_watts", base, d.powerLimitWatts)
+            b.add("accelerator_energy_joules", base, d.energyJoules)
+            b.add("accelerator_clock_hertz", base, "clock", d.clockHertz)
+            b.add("accelerator_fan_speed_ratio", base, "sensor", d.fanSpeedRatio)
+            b.add("accelerator_fan_speed_rpm", base, "sensor", d.fanSpeedRPM)
+            b.add("accelerator_voltage_volts", base, "sensor", d.voltageVolts)
+            b.add("accelerator_pcie_link_speed_transfers_per_second", base, d.pcieLinkSpeedTransfersPerSecond)
+            b.add("accelerator_pcie_link_width", base, d.pcieLinkWidth)
+            b.add("accelerator_pcie_throughput_bytes_per_second", base, "direction", d.pcieThroughputBytesPerSecond)
+            for (key, value) in d.interconnectBytes.sorted(by: { $0.key < $1.key }) {
+                b.add("accelerator_interconnect_bytes", base + [Label("link", key.link), Label("direction", key.direction)], value)
+            }
+            b.add("accelerator_throttle_active", base, "reason", d.throttleActive)
+            b.add("accelerator_errors", base, "type", d.errors)
+        }
+        return b.finish()
+    }
+
+    /// Name, help, kind and unit of every device family, in one table (the README's metric reference mirrors it).
+    public static let definitions: [String: (help: String, kind: MetricFamily.Kind, unit: String?)] = [
+        "accelerator": ("Static facts about an accelerator (PCI bus id, driver, firmware, serial, node); value 1.", .info, nil),
+        "accelerator_up": ("1 when the accelerator answered this sample, 0 when it stopped answering.", .gauge, nil),
+        "accelerator_utilization_ratio": ("Fraction of time the main compute engine was busy (0-1).", .gauge, "ratio"),
+        "accelerator_engine_utilization_ratio": ("Fraction of time an engine was busy (0-1).", .gauge, "ratio"),
+        "accelerator_memory_used_bytes": ("Device memory in use.", .gauge, "bytes"),
+        "accelerator_memory_total_bytes": ("Device memory size.", .gauge, "bytes"),
+        "accelerator_temperature_celsius": ("Temperature of a sensor on the accelerator.", .gauge, "celsius"),
+        "accelerator_power_watts": ("Power draw (average where the hardware averages, else instantaneous).", .gauge, "watts"),
+        "accelerator_power_limit_watts": ("Enforced power limit (cap).", .gauge, "watts"),
+        "accelerator_energy_joules": ("Energy consumed since the driver loaded.", .counter, "joules"),
+        "accelerator_clock_hertz": ("Current clock frequency.", .gauge, "hertz"),
+        "accelerator_fan_speed_ratio": ("Fan speed as a fraction of its maximum (0-1).", .gauge, "ratio"),
+        "accelerator_fan_speed_rpm": ("Fan speed in revolutions per minute.", .gauge, nil),
+        "accelerator_voltage_volts": ("Voltage of a rail.", .gauge, "volts"),
+        "accelerator_pcie_link_speed_transfers_per_second": ("Current PCIe link speed per lane.", .gauge, "transfers_per_second"),
+        "accelerator_pcie_link_width": ("Current PCIe link width in lanes.", .gauge, nil),
+        "accelerator_pcie_throughput_bytes_per_second": ("PCIe throughput.", .gauge, "bytes_per_second"),
+        "accelerator_interconnect_bytes": ("Bytes moved over a device interconnect link (NVLink, XGMI).", .counter, "bytes"),
+        "accelerator_throttle_active": ("1 while the reason holds the clocks down, else 0.", .gauge, nil),
+        "accelerator_errors": ("Hardware errors over the device's lifetime, by type.", .counter, nil),
+    ]
+
+    struct Builder {
+        var families: [String: MetricFamily] = [:]
+
+        mutating func add(_ name: String, _ labels: [Label], _ value: Double?) {
+            guard let value else { return }
+            if families[name] == nil {
+                let d = Schema.definitions[name]!
+                families[name] = MetricFamily(name: name, help: d.help, kind: d.kind, unit: d.unit)
+            }
+            families[name]!.samples.append(Sample(labels: labels, value: value))
+        }
+
+        mutating func add(_ name: String, _ labels: [Label], _ key: String, _ values: [String: Double]) {
+            for (k, v) in values.sorted(by: { $0.key < $1.key }) { add(name, labels + [Label(key, k)], v) }
+        }
+
+        func finish() -> [MetricFamily] { families.values.sorted { $0.name < $1.name } }
+    }
+}

@@ -1,0 +1,230 @@
+internal import CSensors
+public import Exposition
+public import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// hwmon through libsensors — the only hwmon code path.
+///
+/// libsensors reads `/sys` itself (umockdev fakes it in tests and the demo) and applies `sensors3.conf` labels,
+/// `ignore` and `compute` lines, which is why it is used instead of reading `hwmon*/` files directly. Chips whose
+/// PCI device is a display controller or processing accelerator become overlays joined to that accelerator by PCI
+/// address; with `includeAllChips` the node's other chips are exported as `hwmon_*` families.
+public final class HwmonSource: AcceleratorSource {
+    public let name = "hwmon"
+    private let configPath: String?
+    private let includeAllChips: Bool
+    private let discoveryInterval: Double
+    private let logger: Logger
+    private let problems: ProblemLog
+    private var initialized = false
+    private var lastInit: MonotonicInstant?
+
+    /// libsensors keeps process-global state: one user at a time.
+    private static let libraryLock = Mutex(())
+
+    public init(configPath: String?, includeAllChips: Bool, discoveryInterval: Double = 10, logger: Logger) {
+        self.configPath = configPath
+        self.includeAllChips = includeAllChips
+        self.discoveryInterval = discoveryInterval
+        self.logger = logger
+        self.problems = ProblemLog(logger: logger)
+    }
+
+    deinit {
+        if initialized { Self.libraryLock.withLock { _ in sensors_cleanup() } }
+    }
+
+    public func sample(now: MonotonicInstant) -> SourceResult {
+        defer { problems.endTick() }
+        return Self.libraryLock.withLock { _ in
+            // Re-initialising re-scans /sys/class/hwmon: chips that appear later are found, vanished ones dropped.
+            if !initialized || lastInit.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+                if initialized { sensors_cleanup(); initialized = false }
+                if let error = initialize() {
+                    problems.report("init", error, level: .error)
+                    return SourceResult(error: error)
+                }
+                initialized = true
+                lastInit = now
+            }
+            return readChips()
+        }
+    }
+
+    private func initialize() -> String? {
+        var file: UnsafeMutablePointer<FILE>?
+        if let configPath {
+            file = fopen(configPath, "r")
+            if file == nil { return "cannot open sensors config \(configPath): \(String(cString: strerror(errno)))" }
+        }
+        defer { if let file { fclose(file) } }
+        let rc = sensors_init(file)
+        if rc != 0 {
+            return "sensors_init failed: \(String(cString: sensors_strerror(rc)))" + (configPath.map { " (config \($0))" } ?? "")
+        }
+        return nil
+    }
+
+    private func readChips() -> SourceResult {
+        var result = SourceResult()
+        var node = NodeChipFamilies()
+        var chipNumber: Int32 = 0
+        while let chip = sensors_get_detected_chips(nil, &chipNumber) {
+            let chipName = Self.chipName(chip)
+            let path = chip.pointee.path.map { String(cString: $0) } ?? ""
+            let pci = chip.pointee.bus.type == Int16(SENSORS_BUS_TYPE_PCI) ? Self.pciAddress(chip.pointee.addr) : nil
+            let readings = readFeatures(chip, chipName: chipName)
+            if let pci, Self.isAcceleratorChip(path: path) {
+                var overlay = result.overlays[pci] ?? DeviceSample(identity: DeviceIdentity(accelerator: pci, vendor: "", model: ""))
+                readings.apply(to: &overlay)
+                result.overlays[pci] = overlay
+            } else if includeAllChips {
+                node.add(chip: chipName, readings)
+            }
+        }
+        if includeAllChips { result.families = node.families() }
+        return result
+    }
+
+    private func readFeatures(_ chip: UnsafePointer<sensors_chip_name>, chipName: String) -> ChipReadings {
+        var readings = ChipReadings()
+        var featureNumber: Int32 = 0
+        while let feature = sensors_get_features(chip, &featureNumber) {
+            let label: String = {
+                guard let raw = sensors_get_label(chip, feature) else {
+                    return feature.pointee.name.map { String(cString: $0) } ?? "unknown"
+                }
+                defer { free(raw) }
+                return String(cString: raw)
+            }()
+            func value(_ type: sensors_subfeature_type) -> Double? {
+                guard let sub = sensors_get_subfeature(chip, feature, type) else { return nil }
+                var v = 0.0
+                let rc = sensors_get_value(chip, sub.pointee.number, &v)
+                if rc < 0 {
+                    // ENODATA from a disabled channel is normal; say it once, not every tick.
+                    problems.report("\(chipName)/\(label)", "hwmon \(chipName) \(label): \(String(cString: sensors_strerror(rc)))", level: .debug)
+                    return nil
+                }
+                return v.isFinite ? v : nil
+            }
+            switch feature.pointee.type {
+            case SENSORS_FEATURE_TEMP:
+                if let v = value(SENSORS_SUBFEATURE_TEMP_INPUT), (-273.15...1000).contains(v) { readings.temperatures.append((label, v)) }
+            case SENSORS_FEATURE_POWER:
+                let power = value(SENSORS_SUBFEATURE_POWER_AVERAGE) ?? value(SENSORS_SUBFEATURE_POWER_INPUT)
+                readings.power.append((label, power.flatMap { (0...100_000).contains($0) ? $0 : nil }, value(SENSORS_SUBFEATURE_POWER_CAP)))
+            case SENSORS_FEATURE_ENERGY:
+                if let v = value(SENSORS_SUBFEATURE_ENERGY_INPUT), v >= 0 { readings.energy.append((label, v)) }
+            case SENSORS_FEATURE_FAN:
+                if let v = value(SENSORS_SUBFEATURE_FAN_INPUT), v >= 0 { readings.fans.append((label, v)) }
+            case SENSORS_FEATURE_IN:
+                if let v = value(SENSORS_SUBFEATURE_IN_INPUT) { readings.voltages.append((label, v)) }
+            case SENSORS_FEATURE_CURR:
+                if let v = value(SENSORS_SUBFEATURE_CURR_INPUT) { readings.currents.append((label, v)) }
+            default:
+                break
+            }
+        }
+        return readings
+    }
+
+    static func chipName(_ chip: UnsafePointer<sensors_chip_name>) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let n = sensors_snprintf_chip_name(&buffer, buffer.count, chip)
+        guard n > 0 else { return "unknown" }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// libsensors' PCI `addr` is (domain << 16) + (bus << 8) + (slot << 3) + function.
+    static func pciAddress(_ addr: Int32) -> String {
+        let a = UInt32(bitPattern: addr)
+        return hex(a >> 16, 4) + ":" + hex((a >> 8) & 0xFF, 2) + ":" + hex((a >> 3) & 0x1F, 2) + "." + String(a & 0x7)
+    }
+
+    private static func hex(_ v: UInt32, _ width: Int) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+
+    /// PCI class 0x03xxxx (display) or 0x12xxxx (processing accelerator): the chip belongs to an accelerator.
+    static func isAcceleratorChip(path: String) -> Bool {
+        let fd = open(path + "/device/class", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 31) }
+        guard n > 0 else { return false }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self).trimmingWhitespace().lowercased()
+        return text.hasPrefix("0x03") || text.hasPrefix("0x12")
+    }
+
+    /// `mem` → `memory`, spaces and punctuation → `_`, lower case: sensor labels become stable label values.
+    static func sensorLabel(_ label: String) -> String {
+        let lowered = label.lowercased()
+        var out = ""
+        for scalar in lowered.unicodeScalars {
+            if (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9") || scalar == "_" {
+                out.unicodeScalars.append(scalar)
+            } else if !out.hasSuffix("_") {
+                out.append("_")
+            }
+        }
+        while out.hasSuffix("_") { out.removeLast() }
+        if out == "mem" { return "memory" }
+        return out.isEmpty ? "unknown" : out
+    }
+}
+
+/// One chip's readings in base units, as libsensors returned them (after sensors3.conf compute lines).
+struct ChipReadings {
+    var temperatures: [(String, Double)] = []
+    /// (label, average-else-input watts, cap watts)
+    var power: [(String, Double?, Double?)] = []
+    var energy: [(String, Double)] = []
+    var fans: [(String, Double)] = []
+    var voltages: [(String, Double)] = []
+    var currents: [(String, Double)] = []
+
+    /// hwmon takes precedence over gpu_metrics: its values replace the owner's for the same key.
+    func apply(to sample: inout DeviceSample) {
+        for (label, v) in temperatures { sample.temperatureCelsius[HwmonSource.sensorLabel(label)] = v }
+        // The first power channel is the board/socket power; later ones (PPT limits on new kernels) are not draw.
+        if let first = power.first(where: { $0.1 != nil || $0.2 != nil }) {
+            if let watts = first.1 { sample.powerWatts = watts }
+            if let cap = first.2, cap > 0 { sample.powerLimitWatts = cap }
+        }
+        if let joules = energy.first?.1 { sample.energyJoules = joules }
+        for (label, rpm) in fans { sample.fanSpeedRPM[HwmonSource.sensorLabel(label)] = rpm }
+        for (label, v) in voltages { sample.voltageVolts[HwmonSource.sensorLabel(label)] = v }
+    }
+}
+
+/// `hwmon_*` families for the node's non-accelerator chips (`--collector.hwmon.all`).
+struct NodeChipFamilies {
+    var temperature = MetricFamily(name: "hwmon_temperature_celsius", help: "Temperature of a node hwmon sensor (libsensors).", kind: .gauge, unit: "celsius")
+    var power = MetricFamily(name: "hwmon_power_watts", help: "Power of a node hwmon sensor (average, else input).", kind: .gauge, unit: "watts")
+    var energy = MetricFamily(name: "hwmon_energy_joules", help: "Cumulative energy of a node hwmon sensor.", kind: .counter, unit: "joules")
+    var fan = MetricFamily(name: "hwmon_fan_speed_rpm", help: "Fan speed of a node hwmon sensor in revolutions per minute.", kind: .gauge)
+    var voltage = MetricFamily(name: "hwmon_voltage_volts", help: "Voltage of a node hwmon sensor.", kind: .gauge, unit: "volts")
+    var current = MetricFamily(name: "hwmon_current_amperes", help: "Current of a node hwmon sensor.", kind: .gauge, unit: "amperes")
+
+    mutating func add(chip: String, _ r: ChipReadings) {
+        func labels(_ sensor: String) -> [Label] { [Label("chip", chip), Label("sensor", HwmonSource.sensorLabel(sensor))] }
+        for (s, v) in r.temperatures { temperature.samples.append(Sample(labels: labels(s), value: v)) }
+        for (s, v, _) in r.power { if let v { power.samples.append(Sample(labels: labels(s), value: v)) } }
+        for (s, v) in r.energy { energy.samples.append(Sample(labels: labels(s), value: v)) }
+        for (s, v) in r.fans { fan.samples.append(Sample(labels: labels(s), value: v)) }
+        for (s, v) in r.voltages { voltage.samples.append(Sample(labels: labels(s), value: v)) }
+        for (s, v) in r.currents { current.samples.append(Sample(labels: labels(s), value: v)) }
+    }
+
+    func families() -> [MetricFamily] {
+        [temperature, power, energy, fan, voltage, current].filter { !$0.samples.isEmpty }
+    }
+}

@@ -1,0 +1,148 @@
+public import Accelerators
+public import Exposition
+public import HTTPServer
+public import Logging
+import Synchronization
+
+/// The node daemon: sources → sampler → snapshot → HTTP.
+public final class Exporter: Sendable {
+    public struct Configuration: Sendable {
+        public var listenHost = ""
+        public var listenPort = 9445
+        public var telemetryPath = "/metrics"
+        public var sysfs = FileRoot("/sys")
+        public var procfs = FileRoot("/proc")
+        public var interval = 1.0
+        public var discoveryInterval = 10.0
+        public var collectors: Set<String> = ["amdgpu", "hwmon"]
+        public var hwmonAllChips = false
+        public var hwmonConfigPath: String?
+        public var nodeName: String?
+        public var httpThreads = 2
+        public var maxConnections = 512
+        public var requestTimeoutSeconds = 10
+
+        public init() {}
+
+        /// Every collector this build knows, for `--collector.<name>` flags and validation.
+        public static let knownCollectors = ["amdgpu", "hwmon"]
+    }
+
+    public let configuration: Configuration
+    public let selfMetrics = SelfMetrics()
+    private let logger: Logger
+    private let sampler: Sampler
+    private let current = SnapshotStore()
+    private let server: Mutex<HTTPServer?> = Mutex(nil)
+
+    public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
+        self.configuration = configuration
+        self.logger = logger
+        var sources: [any AcceleratorSource] = []
+        if configuration.collectors.contains("amdgpu") {
+            sources.append(AMDGPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
+                                        discoveryInterval: configuration.discoveryInterval,
+                                        logger: logger.with("collector", "amdgpu")))
+        }
+        if configuration.collectors.contains("hwmon") {
+            sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,
+                                       discoveryInterval: configuration.discoveryInterval,
+                                       logger: logger.with("collector", "hwmon")))
+        }
+        sources += extraSources
+        let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
+        let store = current
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { tick in
+            store.publish(renderer.render(tick))
+        }
+    }
+
+    /// The latest snapshot; nil only before the first tick.
+    public var snapshot: Snapshot? { current.latest }
+
+    /// Runs one tick before serving (so the first scrape has data), then starts the loop and the HTTP server.
+    public func start() throws {
+        sampler.tickOnce()
+        sampler.start()
+        let http = HTTPServer(
+            configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
+                                 threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
+                                 connectionTimeoutSeconds: configuration.requestTimeoutSeconds),
+            logger: logger,
+            handler: { [self] request in self.handle(request) }
+        )
+        try http.start()
+        server.withLock { $0 = http }
+        logger.info("listening", metadata: ["address": "\(configuration.listenHost.isEmpty ? "*" : configuration.listenHost):\(http.port)",
+                                            "telemetry_path": "\(configuration.telemetryPath)"])
+    }
+
+    public var port: Int? { server.withLock { $0?.port } }
+
+    public func stop() {
+        let http = server.withLock { s -> HTTPServer? in
+            defer { s = nil }
+            return s
+        }
+        http?.stop()
+        sampler.stop()
+    }
+
+    // MARK: Routes
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        switch request.path {
+        case configuration.telemetryPath:
+            return metrics(request)
+        case "/healthz":
+            return .text("ok\n")
+        case "/readyz":
+            let (ready, reason) = readiness()
+            return .text(reason + "\n", status: ready ? 200 : 503)
+        case "/":
+            return .html(LandingPage.render(snapshot: snapshot, configuration: configuration))
+        default:
+            return .text("not found: \(request.path)\n", status: 404)
+        }
+    }
+
+    private func metrics(_ request: HTTPRequest) -> HTTPResponse {
+        guard let snapshot else { return .text("no sample yet\n", status: 503) }
+        let format = ExpositionFormat.negotiate(accept: request.header("Accept"))
+        let gzip = ExpositionFormat.acceptsGzip(request.header("Accept-Encoding"))
+        selfMetrics.recordScrape(format)
+        let body = snapshot.body(format, gzip: gzip)
+        var headers = [("Content-Type", format.contentType), ("Vary", "Accept-Encoding")]
+        if snapshot.isCompressed(body, format) { headers.append(("Content-Encoding", "gzip")) }
+        return HTTPResponse(status: 200, headers: headers, body: body)
+    }
+
+    /// Ready while the sampler completed a tick within 3 intervals. Failing collectors and a node without
+    /// accelerators are still ready: their state is in the metrics, and restarting would not fix it.
+    public func readiness() -> (Bool, String) {
+        guard let snapshot else { return (false, "no sample completed yet") }
+        let age = MonotonicInstant.now().seconds(since: snapshot.tick.startedAt.adding(seconds: snapshot.tick.durationSeconds))
+        let limit = 3 * configuration.interval
+        if age > limit {
+            return (false, "last sample completed \(Int(age))s ago (limit \(limit)s)")
+        }
+        return (true, "ok: \(snapshot.tick.devices.count) accelerators, last sample \(Int(age * 1000))ms ago")
+    }
+}
+
+extension Logger {
+    func with(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy[metadataKey: key] = "\(value)"
+        return copy
+    }
+}
+
+/// The latest snapshot, swapped once per tick and read by every scrape: one short lock around a pointer copy.
+final class SnapshotStore: Sendable {
+    private let value = Mutex<Snapshot?>(nil)
+
+    func publish(_ snapshot: Snapshot) { value.withLock { $0 = snapshot } }
+
+    var latest: Snapshot? { value.withLock { $0 } }
+}

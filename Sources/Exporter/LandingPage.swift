@@ -1,0 +1,83 @@
+import Accelerators
+
+/// The `/` page: the node's accelerators and their current readings, refreshed every few seconds, with links.
+enum LandingPage {
+    static func render(snapshot: Snapshot?, configuration: Exporter.Configuration) -> String {
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+        <title>accel-exporter</title>
+        <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td.l{text-align:left}.down{color:#b00}</style>
+        </head><body>
+        <h1>accel-exporter \(SelfMetrics.version)</h1>
+        <p><a href="\(escape(configuration.telemetryPath))">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
+
+        """
+        guard let snapshot else {
+            return html + "<p>No sample yet.</p></body></html>\n"
+        }
+        let devices = snapshot.tick.devices
+        html += "<h2>Accelerators (\(devices.count))</h2>\n"
+        if devices.isEmpty {
+            html += "<p>No accelerators found on this node.</p>\n"
+        } else {
+            html += "<table><tr><th>Accelerator</th><th>Vendor</th><th>Model</th><th>State</th><th>Utilization</th><th>Memory used / total</th><th>Hottest</th><th>Power</th><th>Graphics clock</th></tr>\n"
+            for d in devices {
+                let mem: String
+                if let used = d.memoryUsedBytes["vram"], let total = d.memoryTotalBytes["vram"] {
+                    mem = "\(gib(used)) / \(gib(total)) GiB"
+                } else { mem = "–" }
+                html += "<tr><td class=l>\(escape(d.identity.accelerator))</td><td class=l>\(escape(d.identity.vendor))</td>"
+                html += "<td class=l>\(escape(d.identity.model))</td>"
+                html += d.up ? "<td class=l>up</td>" : "<td class='l down'>not answering</td>"
+                html += "<td>\(d.utilizationRatio.map { fixed($0 * 100, 1) + " %" } ?? "–")</td><td>\(mem)</td>"
+                html += "<td>\(d.temperatureCelsius.values.max().map { fixed($0, 1) + " °C" } ?? "–")</td>"
+                html += "<td>\(d.powerWatts.map { fixed($0, 1) + " W" } ?? "–")</td>"
+                html += "<td>\(d.clockHertz["graphics"].map { fixed($0 / 1e6, 0) + " MHz" } ?? "–")</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        html += "<h2>Collectors</h2>\n<table><tr><th>Collector</th><th>State</th><th>Duration</th><th>Error</th></tr>\n"
+        for c in snapshot.tick.collectors {
+            html += "<tr><td class=l>\(escape(c.name))</td>"
+            html += c.success ? "<td class=l>ok</td>" : "<td class='l down'>failed</td>"
+            html += "<td>\(fixed(c.durationSeconds * 1000, 2)) ms</td><td class=l>\(escape(c.error ?? ""))</td></tr>\n"
+        }
+        html += "</table>\n</body></html>\n"
+        return html
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func gib(_ bytes: Double) -> String { fixed(bytes / 1_073_741_824, 1) }
+
+    /// Fixed-point formatting without Foundation.
+    static func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "–" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (abs(v) * scale).rounded()
+        let whole = Int(rounded / scale)
+        let frac = Int(rounded.truncatingRemainder(dividingBy: scale))
+        var s = (v < 0 && rounded != 0 ? "-" : "") + String(whole)
+        if digits > 0 {
+            let f = String(frac)
+            s += "." + String(repeating: "0", count: digits - f.count) + f
+        }
+        return s
+    }
+}

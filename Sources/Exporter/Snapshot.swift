@@ -1,0 +1,65 @@
+public import Accelerators
+public import Exposition
+public import HTTPServer
+import Synchronization
+
+/// One tick, rendered: the bytes a scrape hands out without touching devices or re-encoding.
+///
+/// Immutable once built; gzip variants are made on first request and cached (a scraper that does not accept gzip
+/// never pays for it).
+public final class Snapshot: Sendable {
+    public let tick: Sampler.Tick
+    public let text: ResponseBody
+    public let openMetrics: ResponseBody
+    public let wallClockMilliseconds: Int64
+    private let gzipCache = Mutex<(text: ResponseBody?, openMetrics: ResponseBody?)>((nil, nil))
+
+    public init(tick: Sampler.Tick, text: ResponseBody, openMetrics: ResponseBody, wallClockMilliseconds: Int64) {
+        self.tick = tick
+        self.text = text
+        self.openMetrics = openMetrics
+        self.wallClockMilliseconds = wallClockMilliseconds
+    }
+
+    public func body(_ format: ExpositionFormat, gzip: Bool) -> ResponseBody {
+        let plain = format == .openMetrics ? openMetrics : text
+        guard gzip else { return plain }
+        return gzipCache.withLock { cache in
+            if let hit = format == .openMetrics ? cache.openMetrics : cache.text { return hit }
+            let compressed = plain.withUnsafeBytes { raw in (try? Gzip.compress(raw)).map(ResponseBody.init) } ?? plain
+            if format == .openMetrics { cache.openMetrics = compressed } else { cache.text = compressed }
+            return compressed
+        }
+    }
+
+    /// Whether `body(_:gzip:)` really compressed (it falls back to plain bytes if zlib failed).
+    public func isCompressed(_ body: ResponseBody, _ format: ExpositionFormat) -> Bool {
+        body !== (format == .openMetrics ? openMetrics : text)
+    }
+}
+
+/// Turns ticks into snapshots, reusing its encode buffer from tick to tick.
+///
+/// Used from the sampler thread only. `@unchecked Sendable`: the buffer is touched only inside `render`, which the
+/// single sampler thread calls.
+public final class SnapshotRenderer: @unchecked Sendable {
+    private var buffer: [UInt8] = []
+    private let selfMetrics: SelfMetrics
+
+    public init(selfMetrics: SelfMetrics) {
+        self.selfMetrics = selfMetrics
+    }
+
+    public func render(_ tick: Sampler.Tick) -> Snapshot {
+        var families = Schema.families(for: tick.devices)
+        families += tick.extraFamilies
+        families += selfMetrics.families(for: tick)
+        buffer.removeAll(keepingCapacity: true)
+        ExpositionEncoder.encode(families, format: .text, into: &buffer)
+        let text = ResponseBody(buffer)
+        buffer.removeAll(keepingCapacity: true)
+        ExpositionEncoder.encode(families, format: .openMetrics, into: &buffer)
+        let openMetrics = ResponseBody(buffer)
+        return Snapshot(tick: tick, text: text, openMetrics: openMetrics, wallClockMilliseconds: wallClockMilliseconds())
+    }
+}

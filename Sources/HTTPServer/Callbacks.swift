@@ -1,0 +1,210 @@
+import CMicroHTTPD
+import Glibc
+import Logging
+
+// libmicrohttpd calls these functions on its worker threads. They never throw and never trap on anything a
+// client sends: a fault here would take the whole exporter down.
+
+/// The one place where objects cross into C as context pointers and come back.
+enum CallbackContext {
+    /// A +1 reference for C to hold; balance it with `fromOpaque(...).release()`.
+    static func retain(_ object: some AnyObject) -> UnsafeMutableRawPointer {
+        Unmanaged.passRetained(object).toOpaque()
+    }
+
+    /// The object behind a pointer made by `retain`: `takeUnretainedValue()` to borrow it, `release()` to drop
+    /// C's reference.
+    static func fromOpaque<Object: AnyObject>(_ pointer: UnsafeRawPointer, as: Object.Type) -> Unmanaged<Object> {
+        Unmanaged<Object>.fromOpaque(pointer)
+    }
+}
+
+/// What the callbacks of one running daemon share. Immutable.
+final class ServerContext: Sendable {
+    let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    let logger: Logger
+    let allowedMethods: [String]
+    let methodNotAllowed: HTTPResponse
+    let maxRequestBodySize: Int
+
+    init(
+        configuration: HTTPServer.Configuration,
+        logger: Logger,
+        handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
+    ) {
+        self.handler = handler
+        self.logger = logger
+        self.allowedMethods = configuration.allowedMethods
+        self.maxRequestBodySize = configuration.maxRequestBodySize
+        self.methodNotAllowed = HTTPResponse(
+            status: 405,
+            headers: [
+                ("Allow", configuration.allowedMethods.joined(separator: ", ")),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ],
+            body: cannedMethodNotAllowedBody
+        )
+    }
+
+    /// Hands `response` to libmicrohttpd without copying its body: the body is retained until libmicrohttpd
+    /// frees the response (after the last byte is sent, or when the connection dies).
+    func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        guard (100...999).contains(response.status) else {
+            logger.error("handler returned an invalid HTTP status; answering 500", metadata: ["status": "\(response.status)"])
+            return queue(
+                HTTPResponse(status: 500, contentType: "text/plain; charset=utf-8", body: cannedInternalErrorBody),
+                on: connection
+            )
+        }
+        let body = response.body
+        let retainedBody = CallbackContext.retain(body)
+        guard
+            let libraryResponse = MHD_create_response_from_buffer_with_free_callback_cls(
+                body.count, body.baseAddressForLibrary, releaseResponseBody, retainedBody)
+        else {
+            CallbackContext.fromOpaque(retainedBody, as: ResponseBody.self).release()
+            logger.error("libmicrohttpd could not create a response; closing the connection")
+            return .NO
+        }
+        for (name, value) in response.headers where MHD_add_response_header(libraryResponse, name, value) == .NO {
+            // Empty values, control characters, or a header libmicrohttpd sets itself (Content-Length).
+            logger.error("dropped a response header libmicrohttpd refused", metadata: ["header": "\(name)"])
+        }
+        let result = MHD_queue_response(connection, UInt32(response.status), libraryResponse)
+        MHD_destroy_response(libraryResponse)
+        return result
+    }
+}
+
+/// One request's progress through libmicrohttpd's repeated access-handler calls. Touched only by the worker
+/// thread that owns the connection.
+final class RequestState {
+    enum Phase {
+        /// Headers are in; the handler has not been called for this request yet.
+        case new
+        /// The first call returned; body bytes (if any) are being discarded.
+        case receiving
+        /// A response is queued.
+        case answered
+    }
+
+    var phase = Phase.new
+    /// The raw query string, captured before libmicrohttpd splits and decodes it.
+    let query: String
+    var discardedBodyBytes = 0
+
+    init(query: String) {
+        self.query = query
+    }
+}
+
+/// `MHD_OPTION_URI_LOG_CALLBACK`: runs once per request with the raw request target, before libmicrohttpd parses
+/// it. Its return value becomes the request's context pointer, released in `requestCompleted`.
+let requestStarted: @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?
+) -> UnsafeMutableRawPointer? = { _, uri, _ in
+    var query = ""
+    if let uri, let mark = strchr(uri, Int32(UInt8(ascii: "?"))) {
+        query = String(cString: mark + 1)
+    }
+    return CallbackContext.retain(RequestState(query: query))
+}
+
+/// `MHD_OPTION_NOTIFY_COMPLETED`: the request is over (answered, failed, or the connection closed).
+let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestContext, _ in
+    guard let requestContext, let pointer = requestContext.pointee else { return }
+    requestContext.pointee = nil
+    CallbackContext.fromOpaque(pointer, as: RequestState.self).release()
+}
+
+/// Frees the reference `ServerContext.queue` took on a response body.
+let releaseResponseBody: MHD_ContentReaderFreeCallback = { pointer in
+    guard let pointer else { return }
+    CallbackContext.fromOpaque(pointer, as: ResponseBody.self).release()
+}
+
+/// `CMicroHTTPD_log_trampoline` delivers libmicrohttpd's formatted error log here.
+let libraryLogSink: CMicroHTTPD_LogSink = { context, message in
+    guard let context, let message else { return }
+    let server = CallbackContext.fromOpaque(context, as: ServerContext.self).takeUnretainedValue()
+    var text = String(cString: message)
+    while text.last?.isNewline == true { text.removeLast() }
+    server.logger.warning("\(text)", metadata: ["source": "libmicrohttpd"])
+}
+
+/// The access handler. libmicrohttpd calls it at least twice per request: once when the headers are in, then once
+/// per chunk of body, then once more with no data, when the request is complete. A response may be queued on the
+/// first call (the body is then skipped and the connection closed) or on the last, never in between.
+let accessHandler: MHD_AccessHandlerCallback = {
+    cls, connection, url, method, _, _, uploadDataSize, requestContext in
+    guard let cls, let connection, let url, let method, let uploadDataSize, let requestContext else {
+        return .NO
+    }
+    let server = CallbackContext.fromOpaque(cls, as: ServerContext.self).takeUnretainedValue()
+    let request: RequestState
+    if let pointer = requestContext.pointee {
+        request = CallbackContext.fromOpaque(pointer, as: RequestState.self).takeUnretainedValue()
+    } else {
+        // Not expected (requestStarted sets it), but libmicrohttpd's contract allows it.
+        request = RequestState(query: "")
+        requestContext.pointee = CallbackContext.retain(request)
+    }
+
+    switch request.phase {
+    case .new:
+        request.phase = .receiving
+        let methodName = String(cString: method)
+        guard server.allowedMethods.contains(methodName) else {
+            request.phase = .answered
+            return server.queue(server.methodNotAllowed, on: connection)
+        }
+        return .YES
+
+    case .receiving:
+        let chunk = uploadDataSize.pointee
+        if chunk > 0 {
+            uploadDataSize.pointee = 0
+            request.discardedBodyBytes += chunk
+            if request.discardedBodyBytes > server.maxRequestBodySize {
+                server.logger.debug(
+                    "request body over the limit; closing the connection",
+                    metadata: ["limit": "\(server.maxRequestBodySize)"]
+                )
+                return .NO
+            }
+            return .YES
+        }
+        request.phase = .answered
+        let incoming = HTTPRequest(
+            method: String(cString: method),
+            path: String(cString: url),
+            query: request.query,
+            headers: requestHeaders(connection),
+            remoteAddress: CMicroHTTPD_client_address(connection).flatMap(socketAddressString)
+        )
+        return server.queue(server.handler(incoming), on: connection)
+
+    case .answered:
+        return .YES
+    }
+}
+
+private func requestHeaders(_ connection: OpaquePointer) -> [(name: String, value: String)] {
+    var headers: [(name: String, value: String)] = []
+    headers.reserveCapacity(8)
+    withUnsafeMutablePointer(to: &headers) { pointer in
+        _ = MHD_get_connection_values(
+            connection,
+            .HEADER_KIND,
+            { cls, _, key, value in
+                guard let cls, let key else { return .YES }
+                cls.assumingMemoryBound(to: [(name: String, value: String)].self).pointee.append(
+                    (String(cString: key), value.map { String(cString: $0) } ?? "")
+                )
+                return .YES
+            },
+            pointer
+        )
+    }
+    return headers
+}

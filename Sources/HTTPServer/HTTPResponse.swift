@@ -1,0 +1,48 @@
+/// What a handler answers. The server adds `Content-Length` (from the body), `Date` and `Connection` itself; a
+/// `Content-Length` given here is refused by libmicrohttpd and dropped.
+public struct HTTPResponse: Sendable {
+    /// Status code, 100–999.
+    public var status: Int
+    /// Response headers in order; names are sent as given.
+    public var headers: [(name: String, value: String)]
+    /// The body; for a HEAD request only its length is sent.
+    public var body: ResponseBody
+
+    public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: ResponseBody = .empty) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A response with the given body and `Content-Type`.
+    public init(status: Int = 200, contentType: String, body: ResponseBody) {
+        self.init(status: status, headers: [("Content-Type", contentType)], body: body)
+    }
+
+    /// `text/plain; charset=utf-8`.
+    public static func text(_ text: String, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: ResponseBody(string: text))
+    }
+
+    /// `text/html; charset=utf-8`.
+    public static func html(_ html: String, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/html; charset=utf-8", body: ResponseBody(string: html))
+    }
+
+    /// 404 with a short plain-text body.
+    public static var notFound: HTTPResponse {
+        HTTPResponse(status: 404, contentType: "text/plain; charset=utf-8", body: cannedNotFoundBody)
+    }
+
+    /// Adds a header and returns the response, for building responses in one expression.
+    public func withHeader(_ name: String, _ value: String) -> HTTPResponse {
+        var copy = self
+        copy.headers.append((name, value))
+        return copy
+    }
+}
+
+/// Bodies of the server's own answers, allocated once.
+let cannedNotFoundBody = ResponseBody(string: "404 page not found\n")
+let cannedMethodNotAllowedBody = ResponseBody(string: "405 method not allowed\n")
+let cannedInternalErrorBody = ResponseBody(string: "500 internal server error\n")

@@ -1,0 +1,183 @@
+import Accelerators
+import ArgumentParser
+import Dispatch
+import Exporter
+import HTTPServer
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// accel-exporter: parses flags, builds the exporter, serves until SIGTERM/SIGINT.
+@main
+struct AccelExporter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accel-exporter",
+        abstract: "Prometheus exporter for the accelerators (GPUs, TPUs, Gaudi) of one node.",
+        version: SelfMetrics.version
+    )
+
+    @Option(name: .customLong("web.listen-address"), help: "Address to listen on: [host]:port.")
+    var listenAddress = ":9445"
+
+    @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
+    var telemetryPath = "/metrics"
+
+    @Option(name: .customLong("web.max-connections"), help: "Maximum concurrent HTTP connections.")
+    var maxConnections = 512
+
+    @Option(name: .customLong("web.request-timeout"), help: "Drop a client idle for this long (e.g. 10s).")
+    var requestTimeout = "10s"
+
+    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (for the amdgpu collector).")
+    var sysfs = "/sys"
+
+    @Option(name: .customLong("path.procfs"), help: "procfs mount point.")
+    var procfs = "/proc"
+
+    @Option(name: .customLong("collect.interval"), help: "Sampling interval (e.g. 1s, 500ms).")
+    var interval = "1s"
+
+    @Option(name: .customLong("discovery.interval"), help: "How often device discovery re-runs (e.g. 10s).")
+    var discoveryInterval = "10s"
+
+    @Flag(name: .customLong("collector.amdgpu"), inversion: .prefixedNo, help: "AMD GPUs through amdgpu sysfs and gpu_metrics.")
+    var amdgpu = true
+
+    @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: "Accelerator sensors through libsensors (hwmon).")
+    var hwmon = true
+
+    @Flag(name: .customLong("collector.hwmon.all"), help: "Also export the node's non-accelerator hwmon chips.")
+    var hwmonAll = false
+
+    @Option(name: .customLong("collector.hwmon.config"), help: "libsensors configuration file (default: the system's sensors3.conf).")
+    var hwmonConfig: String?
+
+    @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info (default: $NODE_NAME, else the host name).")
+    var nodeName: String?
+
+    @Option(name: .customLong("log.level"), help: "debug, info, warn or error.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("log.format"), help: "logfmt or json.")
+    var logFormat = "logfmt"
+
+    func run() throws {
+        let level = try Self.parseLevel(logLevel)
+        guard let format = LineLogHandler.Format(rawValue: logFormat) else {
+            throw ValidationError("--log.format must be logfmt or json, not \"\(logFormat)\"")
+        }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "accel-exporter")
+
+        var config = Exporter.Configuration()
+        do {
+            (config.listenHost, config.listenPort) = try HTTPServer.Configuration.parseListenAddress(listenAddress)
+        } catch {
+            throw ValidationError("--web.listen-address: \(error)")
+        }
+        guard telemetryPath.hasPrefix("/"), telemetryPath != "/" else {
+            throw ValidationError("--web.telemetry-path must start with / and not be / itself")
+        }
+        config.telemetryPath = telemetryPath
+        config.interval = try Self.parseDuration(interval, flag: "--collect.interval", minimum: 0.05)
+        config.discoveryInterval = try Self.parseDuration(discoveryInterval, flag: "--discovery.interval", minimum: 0.05)
+        config.requestTimeoutSeconds = max(1, Int(try Self.parseDuration(requestTimeout, flag: "--web.request-timeout", minimum: 1)))
+        guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be positive") }
+        config.maxConnections = maxConnections
+        config.sysfs = FileRoot(sysfs)
+        config.procfs = FileRoot(procfs)
+        guard config.sysfs.exists("") || config.sysfs.exists(".") else {
+            throw ValidationError("--path.sysfs: \(sysfs) does not exist")
+        }
+        config.collectors = []
+        if amdgpu { config.collectors.insert("amdgpu") }
+        if hwmon { config.collectors.insert("hwmon") }
+        config.hwmonAllChips = hwmonAll
+        config.hwmonConfigPath = hwmonConfig
+        config.nodeName = nodeName ?? Self.environment("NODE_NAME") ?? Self.hostName()
+
+        let exporter = Exporter(configuration: config, logger: logger)
+        do {
+            try exporter.start()
+        } catch {
+            Self.fail("cannot start: \(error)")
+        }
+        logger.info("accel-exporter started", metadata: ["version": "\(SelfMetrics.version)", "collectors": "\(config.collectors.sorted().joined(separator: ","))"])
+
+        // Graceful shutdown: stop accepting, finish the tick, exit 0.
+        let done = DispatchSemaphore(value: 0)
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.info("shutting down", metadata: ["signal": "\(sig)"])
+                done.signal()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        done.wait()
+        exporter.stop()
+        withExtendedLifetime(sources) {}
+    }
+
+    static func parseLevel(_ s: String) throws -> Logger.Level {
+        switch s.lowercased() {
+        case "debug": return .debug
+        case "info": return .info
+        case "warn", "warning": return .warning
+        case "error": return .error
+        default: throw ValidationError("--log.level must be debug, info, warn or error, not \"\(s)\"")
+        }
+    }
+
+    /// `1s`, `500ms`, `2m`, or a bare number of seconds.
+    static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var seconds: Double?
+        if let v = Double(s) { seconds = v }
+        for (suffix, scale) in units where seconds == nil && s.hasSuffix(suffix) {
+            if let v = Double(s.dropLast(suffix.count)) { seconds = v * scale }
+        }
+        guard let seconds, seconds.isFinite else { throw ValidationError("\(flag): \"\(s)\" is not a duration (e.g. 1s, 500ms)") }
+        guard seconds >= minimum else { throw ValidationError("\(flag): \(s) is below the minimum of \(minimum)s") }
+        return seconds
+    }
+
+    static func environment(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        let s = String(cString: v)
+        return s.isEmpty ? nil : s
+    }
+
+    static func hostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func fail(_ message: String) -> Never {
+        let line = Array("accel-exporter: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(1)
+    }
+
+    /// One clear line for flag errors instead of the full usage text; `--help` and `--version` still work.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            fail(message(for: error))
+        }
+    }
+}
