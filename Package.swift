@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(
             name: "ExporterTests",
-            dependencies: ["Exporter", "Exposition", "AcceleratorTestSupport"],
+            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport"],
             resources: []
         ),
     ]

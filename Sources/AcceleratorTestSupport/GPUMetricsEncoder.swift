@@ -30,7 +30,9 @@ public enum GPUMetricsEncoder {
         case (1, 8): return mi300(m, content: 8, .v18)
         case (2, 4): return apuV24(m)
         default:
-            preconditionFailure("GPUMetricsEncoder: gpu_metrics v\(m.formatRevision)_\(m.contentRevision) is not supported")
+            preconditionFailure(
+                "GPUMetricsEncoder: gpu_metrics v\(m.formatRevision)_\(m.contentRevision) is not supported"
+            )
         }
     }
 
@@ -178,7 +180,8 @@ public enum GPUMetricsEncoder {
         /// `value * scale`, rounded, into a u16; 0xFFFF is the sentinel and so not a value.
         mutating func u16(_ offset: Int, _ value: Double?, scale: Double) {
             guard let value else { return }
-            put(offset, UInt16(GPUMetricsEncoder.integer(value * scale, max: UInt64(UInt16.max - 1), "value at offset \(offset)")))
+            let raw = GPUMetricsEncoder.integer(value * scale, max: UInt64(UInt16.max - 1), "value at offset \(offset)")
+            put(offset, UInt16(raw))
         }
 
         mutating func u32(_ offset: Int, _ value: UInt32?) {

@@ -39,6 +39,10 @@ public struct TestbedWriter {
     public struct WriteError: Error, CustomStringConvertible {
         public var path: String
         public var errno: Int32
+        public init(path: String, errno: Int32) {
+            self.path = path
+            self.errno = errno
+        }
         public var description: String { "\(path): \(String(cString: strerror(errno)))" }
     }
 }

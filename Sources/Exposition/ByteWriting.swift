@@ -1,8 +1,7 @@
 /// Low-level appends into the caller's reused `[UInt8]`.
 ///
 /// The encoder runs every scrape over thousands of series, so these write bytes in place: no `String` per line,
-/// no interpolation, no per-value heap allocation (the one exception is `Double.description` for non-integral
-/// values, which stays in Swift's inline small-string storage for anything up to 15 characters).
+/// no interpolation, no per-value heap allocation.
 extension Array where Element == UInt8 {
     @inline(__always)
     mutating func appendASCII(_ string: StaticString) {
@@ -78,7 +77,11 @@ extension Array where Element == UInt8 {
             // The magnitude check keeps the Int64 conversion in range; the round trip tests integrality without libm.
             appendInteger(Int64(value))
         } else {
-            appendUTF8(value.description)
+            // Moved (not copied) into the sink and back: swapping arrays exchanges their storage pointers.
+            var sink = DoubleSink()
+            swap(&sink.bytes, &self)
+            value.write(to: &sink)
+            swap(&sink.bytes, &self)
         }
     }
 
@@ -96,5 +99,23 @@ extension Array where Element == UInt8 {
             fraction %= divisor
             divisor /= 10
         }
+    }
+}
+
+/// Receives `Double.write(to:)` output without building a `String`.
+///
+/// The stdlib formats a double into a stack buffer and hands it to `_writeASCII`; the default implementation of
+/// that requirement wraps it in a `String`, which costs a heap allocation for anything over 15 characters
+/// (`86.31000000000001`), i.e. for a large share of real readings. Overriding it copies the digits straight in.
+/// Should a future stdlib stop calling `_writeASCII`, `write(_:)` still produces the same bytes, only slower.
+private struct DoubleSink: TextOutputStream {
+    var bytes: [UInt8] = []
+
+    mutating func write(_ string: String) {
+        bytes.append(contentsOf: string.utf8)
+    }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        bytes.append(contentsOf: buffer)
     }
 }

@@ -9,34 +9,38 @@ public enum Gzip {
     ///
     /// Throws `GzipError` when zlib refuses (bad level, out of memory); input is never a reason to fail.
     public static func compress(_ bytes: UnsafeRawBufferPointer, level: Int32 = 1) throws(GzipError) -> [UInt8] {
-        var stream = z_stream()
+        // zlib keeps a pointer back to the z_stream and rejects calls made with any other address, so the stream
+        // lives at one heap address rather than in a Swift variable whose inout address is not promised to be stable.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        defer { stream.deallocate() }
         // windowBits 15 + 16 selects the gzip wrapper; memLevel 8 is zlib's default.
-        let status = CZlib_deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
-        guard status == Z_OK else { throw GzipError(code: status, operation: "deflateInit2", stream: stream) }
-        defer { deflateEnd(&stream) }
+        let status = CZlib_deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+        guard status == Z_OK else { throw GzipError(code: status, operation: "deflateInit2", stream: stream.pointee) }
+        defer { deflateEnd(stream) }
 
         // deflateBound covers the gzip header and trailer, so one deflate call normally finishes. The loop is for
         // the cases it does not: inputs beyond zlib's 32-bit counters are fed in parts, and output grows if needed.
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(bytes.count))))
         var written = 0
         var consumed = 0
         while true {
             let feed = min(bytes.count - consumed, Int(uInt.max))
-            stream.next_in = UnsafeMutablePointer(
+            stream.pointee.next_in = UnsafeMutablePointer(
                 mutating: bytes.baseAddress?.advanced(by: consumed).assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(feed)
+            stream.pointee.avail_in = uInt(feed)
             let flush = consumed + feed == bytes.count ? Z_FINISH : Z_NO_FLUSH
             if written == output.count {
                 output.append(contentsOf: repeatElement(0, count: max(output.count / 2, 64)))
             }
             let status = output.withUnsafeMutableBufferPointer { out in
-                stream.next_out = out.baseAddress! + written
-                stream.avail_out = uInt(min(out.count - written, Int(uInt.max)))
-                let room = stream.avail_out
-                defer { written += Int(room - stream.avail_out) }
-                return deflate(&stream, flush)
+                stream.pointee.next_out = out.baseAddress! + written
+                stream.pointee.avail_out = uInt(min(out.count - written, Int(uInt.max)))
+                let room = stream.pointee.avail_out
+                defer { written += Int(room - stream.pointee.avail_out) }
+                return deflate(stream, flush)
             }
-            consumed += feed - Int(stream.avail_in)
+            consumed += feed - Int(stream.pointee.avail_in)
             switch status {
             case Z_STREAM_END:
                 output.removeLast(output.count - written)
@@ -45,7 +49,7 @@ public enum Gzip {
                 continue  // more input to feed, or the output filled up and grows on the next pass
             default:
                 // Z_BUF_ERROR cannot happen: every pass has input or Z_FINISH pending and free output space.
-                throw GzipError(code: status, operation: "deflate", stream: stream)
+                throw GzipError(code: status, operation: "deflate", stream: stream.pointee)
             }
         }
     }

@@ -1,6 +1,7 @@
 import CMicroHTTPD
 import Glibc
 import Logging
+import Synchronization
 
 // libmicrohttpd calls these functions on its worker threads. They never throw and never trap on anything a
 // client sends: a fault here would take the whole exporter down.
@@ -19,13 +20,39 @@ enum CallbackContext {
     }
 }
 
-/// What the callbacks of one running daemon share. Immutable.
+/// What the callbacks of one running daemon share. Immutable but for the start-up bookkeeping of libmicrohttpd's
+/// log, behind an atomic and a lock.
 final class ServerContext: Sendable {
     let handler: @Sendable (HTTPRequest) -> HTTPResponse
     let logger: Logger
     let allowedMethods: [String]
     let methodNotAllowed: HTTPResponse
     let maxRequestBodySize: Int
+    /// libmicrohttpd's messages while the daemon starts explain a failed start (logged as errors); afterwards
+    /// they are about single connections (a malformed request, a client over a limit), which clients can cause at
+    /// will, so they are logged as notices.
+    private let starting = Atomic<Bool>(true)
+    /// The last message libmicrohttpd logged while starting, for the error thrown if the start fails.
+    private let lastStartupMessage = Mutex<String?>(nil)
+
+    func startupFinished() {
+        starting.store(false, ordering: .releasing)
+    }
+
+    /// The last message libmicrohttpd logged during start-up, if any.
+    var startupMessage: String? {
+        lastStartupMessage.withLock { $0 }
+    }
+
+    /// Routes one of libmicrohttpd's log lines to the logger.
+    func logLibraryMessage(_ text: String) {
+        if starting.load(ordering: .acquiring) {
+            lastStartupMessage.withLock { $0 = text }
+            logger.error("\(text)", metadata: ["source": "libmicrohttpd"])
+        } else {
+            logger.notice("\(text)", metadata: ["source": "libmicrohttpd"])
+        }
+    }
 
     init(
         configuration: HTTPServer.Configuration,
@@ -49,8 +76,12 @@ final class ServerContext: Sendable {
     /// Hands `response` to libmicrohttpd without copying its body: the body is retained until libmicrohttpd
     /// frees the response (after the last byte is sent, or when the connection dies).
     func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
-        guard (100...999).contains(response.status) else {
-            logger.error("handler returned an invalid HTTP status; answering 500", metadata: ["status": "\(response.status)"])
+        // libmicrohttpd takes 100...999, but a 1xx status cannot be a final response.
+        guard (200...999).contains(response.status) else {
+            logger.error(
+                "handler returned an invalid HTTP status; answering 500",
+                metadata: ["status": "\(response.status)"]
+            )
             return queue(
                 HTTPResponse(status: 500, contentType: "text/plain; charset=utf-8", body: cannedInternalErrorBody),
                 on: connection
@@ -129,7 +160,7 @@ let libraryLogSink: CMicroHTTPD_LogSink = { context, message in
     let server = CallbackContext.fromOpaque(context, as: ServerContext.self).takeUnretainedValue()
     var text = String(cString: message)
     while text.last?.isNewline == true { text.removeLast() }
-    server.logger.warning("\(text)", metadata: ["source": "libmicrohttpd"])
+    server.logLibraryMessage(text)
 }
 
 /// The access handler. libmicrohttpd calls it at least twice per request: once when the headers are in, then once

@@ -99,7 +99,8 @@ extension HTTPServer {
                 }
             }
             guard !portText.isEmpty else { throw failure("missing port") }
-            guard portText.utf8.count <= 5, portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let decimal = portText.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard portText.utf8.count <= 5, decimal,
                 let port = Int(portText), port <= 65535
             else {
                 throw failure("the port must be a number from 0 to 65535")

@@ -1,7 +1,7 @@
 /// What a handler answers. The server adds `Content-Length` (from the body), `Date` and `Connection` itself; a
 /// `Content-Length` given here is refused by libmicrohttpd and dropped.
 public struct HTTPResponse: Sendable {
-    /// Status code, 100–999.
+    /// Status code, 200–999; anything else is answered as 500 and logged.
     public var status: Int
     /// Response headers in order; names are sent as given.
     public var headers: [(name: String, value: String)]
@@ -30,9 +30,8 @@ public struct HTTPResponse: Sendable {
     }
 
     /// 404 with a short plain-text body.
-    public static var notFound: HTTPResponse {
-        HTTPResponse(status: 404, contentType: "text/plain; charset=utf-8", body: cannedNotFoundBody)
-    }
+    public static let notFound = HTTPResponse(
+        status: 404, contentType: "text/plain; charset=utf-8", body: cannedNotFoundBody)
 
     /// Adds a header and returns the response, for building responses in one expression.
     public func withHeader(_ name: String, _ value: String) -> HTTPResponse {

@@ -18,8 +18,9 @@ public final class HTTPServer: Sendable {
     private let handler: @Sendable (HTTPRequest) -> HTTPResponse
     /// What a running daemon owns; guarded so that start and stop from different threads do not interleave.
     private let lifecycle = Mutex<Running?>(nil)
-    /// Separate from `lifecycle` so reading the port never waits on a stop in progress.
+    /// Separate from `lifecycle` so that reading them never waits on a start or stop in progress.
     private let boundPort = Atomic<Int>(0)
+    private let running = Atomic<Bool>(false)
 
     /// Creates a stopped server; ``start()`` binds the port. `logger` receives the server's own messages and
     /// libmicrohttpd's error log.
@@ -50,7 +51,7 @@ public final class HTTPServer: Sendable {
 
     /// Whether the server is listening.
     public var isRunning: Bool {
-        lifecycle.withLock { $0 != nil }
+        running.load(ordering: .acquiring)
     }
 
     /// Binds the listen socket and starts the worker threads. Throws ``HTTPServerError`` when the configuration is
@@ -65,17 +66,19 @@ public final class HTTPServer: Sendable {
                 message: "TLS is not implemented yet; remove the TLS configuration to serve plain HTTP"
             )
         }
-        try lifecycle.withLock { running in
-            precondition(running == nil, "HTTPServer.start() called while the server is running")
-            running = try startDaemon()
+        try lifecycle.withLock { current in
+            precondition(current == nil, "HTTPServer.start() called while the server is running")
+            current = try startDaemon()
+            running.store(true, ordering: .releasing)
         }
     }
 
     /// Closes the listen socket and every connection and waits for the worker threads to finish. Does nothing if
     /// the server is not running; also runs on deinit.
     public func stop() {
-        lifecycle.withLock { running in
-            guard let current = running.take() else { return }
+        lifecycle.withLock { state in
+            guard let current = state.take() else { return }
+            running.store(false, ordering: .releasing)
             MHD_stop_daemon(current.daemon)
             // No callback can run any more: the context and the log sink may go.
             current.context.release()
@@ -139,11 +142,12 @@ public final class HTTPServer: Sendable {
             logSink.deallocate()
             throw HTTPServerError(
                 code: .daemonStartFailed,
-                message: "libmicrohttpd did not start on \(describe(host: configuration.host)):\(configuration.port);"
-                    + " its log says why",
+                message: "libmicrohttpd did not start on \(describe(host: configuration.host)):\(configuration.port)"
+                    + (context.startupMessage.map { ": \($0)" } ?? ""),
                 operation: "MHD_start_daemon"
             )
         }
+        context.startupFinished()
         var port = Int(CMicroHTTPD_bound_port(daemon))
         if port == 0 { port = ListenSocket.boundPort(listenFD) }
         boundPort.store(port, ordering: .releasing)

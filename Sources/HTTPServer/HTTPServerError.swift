@@ -33,8 +33,9 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
     public var systemErrno: Int32?
     /// The operation that failed (`"bind"`, `"getaddrinfo"`, `"MHD_start_daemon"`).
     public var operation: String?
-    /// Where in this module the error was raised.
+    /// The file in this module that raised the error.
     public var file: String
+    /// The line in ``file`` that raised the error.
     public var line: Int
 
     public init(

@@ -1,3 +1,4 @@
+import CMicroHTTPD  // its headers define `struct sockaddr` for this module, so member lookups need the import
 import Glibc
 
 /// `strerror` text with the number, for error messages and logs.
@@ -161,7 +162,9 @@ enum ListenSocket {
         return withUnsafePointer(to: &storage) { pointer in
             switch Int32(pointer.pointee.ss_family) {
             case AF_INET:
-                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    Int(UInt16(bigEndian: $0.pointee.sin_port))
+                }
             case AF_INET6:
                 pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
                     Int(UInt16(bigEndian: $0.pointee.sin6_port))
@@ -189,7 +192,9 @@ func socketAddressString(_ address: UnsafePointer<sockaddr>) -> String? {
             return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
                 var raw = v6.pointee.sin6_addr
                 let mappedIPv4 = withUnsafeBytes(of: &raw) { bytes -> String? in
-                    guard bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else { return nil }
+                    guard bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else {
+                        return nil
+                    }
                     return "\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
                 }
                 if let mappedIPv4 { return mappedIPv4 }

@@ -65,6 +65,14 @@ struct AccelExporter: ParsableCommand {
     var logFormat = "logfmt"
 
     func run() throws {
+        // A parent may hand us SIGTERM blocked (Foundation's Process does); a daemon that cannot be stopped
+        // gracefully gets SIGKILLed mid-write. Unblock before any thread starts, so every thread inherits it.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+
         let level = try Self.parseLevel(logLevel)
         guard let format = LineLogHandler.Format(rawValue: logFormat) else {
             throw ValidationError("--log.format must be logfmt or json, not \"\(logFormat)\"")

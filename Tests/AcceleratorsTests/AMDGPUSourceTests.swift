@@ -2,6 +2,9 @@ import AcceleratorTestSupport
 @testable import Accelerators
 import Logging
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("amdgpu source on materialized sysfs trees")
 struct AMDGPUSourceTests {

@@ -67,24 +67,26 @@ struct GzipTests {
 /// Inflates one gzip member with zlib itself (windowBits 31 = gzip wrapper), independent of the code under test.
 private func gunzip(_ compressed: [UInt8]) throws -> [UInt8] {
     struct InflateFailed: Error { var code: Int32 }
-    var stream = z_stream()
+    // Heap-allocated: zlib checks that every call passes the address the stream was initialised at.
+    let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    stream.initialize(to: z_stream())
+    defer { stream.deallocate() }
     // inflateInit2 is a macro; this is the function it expands to.
-    let status = inflateInit2_(&stream, 31, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    let status = inflateInit2_(stream, 31, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
     guard status == Z_OK else { throw InflateFailed(code: status) }
-    defer { inflateEnd(&stream) }
+    defer { inflateEnd(stream) }
     var input = compressed
     var output: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     return try input.withUnsafeMutableBufferPointer { input in
-        stream.next_in = input.baseAddress
-        stream.avail_in = uInt(input.count)
+        stream.pointee.next_in = input.baseAddress
+        stream.pointee.avail_in = uInt(input.count)
         while true {
-            var result: Int32 = Z_OK
-            let produced = chunk.withUnsafeMutableBufferPointer { out in
-                stream.next_out = out.baseAddress
-                stream.avail_out = uInt(out.count)
-                result = inflate(&stream, Z_NO_FLUSH)
-                return out.count - Int(stream.avail_out)
+            let (result, produced) = chunk.withUnsafeMutableBufferPointer { out in
+                stream.pointee.next_out = out.baseAddress
+                stream.pointee.avail_out = uInt(out.count)
+                let result = inflate(stream, Z_NO_FLUSH)
+                return (result, out.count - Int(stream.pointee.avail_out))
             }
             output.append(contentsOf: chunk[..<produced])
             if result == Z_STREAM_END { return output }

@@ -15,27 +15,55 @@ struct LinterTests {
 
     @Test("promtool check metrics accepts the text rendering without a single lint", .enabled(if: promtool != nil))
     func promtoolCheckMetrics() throws {
-        let result = try run(try #require(Self.promtool), ["check", "metrics"], stdin: rendered(.text))
+        let promtool = try #require(Self.promtool)
+        let result = try run(promtool, ["check", "metrics"], stdin: rendered(.text))
         #expect(result.status == 0)
-        #expect(result.output == "")
+        #expect(result.output == "", "promtool found problems")
+
+        // Negative control: promtool really reads stdin and complains about a non-base unit without HELP.
+        let control = try run(promtool, ["check", "metrics"], stdin: Array("bad_milliseconds 1\n".utf8))
+        #expect(control.output.contains("bad_milliseconds"))
     }
 
     @Test(
-        "prometheus_client's OpenMetrics parser reads every family and sample back",
+        "prometheus_client's OpenMetrics parser reads every family, sample, HELP and label value back",
         .enabled(if: pythonParser)
     )
     func pythonOpenMetricsParser() throws {
+        // Values are left out of the JSON on purpose: NaN and infinities are not JSON.
         let script = """
-            import sys
+            import json, sys
             from prometheus_client.openmetrics.parser import text_string_to_metric_families
             families = list(text_string_to_metric_families(sys.stdin.read()))
-            print(len(families), sum(len(f.samples) for f in families))
+            print(json.dumps([{"name": f.name, "type": f.type, "help": f.documentation,
+                               "labels": [s.labels for s in f.samples]} for f in families]))
             """
+        struct Parsed: Decodable, Equatable {
+            var name: String
+            var type: String
+            var help: String
+            var labels: [[String: String]]
+        }
+        let python = try #require(findExecutable("python3"))
         let bytes = rendered(.openMetrics)
-        let result = try run(try #require(findExecutable("python3")), ["-c", script], stdin: bytes)
-        #expect(result.status == 0, "\(result.output)")
-        let samples = String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("#") }
-        #expect(result.output == "\(richFamilies.count) \(samples.count)\n")
+        let result = try run(python, ["-c", script], stdin: bytes)
+        try #require(result.status == 0, "\(result.output)")
+        let parsed = try JSONDecoder().decode([Parsed].self, from: Data(result.output.utf8))
+
+        let expected = richFamilies.sorted { $0.name < $1.name }
+        #expect(parsed.map(\.name) == expected.map(\.name))
+        #expect(parsed.map(\.help) == expected.map(\.help), "HELP escaping round trips")
+        #expect(parsed.map(\.type) == ["info", "counter", "unknown", "gauge", "summary", "histogram", "gauge"])
+        let sampleLines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(parsed.reduce(0) { $0 + $1.labels.count } == sampleLines.count)
+        // Every label value survives escaping and unescaping.
+        let sent = Set(richFamilies.flatMap { $0.samples.flatMap { $0.labels.map { "\($0.name)=\($0.value)" } } })
+        let received = Set(parsed.flatMap { $0.labels.flatMap { $0.map { "\($0.key)=\($0.value)" } } })
+        #expect(received == sent)
+
+        // Negative control: the parser really is strict (a body without `# EOF` is rejected).
+        let truncated = try run(python, ["-c", script], stdin: Array(bytes.dropLast("# EOF\n".utf8.count)))
+        #expect(truncated.status != 0)
     }
 
     private func rendered(_ format: ExpositionFormat) -> [UInt8] {

@@ -75,8 +75,8 @@ public final class AMDGPUSource: AcceleratorSource {
         }
         let before = Set(cards.map(\.identity.accelerator))
         let after = Set(found.map(\.identity.accelerator))
-        for gone in before.subtracting(after) { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
-        for new in after.subtracting(before) { logger.info("accelerator discovered", metadata: ["accelerator": "\(new)", "collector": "amdgpu"]) }
+        for gone in before.subtracting(after).sorted() { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
+        for new in after.subtracting(before).sorted() { logger.info("accelerator discovered", metadata: ["accelerator": "\(new)", "collector": "amdgpu"]) }
         cards = found
     }
 
@@ -137,15 +137,28 @@ public final class AMDGPUSource: AcceleratorSource {
             return sample
         }
 
+        // A card that fell off the bus keeps its sysfs directory but fails every read: count them.
+        var answered = 0
+        var failedIO = 0
+        func note(_ error: ReadError) {
+            switch error.code {
+            case .io: failedIO += 1
+            case .parse: answered += 1  // garbage is still an answer
+            case .notFound: break       // attributes this card never had say nothing either way
+            }
+        }
+
         func value(_ file: String, scale: Double = 1, range: ClosedRange<Double>? = nil) -> Double? {
             do {
                 let raw = Double(try sysfs.readInteger("\(base)/\(file)"))
+                answered += 1
                 if let range, !range.contains(raw) {
                     problems.report("\(card.entry)/\(file)", "\(tag): \(file) out of range: \(raw)")
                     return nil
                 }
                 return raw * scale
             } catch {
+                note(error)
                 // A missing attribute is normal (APUs, older kernels); anything else is worth one log line.
                 if error.code != .notFound { problems.report("\(card.entry)/\(file)", "\(tag): \(error)") }
                 return nil
@@ -166,14 +179,22 @@ public final class AMDGPUSource: AcceleratorSource {
         for (clock, file) in [("graphics", "pp_dpm_sclk"), ("memory", "pp_dpm_mclk"), ("soc", "pp_dpm_socclk"), ("fabric", "pp_dpm_fclk")] {
             do {
                 let text = try sysfs.readString("\(base)/\(file)")
+                answered += 1
                 if let hz = Self.currentDPMFrequency(text) {
                     sample.clockHertz[clock] = hz
                 } else {
                     problems.report("\(card.entry)/\(file)", "\(tag): \(file) has no current level: \"\(text.prefix(60))\"")
                 }
             } catch {
+                note(error)
                 if error.code != .notFound { problems.report("\(card.entry)/\(file)", "\(tag): \(error)") }
             }
+        }
+        if failedIO > 0 && answered == 0 {
+            problems.report("\(card.entry)/answering", "accelerator \(tag) stopped answering: every read failed")
+            sample.clearReadings()
+            sample.up = false
+            return sample
         }
         if let text = try? sysfs.readString("\(base)/current_link_speed") {
             if let speed = Self.parseLinkSpeed(text) { sample.pcieLinkSpeedTransfersPerSecond = speed }

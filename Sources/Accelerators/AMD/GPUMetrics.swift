@@ -7,8 +7,8 @@
 ///
 /// Units (sources in brackets; anything not confirmed by the kernel is marked UNVERIFIED):
 /// - temperatures °C in v1_x ["Temperature (Celsius)" in v1_4+; v1_1–v1_3 producers copy the firmware value that
-///   their hwmon path multiplies by `SMU_TEMPERATURE_UNITS_PER_CENTIGRADES`, e.g. navi10/aldebaran/smu_v13_0_0
-///   `get_smu_metrics_data`]; centi-°C in v2_4 ["unit: centi-Celsius"].
+///   their hwmon path multiplies by `SMU_TEMPERATURE_UNITS_PER_CENTIGRADES`, e.g. navi10, sienna_cichlid and
+///   smu_v13_0_0 `get_smu_metrics_data`]; centi-°C in v2_4 ["unit: centi-Celsius"].
 /// - activities: percent in v1_x [read by `gpu_busy_percent` unchanged]; centi-percent in v2_4 ["unit: centi"].
 /// - socket power: W in v1_x ["Power (Watts)" in v1_4+; v1_1–v1_3 hwmon does `AverageSocketPower << 8`, i.e. W in
 ///   8.8 fixed point]; mW in v2_4 ["unit: mW"].
@@ -18,15 +18,21 @@
 ///   sienna_cichlid and smu_v13_0_0/7 copy a plain `uint32_t EnergyAccumulator` with no unit anywhere in the kernel,
 ///   and newer smu_v13_0_7 / smu_v14_0_2 firmware reports `UINT_MAX` (0xFFFFFFFF, not the u64 all-ones). The blob
 ///   does not say which ASIC wrote it, so energy is left `nil` for v1_1..v1_3 rather than exported in a guessed unit.
-/// - clocks MHz; voltages mV; PCIe link speed 0.1 GT/s; PCIe width in lanes; fan speed RPM (v1_1–v1_3 copy
-///   `CurrFanSpeed`, the value hwmon `fan1_input` reports); XGMI read/write accumulators in KB, converted here with
-///   1 KB = 1024 bytes (UNVERIFIED: the header says "KiloBytes" without saying which).
+/// - clocks MHz; voltages mV; PCIe link speed 0.1 GT/s; PCIe width in lanes.
+/// - fan speed RPM: v1_1–v1_3 copy `CurrFanSpeed`, which `*_get_fan_speed_rpm` also returns for hwmon `fan1_input`.
+/// - XGMI read/write accumulators in KB, converted with 1 KB = 1024 bytes (UNVERIFIED: the header says "KiloBytes"
+///   without saying which).
 /// - `firmware_timestamp` is kept raw, in the firmware's 10 ns ticks ["PMFW attached timestamp (10ns resolution)"].
 ///
-/// Byte offsets: read from the kernel struct definitions (torvalds/linux kgd_pp_interface.h for v1_1..v1_5, the
-/// first v1_6, v2_4; the v1_6 rewrite, v1_7 and v1_8 from the amd-gfx patches that added them and current
-/// derived copies of the header), then compiled with gcc on x86-64 (natural alignment, no packing) in a throwaway
-/// C file printing `offsetof`/`sizeof` for every field used below. Each layout's `size` is that `sizeof`.
+/// Byte offsets come from the kernel struct definitions, never from a hand-made table:
+/// - v1_1..v1_5, the first v1_6 and v2_4: torvalds/linux `kgd_pp_interface.h` (tree 00dedab0).
+/// - v1_7, v1_8, `amdgpu_xcp_metrics_v1_1`/`_v1_2`: the amd-gfx patches that added them ("drm/amd/pm: Add
+///   gpu_metrics_v1_7", "… v1_8", 2025). `_v1_2` ends with `gfx_below_host_limit_total_acc[8]`, which the kernel's
+///   smu_v13_0_6/_12 code fills: 440 bytes per partition (not 376, as one third-party table has it).
+/// - the partitioned v1_6 and `amdgpu_xcp_metrics`: rocm_smi_lib `rocm_smi_gpu_metrics.h` and a mechanical
+///   conversion of a current `kgd_pp_interface.h`, which agree (UNVERIFIED against a kernel tree copy itself).
+/// Each was then compiled with gcc on x86-64 (natural alignment, no packing) in a throwaway C file printing
+/// `offsetof`/`sizeof` for every field used below; each layout's `size` is that `sizeof`.
 /// Tests/AcceleratorsTests/GPUMetricsTests.swift places values at these literal offsets byte by byte, and its
 /// fixtures were written by a C program through the struct members themselves.
 ///
@@ -170,7 +176,8 @@ extension GPUMetrics {
         var currentSocclk: Int
         var currentVclk0: Int
         var currentUclk: Int
-        /// `xcp_stats[8]`: array offset, element size (`sizeof` the amdgpu_xcp_metrics variant), `vcn_busy` offset in it.
+        /// `xcp_stats[8]`: array offset, element size (`sizeof` of the amdgpu_xcp_metrics variant), and the offset
+        /// of `vcn_busy` in an element.
         var xcpStats: (offset: Int, stride: Int, vcnBusy: Int)?
     }
 
@@ -191,11 +198,14 @@ extension GPUMetrics {
     // curr_socket_power 10, average_gfx_activity 12, average_umc_activity 14.
     static let layouts: [Layout] = [
         // gpu_metrics_v1_1: sizeof 96.
-        Layout(format: 1, content: 1, size: 96, kind: .legacyV1(.init(hasFirmwareTimestamp: false, hasVoltagesAndIndependentThrottle: false))),
+        Layout(format: 1, content: 1, size: 96, kind: .legacyV1(.init(
+            hasFirmwareTimestamp: false, hasVoltagesAndIndependentThrottle: false))),
         // gpu_metrics_v1_2: sizeof 104 (adds firmware_timestamp at 96).
-        Layout(format: 1, content: 2, size: 104, kind: .legacyV1(.init(hasFirmwareTimestamp: true, hasVoltagesAndIndependentThrottle: false))),
+        Layout(format: 1, content: 2, size: 104, kind: .legacyV1(.init(
+            hasFirmwareTimestamp: true, hasVoltagesAndIndependentThrottle: false))),
         // gpu_metrics_v1_3: sizeof 120 (adds voltage_soc/gfx/mem 104/106/108, indep_throttle_status 112).
-        Layout(format: 1, content: 3, size: 120, kind: .legacyV1(.init(hasFirmwareTimestamp: true, hasVoltagesAndIndependentThrottle: true))),
+        Layout(format: 1, content: 3, size: 120, kind: .legacyV1(.init(
+            hasFirmwareTimestamp: true, hasVoltagesAndIndependentThrottle: true))),
         // gpu_metrics_v1_4: sizeof 288.
         Layout(format: 1, content: 4, size: 288, kind: .mi300(.init(
             vcnActivity: 16, energyAccumulator: 24, throttleStatus: 40, pcieLinkWidth: 48, pcieLinkSpeed: 50,
@@ -262,7 +272,8 @@ extension GPUMetrics.Layout {
         case (1, 0), (2, 0):
             return "\(name) is not naturally aligned and is not decoded"
         case (2, 1), (2, 2), (2, 3):
-            return "\(name) is not decoded: its temperature, power and activity units are ASIC-dependent (undocumented before v2_4)"
+            return "\(name) is not decoded: its temperature, power and activity units depend on the ASIC "
+                + "(the header documents them from v2_4 on)"
         case (3, _):
             return "\(name) (APU) is not decoded"
         case (1, 9...):
@@ -276,6 +287,11 @@ extension GPUMetrics.Layout {
 // MARK: - Decoding
 
 extension GPUMetrics {
+    /// gpu_metrics_v1_1..v1_3 (identical up to 96): temperature_edge 4, temperature_hotspot 6, temperature_mem 8,
+    /// average_gfx/umc/mm_activity 16/18/20, average_socket_power 22, energy_accumulator 24 (u64),
+    /// current_gfxclk/socclk/uclk/vclk0 54/56/58/60, throttle_status 68 (u32), current_fan_speed 72,
+    /// pcie_link_width 74, pcie_link_speed 76, temperature_hbm[4] 88; v1_2+: firmware_timestamp 96 (u64);
+    /// v1_3: voltage_soc/gfx/mem 104/106/108, indep_throttle_status 112 (u64).
     private static func decode(_ l: LegacyV1Layout, _ r: GPUMetricsBytes, into m: inout GPUMetrics) {
         m.temperatureEdgeCelsius = r.u16Value(4)
         m.temperatureHotspotCelsius = r.u16Value(6)

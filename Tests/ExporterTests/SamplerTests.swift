@@ -1,0 +1,150 @@
+@testable import Accelerators
+@testable import Exporter
+import Dispatch
+import Exposition
+import HTTPServer
+import Foundation
+import Logging
+import Testing
+
+/// A source whose behaviour the test scripts: answer, fail, or block until released.
+final class ScriptedSource: AcceleratorSource, @unchecked Sendable {
+    let name: String
+    let release = DispatchSemaphore(value: 0)
+    var block = false
+    var error: String?
+    var devices: [DeviceSample]
+    var overlays: [String: DeviceSample] = [:]
+
+    init(name: String, devices: [DeviceSample]) {
+        self.name = name
+        self.devices = devices
+    }
+
+    func sample(now: MonotonicInstant) -> SourceResult {
+        if block { release.wait() }
+        return SourceResult(devices: devices, overlays: overlays, error: error)
+    }
+}
+
+func device(_ id: String, pci: String? = nil, utilization: Double? = 0.5) -> DeviceSample {
+    var d = DeviceSample(identity: DeviceIdentity(accelerator: id, vendor: "amd", model: "MI300X", pciAddress: pci))
+    d.utilizationRatio = utilization
+    return d
+}
+
+@Suite struct SamplerTests {
+    let logger = Logger(label: "test")
+
+    @Test func aBlockedSourceMissesItsDeadlineWithoutDelayingTheOthers() {
+        let stuck = ScriptedSource(name: "stuck", devices: [device("s1")])
+        let healthy = ScriptedSource(name: "healthy", devices: [device("h1")])
+        let sampler = Sampler(sources: [stuck, healthy], interval: 1, deadline: 0.2, logger: logger) { _ in }
+        // First tick: both answer, so the stuck source's devices are known.
+        let first = sampler.tickOnce()
+        let firstOK = first.collectors.allSatisfy { $0.success }
+        #expect(firstOK)
+
+        stuck.block = true
+        let started = Date()
+        let second = sampler.tickOnce()
+        #expect(Date().timeIntervalSince(started) < 0.8)
+        #expect(second.collectors.first { $0.name == "stuck" }?.success == false)
+        #expect(second.collectors.first { $0.name == "healthy" }?.success == true)
+        #expect(second.devices.first { $0.identity.accelerator == "s1" }?.up == false)
+        #expect(second.devices.first { $0.identity.accelerator == "h1" }?.up == true)
+
+        // Still blocked: not called again, reported as such, and the tick is quick.
+        let third = sampler.tickOnce()
+        #expect(third.collectors.first { $0.name == "stuck" }?.error?.contains("still blocked") == true)
+        stuck.block = false
+        stuck.release.signal()
+        // Once it returns, it is called again and recovers.
+        Thread.sleep(forTimeInterval: 0.1)
+        let fourth = sampler.tickOnce()
+        let recovered = fourth.collectors.allSatisfy { $0.success } && fourth.devices.allSatisfy { $0.up }
+        #expect(recovered)
+    }
+
+    @Test func aFailingSourceReportsFailureAndKeepsItsDevices() {
+        let failing = ScriptedSource(name: "f", devices: [])
+        failing.error = "cannot list class/drm"
+        let sampler = Sampler(sources: [failing], interval: 1, logger: logger) { _ in }
+        let tick = sampler.tickOnce()
+        #expect(tick.collectors == [Sampler.CollectorStatus(name: "f", success: false, durationSeconds: tick.collectors[0].durationSeconds, error: "cannot list class/drm")])
+    }
+
+    @Test func overlaysWinByPCIAddressOnlyOnAnsweringDevices() {
+        var up = device("a", pci: "0000:03:00.0")
+        up.powerWatts = 100
+        up.temperatureCelsius = ["edge": 40, "junction": 50]
+        var down = device("b", pci: "0000:04:00.0")
+        down.up = false
+        var overlay = DeviceSample(identity: DeviceIdentity(accelerator: "", vendor: "", model: ""))
+        overlay.powerWatts = 300
+        overlay.temperatureCelsius = ["junction": 70]
+        var devices = [up, down]
+        Sampler.applyOverlays([["0000:03:00.0": overlay, "0000:04:00.0": overlay]], to: &devices)
+        #expect(devices[0].powerWatts == 300)
+        #expect(devices[0].temperatureCelsius == ["edge": 40, "junction": 70])
+        #expect(devices[1].powerWatts == nil)
+    }
+
+    @Test func theLoopPublishesTicksAndStops() {
+        let source = ScriptedSource(name: "s", devices: [device("x")])
+        let count = Counter()
+        let sampler = Sampler(sources: [source], interval: 0.05, logger: logger) { _ in count.increment() }
+        sampler.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        sampler.stop()
+        let afterStop = count.value
+        #expect(afterStop >= 4)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(count.value == afterStop)
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
+}
+
+@Suite struct ExporterInProcessTests {
+    @Test func readinessFollowsTheSamplerAndNotTheSources() throws {
+        var config = Exporter.Configuration()
+        config.collectors = []
+        config.listenHost = "127.0.0.1"
+        config.listenPort = 0
+        config.interval = 0.1
+        let failing = ScriptedSource(name: "f", devices: [])
+        failing.error = "broken"
+        let exporter = Exporter(configuration: config, logger: Logger(label: "t"), extraSources: [failing])
+        #expect(exporter.readiness().0 == false)
+        try exporter.start()
+        defer { exporter.stop() }
+        #expect(exporter.readiness().0 == true)
+        exporter.stop()
+        // No tick for more than 3 intervals: not ready any more.
+        Thread.sleep(forTimeInterval: 0.5)
+        let (ready, reason) = exporter.readiness()
+        #expect(!ready)
+        #expect(reason.contains("last sample completed"))
+    }
+
+    @Test func snapshotRendersBothFormatsOncePerTickAndCachesGzip() throws {
+        let renderer = SnapshotRenderer(selfMetrics: SelfMetrics())
+        let tick = Sampler.Tick(devices: [device("a")], extraFamilies: [], collectors: [], startedAt: .now(), durationSeconds: 0.001)
+        let snapshot = renderer.render(tick)
+        let text = String(decoding: snapshot.text.bytes, as: UTF8.self)
+        let om = String(decoding: snapshot.openMetrics.bytes, as: UTF8.self)
+        #expect(text.contains("accelerator_utilization_ratio{accelerator=\"a\",vendor=\"amd\",model=\"MI300X\"} 0.5"))
+        #expect(om.hasSuffix("# EOF\n"))
+        let gz1 = snapshot.body(.text, gzip: true)
+        let gz2 = snapshot.body(.text, gzip: true)
+        #expect(gz1 === gz2)
+        #expect(snapshot.isCompressed(gz1, .text))
+        #expect(gz1.bytes.prefix(2) == [0x1f, 0x8b])
+    }
+}
