@@ -1,0 +1,26 @@
+# The two commands the README promises: `make run` (demo on a simulated 8-GPU node) and `make test`.
+SWIFT ?= swift
+
+.PHONY: run test build deps release clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	./scripts/demo.sh
+
+test: deps
+	promtool check rules dashboards/*.yaml
+	cd dashboards && promtool test rules tests/*.yaml
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The image's binary: static Swift stdlib, only libmicrohttpd, libsensors and zlib from the system.
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter
+
+clean:
+	rm -rf .build

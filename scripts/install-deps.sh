@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing need on a Debian machine, and nothing when it is all there.
+# Used by `make run`, `make test` and CI (.ci/run). Swift itself must already be installed.
+set -euo pipefail
+
+packages=(libmicrohttpd-dev libsensors-dev zlib1g-dev pkg-config umockdev prometheus curl python3 python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's prometheus package may start a server on :9090 where an init system runs; tests start their own.
+
+# The strict OpenMetrics parser the tests use (promtool 2.42 lints only the text format).
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  python3 -m pip install --quiet prometheus-client 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages prometheus-client
+fi
