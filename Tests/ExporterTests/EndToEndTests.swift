@@ -54,6 +54,48 @@ struct EndToEndTests {
         }
     }
 
+    @Test func sensorsConfigLabelsIgnoresAndComputeLinesApply() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("sensors-\(UUID().uuidString).conf")
+        try """
+        chip "amdgpu-pci-0500"
+            label temp2 "hotspot"
+            ignore in0
+            compute power1 @*2, @/2
+        chip "nvme-*"
+            ignore temp1
+        """.write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collector.hwmon.all", "--collector.hwmon.config", config.path])
+        defer { exporter.stop() }
+        let text = try exporter.get("/metrics").text
+        let card = "accelerator=\"4a2b000000001000\",vendor=\"amd\",model=\"MI300X\""
+        let other = "accelerator=\"4a2b000000001001\",vendor=\"amd\",model=\"MI300X\""
+        // label: the junction sensor is now called hotspot on the configured chip only. (gpu_metrics still fills
+        // its own `junction` key: precedence is per key, and a relabel makes a new key.)
+        #expect(value(text, "accelerator_temperature_celsius{\(card),sensor=\"hotspot\"}") == 62.5)
+        #expect(value(text, "accelerator_temperature_celsius{\(other),sensor=\"junction\"}") != nil)
+        // ignore: no voltage from in0 on that card; compute: power doubled (420 W in the fixture).
+        #expect(value(text, "accelerator_voltage_volts{\(card),sensor=\"vddgfx\"}") == nil)
+        #expect(value(text, "accelerator_voltage_volts{\(other),sensor=\"vddgfx\"}") != nil)
+        #expect(value(text, "accelerator_power_watts{\(card)}") == 840)
+        #expect(value(text, "accelerator_power_watts{\(other)}") == 601)
+        #expect(!text.contains("hwmon_temperature_celsius{chip=\"nvme"))
+    }
+
+    @Test func aBrokenSensorsConfigFailsOnlyTheHwmonCollector() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("sensors-\(UUID().uuidString).conf")
+        try "chip \"amdgpu-*\"\n    compute power1 @*\n".write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collector.hwmon.config", config.path])
+        defer { exporter.stop() }
+        let text = try exporter.get("/metrics").text
+        #expect(value(text, "accel_exporter_collector_success{collector=\"hwmon\"}") == 0)
+        #expect(value(text, "accel_exporter_collector_success{collector=\"amdgpu\"}") == 1)
+        #expect(text.contains("accelerator_utilization_ratio{"))
+        #expect(exporter.log.contains("sensors_init failed"))
+        #expect(try exporter.get("/readyz").status == 200)
+    }
+
     @Test func gzipWhenAcceptedAndIdenticalContent() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "10s"])
         defer { exporter.stop() }

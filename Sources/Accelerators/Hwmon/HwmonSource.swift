@@ -63,12 +63,29 @@ public final class HwmonSource: AcceleratorSource {
             if file == nil { return "cannot open sensors config \(configPath): \(String(cString: strerror(errno)))" }
         }
         defer { if let file { fclose(file) } }
+        // libsensors prints configuration errors to stderr and may carry on with part of the file; collect them
+        // instead, and refuse a configuration with any error rather than export half-configured sensors.
+        Self.parseErrors = []
+        CSensors_setParseErrorHandler { message, file, line in
+            let text = message.map { String(cString: $0) } ?? "syntax error"
+            let where_ = file.map { String(cString: $0) } ?? "config"
+            HwmonSource.parseErrors.append("\(where_):\(line): \(text)")
+        }
         let rc = sensors_init(file)
+        let suffix = configPath.map { " (config \($0))" } ?? ""
         if rc != 0 {
-            return "sensors_init failed: \(String(cString: sensors_strerror(rc)))" + (configPath.map { " (config \($0))" } ?? "")
+            let details = Self.parseErrors.isEmpty ? "" : ": " + Self.parseErrors.joined(separator: "; ")
+            return "sensors_init failed: \(String(cString: sensors_strerror(rc)))\(details)\(suffix)"
+        }
+        if !Self.parseErrors.isEmpty {
+            sensors_cleanup()
+            return "sensors_init failed: \(Self.parseErrors.joined(separator: "; "))\(suffix)"
         }
         return nil
     }
+
+    /// Filled by the parse-error callback during `sensors_init`. Only touched under `libraryLock`.
+    nonisolated(unsafe) static var parseErrors: [String] = []
 
     private func readChips() -> SourceResult {
         var result = SourceResult()
