@@ -17,7 +17,7 @@ struct EndToEndTests {
         let devices = deviceFamilies(response.text)
         let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/\(node).prom")
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try devices.write(to: golden, atomically: true, encoding: .utf8)
+            try devices.write(to: golden, atomically: false, encoding: .utf8)
         }
         let expected = try String(contentsOf: golden, encoding: .utf8)
         #expect(devices == expected, "golden mismatch for \(node); re-record with UPDATE_GOLDEN=1 after checking the diff")
@@ -63,7 +63,7 @@ struct EndToEndTests {
             compute power1 @*2, @/2
         chip "nvme-*"
             ignore temp1
-        """.write(to: config, atomically: true, encoding: .utf8)
+        """.write(to: config, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: config) }
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collector.hwmon.all", "--collector.hwmon.config", config.path])
         defer { exporter.stop() }
@@ -84,7 +84,7 @@ struct EndToEndTests {
 
     @Test func aBrokenSensorsConfigFailsOnlyTheHwmonCollector() throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("sensors-\(UUID().uuidString).conf")
-        try "chip \"amdgpu-*\"\n    compute power1 @*\n".write(to: config, atomically: true, encoding: .utf8)
+        try "chip \"amdgpu-*\"\n    compute power1 @*\n".write(to: config, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: config) }
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collector.hwmon.config", config.path])
         defer { exporter.stop() }
@@ -145,7 +145,7 @@ struct EndToEndTests {
         let url = "http://127.0.0.1:\(exporter.port)/metrics"
         let config = exporter.workdir.appendingPathComponent("curl.cfg")
         try String(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n", count: 2000)
-            .write(to: config, atomically: true, encoding: .utf8)
+            .write(to: config, atomically: false, encoding: .utf8)
         let (out, err, status) = try run("/usr/bin/curl", ["-s", "-m", "60", "--parallel", "--parallel-max", "100", "-K", config.path])
         #expect(status == 0, "\(err)")
         let codes = String(decoding: out, as: UTF8.self).split(separator: "\n")

@@ -35,7 +35,7 @@ final class ExporterProcess {
         workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
         let description = workdir.appendingPathComponent("node.umockdev")
-        try tree.umockdevDescription().write(to: description, atomically: true, encoding: .utf8)
+        try tree.umockdevDescription().write(to: description, atomically: false, encoding: .utf8)
         logFile = workdir.appendingPathComponent("exporter.log")
         let testbedFile = workdir.appendingPathComponent("testbed")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)

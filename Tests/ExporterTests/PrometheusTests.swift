@@ -24,7 +24,7 @@ struct PrometheusTests {
             honor_labels: true
             static_configs:
               - targets: ['127.0.0.1:\(exporter.port)']
-        """.write(to: config, atomically: true, encoding: .utf8)
+        """.write(to: config, atomically: false, encoding: .utf8)
         let prometheus = Process()
         prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
         prometheus.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
