@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# node_exporter (drm + hwmon collectors) and accel-exporter side by side on the same simulated 8-GPU MI300X node,
+# in one umockdev testbed and one run: scrapes/s and p99 latency under wrk, CPU seconds per 1000 scrapes, peak RSS,
+# printed as a markdown table, with each exporter's response size and series count.
+#
+# Both exporters read the same testbed. accel-exporter opens the default /sys, which umockdev's LD_PRELOAD
+# redirects (libsensors needs exactly that). node_exporter's Go runtime makes raw syscalls and ignores the
+# preload, so it is pointed at the testbed's directory with --path.sysfs=$UMOCKDEV_DIR/sys.
+#
+# Loopback only; every phase has a time limit; every process started here is stopped on exit.
+#
+# Usage: Benchmarks/compare-node-exporter.sh
+# Environment: DURATION (seconds per wrk run, default 10), CONNECTIONS (default 16), THREADS (wrk, default 2),
+#              NE_PORT (default 19100), AE_PORT (default 19445),
+#              GZIP=1 to send "Accept-Encoding: gzip" as Prometheus does (default: plain bodies),
+#              SKIP_BUILD=1 to reuse the binaries already in .build-bench/release,
+#              KEEP_WORK=1 to keep the work directory (wrk output, scrapes, logs) and print its path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+NE_PORT=${NE_PORT:-19100}
+AE_PORT=${AE_PORT:-19445}
+GZIP=${GZIP:-0}
+NODE_EXPORTER=/usr/bin/prometheus-node-exporter
+SCRATCH=.build-bench
+BIN=$SCRATCH/release
+
+# --- What this needs, by Debian package name --------------------------------------------------------------------
+missing=()
+[[ -x $NODE_EXPORTER ]] || missing+=(prometheus-node-exporter)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v umockdev-run >/dev/null || missing+=(umockdev)
+command -v curl >/dev/null || missing+=(curl)
+command -v timeout >/dev/null || missing+=(coreutils)
+if ((${#missing[@]})); then
+  echo "compare-node-exporter: missing Debian package(s): ${missing[*]}" >&2
+  echo "  install with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+command -v swift >/dev/null || { echo "compare-node-exporter: no swift toolchain on PATH" >&2; exit 1; }
+
+# --- Release binaries, as shipped: static Swift stdlib --------------------------------------------------------------
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
+  for product in accel-exporter accel-simulator; do
+    swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
+  done
+fi
+for product in accel-exporter accel-simulator; do
+  [[ -x $BIN/$product ]] || { echo "compare-node-exporter: $BIN/$product was not built" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/compare-node-exporter.XXXXXX")
+testbed_pid=
+cleanup() {
+  # Only the processes this script started, by id: the testbed runner and the two exporters inside it.
+  local pid
+  for pid in $(cat "$work"/*.pid 2>/dev/null) $testbed_pid; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$BIN/accel-simulator" describe mi300x-8 > "$work/tree.umockdev"
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$NE_PORT" "$AE_PORT"; do
+  port_free "$port" || { echo "compare-node-exporter: 127.0.0.1:$port is in use; set NE_PORT/AE_PORT" >&2; exit 1; }
+done
+
+# --- Everything below runs inside ONE umockdev testbed -------------------------------------------------------------
+# Arguments: $1 node_exporter, $2 bin dir, $3 work dir, $4 duration, $5 connections, $6 threads, $7/$8 ports, $9 gzip.
+inner=$(cat <<'INNER'
+set -euo pipefail
+NODE_EXPORTER=$1 BIN=$2 WORK=$3 DURATION=$4 CONNECTIONS=$5 THREADS=$6 NE_PORT=$7 AE_PORT=$8 GZIP=$9
+pids=()
+# Stop both exporters on the way out; the pid files let the outer script do it if this shell is killed first.
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -f "$WORK"/*.pid' EXIT
+
+"$NODE_EXPORTER" --path.sysfs="$UMOCKDEV_DIR/sys" --collector.disable-defaults --collector.drm --collector.hwmon \
+  --web.listen-address=127.0.0.1:"$NE_PORT" > "$WORK/node_exporter.log" 2>&1 &
+pids+=($!); echo $! > "$WORK/node_exporter.pid"
+"$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn > "$WORK/accel_exporter.log" 2>&1 &
+pids+=($!); echo $! > "$WORK/accel_exporter.pid"
+
+headers=()
+[[ $GZIP == 1 ]] && headers=(-H "Accept-Encoding: gzip")
+
+ready() {  # name port: up to 10 s for a first good scrape
+  for _ in $(seq 100); do
+    curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$2/metrics" && return 0
+    sleep 0.1
+  done
+  echo "$1 did not answer on 127.0.0.1:$2 within 10 s; its log:" >&2
+  tail -20 "$WORK/$1.log" >&2
+  exit 1
+}
+ready node_exporter "$NE_PORT"
+ready accel_exporter "$AE_PORT"
+# accel-exporter serves the snapshot of its last tick: give the sampler a few ticks so hwmon and amdgpu have both run.
+sleep 3
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }  # utime + stime, after the comm field
+vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+to_ms() {  # wrk's latency spelling (812.00us, 1.23ms, 1.05s, 1.20m) in milliseconds
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else { print "nan" } }'
+}
+
+measure() {  # name pid port -> WORK/name.result (key=value lines)
+  local name=$1 pid=$2 port=$3 url="http://127.0.0.1:$3/metrics"
+  curl -sf --max-time 5 -o "$WORK/$name.prom" "$url"
+  curl -sf --max-time 5 "${headers[@]}" -o "$WORK/$name.wire" "$url"
+  timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "${headers[@]}" "$url" > "$WORK/$name.warmup"
+  local before after
+  before=$(cpu_ticks "$pid")
+  timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${headers[@]}" "$url" \
+    > "$WORK/$name.wrk"
+  after=$(cpu_ticks "$pid")
+  local requests rps p99 p50 errors
+  requests=$(awk '/ requests in / {print $1}' "$WORK/$name.wrk")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name.wrk")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$WORK/$name.wrk")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/$name.wrk")")
+  errors=$(grep -E 'Socket errors|Non-2xx' "$WORK/$name.wrk" | tr -s ' ' | paste -sd ';' || true)
+  {
+    echo "requests=$requests"
+    echo "rps=$rps"
+    echo "p50_ms=$p50"
+    echo "p99_ms=$p99"
+    echo "cpu_per_1k=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v r="$requests" \
+      'BEGIN {printf "%.4g", (a - b) / t / r * 1000}')"
+    echo "rss_mib=$(awk -v k="$(vm_hwm_kib "$pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+    echo "bytes=$(wc -c < "$WORK/$name.prom")"
+    echo "wire_bytes=$(wc -c < "$WORK/$name.wire")"
+    echo "series=$(grep -cv -e '^#' -e '^$' "$WORK/$name.prom" || true)"
+    echo "errors=$errors"
+  } > "$WORK/$name.result"
+}
+# One after the other, so they never compete for the two cores.
+measure node_exporter "${pids[0]}" "$NE_PORT"
+measure accel_exporter "${pids[1]}" "$AE_PORT"
+INNER
+)
+
+echo "running both exporters in one umockdev testbed; wrk ${DURATION}s each..." >&2
+timeout --kill-after=10 $((2 * DURATION + 180)) \
+  umockdev-run -d "$work/tree.umockdev" -- bash -c "$inner" inner \
+  "$NODE_EXPORTER" "$BIN" "$work" "$DURATION" "$CONNECTIONS" "$THREADS" "$NE_PORT" "$AE_PORT" "$GZIP" &
+testbed_pid=$!
+wait "$testbed_pid"
+testbed_pid=
+
+# --- Report --------------------------------------------------------------------------------------------------------
+get() { sed -n "s/^$2=//p" "$work/$1.result"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.3gx", a / b }'; }
+row() {  # label key
+  local ne ae
+  ne=$(get node_exporter "$2"); ae=$(get accel_exporter "$2")
+  echo "| $1 | $ne | $ae | $(ratio "$ae" "$ne") |"
+}
+drm=$(grep -c '^node_drm_' "$work/node_exporter.prom" || true)
+hwmon=$(grep -c '^node_hwmon_' "$work/node_exporter.prom" || true)
+drm_cards=$(grep '^node_drm_' "$work/node_exporter.prom" | grep -o 'card="[^"]*"' | sort -u | paste -sd ' ' || true)
+accel=$(grep -c '^accelerator_' "$work/accel_exporter.prom" || true)
+accel_gpus=$(grep '^accelerator_up{' "$work/accel_exporter.prom" | grep -c ' 1$' || true)
+
+echo
+echo "Same simulated 8-GPU MI300X node (umockdev), wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s each, one after the"
+echo "other; $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d). Bodies: $([[ $GZIP == 1 ]] && echo gzip || echo plain)."
+echo
+echo "| metric | node_exporter 1.5 (drm + hwmon) | accel-exporter | ratio (accel / node) |"
+echo "|---|---|---|---|"
+row "scrapes/s" rps
+row "p50 latency (ms)" p50_ms
+row "p99 latency (ms)" p99_ms
+row "CPU seconds per 1000 scrapes" cpu_per_1k
+row "peak RSS, VmHWM (MiB)" rss_mib
+row "one scrape (bytes, plain)" bytes
+[[ $GZIP == 1 ]] && row "one scrape (bytes, gzip)" wire_bytes
+row "series" series
+row "requests in the run" requests
+echo
+echo "node_exporter exports $drm node_drm_ and $hwmon node_hwmon_ series from the tree (drm cards: ${drm_cards:-none});"
+echo "accel-exporter exports $accel accelerator_ series, $accel_gpus GPUs up."
+for name in node_exporter accel_exporter; do
+  errors=$(get "$name" errors)
+  [[ -z $errors ]] || echo "warning: $name: wrk reported $errors"
+done
