@@ -121,6 +121,9 @@ public final class Sampler: Sendable {
         for (worker, wasDispatched) in zip(workers, dispatched) {
             switch worker.take(ifFinishedSince: started) {
             case .some(let (result, duration)) where wasDispatched:
+                if worker.noteMissed(false) {
+                    logger.info("collector answering again", metadata: ["collector": "\(worker.name)"])
+                }
                 devices += result.devices
                 overlays.append(result.overlays)
                 families += result.families
@@ -129,7 +132,9 @@ public final class Sampler: Sendable {
                 let reason = wasDispatched
                     ? "did not finish within \(deadline)s"
                     : "still blocked in an earlier sample"
-                logger.warning("collector missed its deadline", metadata: ["collector": "\(worker.name)", "reason": "\(reason)"])
+                if worker.noteMissed(true) {
+                    logger.warning("collector missed its deadline", metadata: ["collector": "\(worker.name)", "reason": "\(reason)"])
+                }
                 devices += worker.lastDevices.map { DeviceSample(identity: $0.identity, up: false) }
                 statuses.append(CollectorStatus(name: worker.name, success: false, durationSeconds: MonotonicInstant.now().seconds(since: started), error: reason))
             }
@@ -192,6 +197,15 @@ final class Worker: @unchecked Sendable {
         var duration = 0.0
         var finishedAt: MonotonicInstant?
         var lastDevices: [DeviceSample] = []
+        var missing = false
+    }
+
+    /// Records whether the worker missed this tick; true when that changed (log once per transition, not per tick).
+    func noteMissed(_ missed: Bool) -> Bool {
+        slot.withLock { s in
+            defer { s.missing = missed }
+            return s.missing != missed
+        }
     }
 
     init(source: any AcceleratorSource) {
