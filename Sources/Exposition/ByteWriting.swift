@@ -60,7 +60,14 @@ extension Array where Element == UInt8 {
             append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10))
             remaining /= 10
         } while remaining > 0
-        self[start...].reverse()
+        // Swap in place: `self[start...].reverse()` copies the slice first, one allocation per integer written.
+        var low = start
+        var high = endIndex - 1
+        while low < high {
+            swapAt(low, high)
+            low += 1
+            high -= 1
+        }
     }
 
     /// Appends a sample value as both formats spell it.
