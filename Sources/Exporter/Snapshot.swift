@@ -11,14 +11,12 @@ public final class Snapshot: Sendable {
     public let tick: Sampler.Tick
     public let text: ResponseBody
     public let openMetrics: ResponseBody
-    public let wallClockMilliseconds: Int64
     private let gzipCache = Mutex<(text: ResponseBody?, openMetrics: ResponseBody?)>((nil, nil))
 
-    public init(tick: Sampler.Tick, text: ResponseBody, openMetrics: ResponseBody, wallClockMilliseconds: Int64) {
+    public init(tick: Sampler.Tick, text: ResponseBody, openMetrics: ResponseBody) {
         self.tick = tick
         self.text = text
         self.openMetrics = openMetrics
-        self.wallClockMilliseconds = wallClockMilliseconds
     }
 
     public func body(_ format: ExpositionFormat, gzip: Bool) -> ResponseBody {
@@ -60,6 +58,6 @@ public final class SnapshotRenderer: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
         ExpositionEncoder.encode(families, format: .openMetrics, into: &buffer)
         let openMetrics = ResponseBody(buffer)
-        return Snapshot(tick: tick, text: text, openMetrics: openMetrics, wallClockMilliseconds: wallClockMilliseconds())
+        return Snapshot(tick: tick, text: text, openMetrics: openMetrics)
     }
 }

@@ -97,7 +97,7 @@ struct AccelExporter: ParsableCommand {
         config.maxConnections = maxConnections
         config.sysfs = FileRoot(sysfs)
         config.procfs = FileRoot(procfs)
-        guard config.sysfs.exists("") || config.sysfs.exists(".") else {
+        guard config.sysfs.exists(".") else {
             throw ValidationError("--path.sysfs: \(sysfs) does not exist")
         }
         config.collectors = []

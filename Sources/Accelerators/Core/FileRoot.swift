@@ -57,12 +57,6 @@ public struct FileRoot: Sendable {
         return value
     }
 
-    public func readUnsigned(_ relative: String) throws(ReadError) -> UInt64 {
-        let text = try readString(relative)
-        guard let value = UInt64(text) else { throw ReadError(path: resolve(relative), parse: text) }
-        return value
-    }
-
     /// Names in a directory, without `.` and `..`, sorted so discovery is deterministic.
     public func list(_ relative: String) throws(ReadError) -> [String] {
         let full = resolve(relative)
@@ -124,13 +118,6 @@ public struct ReadError: Error, Sendable, CustomStringConvertible {
         self.code = .parse
         let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
         message = "unparseable content \"\(shown)\""
-    }
-
-    public init(path: String, code: Code, message: String) {
-        self.path = path
-        self.errno = nil
-        self.code = code
-        self.message = message
     }
 
     public var description: String { "\(path): \(message)" }
