@@ -59,7 +59,9 @@ public final class AMDGPUSource: AcceleratorSource {
         let entries = try sysfs.list("class/drm")
         var found: [Card] = []
         var seenPCI: Set<String> = []
-        for entry in entries where Self.isCardEntry(entry) {
+        // Numeric order (card9 before card17), so devices list in the order the driver numbered them.
+        let cardEntries = entries.filter(Self.isCardEntry).sorted { (Int($0.dropFirst(4)) ?? .max, $0) < (Int($1.dropFirst(4)) ?? .max, $1) }
+        for entry in cardEntries {
             let base = "class/drm/\(entry)/device"
             guard let uevent = try? sysfs.readString("\(base)/uevent") else { continue }
             let fields = Self.parseUevent(uevent)
