@@ -16,6 +16,7 @@ test: deps
 	promtool check rules dashboards/*.yaml
 	cd dashboards && promtool test rules tests/*.yaml
 	$(SWIFT) build --build-tests
+	python3 scripts/check-fake-nvml.py .build/debug/libFakeNVML.so Tests/Fixtures/nvml --old .build/debug/libFakeNVMLOld.so
 	$(SWIFT) test --skip-build
 
 # The image's binary: static Swift stdlib, only libmicrohttpd, libsensors and zlib from the system.

@@ -12,6 +12,9 @@ let package = Package(
         .library(name: "Exporter", targets: ["Exporter"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
+        // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
+        .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
+        .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -26,6 +29,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CSensors", providers: [.apt(["libsensors-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
+        .target(name: "CNVML"),
+        // Fake NVML for tests: NVML's C entry points answering from a description file ($FAKE_NVML_CONFIG).
+        .target(name: "FakeNVML", path: "Sources/FakeNVML"),
+        .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
         .target(
@@ -34,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "Accelerators",
-            dependencies: ["CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CNVML", "CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Exporter",

@@ -21,3 +21,9 @@ if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   python3 -m pip install --quiet prometheus-client 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages prometheus-client
 fi
+
+# NVIDIA's own Python bindings (PyPI nvidia-ml-py), to check the fake NVML against NVML's real interface.
+if ! python3 -c 'import pynvml' 2>/dev/null; then
+  python3 -m pip install --quiet nvidia-ml-py 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages nvidia-ml-py
+fi

@@ -14,9 +14,13 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        public var collectors: Set<String> = ["amdgpu", "hwmon"]
+        public var collectors: Set<String> = ["amdgpu", "hwmon", "nvidia"]
         public var hwmonAllChips = false
         public var hwmonConfigPath: String?
+        /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
+        public var nvmlLibraryPath: String?
+        public var nvidiaProcesses = true
+        public var nvidiaXIDEvents = true
         public var nodeName: String?
         public var httpThreads = 2
         public var maxConnections = 512
@@ -25,7 +29,7 @@ public final class Exporter: Sendable {
         public init() {}
 
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "hwmon"]
+        public static let knownCollectors = ["amdgpu", "hwmon", "nvidia"]
     }
 
     public let configuration: Configuration
@@ -48,6 +52,12 @@ public final class Exporter: Sendable {
             sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,
                                        discoveryInterval: configuration.discoveryInterval,
                                        logger: logger.with("collector", "hwmon")))
+        }
+        if configuration.collectors.contains("nvidia") {
+            let nvidia = NVMLSource.Configuration(libraryPath: configuration.nvmlLibraryPath, nodeName: configuration.nodeName,
+                                                  discoveryInterval: configuration.discoveryInterval,
+                                                  processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
+            sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
         }
         sources += extraSources
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)

@@ -55,6 +55,18 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("collector.hwmon.config"), help: "libsensors configuration file (default: the system's sensors3.conf).")
     var hwmonConfig: String?
 
+    @Flag(name: .customLong("collector.nvidia"), inversion: .prefixedNo, help: "NVIDIA GPUs and MIG devices through NVML (loaded at run time).")
+    var nvidia = true
+
+    @Flag(name: .customLong("collector.nvidia.processes"), inversion: .prefixedNo, help: "Read NVIDIA per-process memory and utilization (for pod attribution).")
+    var nvidiaProcesses = true
+
+    @Flag(name: .customLong("collector.nvidia.xid"), inversion: .prefixedNo, help: "Count NVIDIA XID critical errors (an NVML event thread).")
+    var nvidiaXID = true
+
+    @Option(name: .customLong("nvml.library"), help: "NVML library to dlopen (default: libnvidia-ml.so.1 from the loader's search path).")
+    var nvmlLibrary: String?
+
     @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info (default: $NODE_NAME, else the host name).")
     var nodeName: String?
 
@@ -103,6 +115,10 @@ struct AccelExporter: ParsableCommand {
         config.collectors = []
         if amdgpu { config.collectors.insert("amdgpu") }
         if hwmon { config.collectors.insert("hwmon") }
+        if nvidia { config.collectors.insert("nvidia") }
+        config.nvmlLibraryPath = nvmlLibrary
+        config.nvidiaProcesses = nvidiaProcesses
+        config.nvidiaXIDEvents = nvidiaXID
         config.hwmonAllChips = hwmonAll
         config.hwmonConfigPath = hwmonConfig
         config.nodeName = nodeName ?? Self.environment("NODE_NAME") ?? Self.hostName()

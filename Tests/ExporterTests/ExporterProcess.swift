@@ -31,11 +31,13 @@ final class ExporterProcess {
 
     static let umockdevAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-run")
 
-    init(tree: FixtureTree, arguments: [String] = []) throws {
+    /// `tree` nil: no umockdev (for collectors that do not read /sys, such as NVML through the fake library).
+    /// `environment` is added to the runner's.
+    init(tree: FixtureTree?, arguments: [String] = [], environment: [String: String] = [:]) throws {
         workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
         let description = workdir.appendingPathComponent("node.umockdev")
-        try tree.umockdevDescription().write(to: description, atomically: false, encoding: .utf8)
+        if let tree { try tree.umockdevDescription().write(to: description, atomically: false, encoding: .utf8) }
         logFile = workdir.appendingPathComponent("exporter.log")
         let testbedFile = workdir.appendingPathComponent("testbed")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -43,9 +45,17 @@ final class ExporterProcess {
         let exporter = Self.binary("accel-exporter")
         let args = (["--web.listen-address", "127.0.0.1:0", "--kubernetes.node-name", "test-node", "--log.level", "debug"] + arguments)
             .map { "'\($0)'" }.joined(separator: " ")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/umockdev-run")
-        process.arguments = ["-d", description.path, "--", "/bin/sh", "-c",
-                             "echo \"$$ $UMOCKDEV_DIR\" > '\(testbedFile.path)'; exec '\(exporter)' \(args)"]
+        let script = "echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; exec '\(exporter)' \(args)"
+        if tree != nil {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/umockdev-run")
+            process.arguments = ["-d", description.path, "--", "/bin/sh", "-c", script]
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script]
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -74,7 +84,7 @@ final class ExporterProcess {
 
     func stop() {
         if process.isRunning {
-            // Straight to the exporter: umockdev-run inherits the test runner's blocked SIGTERM and would not
+            // Straight to the exporter: umockdev-run (and sh) inherit the test runner's blocked SIGTERM and would not
             // forward it. umockdev-run exits when its child does.
             kill(exporterPID, SIGTERM)
             let deadline = Date().addingTimeInterval(10)

@@ -34,8 +34,25 @@ public struct DeviceSample: Sendable, Equatable {
     public var interconnectBytes: [InterconnectKey: Double] = [:]
     /// Keyed by `reason`; 1 while it holds, 0 otherwise.
     public var throttleActive: [String: Double] = [:]
-    /// Keyed by `type`.
+    /// Keyed by `type`: lifetime (aggregate) counts that survive driver reloads.
     public var errors: [String: Double] = [:]
+    /// Keyed by `type`: counts since the driver loaded (NVML "volatile" ECC), which reset; their own family so a
+    /// `sum()` never adds them to the lifetime counts.
+    public var volatileErrors: [String: Double] = [:]
+    /// Keyed by `memory`: memory the driver and firmware reserve (NVML `_v2` memory info), not in `used`.
+    public var memoryReservedBytes: [String: Double] = [:]
+    /// 0 (P0, maximum performance) … 15 (minimum).
+    public var performanceState: Double?
+    /// 1 while a row remapping waits for a GPU reset; 1 once a remapping failed (the GPU needs service).
+    public var rowRemapPending: Double?
+    public var rowRemapFailure: Double?
+    /// 1 while retired pages wait for a driver reload (GPUs before row remapping).
+    public var retiredPagesPending: Double?
+    /// XID critical errors seen since the exporter started, keyed by the XID number.
+    public var xidErrors: [String: Double] = [:]
+    /// Processes using the device this tick (NVML compute and MPS processes with per-process utilization).
+    /// Not exported per PID: the attribution layer maps them to pods.
+    public var processes: [ProcessUsage] = []
 
     public init(identity: DeviceIdentity, up: Bool = true) {
         self.identity = identity
@@ -55,6 +72,23 @@ public struct DeviceSample: Sendable, Equatable {
     /// Drops every reading, keeping identity: what a device that stopped answering shows.
     public mutating func clearReadings() {
         self = DeviceSample(identity: identity, up: up)
+    }
+}
+
+/// One process's use of one device in one tick.
+public struct ProcessUsage: Sendable, Equatable {
+    public enum Kind: String, Sendable { case compute, mps, graphics }
+    public var pid: Int32
+    public var kind: Kind
+    public var memoryUsedBytes: Double?
+    /// Keyed by DESIGN.md's engine vocabulary: `compute` (SM), `memory_controller`, `video_encode`, `video_decode`.
+    public var engineUtilizationRatio: [String: Double] = [:]
+
+    public init(pid: Int32, kind: Kind, memoryUsedBytes: Double? = nil, engineUtilizationRatio: [String: Double] = [:]) {
+        self.pid = pid
+        self.kind = kind
+        self.memoryUsedBytes = memoryUsedBytes
+        self.engineUtilizationRatio = engineUtilizationRatio
     }
 }
 

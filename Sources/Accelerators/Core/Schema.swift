@@ -16,6 +16,7 @@ public enum Schema {
             b.add("accelerator_engine_utilization_ratio", base, "engine", d.engineUtilizationRatio)
             b.add("accelerator_memory_used_bytes", base, "memory", d.memoryUsedBytes)
             b.add("accelerator_memory_total_bytes", base, "memory", d.memoryTotalBytes)
+            b.add("accelerator_memory_reserved_bytes", base, "memory", d.memoryReservedBytes)
             b.add("accelerator_temperature_celsius", base, "sensor", d.temperatureCelsius)
             b.add("accelerator_power_watts", base, d.powerWatts)
             b.add("accelerator_power_limit_watts", base, d.powerLimitWatts)
@@ -31,7 +32,13 @@ public enum Schema {
                 b.add("accelerator_interconnect_bytes", base + [Label("link", key.link), Label("direction", key.direction)], value)
             }
             b.add("accelerator_throttle_active", base, "reason", d.throttleActive)
+            b.add("accelerator_performance_state", base, d.performanceState)
             b.add("accelerator_errors", base, "type", d.errors)
+            b.add("accelerator_volatile_errors", base, "type", d.volatileErrors)
+            b.add("accelerator_row_remap_pending", base, d.rowRemapPending)
+            b.add("accelerator_row_remap_failure", base, d.rowRemapFailure)
+            b.add("accelerator_retired_pages_pending", base, d.retiredPagesPending)
+            b.add("accelerator_xid_errors", base, "xid", d.xidErrors)
         }
         return b.finish()
     }
@@ -44,6 +51,7 @@ public enum Schema {
         "accelerator_engine_utilization_ratio": ("Fraction of time an engine was busy (0-1).", .gauge, "ratio"),
         "accelerator_memory_used_bytes": ("Device memory in use.", .gauge, "bytes"),
         "accelerator_memory_total_bytes": ("Device memory size.", .gauge, "bytes"),
+        "accelerator_memory_reserved_bytes": ("Device memory reserved by the driver and firmware (not in used).", .gauge, "bytes"),
         "accelerator_temperature_celsius": ("Temperature of a sensor on the accelerator.", .gauge, "celsius"),
         "accelerator_power_watts": ("Power draw (average where the hardware averages, else instantaneous).", .gauge, "watts"),
         "accelerator_power_limit_watts": ("Enforced power limit (cap).", .gauge, "watts"),
@@ -58,6 +66,12 @@ public enum Schema {
         "accelerator_interconnect_bytes": ("Bytes moved over a device interconnect link (NVLink, XGMI).", .counter, "bytes"),
         "accelerator_throttle_active": ("1 while the reason holds the clocks down, else 0.", .gauge, nil),
         "accelerator_errors": ("Hardware errors over the device's lifetime, by type.", .counter, nil),
+        "accelerator_volatile_errors": ("Hardware errors since the driver loaded (reset by a reload; never add to accelerator_errors_total).", .counter, nil),
+        "accelerator_performance_state": ("Performance state: 0 (P0, maximum) to 15 (P15, minimum).", .gauge, nil),
+        "accelerator_row_remap_pending": ("1 while a memory row remapping waits for a GPU reset.", .gauge, nil),
+        "accelerator_row_remap_failure": ("1 when a memory row remapping failed (the GPU needs service).", .gauge, nil),
+        "accelerator_retired_pages_pending": ("1 while retired memory pages wait for a driver reload.", .gauge, nil),
+        "accelerator_xid_errors": ("XID critical errors seen since the exporter started, by XID.", .counter, nil),
     ]
 
     struct Builder {

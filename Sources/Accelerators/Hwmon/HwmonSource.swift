@@ -1,5 +1,5 @@
 internal import CSensors
-public import Exposition
+import Exposition
 public import Logging
 import Synchronization
 #if canImport(Glibc)
