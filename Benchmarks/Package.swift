@@ -20,6 +20,8 @@ let package = Package(
                 .product(name: "Exposition", package: "AccelMetrics"),
                 .product(name: "Accelerators", package: "AccelMetrics"),
                 .product(name: "AcceleratorTestSupport", package: "AccelMetrics"),
+                // Built beside the executable and dlopen()ed by path, as the exporter opens libnvidia-ml.
+                .product(name: "FakeNVML", package: "AccelMetrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ExporterBenchmarks",

@@ -8,6 +8,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/debug}
 PORT=${PORT:-9445}
+
+# DEMO=nvidia: 8 H100s through the fake NVML (Sources/FakeNVML), loaded by the exporter's real dlopen path, with
+# values that change on every sample (Tests/Fixtures/nvml/vary.nvml).
+if [[ ${DEMO:-amd} == nvidia ]]; then
+  cat <<MSG
+accel-exporter on a simulated node with 8 H100 GPUs (fake NVML), readings moving every sample.
+  open    http://localhost:$PORT/
+  try     curl -s localhost:$PORT/metrics | grep -E 'accelerator_(utilization_ratio|power_watts)'
+Ctrl-C stops it.
+MSG
+  FAKE_NVML_CONFIG=$PWD/Tests/Fixtures/nvml/vary.nvml exec "$BIN/accel-exporter" --web.listen-address ":$PORT" \
+    --nvml.library "$BIN/libFakeNVML.so" --no-collector.amdgpu --no-collector.hwmon "$@"
+fi
 tree=$(mktemp --suffix=.umockdev)
 trap 'rm -f "$tree"' EXIT
 "$BIN/accel-simulator" describe mi300x-8 > "$tree"

@@ -58,6 +58,35 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // NVML: the fake library (Sources/FakeNVML) through the real dlopen path, describing 8 H100s whose values
+    // change on every call (`vary 1`), with per-process reads on. Time and allocations per tick.
+    let nvidia = FakeNVMLNode()
+    Benchmark("nvidia sample tick (8 GPUs, fake NVML)") { benchmark in
+        let source = nvidia.source()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(source.sample(now: .now()))
+        }
+    }
+
+    // 1000 ticks with changing values and processes: every allocation a tick makes is freed again. The malloc
+    // interposer counts mallocs minus frees (`mallocFreeDelta`) and requested bytes not freed
+    // (`memoryLeakedBytes`) inside the measurement; the thresholds make any leak fail the run.
+    Benchmark(
+        "nvidia 1000 ticks, varying values (leak check)",
+        configuration: .init(
+            metrics: [.mallocCountTotal, .mallocFreeDelta, .memoryLeakedBytes],
+            maxIterations: 5,
+            thresholds: [.mallocFreeDelta: .init(absolute: [.p100: 0]), .memoryLeakedBytes: .init(absolute: [.p100: 0])]
+        )
+    ) { benchmark in
+        let source = nvidia.source()
+        benchmark.startMeasurement()
+        for _ in 0..<1000 {
+            blackHole(source.sample(now: .now()))
+        }
+    }
+
     // What the exporter does once per tick for `Accept-Encoding: gzip` (Snapshot.swift): level 1 over the text body.
     Benchmark("Gzip 8-GPU exposition") { benchmark in
         var exposition: [UInt8] = []
@@ -109,6 +138,38 @@ final class EightGPUNode {
         self.root = nil
         source = nil
         devices = []
+    }
+}
+
+/// The fake NVML library built beside this executable, describing `Tests/Fixtures/nvml/vary.nvml`.
+///
+/// NVML is process-global: one NVMLSource, created on first use and warmed with one tick (discovery, the
+/// first-time "not supported" bookkeeping) so measured ticks are steady-state ticks.
+final class FakeNVMLNode {
+    private var cached: NVMLSource?
+
+    func source() -> NVMLSource {
+        if let cached { return cached }
+        let root = String(#filePath.split(separator: "/").dropLast(4).joined(separator: "/"))
+        setenv("FAKE_NVML_CONFIG", "/\(root)/Tests/Fixtures/nvml/vary.nvml", 1)
+        // This executable's directory (argv[0] may be a bare name): the fake is built beside it.
+        var path = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &path, path.count - 1)
+        precondition(length > 0, "readlink /proc/self/exe failed")
+        let executable = String(decoding: path.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let library = executable.split(separator: "/").dropLast().joined(separator: "/")
+        let source = NVMLSource(
+            configuration: .init(libraryPath: "/\(library)/libFakeNVML.so", nodeName: "bench", discoveryInterval: 1e9,
+                                 processes: true, xidEvents: false),
+            logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let result = source.sample(now: .now())
+        guard result.error == nil, result.devices.count == 8, result.devices.allSatisfy(\.up) else {
+            // fatalError, not precondition: optimized builds drop precondition messages.
+            fatalError("fake NVML did not load from /\(library): \(result.error ?? "no error"), \(result.devices.count) devices")
+        }
+        cached = source
+        return source
     }
 }
 

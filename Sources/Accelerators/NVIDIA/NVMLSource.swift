@@ -42,8 +42,15 @@ public final class NVMLSource: AcceleratorSource {
     private var gpus: [GPU] = []
     private var lastDiscovery: MonotonicInstant?
     private var rediscover = true
-    /// "uuid/what" for values this device does not have (NOT_SUPPORTED, NO_PERMISSION, missing symbol).
-    private var unavailable: Set<String> = []
+    /// Values a device does not have (NOT_SUPPORTED, NO_PERMISSION, missing symbol): not asked for again.
+    private var unavailable: Set<ValueKey> = []
+
+    /// A device and one of its values. Two strings that already exist (the UUID and a literal or table name), so
+    /// checking it on every call allocates nothing.
+    struct ValueKey: Hashable {
+        var uuid: String
+        var what: String
+    }
 
     final class GPU {
         let uuid: String
@@ -224,7 +231,7 @@ public final class NVMLSource: AcceleratorSource {
 
     private func discoverMIG(_ library: NVMLLibrary, _ gpu: GPU) {
         let fn = library.fn
-        guard let handle = gpu.handle, let getMode = fn.nvmlDeviceGetMigMode, !unavailable.contains("\(gpu.uuid)/MIG mode") else {
+        guard let handle = gpu.handle, let getMode = fn.nvmlDeviceGetMigMode, !unavailable.contains(ValueKey(uuid: gpu.uuid, what: "MIG mode")) else {
             gpu.migEnabled = false
             gpu.mig = []
             return
@@ -304,7 +311,7 @@ public final class NVMLSource: AcceleratorSource {
 
     /// Runs one NVML call for `what`. true: it succeeded. A value the device lacks is asked for once only.
     private func call(_ uuid: String, _ what: String, _ body: () -> Int32?) throws(Lost) -> Bool {
-        let key = "\(uuid)/\(what)"
+        let key = ValueKey(uuid: uuid, what: what)
         if unavailable.contains(key) { return false }
         guard let code = body() else {
             unavailable.insert(key)  // symbol missing: reported once at load
@@ -317,12 +324,12 @@ public final class NVMLSource: AcceleratorSource {
             noteUnavailable(uuid, what, rc)
             return false
         }
-        problems.report(key, "NVML \(what) failed on \(uuid): \(rc)")
+        problems.report("\(uuid)/\(what)", "NVML \(what) failed on \(uuid): \(rc)")
         return false
     }
 
     private func noteUnavailable(_ uuid: String, _ what: String, _ rc: NVMLReturn) {
-        if unavailable.insert("\(uuid)/\(what)").inserted {
+        if unavailable.insert(ValueKey(uuid: uuid, what: what)).inserted {
             logger.debug("value not available on this device", metadata: ["accelerator": "\(uuid)", "value": "\(what)", "nvml": "\(rc)"])
         }
     }
@@ -347,12 +354,12 @@ public final class NVMLSource: AcceleratorSource {
         if try call(uuid, "energy", { fn.nvmlDeviceGetTotalEnergyConsumption?(h, &energy) }), let v = Self.valid(energy) {
             s.energyJoules = v / 1000
         }
-        for (type, label) in Self.clocks {
-            if try call(uuid, "clock \(label)", { fn.nvmlDeviceGetClockInfo?(h, type, &u) }), let v = Self.valid(u) {
+        for (type, label, what) in Self.clocks {
+            if try call(uuid, what, { fn.nvmlDeviceGetClockInfo?(h, type, &u) }), let v = Self.valid(u) {
                 s.clockHertz[label] = v * 1e6
             }
         }
-        for (counter, label) in [(Int32(0), "tx"), (Int32(1), "rx")] {
+        for (counter, label) in Self.pcieCounters {
             if try call(uuid, "pcie throughput", { fn.nvmlDeviceGetPcieThroughput?(h, counter, &u) }), let v = Self.valid(u) {
                 s.pcieThroughputBytesPerSecond[label] = v * 1024  // NVML: KB/s
             }
@@ -405,7 +412,7 @@ public final class NVMLSource: AcceleratorSource {
             }
             return
         }
-        var values = Self.fields.filter { !unavailable.contains("\(uuid)/field \($0.id)") }.map { field in
+        var values = Self.fields.filter { !unavailable.contains(ValueKey(uuid: uuid, what: $0.name)) }.map { field in
             var v = nvmlFieldValue_t()
             v.fieldId = field.id
             return v
@@ -416,7 +423,9 @@ public final class NVMLSource: AcceleratorSource {
             let rc = NVMLReturn(v.nvmlReturn)
             if rc.meansDeviceLost { throw Lost(code: rc) }
             guard rc == .success else {
-                if rc.meansUnavailable || rc == .notFound { noteUnavailable(uuid, "field \(v.fieldId)", rc) }
+                if rc.meansUnavailable || rc == .notFound, let field = Self.fields.first(where: { $0.id == v.fieldId }) {
+                    noteUnavailable(uuid, field.name, rc)
+                }
                 continue
             }
             guard let field = Self.fields.first(where: { $0.id == v.fieldId }), let value = Self.value(of: v) else { continue }
@@ -447,8 +456,10 @@ public final class NVMLSource: AcceleratorSource {
     private func processes(_ library: NVMLLibrary, _ h: nvmlDevice_t, uuid: String, lastSample: inout UInt64) throws(Lost) -> [ProcessUsage] {
         let fn = library.fn
         var out: [ProcessUsage] = []
-        for (kind, get) in [(ProcessUsage.Kind.compute, fn.nvmlDeviceGetComputeRunningProcesses), (.mps, fn.nvmlDeviceGetMPSComputeRunningProcesses)] {
-            guard let get else { continue }
+        let lists = [(ProcessUsage.Kind.compute, fn.nvmlDeviceGetComputeRunningProcesses, "compute processes"),
+                     (.mps, fn.nvmlDeviceGetMPSComputeRunningProcesses, "mps processes")]
+        for (kind, get, what) in lists {
+            guard let get, !unavailable.contains(ValueKey(uuid: uuid, what: what)) else { continue }
             var infos: [nvmlProcessInfo_t] = []
             // Size, then fetch; processes may start in between, so retry a few times with room to spare.
             var count: UInt32 = 0
@@ -459,8 +470,8 @@ public final class NVMLSource: AcceleratorSource {
                 if rc == .insufficientSize { count = n + 4; continue }
                 if rc.meansDeviceLost { throw Lost(code: rc) }
                 if rc != .success {
-                    if rc.meansUnavailable { noteUnavailable(uuid, "\(kind) processes", rc) }
-                    else { problems.report("\(uuid)/\(kind) processes", "NVML \(kind) processes failed on \(uuid): \(rc)") }
+                    if rc.meansUnavailable { noteUnavailable(uuid, what, rc) }
+                    else { problems.report("\(uuid)/\(what)", "NVML \(what) failed on \(uuid): \(rc)") }
                     infos = []
                     break
                 }
@@ -471,7 +482,8 @@ public final class NVMLSource: AcceleratorSource {
                 out.append(ProcessUsage(pid: Int32(bitPattern: p.pid), kind: kind, memoryUsedBytes: Self.valid(p.usedGpuMemory)))
             }
         }
-        guard let getUtil = fn.nvmlDeviceGetProcessUtilization, !out.isEmpty, !unavailable.contains("\(uuid)/process utilization") else { return out }
+        guard let getUtil = fn.nvmlDeviceGetProcessUtilization, !out.isEmpty,
+              !unavailable.contains(ValueKey(uuid: uuid, what: "process utilization")) else { return out }
         var count: UInt32 = 0
         var rc = NVMLReturn(getUtil(h, nil, &count, lastSample))
         if rc == .insufficientSize, count > 0 {
@@ -500,7 +512,11 @@ public final class NVMLSource: AcceleratorSource {
 
     // MARK: Tables and conversions
 
-    static let clocks: [(Int32, String)] = [(0, "graphics"), (1, "sm"), (2, "memory"), (3, "video")]
+    /// NVML clock type, `clock` label, and the value's name for the unavailable set.
+    static let clocks: [(Int32, String, String)] = [
+        (0, "graphics", "clock graphics"), (1, "sm", "clock sm"), (2, "memory", "clock memory"), (3, "video", "clock video"),
+    ]
+    static let pcieCounters: [(Int32, String)] = [(0, "tx"), (1, "rx")]
 
     /// GT/s per lane by PCIe generation.
     static let pcieTransferRate: [UInt32: Double] = [1: 2.5e9, 2: 5e9, 3: 8e9, 4: 16e9, 5: 32e9, 6: 64e9]
@@ -514,13 +530,13 @@ public final class NVMLSource: AcceleratorSource {
 
     enum FieldTarget { case error(String), volatileError(String), memoryTemperature, rowRemapPending, rowRemapFailure, retiredPagesPending }
 
-    static let fields: [(id: UInt32, target: FieldTarget)] = [
-        (3, .volatileError("ecc_corrected")), (4, .volatileError("ecc_uncorrected")),
-        (5, .error("ecc_corrected")), (6, .error("ecc_uncorrected")),
-        (29, .error("retired_pages_sbe")), (30, .error("retired_pages_dbe")), (31, .retiredPagesPending),
-        (82, .memoryTemperature), (94, .error("pcie_replay")),
-        (142, .error("row_remap_corrected")), (143, .error("row_remap_uncorrected")),
-        (144, .rowRemapPending), (145, .rowRemapFailure),
+    static let fields: [(id: UInt32, target: FieldTarget, name: String)] = [
+        (3, .volatileError("ecc_corrected"), "field 3"), (4, .volatileError("ecc_uncorrected"), "field 4"),
+        (5, .error("ecc_corrected"), "field 5"), (6, .error("ecc_uncorrected"), "field 6"),
+        (29, .error("retired_pages_sbe"), "field 29"), (30, .error("retired_pages_dbe"), "field 30"),
+        (31, .retiredPagesPending, "field 31"), (82, .memoryTemperature, "field 82"), (94, .error("pcie_replay"), "field 94"),
+        (142, .error("row_remap_corrected"), "field 142"), (143, .error("row_remap_uncorrected"), "field 143"),
+        (144, .rowRemapPending, "field 144"), (145, .rowRemapFailure, "field 145"),
     ]
 
     /// A field's value as a number, or nil for NVML's "not available" sentinels and unknown value types.
