@@ -125,7 +125,6 @@ public final class NVMLSource: AcceleratorSource {
             let library = try NVMLLibrary.shared(path: path)
             self.library = library
             loadError = nil
-            problems.report("load", "", level: .trace)
             var metadata: Logger.Metadata = ["library": "\(path)"]
             if !library.missingSymbols.isEmpty { metadata["missing"] = "\(library.missingSymbols.joined(separator: ","))" }
             logger.info("NVML loaded", metadata: metadata)
