@@ -1,4 +1,4 @@
-public import Accelerators
+import Accelerators
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,6 +1,6 @@
 public import Accelerators
-public import Exposition
-public import HTTPServer
+import Exposition
+import HTTPServer
 public import Logging
 import Synchronization
 

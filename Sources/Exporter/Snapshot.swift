@@ -1,4 +1,4 @@
-public import Accelerators
+import Accelerators
 public import Exposition
 public import HTTPServer
 import Synchronization

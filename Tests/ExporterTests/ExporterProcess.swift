@@ -40,7 +40,7 @@ final class ExporterProcess {
         if let tree { try tree.umockdevDescription().write(to: description, atomically: false, encoding: .utf8) }
         logFile = workdir.appendingPathComponent("exporter.log")
         let testbedFile = workdir.appendingPathComponent("testbed")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
         let exporter = Self.binary("accel-exporter")
         let args = (["--web.listen-address", "127.0.0.1:0", "--kubernetes.node-name", "test-node", "--log.level", "debug"] + arguments)
@@ -160,9 +160,9 @@ func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, timeou
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err"), inURL = dir.appendingPathComponent("in")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    FileManager.default.createFile(atPath: inURL.path, contents: stdin ?? Data())
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: inURL.path, contents: stdin ?? Data())
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments

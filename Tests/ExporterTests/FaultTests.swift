@@ -54,7 +54,7 @@ struct FaultTests {
         #expect(value(down, "accelerator_utilization_ratio{\(Self.id9)}") == nil)
         #expect(value(down, "accelerator_temperature_celsius{\(Self.id9)") == nil)  // hwmon overlay not applied to a down card
         #expect(value(down, "accelerator_up{\(Self.id1)}") == 1)
-        try #expect(try exporter.get("/readyz").status == 200)
+        #expect(try exporter.get("/readyz").status == 200)
 
         for (f, data) in zip(files, saved) {
             let path = exporter.testbedPath(Self.card9 + "/" + f)

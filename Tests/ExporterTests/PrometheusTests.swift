@@ -30,7 +30,7 @@ struct PrometheusTests {
         prometheus.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
                                 "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
         let log = dir.appendingPathComponent("prometheus.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         prometheus.standardError = try FileHandle(forWritingTo: log)
         prometheus.standardOutput = FileHandle.nullDevice
         try prometheus.run()

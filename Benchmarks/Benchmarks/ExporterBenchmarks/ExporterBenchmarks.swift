@@ -112,7 +112,7 @@ final class EightGPUNode {
         var template = Array("/tmp/accel-bench-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed: errno \(errno)")
-        let root = String(cString: template)
+        let root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         self.root = root
         do {
             try FixtureNodes.mi300x8().materialize(at: root)
