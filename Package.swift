@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
+        .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
@@ -52,6 +53,8 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
+        .target(name: "CustomMetricsAPI"),
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
@@ -70,6 +73,7 @@ let package = Package(
 
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(
             name: "ExporterTests",

@@ -1,0 +1,162 @@
+/// `metav1.Status`, the body of every error response; built the way apimachinery's `apierrors` constructors build it.
+public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertible {
+    public struct Details: Sendable, Hashable, Codable {
+        public struct Cause: Sendable, Hashable, Codable {
+            /// Serialized as `reason`.
+            public var type: String?
+            public var message: String?
+            public var field: String?
+
+            public init(type: String? = nil, message: String? = nil, field: String? = nil) {
+                self.type = type
+                self.message = message
+                self.field = field
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case type = "reason"
+                case message, field
+            }
+        }
+
+        public var name: String?
+        public var group: String?
+        public var kind: String?
+        public var causes: [Cause]?
+
+        public init(name: String? = nil, group: String? = nil, kind: String? = nil, causes: [Cause]? = nil) {
+            self.name = name.flatMap { $0.isEmpty ? nil : $0 }
+            self.group = group.flatMap { $0.isEmpty ? nil : $0 }
+            self.kind = kind.flatMap { $0.isEmpty ? nil : $0 }
+            self.causes = causes.flatMap { $0.isEmpty ? nil : $0 }
+        }
+    }
+
+    /// `Failure` for every error.
+    public var status: String
+    public var message: String
+    /// `NotFound`, `BadRequest`, `Unauthorized`, `Forbidden`, `InternalError`, …
+    public var reason: String
+    /// The HTTP status code; the response must use the same one.
+    public var code: Int
+    public var details: Details?
+
+    public init(message: String, reason: String, code: Int, details: Details? = nil, status: String = "Failure") {
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.code = code
+        self.details = details
+    }
+
+    /// 404 for a metric the adapter does not serve for that resource (custom-metrics-apiserver's
+    /// `NewMetricNotFoundError`).
+    public static func metricNotFound(_ metric: String, for resource: GroupResource) -> Status {
+        Status(message: "the server could not find the metric \(metric) for \(resource)", reason: "NotFound", code: 404)
+    }
+
+    /// 404 for a metric missing for one named object (`NewMetricNotFoundForError`).
+    public static func metricNotFound(_ metric: String, for resource: GroupResource, named name: String) -> Status {
+        Status(
+            message: "the server could not find the metric \(metric) for \(resource) \(name)", reason: "NotFound",
+            code: 404)
+    }
+
+    /// 404 for an external metric the adapter does not serve.
+    public static func externalMetricNotFound(_ metric: String) -> Status {
+        Status(message: "the server could not find the external metric \(metric)", reason: "NotFound", code: 404)
+    }
+
+    /// 404 for a path no route matches: the API server's own body, with its empty `details`.
+    public static let pathNotFound = Status(
+        message: "the server could not find the requested resource", reason: "NotFound", code: 404, details: Details())
+
+    /// 400 (`NewBadRequest`).
+    public static func badRequest(_ message: String) -> Status {
+        Status(message: message, reason: "BadRequest", code: 400)
+    }
+
+    /// 401 (`NewUnauthorized`; the API server's authentication filter says `Unauthorized`).
+    public static func unauthorized(_ message: String = "Unauthorized") -> Status {
+        Status(message: message.isEmpty ? "not authorized" : message, reason: "Unauthorized", code: 401)
+    }
+
+    /// 403 for a resource request, worded like the API server's authorization filter
+    /// (`User "u" cannot get resource "pods/m" in API group "g" in the namespace "ns"`), built by `NewForbidden`.
+    public static func forbidden(
+        user: String, verb: String, group: String, resource: String, subresource: String = "", namespace: String = "",
+        name: String = "", reason: String = ""
+    ) -> Status {
+        let qualified = subresource.isEmpty ? resource : "\(resource)/\(subresource)"
+        var text = "User \(goQuote(user)) cannot \(verb) resource \(goQuote(qualified)) in API group \(goQuote(group))"
+        text += namespace.isEmpty ? " at the cluster scope" : " in the namespace \(goQuote(namespace))"
+        if !reason.isEmpty { text += ": \(reason)" }
+        let gr = GroupResource(group: group, resource: resource)
+        let message =
+            name.isEmpty ? "\(gr) is forbidden: \(text)" : "\(gr) \(goQuote(name)) is forbidden: \(text)"
+        return Status(
+            message: message, reason: "Forbidden", code: 403,
+            details: Details(name: name, group: group, kind: resource))
+    }
+
+    /// 403 for a non-resource path (`User "u" cannot get path "/apis"`).
+    public static func forbidden(user: String, verb: String, path: String, reason: String = "") -> Status {
+        var text = "User \(goQuote(user)) cannot \(verb) path \(goQuote(path))"
+        if !reason.isEmpty { text += ": \(reason)" }
+        return Status(message: "forbidden: \(text)", reason: "Forbidden", code: 403, details: Details())
+    }
+
+    /// 500 (`NewInternalError`): the cause is repeated in `details.causes`.
+    public static func internalError(_ cause: String) -> Status {
+        Status(
+            message: "Internal error occurred: \(cause)", reason: "InternalError", code: 500,
+            details: Details(causes: [Details.Cause(message: cause)]))
+    }
+
+    public var description: String { "\(code) \(reason): \(message)" }
+
+    enum CodingKeys: String, CodingKey { case kind, apiVersion, metadata, status, message, reason, details, code }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("Status", forKey: .kind)
+        try container.encode("v1", forKey: .apiVersion)
+        try container.encode(EmptyObject(), forKey: .metadata)
+        try container.encode(status, forKey: .status)
+        if !message.isEmpty { try container.encode(message, forKey: .message) }
+        if !reason.isEmpty { try container.encode(reason, forKey: .reason) }
+        try container.encodeIfPresent(details, forKey: .details)
+        if code != 0 { try container.encode(code, forKey: .code) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        status = try container.decodeIfPresent(String.self, forKey: .status) ?? ""
+        message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
+        reason = try container.decodeIfPresent(String.self, forKey: .reason) ?? ""
+        code = try container.decodeIfPresent(Int.self, forKey: .code) ?? 0
+        details = try container.decodeIfPresent(Details.self, forKey: .details)
+    }
+}
+
+/// Go's `%q` for the ASCII-printable strings these messages carry; other bytes are escaped as `\u`/`\x`.
+func goQuote(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
