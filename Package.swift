@@ -6,11 +6,13 @@ let package = Package(
     products: [
         .executable(name: "accel-exporter", targets: ["accel-exporter"]),
         .executable(name: "accel-simulator", targets: ["accel-simulator"]),
+        .executable(name: "accel-metrics-adapter", targets: ["accel-metrics-adapter"]),
         .library(name: "Exposition", targets: ["Exposition"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
+        .library(name: "Adapter", targets: ["Adapter"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
@@ -20,6 +22,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // C bridges. libmicrohttpd ships a .pc file; libsensors does not (link "sensors" in its modulemap).
@@ -37,6 +43,8 @@ let package = Package(
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
+        // logfmt/JSON line log handlers shared by both executables.
+        .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HTTPServer",
             dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]
@@ -55,10 +63,31 @@ let package = Package(
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
+        // The metrics adapter: store, exporter scraping, API handlers, self-metrics.
+        .target(
+            name: "Adapter",
+            dependencies: [
+                "CustomMetricsAPI", "Exposition", "HTTPServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "accel-metrics-adapter",
+            dependencies: [
+                "Adapter", "LineLogging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "Exporter",
+                "Exporter", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -74,10 +103,14 @@ let package = Package(
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
+        .testTarget(
+            name: "AdapterTests",
+            dependencies: ["Adapter", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(
             name: "ExporterTests",
-            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport"],
+            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging"],
             resources: []
         ),
     ]

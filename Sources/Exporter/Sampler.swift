@@ -3,6 +3,11 @@ public import Exposition
 import Dispatch
 public import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Runs every source on its own worker in the background, one tick per interval, and hands each tick's merged
 /// result to `publish`.
@@ -25,6 +30,8 @@ public final class Sampler: Sendable {
         public var collectors: [CollectorStatus]
         public var startedAt: MonotonicInstant
         public var durationSeconds: Double
+        /// Unix seconds when the tick began: the sample time consumers (the adapter) report.
+        public var wallClockSeconds: Double = 0
     }
 
     private let workers: [Worker]
@@ -98,6 +105,8 @@ public final class Sampler: Sendable {
 
     private func runTick() -> Tick {
         let started = MonotonicInstant.now()
+        var wallClock = timespec()
+        clock_gettime(CLOCK_REALTIME, &wallClock)
         let group = DispatchGroup()
         var dispatched: [Bool] = []
         for worker in workers {
@@ -141,7 +150,8 @@ public final class Sampler: Sendable {
         }
         Self.applyOverlays(overlays, to: &devices)
         return Tick(devices: devices, extraFamilies: families, collectors: statuses, startedAt: started,
-                    durationSeconds: MonotonicInstant.now().seconds(since: started))
+                    durationSeconds: MonotonicInstant.now().seconds(since: started),
+                    wallClockSeconds: Double(wallClock.tv_sec) + Double(wallClock.tv_nsec) / 1e9)
     }
 
     /// Overlays (hwmon) win over the owning source's values for the same key; only answering devices take them.

@@ -43,6 +43,8 @@ public final class SelfMetrics: Sendable {
                          samples: tick.collectors.map { Sample(labels: [Label("collector", $0.name)], value: $0.durationSeconds) }),
             MetricFamily(name: "accel_exporter_sample_duration_seconds", help: "Time the last sample tick took, all collectors together.", kind: .gauge, unit: "seconds",
                          samples: [Sample(labels: [], value: tick.durationSeconds)]),
+            MetricFamily(name: "accel_exporter_last_sample_timestamp_seconds", help: "When the sample tick these values come from began, in seconds since the Unix epoch.", kind: .gauge, unit: "seconds",
+                         samples: [Sample(labels: [], value: tick.wallClockSeconds)]),
             MetricFamily(name: "accel_exporter_samples", help: "Sample ticks completed since the exporter started.", kind: .counter,
                          samples: [Sample(labels: [], value: Double(tickNumber))]),
             MetricFamily(name: "accel_exporter_scrapes", help: "Scrapes of the metrics endpoint served, by format.", kind: .counter,

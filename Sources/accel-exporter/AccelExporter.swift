@@ -3,6 +3,7 @@ import ArgumentParser
 import Dispatch
 import Exporter
 import HTTPServer
+import LineLogging
 import Logging
 #if canImport(Glibc)
 import Glibc

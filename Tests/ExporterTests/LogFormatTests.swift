@@ -1,4 +1,4 @@
-@testable import Exporter
+@testable import LineLogging
 import Testing
 
 @Suite struct LogFormatTests {

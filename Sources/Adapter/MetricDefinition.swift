@@ -1,0 +1,178 @@
+public import CustomMetricsAPI
+
+/// How the series that belong to one object (a pod, a node, a namespace, a workload) become one value.
+public enum Aggregation: String, Sendable, Hashable, CaseIterable, Codable {
+    case avg, max, sum
+
+    /// Nil for no input: an object with no series has no value (never 0).
+    func reduce(_ values: some Sequence<Double>) -> Double? {
+        var count = 0
+        var total = 0.0
+        var largest = -Double.infinity
+        for value in values where value.isFinite {
+            count += 1
+            total += value
+            largest = Swift.max(largest, value)
+        }
+        guard count > 0 else { return nil }
+        switch self {
+        case .avg: return total / Double(count)
+        case .sum: return total
+        case .max: return largest
+        }
+    }
+}
+
+/// Which exporter series feed a metric: a family name plus an optional selector on the series' own labels
+/// (`accelerator_memory_used_bytes{memory="vram"}`).
+public struct SeriesSpec: Sendable, Hashable {
+    public var family: String
+    public var selector: LabelSelector
+
+    public init(family: String, selector: LabelSelector = .everything) {
+        self.family = family
+        self.selector = selector
+    }
+
+    /// True for families whose series name a pod (`namespace` and `pod` labels): their value is the pod's own.
+    /// Other families are device series, which reach a pod through the accelerators it holds.
+    public var isPodSeries: Bool { family.hasPrefix("accelerator_pod_") || family.hasPrefix("inference_") }
+}
+
+/// One metric the adapter serves.
+///
+/// Values are computed in two steps, so that a pod with two containers on one shared GPU and a GPU with several
+/// temperature sensors both come out right: first the series of one accelerator are combined
+/// (``perAccelerator``), then the accelerators of the object (``across``). A pod's device series are those of
+/// the accelerators allocated to it; a node's are all its exporter's series.
+public struct MetricDefinition: Sendable, Hashable {
+    public enum Expression: Sendable, Hashable {
+        /// One family, aggregated.
+        case series(SeriesSpec)
+        /// numerator / denominator (each summed over the object's accelerators) — memory used / total.
+        case ratio(numerator: SeriesSpec, denominator: SeriesSpec)
+    }
+
+    /// The adapter's metric name (`gpu_utilization`).
+    public var name: String
+    public var expression: Expression
+    /// Combines the series of one accelerator (several containers' shares, several sensors).
+    public var perAccelerator: Aggregation
+    /// Combines the object's accelerators: a pod's, a node's, or the pods of a workload (external metrics).
+    public var across: Aggregation
+    /// Combines the pods of a namespace for the Namespace object: totals, not averages.
+    public var namespaceTotal: Aggregation
+    /// Multiplies the value (ratio 0..1 → percent: 100).
+    public var scale: Double
+    /// Which objects the metric is served for.
+    public var resources: Set<ServedResource>
+    /// Human-readable unit for the README and the discovery of operators (`percent`, `bytes`).
+    public var unit: String
+
+    public init(
+        name: String, expression: Expression, perAccelerator: Aggregation, across: Aggregation,
+        namespaceTotal: Aggregation, scale: Double = 1, resources: Set<ServedResource>, unit: String
+    ) {
+        self.name = name
+        self.expression = expression
+        self.perAccelerator = perAccelerator
+        self.across = across
+        self.namespaceTotal = namespaceTotal
+        self.scale = scale
+        self.resources = resources
+        self.unit = unit
+    }
+
+    /// Every family the expression reads.
+    public var families: [String] {
+        switch expression {
+        case .series(let spec): [spec.family]
+        case .ratio(let numerator, let denominator): [numerator.family, denominator.family]
+        }
+    }
+}
+
+/// The objects a custom metric can describe, and external (per-workload) serving.
+public enum ServedResource: String, Sendable, Hashable, CaseIterable, Codable {
+    case pods, nodes, namespaces, external
+
+    var groupResource: GroupResource? {
+        switch self {
+        case .pods: .pods
+        case .nodes: .nodes
+        case .namespaces: .namespaces
+        case .external: nil
+        }
+    }
+}
+
+extension MetricDefinition {
+    /// DESIGN.md's adapter table: what is served with no configuration at all.
+    public static let builtIn: [MetricDefinition] = {
+        let everywhere: Set<ServedResource> = [.pods, .nodes, .namespaces, .external]
+        func selector(_ text: String) -> LabelSelector {
+            // The literals below are valid selectors; a failure here is a programming error.
+            do { return try LabelSelector(parsing: text) } catch { fatalError("built-in selector \(text): \(error)") }
+        }
+        let vram = selector("memory=vram")
+        return [
+            // Pods: the pod's own share; nodes: the device figure (the pod-share family has no node-wide meaning).
+            MetricDefinition(
+                name: "gpu_utilization",
+                expression: .series(SeriesSpec(family: "accelerator_pod_utilization_ratio")),
+                perAccelerator: .sum, across: .avg, namespaceTotal: .sum, scale: 100,
+                resources: everywhere, unit: "percent"),
+            MetricDefinition(
+                name: "gpu_memory_used_bytes",
+                expression: .series(SeriesSpec(family: "accelerator_pod_memory_used_bytes")),
+                perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
+                resources: everywhere, unit: "bytes"),
+            MetricDefinition(
+                name: "gpu_memory_utilization",
+                expression: .ratio(
+                    numerator: SeriesSpec(family: "accelerator_pod_memory_used_bytes"),
+                    denominator: SeriesSpec(family: "accelerator_memory_total_bytes", selector: vram)),
+                perAccelerator: .sum, across: .sum, namespaceTotal: .sum, scale: 100,
+                resources: everywhere, unit: "percent"),
+            MetricDefinition(
+                name: "gpu_temperature_celsius",
+                expression: .series(SeriesSpec(family: "accelerator_temperature_celsius")),
+                perAccelerator: .max, across: .max, namespaceTotal: .max,
+                resources: everywhere, unit: "celsius"),
+            MetricDefinition(
+                name: "gpu_power_watts",
+                expression: .series(SeriesSpec(family: "accelerator_power_watts")),
+                perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
+                resources: everywhere, unit: "watts"),
+        ]
+    }()
+
+    /// For nodes, the pod-share families are replaced by their device counterparts: a node's utilization is its
+    /// devices' utilization, whoever uses them.
+    func forNodes() -> MetricDefinition {
+        var copy = self
+        func deviceSpec(_ spec: SeriesSpec) -> SeriesSpec {
+            switch spec.family {
+            case "accelerator_pod_utilization_ratio":
+                SeriesSpec(family: "accelerator_utilization_ratio", selector: spec.selector)
+            case "accelerator_pod_memory_used_bytes":
+                SeriesSpec(family: "accelerator_memory_used_bytes", selector: Self.vramOnly(spec.selector))
+            default:
+                spec
+            }
+        }
+        switch expression {
+        case .series(let spec):
+            copy.expression = .series(deviceSpec(spec))
+        case .ratio(let numerator, let denominator):
+            copy.expression = .ratio(numerator: deviceSpec(numerator), denominator: deviceSpec(denominator))
+        }
+        return copy
+    }
+
+    private static func vramOnly(_ selector: LabelSelector) -> LabelSelector {
+        guard let requirement = try? LabelSelector.Requirement(key: "memory", operator: .equals, values: ["vram"])
+        else { return selector }
+        return LabelSelector(requirements: selector.requirements + [requirement])
+    }
+}

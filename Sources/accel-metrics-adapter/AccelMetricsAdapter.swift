@@ -1,0 +1,268 @@
+import Adapter
+import ArgumentParser
+import Dispatch
+import HTTPServer
+import LineLogging
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// accel-metrics-adapter: parses flags (Kubernetes API-server conventions), builds the adapter, serves until
+/// SIGTERM/SIGINT.
+@main
+struct AccelMetricsAdapter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accel-metrics-adapter",
+        abstract: "Kubernetes custom and external metrics API for accelerators, fed by accel-exporter.",
+        version: AdapterVersion.version
+    )
+
+    @Option(name: .customLong("secure-port"), help: "HTTPS port.")
+    var securePort = 6443
+
+    @Option(name: .customLong("bind-address"), help: "Address to listen on (default: every interface).")
+    var bindAddress = ""
+
+    @Option(name: .customLong("insecure-port"), help: "Plain-HTTP port for local development only; 0 turns it off.")
+    var insecurePort = 0
+
+    @Option(name: .customLong("source"), help: "Where values come from: exporters (scrape them directly) or prometheus.")
+    var source = "exporters"
+
+    @Option(name: .customLong("exporters.targets"), help: "Static exporter list: host:port,host:port.")
+    var exporterTargets: String?
+
+    @Option(name: .customLong("exporters.scheme"), help: "http or https.")
+    var exporterScheme = "http"
+
+    @Option(name: .customLong("exporters.path"), help: "Metrics path on the exporters.")
+    var exporterPath = "/metrics"
+
+    @Option(name: .customLong("exporters.ca-file"), help: "CA bundle the exporters' certificates chain to.")
+    var exporterCAFile: String?
+
+    @Option(name: .customLong("exporters.cert-file"), help: "Client certificate for exporters that require one.")
+    var exporterCertFile: String?
+
+    @Option(name: .customLong("exporters.key-file"), help: "Key of --exporters.cert-file.")
+    var exporterKeyFile: String?
+
+    @Option(name: .customLong("exporters.username"), help: "Basic-auth user for the exporters.")
+    var exporterUsername: String?
+
+    @Option(name: .customLong("exporters.password-file"), help: "File holding the basic-auth password (re-read each scrape).")
+    var exporterPasswordFile: String?
+
+    @Option(name: .customLong("exporters.bearer-token-file"), help: "File holding a bearer token for the exporters.")
+    var exporterTokenFile: String?
+
+    @Option(name: .customLong("exporters.timeout"), help: "Scrape timeout (e.g. 2s).")
+    var exporterTimeout = "2s"
+
+    @Option(name: .customLong("exporters.concurrency"), help: "Scrapes in flight at once.")
+    var exporterConcurrency = 64
+
+    @Option(name: .customLong("metric-resolution"), help: "How often each exporter is scraped (e.g. 1s).")
+    var metricResolution = "1s"
+
+    @Option(name: .customLong("metrics-max-age"), help: "Values older than this are not served (default: 5 × resolution, at least 10s).")
+    var metricsMaxAge: String?
+
+    @Flag(name: .customLong("external-metrics"), inversion: .prefixedNo, help: "Serve external.metrics.k8s.io (turn off where KEDA owns it).")
+    var externalMetrics = true
+
+    @Option(name: .customLong("log.level"), help: "debug, info, warn or error.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("log.format"), help: "logfmt or json.")
+    var logFormat = "logfmt"
+
+    func run() async throws {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+
+        let level = try Self.parseLevel(logLevel)
+        guard let format = LineLogHandler.Format(rawValue: logFormat) else {
+            throw ValidationError("--log.format must be logfmt or json, not \"\(logFormat)\"")
+        }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "accel-metrics-adapter")
+
+        guard source == "exporters" else {
+            throw ValidationError("--source: only \"exporters\" is available in this build, not \"\(source)\"")
+        }
+        var settings = ScrapeSettings()
+        guard exporterScheme == "http" || exporterScheme == "https" else {
+            throw ValidationError("--exporters.scheme must be http or https, not \"\(exporterScheme)\"")
+        }
+        settings.scheme = exporterScheme
+        guard exporterPath.hasPrefix("/") else { throw ValidationError("--exporters.path must start with /") }
+        settings.path = exporterPath
+        settings.intervalSeconds = try Self.parseDuration(metricResolution, flag: "--metric-resolution", minimum: 0.1)
+        settings.timeoutSeconds = try Self.parseDuration(exporterTimeout, flag: "--exporters.timeout", minimum: 0.05)
+        guard exporterConcurrency > 0 else { throw ValidationError("--exporters.concurrency must be positive") }
+        settings.concurrency = exporterConcurrency
+        settings.caFile = exporterCAFile
+        guard (exporterCertFile == nil) == (exporterKeyFile == nil) else {
+            throw ValidationError("--exporters.cert-file and --exporters.key-file go together")
+        }
+        settings.certFile = exporterCertFile
+        settings.keyFile = exporterKeyFile
+        settings.username = exporterUsername
+        settings.passwordFile = exporterPasswordFile
+        settings.bearerTokenFile = exporterTokenFile
+        let maxAge = try metricsMaxAge.map { try Self.parseDuration($0, flag: "--metrics-max-age", minimum: 0.1) }
+            ?? max(10, 5 * settings.intervalSeconds)
+
+        let targets: [ExporterTarget]
+        do {
+            targets = try ExporterTarget.parseList(exporterTargets ?? "")
+        } catch {
+            throw ValidationError("--exporters.targets: \(error)")
+        }
+        guard !targets.isEmpty else {
+            throw ValidationError("--exporters.targets: give at least one exporter (host:port)")
+        }
+        guard insecurePort > 0 else {
+            throw ValidationError("HTTPS is not available in this build yet: give --insecure-port for local use")
+        }
+
+        let store = MetricStore(maxAgeSeconds: maxAge)
+        let catalog = MetricCatalog(MetricDefinition.builtIn)
+        let metrics = AdapterMetrics()
+        let api = MetricsAPI(store: store, catalog: catalog, podLabels: nil)
+        let handler = APIHandler(api: api, metrics: metrics, servesExternal: externalMetrics)
+        let exporterSource: ExporterSource
+        do {
+            exporterSource = try ExporterSource(
+                store: store, catalog: catalog, metrics: metrics, settings: settings, logger: logger)
+        } catch {
+            Self.fail("exporter client: \(error)")
+        }
+
+        let server = HTTPServer(
+            configuration: HTTPServer.Configuration(host: bindAddress, port: insecurePort, threads: 4),
+            logger: logger, handler: { handler.respond(to: $0) })
+        do {
+            try server.start()
+        } catch {
+            Self.fail("cannot serve on port \(insecurePort): \(error)")
+        }
+        logger.warning(
+            "serving plain HTTP without authentication on --insecure-port: for local development only",
+            metadata: ["port": "\(server.port)"])
+        exporterSource.setTargets(targets)
+        logger.info(
+            "accel-metrics-adapter started",
+            metadata: [
+                "version": "\(AdapterVersion.version)", "targets": "\(targets.count)",
+                "resolution": "\(settings.intervalSeconds)s", "max_age": "\(maxAge)s",
+            ])
+
+        await Self.waitForTermination(logger: logger)
+        server.stop()
+        await exporterSource.shutdown()
+    }
+
+    static func waitForTermination(logger: Logger) async {
+        let latch = SignalLatch()
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.info("shutting down", metadata: ["signal": "\(sig)"])
+                latch.fire()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        await withCheckedContinuation { latch.wait(with: $0) }
+        withExtendedLifetime(sources) {}
+    }
+
+    static func parseLevel(_ s: String) throws -> Logger.Level {
+        switch s.lowercased() {
+        case "debug": return .debug
+        case "info": return .info
+        case "warn", "warning": return .warning
+        case "error": return .error
+        default: throw ValidationError("--log.level must be debug, info, warn or error, not \"\(s)\"")
+        }
+    }
+
+    /// `1s`, `500ms`, `2m`, or a bare number of seconds.
+    static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var seconds: Double?
+        if let v = Double(s) { seconds = v }
+        for (suffix, scale) in units where seconds == nil && s.hasSuffix(suffix) {
+            if let v = Double(s.dropLast(suffix.count)) { seconds = v * scale }
+        }
+        guard let seconds, seconds.isFinite else {
+            throw ValidationError("\(flag): \"\(s)\" is not a duration (e.g. 1s, 500ms)")
+        }
+        guard seconds >= minimum else { throw ValidationError("\(flag): \(s) is below the minimum of \(minimum)s") }
+        return seconds
+    }
+
+    static func fail(_ message: String) -> Never {
+        let line = Array("accel-metrics-adapter: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(1)
+    }
+
+    /// One clear line for flag errors instead of the full usage text; `--help` and `--version` still work.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            fail(message(for: error))
+        }
+    }
+}
+
+/// Resumes the shutdown wait once, whichever signal comes first (also when it came before the wait began).
+final class SignalLatch: Sendable {
+    private struct State {
+        var fired = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func wait(with continuation: CheckedContinuation<Void, Never>) {
+        let resumeNow = state.withLock { state -> Bool in
+            if state.fired { return true }
+            state.waiter = continuation
+            return false
+        }
+        if resumeNow { continuation.resume() }
+    }
+
+    func fire() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.fired = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+}

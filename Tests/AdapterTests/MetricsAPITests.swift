@@ -1,0 +1,214 @@
+@testable import Adapter
+import CustomMetricsAPI
+import Foundation
+import Testing
+
+/// The adapter's answers from a store holding one node, checked against values worked out by hand from the raw
+/// readings in `node` (comments show the arithmetic).
+@Suite struct MetricsAPITests {
+    static let sampleTime = 1_800_000_000.0  // 2027-01-15T08:00:00Z
+    static let sampleStamp = "2027-01-15T08:00:00Z"
+
+    static let node = FakeNode(
+        name: "node-a",
+        devices: [
+            .init(id: "GPU-A", utilization: 0.90, memoryUsed: 40e9, memoryTotal: 80e9, temperatures: ["gpu": 61, "memory": 70], power: 300),
+            .init(id: "GPU-B", utilization: 0.50, memoryUsed: 20e9, memoryTotal: 80e9, temperatures: ["gpu": 55], power: 200),
+            .init(id: "GPU-C", utilization: 0.20, memoryUsed: 30e9, memoryTotal: 80e9, temperatures: ["gpu": 50], power: 150),
+            // MIG mode: the parent has no utilization; its partition is its own accelerator.
+            .init(id: "GPU-D", utilization: nil, memoryUsed: 10e9, memoryTotal: 80e9, temperatures: ["gpu": 40], power: 100),
+            .init(id: "MIG-1", utilization: nil, memoryUsed: 5e9, memoryTotal: 40e9, parent: "GPU-D"),
+        ],
+        allocations: [
+            ("ml", "train-0", "main", "GPU-A"), ("ml", "train-0", "main", "GPU-B"),
+            ("ml", "infer-0", "server", "GPU-C"),
+            ("ml", "infer-1", "c1", "GPU-C"), ("ml", "infer-1", "c2", "GPU-C"),
+            ("other", "job-0", "main", "MIG-1"),
+        ],
+        shares: [
+            .init(namespace: "ml", pod: "train-0", container: "main", device: "GPU-A", utilization: 0.90, memory: 40e9),
+            .init(namespace: "ml", pod: "train-0", container: "main", device: "GPU-B", utilization: 0.50, memory: 20e9),
+            .init(namespace: "ml", pod: "infer-0", container: "server", device: "GPU-C", utilization: 0.15, memory: 20e9),
+            .init(namespace: "ml", pod: "infer-1", container: "c1", device: "GPU-C", utilization: 0.03, memory: 6e9),
+            .init(namespace: "ml", pod: "infer-1", container: "c2", device: "GPU-C", utilization: 0.02, memory: 4e9),
+            .init(namespace: "other", pod: "job-0", container: "main", device: "MIG-1", utilization: nil, memory: 5e9),
+        ],
+        sampleTime: sampleTime)
+
+    static let podLabels = StaticPodLabels([
+        PodKey(namespace: "ml", name: "train-0"): ["app": "train"],
+        PodKey(namespace: "ml", name: "infer-0"): ["app": "infer", "tier": "gold"],
+        PodKey(namespace: "ml", name: "infer-1"): ["app": "infer"],
+        PodKey(namespace: "other", name: "job-0"): ["app": "job"],
+    ])
+
+    let clock = TestClock(MetricsAPITests.sampleTime + 1)
+    let api: MetricsAPI
+
+    init() throws {
+        let clock = self.clock
+        let store = MetricStore(maxAgeSeconds: 10, clock: { clock.now })
+        let catalog = MetricCatalog(MetricDefinition.builtIn)
+        store.update(try Self.node.targetData(target: "10.0.0.1:9445", catalog: catalog, scrapeTime: 0))
+        api = MetricsAPI(store: store, catalog: catalog, podLabels: Self.podLabels)
+    }
+
+    func custom(
+        _ metric: String, _ resource: GroupResource, namespace: String?, _ objects: ObjectSelection,
+        metricSelector: String = "", version: MetricsAPIVersion = .v1beta2
+    ) throws -> [String: String] {
+        let request = CustomMetricRequest(
+            version: version, namespace: namespace, resource: resource, objects: objects, metricName: metric,
+            metricSelector: try LabelSelector(parsing: metricSelector))
+        let list = try api.answer(request)
+        var out: [String: String] = [:]
+        for item in list.items {
+            #expect(item.metricName == metric)
+            #expect(RFC3339.string(from: item.timestamp) == Self.sampleStamp)
+            out[item.describedObject.name] = item.value.description
+        }
+        return out
+    }
+
+    @Test func podsOwnShareAveragedOverTheirGPUs() throws {
+        let all = try custom("gpu_utilization", .pods, namespace: "ml", .all(labelSelector: .everything))
+        // train-0: avg(90, 50) = 70; infer-0: 15; infer-1: 3 + 2 on one GPU = 5.
+        #expect(all == ["train-0": "70", "infer-0": "15", "infer-1": "5"])
+    }
+
+    @Test func podMemoryAndDeviceFigures() throws {
+        let pod = ObjectSelection.named("train-0")
+        // 40G + 20G of 80G + 80G.
+        #expect(try custom("gpu_memory_used_bytes", .pods, namespace: "ml", pod) == ["train-0": "60G"])
+        #expect(try custom("gpu_memory_utilization", .pods, namespace: "ml", pod) == ["train-0": "37500m"])
+        // Hottest sensor of the GPUs it holds (GPU-A's memory at 70), power of both GPUs.
+        #expect(try custom("gpu_temperature_celsius", .pods, namespace: "ml", pod) == ["train-0": "70"])
+        #expect(try custom("gpu_power_watts", .pods, namespace: "ml", pod) == ["train-0": "500"])
+        // A MIG slice: 5G of its own 40G.
+        #expect(try custom("gpu_memory_utilization", .pods, namespace: "other", .named("job-0")) == ["job-0": "12500m"])
+    }
+
+    @Test func podWithoutItsOwnShareIsNotFound() throws {
+        // job-0's MIG slice reports no utilization: absent, never 0.
+        let error = #expect(throws: Status.self) {
+            try self.custom("gpu_utilization", .pods, namespace: "other", .named("job-0"))
+        }
+        #expect(error?.code == 404)
+        #expect(error?.message == "the server could not find the metric gpu_utilization for pods job-0")
+    }
+
+    @Test func labelSelectorUsesPodLabels() throws {
+        let selector = try LabelSelector(parsing: "app=infer")
+        let picked = try custom("gpu_utilization", .pods, namespace: "ml", .all(labelSelector: selector))
+        #expect(picked == ["infer-0": "15", "infer-1": "5"])
+        let none = try custom("gpu_utilization", .pods, namespace: "ml", .all(labelSelector: try LabelSelector(parsing: "app=absent")))
+        #expect(none.isEmpty)
+    }
+
+    @Test func metricLabelSelectorPicksSeries() throws {
+        let request = CustomMetricRequest(
+            version: .v1beta1, namespace: "ml", resource: .pods, objects: .named("infer-1"),
+            metricName: "gpu_utilization", metricSelector: try LabelSelector(parsing: "container=c1"))
+        let list = try api.answer(request)
+        #expect(list.items.count == 1)
+        #expect(list.items.first?.value.description == "3")
+        #expect(list.items.first?.selector == MetaLabelSelector(matchLabels: ["container": "c1"]))
+    }
+
+    @Test func namespaceTotalsCountASharedGPUOnce() throws {
+        let ns = ObjectSelection.named("ml")
+        // 90 + 50 + (15 + 3 + 2): GPU-equivalents busy, in percent.
+        #expect(try custom("gpu_utilization", .namespaces, namespace: nil, ns) == ["ml": "160"])
+        // GPU-C's 150 W once, although two pods hold it.
+        #expect(try custom("gpu_power_watts", .namespaces, namespace: nil, ns) == ["ml": "650"])
+        #expect(try custom("gpu_memory_used_bytes", .namespaces, namespace: nil, ns) == ["ml": "90G"])
+        // 90G of 240G.
+        #expect(try custom("gpu_memory_utilization", .namespaces, namespace: nil, ns) == ["ml": "37500m"])
+    }
+
+    @Test func nodesUseDeviceFiguresWithoutPartitions() throws {
+        let node = ObjectSelection.named("node-a")
+        // avg(90, 50, 20): GPU-D reports none in MIG mode.
+        #expect(try custom("gpu_utilization", .nodes, namespace: nil, node) == ["node-a": "53333m"])
+        // VRAM only, MIG-1 inside GPU-D's figure: 40 + 20 + 30 + 10.
+        #expect(try custom("gpu_memory_used_bytes", .nodes, namespace: nil, node) == ["node-a": "100G"])
+        #expect(try custom("gpu_power_watts", .nodes, namespace: nil, .all(labelSelector: .everything)) == ["node-a": "750"])
+        #expect(try custom("gpu_memory_utilization", .nodes, namespace: nil, node) == ["node-a": "31250m"])
+    }
+
+    @Test func externalAggregatesTheSelectedWorkload() throws {
+        func external(_ metric: String, _ selector: String) throws -> ExternalMetricValueList {
+            try api.answer(
+                ExternalMetricRequest(namespace: "ml", metricName: metric, metricSelector: try LabelSelector(parsing: selector)))
+        }
+        let infer = try external("gpu_utilization", "app=infer")
+        #expect(infer.items.count == 1)
+        // One GPU, 15 + 3 + 2.
+        #expect(infer.items.first?.value.description == "20")
+        #expect(infer.items.first?.metricLabels == ["app": "infer"])
+        #expect(try external("gpu_power_watts", "app=infer").items.first?.value.description == "150")
+        // Series labels count too: one pod's series.
+        #expect(try external("gpu_utilization", "pod=infer-0").items.first?.value.description == "15")
+        // The whole namespace: avg over GPU-A 90, GPU-B 50, GPU-C 20.
+        #expect(try external("gpu_utilization", "").items.first?.value.description == "53333m")
+        #expect(try external("gpu_utilization", "app=nothing").items.isEmpty)
+    }
+
+    @Test func staleValuesAreNotServed() throws {
+        clock.advance(30)
+        let all = try custom("gpu_utilization", .pods, namespace: "ml", .all(labelSelector: .everything))
+        #expect(all.isEmpty)
+        let error = #expect(throws: Status.self) {
+            try self.custom("gpu_utilization", .nodes, namespace: nil, .named("node-a"))
+        }
+        #expect(error?.code == 404)
+    }
+
+    @Test func unknownMetricsAndResources() throws {
+        let unknown = #expect(throws: Status.self) {
+            try self.custom("nope", .pods, namespace: "ml", .all(labelSelector: .everything))
+        }
+        #expect(unknown?.code == 404)
+        #expect(unknown?.message == "the server could not find the metric nope for pods")
+        let deployments = #expect(throws: Status.self) {
+            try self.custom("gpu_utilization", GroupResource(group: "apps", resource: "deployments"), namespace: "ml", .named("web"))
+        }
+        #expect(deployments?.code == 404)
+        let external = #expect(throws: Status.self) {
+            try self.api.answer(ExternalMetricRequest(namespace: "ml", metricName: "nope"))
+        }
+        #expect(external?.code == 404)
+    }
+
+    @Test func selectorWithoutPodWatchIsAnError() throws {
+        let bare = MetricsAPI(store: api.store, catalog: api.catalog, podLabels: nil)
+        let request = CustomMetricRequest(
+            version: .v1beta2, namespace: "ml", resource: .pods,
+            objects: .all(labelSelector: try LabelSelector(parsing: "app=infer")), metricName: "gpu_utilization")
+        let error = #expect(throws: Status.self) { try bare.answer(request) }
+        #expect(error?.code == 500)
+        // With no selector it still answers.
+        let everything = CustomMetricRequest(
+            version: .v1beta2, namespace: "ml", resource: .pods, objects: .all(labelSelector: .everything),
+            metricName: "gpu_utilization")
+        #expect(try bare.answer(everything).items.count == 3)
+    }
+
+    @Test func discoveryListsEveryMetricWithConsistentScope() throws {
+        let list = api.customResources(version: .v1beta2)
+        let names = Set(list.resources.map(\.name))
+        for metric in ["gpu_utilization", "gpu_memory_used_bytes", "gpu_memory_utilization", "gpu_temperature_celsius", "gpu_power_watts"] {
+            #expect(names.contains("pods/\(metric)"))
+            #expect(names.contains("nodes/\(metric)"))
+            #expect(names.contains("namespaces/\(metric)"))
+        }
+        for resource in list.resources {
+            #expect(resource.namespaced == resource.name.hasPrefix("pods/"))
+            #expect(resource.kind == "MetricValueList")
+            #expect(resource.verbs == ["get"])
+        }
+        let external = api.externalResources()
+        #expect(external.resources.count == 5)
+        #expect(external.resources.allSatisfy { $0.namespaced && $0.kind == "ExternalMetricValueList" })
+    }
+}
