@@ -66,10 +66,22 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
     @Option(name: .customLong("exporters.concurrency"), help: "Scrapes in flight at once.")
     var exporterConcurrency = 64
 
-    @Option(name: .customLong("metric-resolution"), help: "How often each exporter is scraped (e.g. 1s).")
-    var metricResolution = "1s"
+    @Option(name: .customLong("prometheus.url"), help: "Prometheus (or Thanos/Mimir) base URL for --source=prometheus.")
+    var prometheusURL: String?
 
-    @Option(name: .customLong("metrics-max-age"), help: "Values older than this are not served (default: 5 × resolution, at least 10s).")
+    @Option(name: .customLong("prometheus.series-selector"), help: "Matchers added to every Prometheus query, e.g. job=\"accel-exporter\".")
+    var prometheusSelector = ""
+
+    @Option(name: .customLong("prometheus.ca-file"), help: "CA bundle for an HTTPS Prometheus.")
+    var prometheusCAFile: String?
+
+    @Option(name: .customLong("prometheus.bearer-token-file"), help: "File holding a bearer token for Prometheus.")
+    var prometheusTokenFile: String?
+
+    @Option(name: .customLong("metric-resolution"), help: "How often values are refreshed (default: 1s from exporters, 5s from Prometheus).")
+    var metricResolution: String?
+
+    @Option(name: .customLong("metrics-max-age"), help: "Values older than this are not served (default: 5 × resolution and at least 10s from exporters; 2m from Prometheus).")
     var metricsMaxAge: String?
 
     @Flag(name: .customLong("external-metrics"), inversion: .prefixedNo, help: "Serve external.metrics.k8s.io (turn off where KEDA owns it).")
@@ -95,40 +107,54 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
         let logger = Logger(label: "accel-metrics-adapter")
 
-        guard source == "exporters" else {
-            throw ValidationError("--source: only \"exporters\" is available in this build, not \"\(source)\"")
+        guard source == "exporters" || source == "prometheus" else {
+            throw ValidationError("--source must be exporters or prometheus, not \"\(source)\"")
         }
-        var settings = ScrapeSettings()
-        guard exporterScheme == "http" || exporterScheme == "https" else {
-            throw ValidationError("--exporters.scheme must be http or https, not \"\(exporterScheme)\"")
-        }
-        settings.scheme = exporterScheme
-        guard exporterPath.hasPrefix("/") else { throw ValidationError("--exporters.path must start with /") }
-        settings.path = exporterPath
-        settings.intervalSeconds = try Self.parseDuration(metricResolution, flag: "--metric-resolution", minimum: 0.1)
-        settings.timeoutSeconds = try Self.parseDuration(exporterTimeout, flag: "--exporters.timeout", minimum: 0.05)
-        guard exporterConcurrency > 0 else { throw ValidationError("--exporters.concurrency must be positive") }
-        settings.concurrency = exporterConcurrency
-        settings.caFile = exporterCAFile
-        guard (exporterCertFile == nil) == (exporterKeyFile == nil) else {
-            throw ValidationError("--exporters.cert-file and --exporters.key-file go together")
-        }
-        settings.certFile = exporterCertFile
-        settings.keyFile = exporterKeyFile
-        settings.username = exporterUsername
-        settings.passwordFile = exporterPasswordFile
-        settings.bearerTokenFile = exporterTokenFile
+        let usePrometheus = source == "prometheus"
+        let resolution = try Self.parseDuration(
+            metricResolution ?? (usePrometheus ? "5s" : "1s"), flag: "--metric-resolution", minimum: 0.1)
         let maxAge = try metricsMaxAge.map { try Self.parseDuration($0, flag: "--metrics-max-age", minimum: 0.1) }
-            ?? max(10, 5 * settings.intervalSeconds)
+            ?? (usePrometheus ? 120 : max(10, 5 * resolution))
 
-        let targets: [ExporterTarget]
-        do {
-            targets = try ExporterTarget.parseList(exporterTargets ?? "")
-        } catch {
-            throw ValidationError("--exporters.targets: \(error)")
-        }
-        guard !targets.isEmpty else {
-            throw ValidationError("--exporters.targets: give at least one exporter (host:port)")
+        var settings = ScrapeSettings()
+        var targets: [ExporterTarget] = []
+        var prometheusSettings: PrometheusSettings?
+        if usePrometheus {
+            guard let prometheusURL else { throw ValidationError("--source=prometheus needs --prometheus.url") }
+            var settings = PrometheusSettings(url: prometheusURL)
+            settings.intervalSeconds = resolution
+            settings.seriesSelector = prometheusSelector
+            settings.caFile = prometheusCAFile
+            settings.bearerTokenFile = prometheusTokenFile
+            prometheusSettings = settings
+        } else {
+            guard exporterScheme == "http" || exporterScheme == "https" else {
+                throw ValidationError("--exporters.scheme must be http or https, not \"\(exporterScheme)\"")
+            }
+            settings.scheme = exporterScheme
+            guard exporterPath.hasPrefix("/") else { throw ValidationError("--exporters.path must start with /") }
+            settings.path = exporterPath
+            settings.intervalSeconds = resolution
+            settings.timeoutSeconds = try Self.parseDuration(exporterTimeout, flag: "--exporters.timeout", minimum: 0.05)
+            guard exporterConcurrency > 0 else { throw ValidationError("--exporters.concurrency must be positive") }
+            settings.concurrency = exporterConcurrency
+            settings.caFile = exporterCAFile
+            guard (exporterCertFile == nil) == (exporterKeyFile == nil) else {
+                throw ValidationError("--exporters.cert-file and --exporters.key-file go together")
+            }
+            settings.certFile = exporterCertFile
+            settings.keyFile = exporterKeyFile
+            settings.username = exporterUsername
+            settings.passwordFile = exporterPasswordFile
+            settings.bearerTokenFile = exporterTokenFile
+            do {
+                targets = try ExporterTarget.parseList(exporterTargets ?? "")
+            } catch {
+                throw ValidationError("--exporters.targets: \(error)")
+            }
+            guard !targets.isEmpty else {
+                throw ValidationError("--exporters.targets: give at least one exporter (host:port)")
+            }
         }
         guard insecurePort > 0 else {
             throw ValidationError("HTTPS is not available in this build yet: give --insecure-port for local use")
@@ -139,12 +165,18 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         let metrics = AdapterMetrics()
         let api = MetricsAPI(store: store, catalog: catalog, podLabels: nil)
         let handler = APIHandler(api: api, metrics: metrics, servesExternal: externalMetrics)
-        let exporterSource: ExporterSource
+        var exporterSource: ExporterSource?
+        var prometheusSource: PrometheusSource?
         do {
-            exporterSource = try ExporterSource(
-                store: store, catalog: catalog, metrics: metrics, settings: settings, logger: logger)
+            if let prometheusSettings {
+                prometheusSource = try PrometheusSource(
+                    store: store, catalog: catalog, metrics: metrics, settings: prometheusSettings, logger: logger)
+            } else {
+                exporterSource = try ExporterSource(
+                    store: store, catalog: catalog, metrics: metrics, settings: settings, logger: logger)
+            }
         } catch {
-            Self.fail("exporter client: \(error)")
+            Self.fail("metrics source: \(error)")
         }
 
         let server = HTTPServer(
@@ -158,17 +190,19 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         logger.warning(
             "serving plain HTTP without authentication on --insecure-port: for local development only",
             metadata: ["port": "\(server.port)"])
-        exporterSource.setTargets(targets)
+        exporterSource?.setTargets(targets)
+        prometheusSource?.start()
         logger.info(
             "accel-metrics-adapter started",
             metadata: [
-                "version": "\(AdapterVersion.version)", "targets": "\(targets.count)",
-                "resolution": "\(settings.intervalSeconds)s", "max_age": "\(maxAge)s",
+                "version": "\(AdapterVersion.version)", "source": "\(source)", "targets": "\(targets.count)",
+                "resolution": "\(resolution)s", "max_age": "\(maxAge)s",
             ])
 
         await Self.waitForTermination(logger: logger)
         server.stop()
-        await exporterSource.shutdown()
+        await exporterSource?.shutdown()
+        await prometheusSource?.shutdown()
     }
 
     static func waitForTermination(logger: Logger) async {
