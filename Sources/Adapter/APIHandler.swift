@@ -143,7 +143,7 @@ enum OpenAPIDocuments {
 }
 
 /// Seconds on the monotonic clock.
-func monotonicSeconds() -> Double {
+public func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

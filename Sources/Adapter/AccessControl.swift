@@ -1,0 +1,73 @@
+import CustomMetricsAPI
+public import HTTPServer
+public import Logging
+
+/// Authentication and delegated authorization in front of ``APIHandler``, as the generic API server library
+/// does for an aggregated API: health paths are open; everything else needs a known user whom the API server
+/// allows (SubjectAccessReview).
+public struct AccessControl: Sendable {
+    public let authenticator: Authenticator
+    /// Nil: every authenticated user may do everything (`--authorization-mode=AlwaysAllow`).
+    public let authorizer: Authorizer?
+    public let metrics: AdapterMetrics
+    public let logger: Logger
+
+    public init(authenticator: Authenticator, authorizer: Authorizer?, metrics: AdapterMetrics, logger: Logger) {
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Paths answered without authentication: the kubelet's probes carry no credentials.
+    public static func isOpen(_ path: String) -> Bool {
+        APIHandler.kind(ofPath: path) == .health
+    }
+
+    /// nil when `handler` may answer `request` (with the identity headers stripped); else the refusal.
+    public func check(_ request: HTTPRequest, peerChain: [[UInt8]]?) async -> (HTTPRequest, HTTPResponse?) {
+        if Self.isOpen(request.path) { return (authenticator.strippingIdentityHeaders(request), nil) }
+        let user: UserInfo
+        switch await authenticator.authenticate(request, peerChain: peerChain) {
+        case .authenticated(let who):
+            metrics.observeAuthentication(result: "success")
+            user = who
+        case .unauthenticated(let reason):
+            metrics.observeAuthentication(result: "failure")
+            logger.debug("request not authenticated", metadata: ["path": "\(request.path)", "reason": "\(reason)"])
+            return (request, APIHandler.status(Status.unauthorized()))
+        case .failed(let reason):
+            metrics.observeAuthentication(result: "error")
+            logger.error("authentication failed", metadata: ["path": "\(request.path)", "error": "\(reason)"])
+            return (request, APIHandler.status(Status.unauthorized()))
+        }
+        let stripped = authenticator.strippingIdentityHeaders(request)
+        guard let authorizer else { return (stripped, nil) }
+        let attributes = RequestAttributes.of(method: request.method, path: request.path, query: request.query)
+        do {
+            let decision = try await authorizer.authorize(user, attributes)
+            guard decision.allowed else {
+                metrics.observeAuthorization(result: "denied")
+                return (stripped, APIHandler.status(Self.forbidden(user: user, attributes: attributes, reason: decision.reason)))
+            }
+            metrics.observeAuthorization(result: "allowed")
+            return (stripped, nil)
+        } catch {
+            metrics.observeAuthorization(result: "error")
+            logger.error("authorization failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            return (stripped, APIHandler.status(Status.internalError("authorization failed: \(error)")))
+        }
+    }
+
+    static func forbidden(user: UserInfo, attributes: RequestAttributes, reason: String) -> Status {
+        switch attributes {
+        case .resource(let resource):
+            Status.forbidden(
+                user: user.name, verb: resource.verb, group: resource.group, resource: resource.resource,
+                subresource: resource.subresource, namespace: resource.namespace,
+                name: resource.name == "*" ? "" : resource.name, reason: reason)
+        case .nonResource(let path, let verb):
+            Status.forbidden(user: user.name, verb: verb, path: path, reason: reason)
+        }
+    }
+}
