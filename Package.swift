@@ -36,6 +36,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CSensors", providers: [.apt(["libsensors-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
         .target(name: "CNVML"),
         // Fake NVML for tests: NVML's C entry points answering from a description file ($FAKE_NVML_CONFIG).
@@ -67,7 +68,7 @@ let package = Package(
         .target(
             name: "Adapter",
             dependencies: [
-                "CustomMetricsAPI", "Exposition", "HTTPServer",
+                "CustomMetricsAPI", "CYAML", "Exposition", "HTTPServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

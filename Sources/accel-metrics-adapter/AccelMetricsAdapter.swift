@@ -84,6 +84,9 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
     @Option(name: .customLong("metrics-max-age"), help: "Values older than this are not served (default: 5 × resolution and at least 10s from exporters; 2m from Prometheus).")
     var metricsMaxAge: String?
 
+    @Option(name: .customLong("metrics-config"), help: "YAML file adding metrics (reloaded on change and on SIGHUP).")
+    var metricsConfig: String?
+
     @Flag(name: .customLong("external-metrics"), inversion: .prefixedNo, help: "Serve external.metrics.k8s.io (turn off where KEDA owns it).")
     var externalMetrics = true
 
@@ -163,6 +166,19 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         let store = MetricStore(maxAgeSeconds: maxAge)
         let catalog = MetricCatalog(MetricDefinition.builtIn)
         let metrics = AdapterMetrics()
+        var reloader: ConfigReloader?
+        if let metricsConfig {
+            let configReloader = ConfigReloader(
+                path: metricsConfig, catalog: catalog, metrics: metrics, logger: logger,
+                parse: { bytes in try YAMLDocument.parse(bytes) })
+            do {
+                try configReloader.loadInitial()
+            } catch {
+                Self.fail("--metrics-config: \(error)")
+            }
+            configReloader.start()
+            reloader = configReloader
+        }
         let api = MetricsAPI(store: store, catalog: catalog, podLabels: nil)
         let handler = APIHandler(api: api, metrics: metrics, servesExternal: externalMetrics)
         var exporterSource: ExporterSource?
@@ -199,7 +215,14 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
                 "resolution": "\(resolution)s", "max_age": "\(maxAge)s",
             ])
 
+        let activeReloader = reloader
+        let hangup = Self.onHangup {
+            logger.info("SIGHUP: reloading the metrics configuration")
+            activeReloader?.reloadNow()
+        }
         await Self.waitForTermination(logger: logger)
+        withExtendedLifetime(hangup) {}
+        reloader?.stop()
         server.stop()
         await exporterSource?.shutdown()
         await prometheusSource?.shutdown()
@@ -220,6 +243,15 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         }
         await withCheckedContinuation { latch.wait(with: $0) }
         withExtendedLifetime(sources) {}
+    }
+
+    /// Runs `action` on each SIGHUP while the returned source lives.
+    static func onHangup(_ action: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        return source
     }
 
     static func parseLevel(_ s: String) throws -> Logger.Level {
