@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
+        .library(name: "Attribution", targets: ["Attribution"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
@@ -53,6 +54,9 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        // Devices to workloads: pod-resources allocations (device plugins, DRA), /proc cgroups, DRM fdinfo. No I/O
+        // but files under the procfs root; the kubelet client and the pod watch only fill its input values.
+        .target(name: "Attribution", dependencies: ["Accelerators", "Exposition"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
         .executableTarget(
@@ -75,6 +79,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),
         .testTarget(
             name: "ExporterTests",
             dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport"],

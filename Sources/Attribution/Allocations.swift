@@ -1,0 +1,246 @@
+/// One (device, container) allocation: one `accelerator_allocated` series.
+public struct Allocation: Sendable, Hashable, Comparable {
+    public var accelerator: String
+    public var namespace: String
+    public var pod: String
+    public var container: String
+    /// DRA claim name (claims live in the pod's namespace); `nil` for device-plugin allocations.
+    public var claim: String?
+
+    public init(accelerator: String, namespace: String, pod: String, container: String, claim: String? = nil) {
+        self.accelerator = accelerator
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container
+        self.claim = claim
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.accelerator, a.namespace, a.pod, a.container, a.claim ?? "") < (b.accelerator, b.namespace, b.pod, b.container, b.claim ?? "")
+    }
+
+    /// The container that holds the device, without the route it came by.
+    public var holder: Holder { Holder(namespace: namespace, pod: pod, container: container) }
+}
+
+/// A container as the per-pod families name it.
+public struct Holder: Sendable, Hashable, Comparable {
+    public var namespace: String
+    public var pod: String
+    public var container: String
+
+    public init(namespace: String, pod: String, container: String) {
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.namespace, a.pod, a.container) < (b.namespace, b.pod, b.container) }
+}
+
+/// Ids that named no known accelerator: a count and a few examples for the log, never a guessed device.
+public struct UnmatchedIDs: Sendable, Equatable {
+    public var count = 0
+    /// At most `sampleLimit` distinct examples, in the order met (`nvidia.com/gpu=GPU-…`, `gpu.nvidia.com/pool/gpu-0`).
+    public var samples: [String] = []
+    public static let sampleLimit = 5
+
+    public init() {}
+
+    mutating func add(_ text: String) {
+        count += 1
+        if samples.count < Self.sampleLimit && !samples.contains(text) { samples.append(text) }
+    }
+}
+
+/// What a pod-resources `List` means for this node's accelerators.
+public struct AllocationTable: Sendable, Equatable {
+    /// Sorted, without duplicates.
+    public var allocations: [Allocation]
+    /// Accelerators that are shared: held by more than one container, or handed out as shares (time-slicing/MPS
+    /// replicas `<UUID>::<n>`, Intel `card<N>-<n>`, DRA `share_id`) even if one container holds them right now.
+    public var shared: Set<String>
+    public var unknownDevicePluginIDs: UnmatchedIDs
+    public var unknownDRADevices: UnmatchedIDs
+
+    public init(allocations: [Allocation] = [], shared: Set<String> = [], unknownDevicePluginIDs: UnmatchedIDs = .init(),
+                unknownDRADevices: UnmatchedIDs = .init()) {
+        self.allocations = allocations
+        self.shared = shared
+        self.unknownDevicePluginIDs = unknownDevicePluginIDs
+        self.unknownDRADevices = unknownDRADevices
+    }
+
+    /// The containers holding `accelerator`, sorted.
+    public func holders(of accelerator: String) -> [Holder] {
+        Array(Set(allocations.lazy.filter { $0.accelerator == accelerator }.map(\.holder))).sorted()
+    }
+}
+
+/// Attributes of one DRA device as its ResourceSlice publishes them (`resource.k8s.io/v1`), keyed by
+/// (driver, pool, device). Filled by the API client when the exporter may read ResourceSlices.
+public struct ResourceSliceDevice: Sendable, Hashable {
+    public var driver: String
+    public var pool: String
+    public var device: String
+
+    public init(driver: String, pool: String, device: String) {
+        self.driver = driver
+        self.pool = pool
+        self.device = device
+    }
+}
+
+/// Options for mapping; defaults follow DESIGN.md and the issue.
+public struct AllocationOptions: Sendable {
+    /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`); their ids are matched
+    /// against every vendor's devices.
+    public var extraResourceNames: Set<String>
+    /// ResourceSlice device attributes (`uuid`, `pciBusID`, …) by (driver, pool, device); attribute names without
+    /// their domain prefix are matched as written here, so pass `uuid` / `pciBusID` / `gpu.nvidia.com/uuid` alike.
+    public var resourceSliceAttributes: [ResourceSliceDevice: [String: String]]
+
+    public init(extraResourceNames: Set<String> = [], resourceSliceAttributes: [ResourceSliceDevice: [String: String]] = [:]) {
+        self.extraResourceNames = extraResourceNames
+        self.resourceSliceAttributes = resourceSliceAttributes
+    }
+}
+
+/// Joins a pod-resources `List` to the node's accelerators.
+public enum AllocationMapper {
+    /// Maps every device-plugin id and DRA device in `list` to an accelerator of `devices`.
+    ///
+    /// Resources that are not accelerators (hugepages, NICs, other DRA drivers' devices that name no accelerator)
+    /// are ignored; ids of accelerator resources that match nothing are counted in `unknown…`, never guessed.
+    public static func map(_ list: PodResourcesList, devices: [AcceleratorKeys], options: AllocationOptions = .init()) -> AllocationTable {
+        let index = DeviceIndex(devices)
+        var table = AllocationTable()
+        var seen: Set<Allocation> = []
+        for pod in list.pods {
+            for container in pod.containers {
+                for group in container.devices {
+                    guard let plugin = DevicePlugin(resourceName: group.resourceName, extra: options.extraResourceNames) else { continue }
+                    for id in group.deviceIDs {
+                        guard let (i, share) = plugin.match(id, in: index) else {
+                            table.unknownDevicePluginIDs.add(group.resourceName + "=" + id)
+                            continue
+                        }
+                        let a = Allocation(accelerator: devices[i].accelerator, namespace: pod.namespace, pod: pod.name, container: container.name)
+                        if share { table.shared.insert(a.accelerator) }
+                        if seen.insert(a).inserted { table.allocations.append(a) }
+                    }
+                }
+                for claim in container.dynamicResources {
+                    for resource in claim.claimResources {
+                        switch DRAMapper.match(resource, in: index, attributes: options.resourceSliceAttributes) {
+                        case .device(let i):
+                            // A pod can only use claims of its own namespace: `claim` carries the name alone.
+                            let a = Allocation(accelerator: devices[i].accelerator, namespace: pod.namespace, pod: pod.name,
+                                               container: container.name, claim: claim.claimName)
+                            if resource.shareID != nil { table.shared.insert(a.accelerator) }
+                            if seen.insert(a).inserted { table.allocations.append(a) }
+                        case .notAnAccelerator:
+                            break
+                        case .unknown:
+                            table.unknownDRADevices.add(DRAMapper.describe(resource))
+                        }
+                    }
+                }
+            }
+        }
+        table.allocations.sort()
+        // Several containers on one device: shared, whatever route each came by (DRA and device plugin may mix).
+        var holders: [String: Set<Holder>] = [:]
+        for a in table.allocations { holders[a.accelerator, default: []].insert(a.holder) }
+        for (accelerator, set) in holders where set.count > 1 { table.shared.insert(accelerator) }
+        return table
+    }
+}
+
+/// The id conventions of the device plugins the exporter knows.
+struct DevicePlugin {
+    /// `nil`: match any vendor (a resource name given with `--kubelet.resource-names`).
+    let vendor: String?
+
+    init?(resourceName: String, extra: Set<String>) {
+        let n = resourceName
+        if n == "nvidia.com/gpu" || n.hasPrefix("nvidia.com/gpu.") || n.hasPrefix("nvidia.com/mig-") {
+            vendor = "nvidia"          // `nvidia.com/gpu.shared`: time-slicing with renameByDefault
+        } else if n == "amd.com/gpu" || n.hasPrefix("amd.com/gpu") {
+            vendor = "amd"
+        } else if n.hasPrefix("gpu.intel.com/") {
+            vendor = "intel"
+        } else if n == "google.com/tpu" {
+            vendor = "google"
+        } else if n.hasPrefix("habana.ai/gaudi") {
+            vendor = "habana"
+        } else if extra.contains(n) {
+            vendor = nil
+        } else {
+            return nil
+        }
+    }
+
+    /// The device `id` names, and whether the id is one share of it.
+    ///
+    /// - NVIDIA: GPU UUID or MIG UUID; time-slicing/MPS replicas `<UUID>::<n>` name the GPU **[UNVERIFIED format,
+    ///   reference §8]** — the suffix is stripped only when what precedes it is a known device.
+    /// - AMD: PCI address (any spelling) or serial / `unique_id`.
+    /// - Intel: `card<N>`; shared devices `card<N>-<n>` **[UNVERIFIED]**.
+    /// - TPU, Gaudi, others: exact match against the ids their sources know (`otherIDs`, serial, PCI address).
+    func match(_ id: String, in index: DeviceIndex) -> (Int, Bool)? {
+        if let i = index.lookup(id, vendor: vendor) { return (i, false) }
+        if let range = id.firstRange(of: "::"), let i = index.lookup(String(id[..<range.lowerBound]), vendor: vendor),
+           !id[range.upperBound...].isEmpty, id[range.upperBound...].allSatisfy(\.isNumber) {
+            return (i, true)
+        }
+        if vendor == "intel" || vendor == nil, id.hasPrefix("card"), let dash = id.lastIndex(of: "-"),
+           id[id.index(after: dash)...].allSatisfy(\.isNumber), id.index(after: dash) < id.endIndex,
+           let i = index.lookup(String(id[..<dash]), vendor: vendor) {
+            return (i, true)
+        }
+        return nil
+    }
+}
+
+/// DRA devices → accelerators.
+enum DRAMapper {
+    enum Match: Equatable { case device(Int), notAnAccelerator, unknown }
+
+    /// Drivers whose devices are accelerators; other drivers' devices are only reported when they name one.
+    /// NVIDIA `gpu.nvidia.com` and AMD `gpu.amd.com` per landscape.md; Intel `gpu.intel.com` **[UNVERIFIED]**.
+    static let drivers: [String: String] = ["gpu.nvidia.com": "nvidia", "gpu.amd.com": "amd", "gpu.intel.com": "intel"]
+
+    /// In order: the ResourceSlice attributes (`uuid`, `pciBusID`); the CDI device names (`vendor/class=<name>`,
+    /// the name an id or containing a UUID or PCI address); the device name itself when it embeds one. Naming
+    /// schemes such as NVIDIA's `gpu-0` carry no hardware id: they resolve only through ResourceSlice attributes.
+    static func match(_ r: ClaimResource, in index: DeviceIndex, attributes: [ResourceSliceDevice: [String: String]]) -> Match {
+        let vendor = drivers[r.driverName]
+        let key = ResourceSliceDevice(driver: r.driverName, pool: r.poolName, device: r.deviceName)
+        if let attrs = attributes[key] {
+            for (name, value) in attrs.sorted(by: { $0.key < $1.key }) {
+                let bare = name.split(separator: "/").last.map(String.init) ?? name
+                switch bare.lowercased() {
+                case "uuid", "serial", "serialnumber":
+                    if let i = index.lookup(value, vendor: vendor) { return .device(i) }
+                case "pcibusid", "pciaddress", "pci":
+                    if let i = index.lookupPCI(value), vendor == nil || index.devices[i].vendor == vendor { return .device(i) }
+                default:
+                    continue
+                }
+            }
+        }
+        for cdi in r.cdiDevices {
+            let name = cdi.split(separator: "=", maxSplits: 1).last.map(String.init) ?? cdi
+            if let i = index.lookupEmbedded(name, vendor: vendor) { return .device(i) }
+        }
+        if !r.deviceName.isEmpty, let i = index.lookupEmbedded(r.deviceName, vendor: vendor) { return .device(i) }
+        return vendor == nil ? .notAnAccelerator : .unknown
+    }
+
+    static func describe(_ r: ClaimResource) -> String {
+        var s = r.driverName + "/" + r.poolName + "/" + r.deviceName
+        if let cdi = r.cdiDevices.first { s += " (" + cdi + ")" }
+        return s
+    }
+}

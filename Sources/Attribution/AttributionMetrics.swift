@@ -1,0 +1,78 @@
+public import Accelerators
+public import Exposition
+
+/// DESIGN.md's attribution families. Labels: `accelerator`, `vendor`, `model` first (as on every device series),
+/// then `namespace`, `pod`, `container` and, for DRA allocations only, `claim` — 7 at most.
+public enum AttributionMetrics {
+    public static let definitions: [String: (help: String, unit: String?)] = [
+        "accelerator_allocated": ("1 for each container an accelerator is allocated to (device plugin or DRA claim).", nil),
+        "accelerator_pod_utilization_ratio":
+            ("The container's share of the accelerator's main engine busy time (0-1): the device's own figure when allocated exclusively, the measured share when shared.", "ratio"),
+        "accelerator_pod_memory_used_bytes":
+            ("Device memory the container uses: the device's own figure when allocated exclusively, the measured share when shared.", "bytes"),
+    ]
+
+    /// Families with samples in a deterministic order (sorted by accelerator, namespace, pod, container, claim).
+    /// Allocations and shares of accelerators not in `devices` are dropped: they have no vendor or model.
+    public static func families(allocations: AllocationTable, shares: [PodShare], devices: [AcceleratorKeys]) -> [MetricFamily] {
+        var identity: [String: (vendor: String, model: String)] = [:]
+        for d in devices where identity[d.accelerator] == nil { identity[d.accelerator] = (d.vendor, d.model) }
+        func base(_ accelerator: String) -> [Label]? {
+            guard let id = identity[accelerator] else { return nil }
+            return [Label("accelerator", accelerator), Label("vendor", id.vendor), Label("model", id.model)]
+        }
+        var allocated = family("accelerator_allocated")
+        for a in allocations.allocations.sorted() {
+            guard var labels = base(a.accelerator) else { continue }
+            labels += [Label("namespace", a.namespace), Label("pod", a.pod), Label("container", a.container)]
+            if let claim = a.claim { labels.append(Label("claim", claim)) }
+            allocated.samples.append(Sample(labels: labels, value: 1))
+        }
+        var utilization = family("accelerator_pod_utilization_ratio")
+        var memory = family("accelerator_pod_memory_used_bytes")
+        for s in shares.sorted() {
+            guard var labels = base(s.accelerator) else { continue }
+            labels += [Label("namespace", s.holder.namespace), Label("pod", s.holder.pod), Label("container", s.holder.container)]
+            if let u = s.utilizationRatio { utilization.samples.append(Sample(labels: labels, value: u)) }
+            if let m = s.memoryUsedBytes { memory.samples.append(Sample(labels: labels, value: m)) }
+        }
+        return [allocated, memory, utilization].filter { !$0.samples.isEmpty }
+    }
+
+    static func family(_ name: String) -> MetricFamily {
+        let d = definitions[name]!
+        return MetricFamily(name: name, help: d.help, kind: .gauge, unit: d.unit)
+    }
+}
+
+/// The per-tick attribution pass the sampler runs: scan DRM fdinfo, resolve PIDs to pods, compute shares, build
+/// families. The allocation table comes from the pod-resources refresh (its own interval, never per scrape).
+public struct Attributor {
+    public private(set) var resolver: ProcessPodResolver
+    private var drmTracker = DRMUsageTracker()
+    private let drmScanner: DRMFdinfoScanner?
+
+    /// `scanDRM: false` on nodes without DRM accelerators (NVIDIA only) saves the /proc walk.
+    public init(procfs: FileRoot, scanDRM: Bool = true) {
+        resolver = ProcessPodResolver(procfs: procfs)
+        drmScanner = scanDRM ? DRMFdinfoScanner(procfs: procfs) : nil
+    }
+
+    public struct TickResult: Sendable {
+        public var shares: PodShareResult
+        public var families: [MetricFamily]
+    }
+
+    public mutating func tick(devices: [DeviceSample], allocations: AllocationTable, pods: [String: PodInfo],
+                              perProcessCapable: Set<String> = [], at now: MonotonicInstant) -> TickResult {
+        let drm = drmScanner.map { drmTracker.update($0.scan(at: now)) } ?? []
+        var pids: [Int32] = []
+        for d in devices { pids += d.processes.map(\.pid) }
+        for c in drm { pids += c.pids }
+        let processPods = resolver.resolve(pids)
+        let shares = PodShareCalculator.compute(devices: devices, allocations: allocations, drmUsage: drm,
+                                                processPods: processPods, pods: pods, perProcessCapable: perProcessCapable)
+        let keys = devices.map { AcceleratorKeys(identity: $0.identity) }
+        return TickResult(shares: shares, families: AttributionMetrics.families(allocations: allocations, shares: shares.shares, devices: keys))
+    }
+}

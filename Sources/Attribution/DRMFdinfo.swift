@@ -1,0 +1,262 @@
+public import Accelerators
+
+/// One DRM client as one `/proc/PID/fdinfo/FD` shows it (kernel `Documentation/gpu/drm-usage-stats.rst`).
+public struct DRMClientStats: Sendable, Equatable {
+    public var driver: String
+    /// Canonical PCI address from `drm-pdev`; `nil` when the driver does not print it.
+    public var pdev: String?
+    public var clientID: UInt64?
+    /// `drm-engine-<e>: <n> ns`: cumulative busy time.
+    public var engineNanoseconds: [String: UInt64] = [:]
+    /// `drm-engine-capacity-<e>`: identical engines behind one key; 1 when absent.
+    public var engineCapacity: [String: UInt64] = [:]
+    /// `drm-cycles-<e>` / `drm-total-cycles-<e>` (xe): busy and elapsed GPU cycles.
+    public var cycles: [String: UInt64] = [:]
+    public var totalCycles: [String: UInt64] = [:]
+    /// Bytes by region (`vram`, `gtt`, `vram0`, `local0`, `system0`, …).
+    public var memory: [String: RegionMemory] = [:]
+
+    public init(driver: String, pdev: String? = nil, clientID: UInt64? = nil) {
+        self.driver = driver
+        self.pdev = pdev
+        self.clientID = clientID
+    }
+
+    public struct RegionMemory: Sendable, Equatable {
+        public var total: UInt64?
+        public var shared: UInt64?
+        /// Also what the deprecated `drm-memory-<region>` means.
+        public var resident: UInt64?
+        public var purgeable: UInt64?
+        public var active: UInt64?
+        public init() {}
+    }
+
+    /// Device memory the client holds: resident (else total) bytes of the device-local regions — `vram*` (amdgpu,
+    /// xe), `local*` (i915) — or of every region for drivers whose memory is all device memory (habanalabs).
+    public var deviceMemoryBytes: UInt64? {
+        let deviceLocal = memory.keys.filter { $0.hasPrefix("vram") || $0.hasPrefix("local") }
+        let regions = driver == "habanalabs" ? Array(memory.keys) : deviceLocal
+        var sum: UInt64?
+        for r in regions {
+            guard let m = memory[r], let v = m.resident ?? m.total else { continue }
+            sum = (sum ?? 0) &+ v
+        }
+        return sum
+    }
+}
+
+/// Parses fdinfo text. Not a DRM fd (no `drm-driver:`) → `nil`. Unknown keys, garbage lines and unparsable values
+/// are skipped one by one; they never invalidate the rest.
+public enum DRMFdinfoParser {
+    public static func parse(_ text: String) -> DRMClientStats? {
+        var stats = DRMClientStats(driver: "")
+        var sawDriver = false
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon]
+            guard key.hasPrefix("drm-") else { continue }
+            let value = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = value.first else { continue }
+            let unit = value.count > 1 ? value[1] : nil
+            let name = key.dropFirst(4)
+            switch name {
+            case "driver":
+                stats.driver = String(first)
+                sawDriver = true
+            case "pdev":
+                stats.pdev = PCIAddress.normalize(String(first))
+            case "client-id":
+                stats.clientID = UInt64(first)
+            default:
+                if let e = name.dropPrefix("engine-capacity-") {
+                    if let v = UInt64(first), v > 0 { stats.engineCapacity[e] = v }
+                } else if let e = name.dropPrefix("engine-") {
+                    if let v = UInt64(first), unit == nil || unit == "ns" { stats.engineNanoseconds[e] = v }
+                } else if let e = name.dropPrefix("total-cycles-") {
+                    if let v = UInt64(first) { stats.totalCycles[e] = v }
+                } else if let e = name.dropPrefix("cycles-") {
+                    if let v = UInt64(first) { stats.cycles[e] = v }
+                } else if let (kind, region) = memoryKey(name), let bytes = bytes(first, unit) {
+                    var m = stats.memory[region] ?? .init()
+                    switch kind {
+                    case "total": m.total = bytes
+                    case "shared": m.shared = bytes
+                    case "resident", "memory": m.resident = m.resident ?? bytes
+                    case "purgeable": m.purgeable = bytes
+                    default: m.active = bytes
+                    }
+                    stats.memory[region] = m
+                }
+            }
+        }
+        return sawDriver && !stats.driver.isEmpty ? stats : nil
+    }
+
+    /// `total-<region>` etc.; `memory-<region>` is the deprecated alias of `resident-`. `maxfreq-` is not memory.
+    static func memoryKey(_ name: Substring) -> (String, String)? {
+        for kind in ["total", "shared", "resident", "purgeable", "active", "memory"] {
+            if let region = name.dropPrefix(kind + "-"), !region.isEmpty { return (kind, region) }
+        }
+        return nil
+    }
+
+    /// `<n>` bytes, `<n> KiB`, `<n> MiB` (and `GiB`, which no driver prints yet). Any other unit: unknown, `nil`.
+    static func bytes(_ number: Substring, _ unit: Substring?) -> UInt64? {
+        guard let n = UInt64(number) else { return nil }
+        let scale: UInt64
+        switch unit {
+        case nil: scale = 1
+        case "KiB"?: scale = 1 << 10
+        case "MiB"?: scale = 1 << 20
+        case "GiB"?: scale = 1 << 30
+        default: return nil
+        }
+        let (v, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : v
+    }
+}
+
+/// Identifies one DRM client across fds and processes: the same client seen through a dup'ed or inherited fd
+/// counts once. Without `drm-client-id`, the (PID, fd) pair stands in.
+public struct DRMClientKey: Sendable, Hashable, Comparable {
+    public var driver: String
+    public var pdev: String
+    public var clientID: UInt64?
+    public var pid: Int32?
+    public var fd: Int32?
+
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.driver, a.pdev, a.clientID ?? 0, a.pid ?? 0, a.fd ?? 0) < (b.driver, b.pdev, b.clientID ?? 0, b.pid ?? 0, b.fd ?? 0)
+    }
+}
+
+/// All DRM clients seen in one pass over `/proc`.
+public struct DRMScan: Sendable {
+    public var at: MonotonicInstant
+    public var clients: [DRMClientKey: DRMClientStats] = [:]
+    /// PIDs that hold each client, sorted.
+    public var pids: [DRMClientKey: [Int32]] = [:]
+
+    public init(at: MonotonicInstant) { self.at = at }
+
+    /// Adds one fd's view of a client.
+    public mutating func add(_ stats: DRMClientStats, pid: Int32, fd: Int32) {
+        let key = DRMClientKey(driver: stats.driver, pdev: stats.pdev ?? "", clientID: stats.clientID,
+                               pid: stats.clientID == nil ? pid : nil, fd: stats.clientID == nil ? fd : nil)
+        if let known = clients[key] {
+            // Counters are read at slightly different moments through different fds: keep the larger.
+            clients[key] = known.merging(stats)
+        } else {
+            clients[key] = stats
+        }
+        var holders = pids[key] ?? []
+        if !holders.contains(pid) {
+            holders.append(pid)
+            holders.sort()
+        }
+        pids[key] = holders
+    }
+}
+
+extension DRMClientStats {
+    func merging(_ other: Self) -> Self {
+        var m = self
+        m.engineNanoseconds.merge(other.engineNanoseconds, uniquingKeysWith: max)
+        m.cycles.merge(other.cycles, uniquingKeysWith: max)
+        m.totalCycles.merge(other.totalCycles, uniquingKeysWith: max)
+        m.engineCapacity.merge(other.engineCapacity, uniquingKeysWith: max)
+        for (region, mem) in other.memory where m.memory[region] == nil { m.memory[region] = mem }
+        return m
+    }
+}
+
+/// Scans `<procfs>/*/fdinfo/*` for DRM clients.
+public struct DRMFdinfoScanner: Sendable {
+    public let procfs: FileRoot
+
+    public init(procfs: FileRoot) { self.procfs = procfs }
+
+    /// One pass. `pids` limits it (e.g. to container processes); `nil` scans every numeric entry.
+    ///
+    /// Where `PID/fd/N` can be read as a link, fds that are not `/dev/dri/*` or `/dev/accel/*` are skipped without
+    /// opening their fdinfo; where it cannot (no permission, fixture trees without `fd/`), the fdinfo itself decides.
+    /// Processes that vanish mid-scan are skipped.
+    public func scan(pids: [Int32]? = nil, at: MonotonicInstant) -> DRMScan {
+        var result = DRMScan(at: at)
+        let all: [Int32] = pids ?? ((try? procfs.list("")) ?? []).compactMap { Int32($0) }.filter { $0 > 0 }
+        for pid in all.sorted() {
+            guard let fds = try? procfs.list("\(pid)/fdinfo") else { continue }
+            for name in fds {
+                guard let fd = Int32(name) else { continue }
+                if let target = try? procfs.readLink("\(pid)/fd/\(name)"),
+                   !(target.hasPrefix("/dev/dri/") || target.hasPrefix("/dev/accel/")) { continue }
+                guard let bytes = try? procfs.readBytes("\(pid)/fdinfo/\(name)", limit: 16384),
+                      let stats = DRMFdinfoParser.parse(String(decoding: bytes, as: UTF8.self)) else { continue }
+                result.add(stats, pid: pid, fd: fd)
+            }
+        }
+        return result
+    }
+}
+
+/// One client's usage over the interval between two scans.
+public struct DRMClientUsage: Sendable, Equatable {
+    public var key: DRMClientKey
+    public var pids: [Int32]
+    /// 0…1 per engine; absent for a client first seen in this scan (no interval yet).
+    public var engineUtilization: [String: Double]
+    public var deviceMemoryBytes: Double?
+
+    /// The main compute engine's busy ratio: amdgpu `gfx`/`compute`, i915 `render`/`compute`, xe `rcs`/`ccs`;
+    /// drivers without such names (habanalabs) use their busiest engine. `nil` when no engine has a ratio.
+    public var utilization: Double? {
+        let main = ["gfx", "compute", "render", "rcs", "ccs"].compactMap { engineUtilization[$0] }
+        if let m = main.max() { return m }
+        return engineUtilization.values.max()
+    }
+}
+
+/// Utilization from consecutive scans. Engine time: Δns / Δwall ns / capacity; xe cycles: Δcycles / Δtotal
+/// cycles / capacity. A counter that went backwards (a new client reusing a key, a driver glitch) gives no ratio
+/// for that interval, never a negative one; ratios are clamped to 0…1.
+public struct DRMUsageTracker: Sendable {
+    private var previous: DRMScan?
+
+    public init() {}
+
+    public mutating func update(_ scan: DRMScan) -> [DRMClientUsage] {
+        defer { previous = scan }
+        var out: [DRMClientUsage] = []
+        for key in scan.clients.keys.sorted() {
+            let now = scan.clients[key]!
+            var usage = DRMClientUsage(key: key, pids: scan.pids[key] ?? [], engineUtilization: [:],
+                                       deviceMemoryBytes: now.deviceMemoryBytes.map { Double($0) })
+            if let prev = previous, let before = prev.clients[key], scan.at > prev.at {
+                let wall = Double(scan.at.nanoseconds - prev.at.nanoseconds)
+                for (engine, ns) in now.engineNanoseconds {
+                    guard let old = before.engineNanoseconds[engine], ns >= old else { continue }
+                    let capacity = Double(now.engineCapacity[engine] ?? 1)
+                    usage.engineUtilization[engine] = Self.clamp(Double(ns - old) / wall / capacity)
+                }
+                for (engine, c) in now.cycles {
+                    guard let old = before.cycles[engine], c >= old,
+                          let total = now.totalCycles[engine], let oldTotal = before.totalCycles[engine], total > oldTotal
+                    else { continue }
+                    let capacity = Double(now.engineCapacity[engine] ?? 1)
+                    usage.engineUtilization[engine] = Self.clamp(Double(c - old) / Double(total - oldTotal) / capacity)
+                }
+            }
+            out.append(usage)
+        }
+        return out
+    }
+
+    static func clamp(_ v: Double) -> Double { v.isFinite ? min(1, max(0, v)) : 0 }
+}
+
+extension Substring {
+    func dropPrefix(_ prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}
