@@ -157,6 +157,23 @@ public enum AllocationMapper {
     }
 }
 
+extension AllocationMapper {
+    /// Ids that accelerator device plugins advertise (`GetAllocatableResources`) but that name no accelerator the
+    /// sources found: a plugin/exporter mismatch worth one log line at start, before any pod asks for them.
+    public static func unmatchedAllocatable(_ allocatable: AllocatableResources, devices: [AcceleratorKeys],
+                                            options: AllocationOptions = .init()) -> UnmatchedIDs {
+        let index = DeviceIndex(devices)
+        var unmatched = UnmatchedIDs()
+        for group in allocatable.devices {
+            guard let plugin = DevicePlugin(resourceName: group.resourceName, extra: options.extraResourceNames) else { continue }
+            for id in group.deviceIDs where plugin.match(id, in: index) == nil {
+                unmatched.add(group.resourceName + "=" + id)
+            }
+        }
+        return unmatched
+    }
+}
+
 /// The id conventions of the device plugins the exporter knows.
 struct DevicePlugin {
     /// `nil`: match any vendor (a resource name given with `--kubelet.resource-names`).
@@ -218,16 +235,13 @@ enum DRAMapper {
         let vendor = drivers[r.driverName]
         let key = ResourceSliceDevice(driver: r.driverName, pool: r.poolName, device: r.deviceName)
         if let attrs = attributes[key] {
-            for (name, value) in attrs.sorted(by: { $0.key < $1.key }) {
-                let bare = name.split(separator: "/").last.map(String.init) ?? name
-                switch bare.lowercased() {
-                case "uuid", "serial", "serialnumber":
-                    if let i = index.lookup(value, vendor: vendor) { return .device(i) }
-                case "pcibusid", "pciaddress", "pci":
-                    if let i = index.lookupPCI(value), vendor == nil || index.devices[i].vendor == vendor { return .device(i) }
-                default:
-                    continue
-                }
+            // Identity attributes first: a MIG device publishes its parent's `pciBusID` next to its own `uuid`.
+            let named = attrs.sorted(by: { $0.key < $1.key }).map { (bare: ($0.key.split(separator: "/").last.map(String.init) ?? $0.key).lowercased(), value: $0.value) }
+            for (bare, value) in named where ["uuid", "serial", "serialnumber"].contains(bare) {
+                if let i = index.lookup(value, vendor: vendor) { return .device(i) }
+            }
+            for (bare, value) in named where ["pcibusid", "pciaddress", "pci"].contains(bare) {
+                if let i = index.lookupPCI(value), vendor == nil || index.devices[i].vendor == vendor { return .device(i) }
             }
         }
         for cdi in r.cdiDevices {

@@ -102,7 +102,8 @@ public struct ClaimResource: Sendable, Equatable {
 }
 
 /// `AllocatableResourcesResponse` (GetAllocatableResources, 1.21+): what the node's plugins offer, allocated or not.
-/// Used to tell "an id we cannot map" from "an id no plugin advertises".
+/// `AllocationMapper.unmatchedAllocatable` checks it once at start: advertised ids that name no accelerator mean the
+/// plugin and the exporter disagree on ids, before any pod asks for one.
 public struct AllocatableResources: Sendable, Equatable {
     public var devices: [ContainerDevices]
     public var cpuIDs: [Int64]

@@ -93,6 +93,17 @@ import Testing
         #expect(accelerators == [TestNode.gpu0])
     }
 
+    @Test func allocatableIDsThatNameNoAcceleratorAreReported() {
+        let allocatable = AllocatableResources(devices: [
+            ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: [TestNode.gpu0, TestNode.gpu1 + "::0", "GPU-deadbeef-0000-0000-0000-000000000000"]),
+            ContainerDevices(resourceName: "gpu.intel.com/i915", deviceIDs: ["card1-0", "card7"]),
+            ContainerDevices(resourceName: "rdma/hca", deviceIDs: ["mlx5_0"]),
+        ])
+        let unmatched = AllocationMapper.unmatchedAllocatable(allocatable, devices: TestNode.keys)
+        #expect(unmatched.count == 2)
+        #expect(unmatched.samples == ["nvidia.com/gpu=GPU-deadbeef-0000-0000-0000-000000000000", "gpu.intel.com/i915=card7"])
+    }
+
     @Test func otherResourcesAreIgnoredUnlessConfigured() {
         let list = PodResourcesList(pods: [TestNode.pod("ml", "p", [
             ContainerResources(name: "c", devices: [
@@ -192,6 +203,9 @@ import Testing
         (["pciBusID": "0000:18:00.0"], TestNode.gpu0),
         (["pciBusID": "00000000:3B:00.0", "productName": "H100"], TestNode.gpu1),
         (["uuid": "GPU-ffffffff-ffff-ffff-ffff-ffffffffffff", "pciBusID": "0000:18:00.0"], TestNode.gpu0),
+        // A MIG device publishes its parent's PCI address next to its own UUID: the UUID decides.
+        (["pciBusID": "0000:86:00.0", "uuid": TestNode.mig1], TestNode.mig1),
+        (["pciBusID": "0000:86:00.0"], TestNode.gpu2),
     ] as [([String: String], String)])
     func resourceSliceAttributes(attributes: [String: String], expected: String) {
         let r = ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-0"], driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-0")
