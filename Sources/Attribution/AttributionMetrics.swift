@@ -47,7 +47,7 @@ public enum AttributionMetrics {
 
 /// The per-tick attribution pass the sampler runs: scan DRM fdinfo, resolve PIDs to pods, compute shares, build
 /// families. The allocation table comes from the pod-resources refresh (its own interval, never per scrape).
-public struct Attributor {
+public struct Attributor: Sendable {
     public private(set) var resolver: ProcessPodResolver
     private var drmTracker = DRMUsageTracker()
     private let drmScanner: DRMFdinfoScanner?

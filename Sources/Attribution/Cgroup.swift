@@ -21,7 +21,9 @@ public struct ProcessPod: Sendable, Hashable {
 ///   cri-containerd-<id>.scope` (also `crio-<id>.scope`, `docker-<id>.scope`; guaranteed pods sit directly under
 ///   `kubepods.slice` as `kubepods-pod<uid>.slice`);
 /// - cgroupfs driver: `/kubepods/burstable/pod<uid-with-dashes>/<id>`;
-/// - paths relative to the reader's cgroup namespace: `0::/../../kubepods-…` — only the segment names matter;
+/// - paths relative to the reader's cgroup namespace: `0::/../../kubepods-…` — only the segment names matter
+///   (a namespace rooted *below* the pod, `0::/`, names no pod and resolves to none);
+/// - kind / nested kubelets: `/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort-pod<uid_>.slice/…`;
 /// - anything else (system services, user sessions, `init.scope`) is not a pod.
 public enum CgroupParser {
     public static func pod(fromCgroupFile text: String) -> ProcessPod? {
@@ -41,11 +43,9 @@ public enum CgroupParser {
         let segments = path.split(separator: "/")
         guard let podIndex = segments.firstIndex(where: { podUID(inSegment: $0) != nil }),
               let uid = podUID(inSegment: segments[podIndex]) else { return nil }
-        // Only kubepods hierarchies: a stray `pod<uid>` elsewhere is not the kubelet's.
+        // Only kubepods hierarchies (also kind's `kubelet-kubepods-…`): a stray `pod<uid>` elsewhere is not the kubelet's.
         let above = segments[..<podIndex]
-        let inKubepods = above.contains { $0 == "kubepods" || $0.hasPrefix("kubepods") }
-            || segments[podIndex].hasPrefix("kubepods")
-        guard inKubepods else { return nil }
+        guard above.contains(where: { $0.contains("kubepods") }) || segments[podIndex].contains("kubepods") else { return nil }
         var qos = "guaranteed"
         for s in above + [segments[podIndex]] {
             if s.contains("burstable") { qos = "burstable" } else if s.contains("besteffort") { qos = "besteffort" }

@@ -6,7 +6,7 @@ public import Accelerators
 /// `/proc/PID/stat` (start time in clock ticks since boot) and is re-read when it differs. The start time is read
 /// before and after the cgroup file so a PID recycled in between is not cached with the wrong pod.
 /// Not thread-safe: one sampler owns it.
-public struct ProcessPodResolver {
+public struct ProcessPodResolver: Sendable {
     public let procfs: FileRoot
     private var cache: [Int32: Entry] = [:]
 

@@ -121,6 +121,22 @@ import Testing
         #expect(drivers == ["i915"])
     }
 
+    @Test func fdLinksDecideBeforeFdinfoIsRead() {
+        let proc = TemporaryProcfs()
+        let amd = "drm-driver:\tamdgpu\ndrm-pdev:\t0000:03:00.0\ndrm-client-id:\t1\n"
+        let accel = "drm-driver:\thabanalabs\ndrm-pdev:\t0000:19:00.0\ndrm-client-id:\t2\n"
+        let noLink = "drm-driver:\ti915\ndrm-pdev:\t0000:00:02.0\ndrm-client-id:\t3\n"
+        // fd 4 claims to be DRM but the link says it is a regular file: the link wins (and saves the read).
+        proc.write("50/fdinfo/3", amd); proc.link("50/fd/3", to: "/dev/dri/renderD128")
+        proc.write("50/fdinfo/4", amd.replacingClientID(9)); proc.link("50/fd/4", to: "/var/log/app.log")
+        proc.write("50/fdinfo/5", accel); proc.link("50/fd/5", to: "/dev/accel/accel0")
+        proc.write("50/fdinfo/6", noLink)
+        proc.write("not-a-pid/fdinfo/3", amd)
+        let scan = DRMFdinfoScanner(procfs: proc.root).scan(at: MonotonicInstant(nanoseconds: 0))
+        let ids = scan.clients.keys.compactMap(\.clientID).sorted()
+        #expect(ids == [1, 2, 3])
+    }
+
     @Test func clientsWithoutIDAreKeptPerFd() throws {
         var scan = DRMScan(at: MonotonicInstant(nanoseconds: 0))
         let stats = try #require(DRMFdinfoParser.parse("drm-driver:\tv3d\ndrm-engine-render:\t10 ns\n"))
@@ -212,5 +228,43 @@ import Testing
         u.engineUtilization = [:]
         let none = u.utilization
         #expect(none == nil)
+    }
+}
+
+extension String {
+    func replacingClientID(_ id: Int) -> String {
+        split(separator: "\n").map { $0.hasPrefix("drm-client-id:") ? "drm-client-id:\t\(id)" : String($0) }.joined(separator: "\n") + "\n"
+    }
+}
+
+@Suite struct ParserRobustnessTests {
+    /// Deterministic garbage (xorshift) built from the characters the formats use: the parsers must not trap and
+    /// whatever they return must be well-formed.
+    @Test(arguments: [1, 2, 3, 4])
+    func garbageNeverTraps(seed: UInt64) {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        let alphabet = Array("0123456789abcdefABCDEF:-_./ \t\npodkubepods.slicescopecri-containerd-drm-engine-capacity-total-cycles-resident-KiBMiB ns)(")
+        for _ in 0..<2000 {
+            let length = Int(next() % 160)
+            let text = String((0..<length).map { _ in alphabet[Int(next() % UInt64(alphabet.count))] })
+            if let pod = CgroupParser.pod(fromCgroupFile: text) {
+                let uid = pod.podUID
+                #expect(uid.count == 36)
+            }
+            if let stats = DRMFdinfoParser.parse(text) {
+                let driver = stats.driver
+                #expect(!driver.isEmpty)
+            }
+            _ = ProcessPodResolver.startTime(statLine: Array(text.utf8))
+            _ = PCIAddress.normalize(text)
+            _ = DeviceIndex.embeddedPCIAddresses(text)
+            _ = DeviceIndex.embeddedUUIDs(text)
+        }
     }
 }

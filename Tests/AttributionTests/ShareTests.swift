@@ -204,6 +204,35 @@ import Testing
     }
 }
 
+@Suite struct AttributionLintTests {
+    /// House style: every exposition passes `promtool check metrics` without a lint.
+    @Test func promtoolAcceptsTheAttributionFamilies() throws {
+        try #require(TemporaryProcfs.shell("test -x /usr/bin/promtool").0 == 0, "promtool missing: apt-get install prometheus")
+        let table = AllocationMapper.map(PodResourcesList(pods: [
+            TestNode.pod("ml", "train-0", [ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: [TestNode.gpu0, TestNode.gpu1])])]),
+            TestNode.pod("ml", "infer-0", [ContainerResources(name: "server", dynamicResources: [
+                DynamicResource(claimName: "gpu", claimNamespace: "ml", claimResources: [
+                    ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=\(TestNode.gpu1)"], driverName: "gpu.nvidia.com", poolName: "n", deviceName: "gpu-1"),
+                ]),
+            ])]),
+        ]), devices: TestNode.keys)
+        let shares = [
+            PodShare(accelerator: TestNode.gpu0, holder: Holder(namespace: "ml", pod: "train-0", container: "main"), utilizationRatio: 0.5, memoryUsedBytes: 1e9, exclusive: true),
+            PodShare(accelerator: TestNode.gpu1, holder: Holder(namespace: "ml", pod: "infer-0", container: "server"), utilizationRatio: 0.25, memoryUsedBytes: 2e9, exclusive: false),
+        ]
+        let families = AttributionMetrics.families(allocations: table, shares: shares, devices: TestNode.keys)
+        var text: [UInt8] = []
+        ExpositionEncoder.encode(families, format: .text, into: &text)
+        let dir = TemporaryProcfs()
+        dir.write("metrics.prom", String(decoding: text, as: UTF8.self))
+        let (status, output) = TemporaryProcfs.shell("/usr/bin/promtool check metrics < '\(dir.path)/metrics.prom'")
+        #expect(status == 0, "\(output)")
+        #expect(output.isEmpty, "\(output)")
+        let allocated = families.first { $0.name == "accelerator_allocated" }?.samples.count
+        #expect(allocated == 3)
+    }
+}
+
 @Suite struct AttributorEndToEndTests {
     /// The procfs fixture: pods U1 (PID 1001) and U5 (PID 1005) share the MI300X at 0000:03:00.0 through DRM
     /// clients 42 (open in both PIDs; 1001 is the lower PID and decides) and 43 (only in 1005).

@@ -35,6 +35,26 @@ final class TemporaryProcfs {
         fclose(f)
     }
 
+    func link(_ relative: String, to target: String) {
+        let full = path + "/" + relative
+        _ = system("mkdir -p '\(String(full[..<full.lastIndex(of: "/")!]))'")
+        precondition(symlink(target, full) == 0, "symlink \(full) failed")
+    }
+
+    /// Runs a shell command line; returns its exit status and combined output.
+    static func shell(_ command: String) -> (Int32, String) {
+        guard let pipe = popen(command + " 2>&1", "r") else { return (-1, "") }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, pipe) }
+            if n == 0 { break }
+            output += buffer[0..<n]
+        }
+        let status = pclose(pipe)
+        return ((status >> 8) & 0xff, String(decoding: output, as: UTF8.self))
+    }
+
     /// A `/proc/PID/stat` line whose field 22 is `start` and whose comm holds spaces and a `)`.
     func writeProcess(_ pid: Int32, cgroup: String, start: UInt64, comm: String = "python3 (worker) )") {
         write("\(pid)/cgroup", cgroup)
