@@ -39,6 +39,30 @@ public enum AttributionMetrics {
         return [allocated, memory, utilization].filter { !$0.samples.isEmpty }
     }
 
+    /// The exporter's own view of what attribution could not place, for `accel_exporter_*` self-metrics: ids
+    /// that named no accelerator (by `source`) and per-process records left out of per-pod shares (by `reason`).
+    public static func diagnosticFamilies(allocations: AllocationTable, shares: ShareDiagnostics) -> [MetricFamily] {
+        var unmatched = MetricFamily(name: "accel_exporter_attribution_unmatched_devices",
+                                     help: "Device-plugin ids and DRA devices in the last pod-resources List that named no known accelerator.",
+                                     kind: .gauge)
+        unmatched.samples = [
+            Sample(labels: [Label("source", "device_plugin")], value: Double(allocations.unknownDevicePluginIDs.count)),
+            Sample(labels: [Label("source", "dra")], value: Double(allocations.unknownDRADevices.count)),
+        ]
+        var skipped = MetricFamily(name: "accel_exporter_attribution_skipped_processes",
+                                   help: "Per-process usage records left out of per-pod shares in the last tick, by reason.",
+                                   kind: .gauge)
+        skipped.samples = [
+            ("no_pod", shares.unattributedProcesses), ("unknown_pod", shares.unknownPodUIDs),
+            ("not_allocated", shares.unallocatedProcesses), ("unmapped_drm_client", shares.unmappedDRMClients),
+        ].map { Sample(labels: [Label("reason", $0.0)], value: Double($0.1)) }
+        var noData = MetricFamily(name: "accel_exporter_attribution_shared_without_process_data",
+                                  help: "Shared accelerators whose per-pod series are absent because no per-process usage was available.",
+                                  kind: .gauge)
+        noData.samples = [Sample(labels: [], value: Double(shares.sharedWithoutProcessData))]
+        return [noData, skipped, unmatched]
+    }
+
     static func family(_ name: String) -> MetricFamily {
         let d = definitions[name]!
         return MetricFamily(name: name, help: d.help, kind: .gauge, unit: d.unit)

@@ -67,6 +67,11 @@ public struct PodShareResult: Sendable, Equatable {
 /// - a shared device with per-process data (NVML processes, DRM fdinfo clients) → each holder's measured sum;
 ///   a holder with no processes gets 0 only when every process on the device was attributed, else nothing;
 /// - a shared device without per-process data → nothing: the device figure is never copied to every sharer.
+///
+/// Processes whose pod UID the pod watch does not know (yet) are skipped, not exported under their UID: the
+/// schema has no `uid` label and a UID-only series would churn once the watch catches up. They are counted in
+/// `ShareDiagnostics.unknownPodUIDs`, and they make the device's attribution incomplete, so idle holders then get no
+/// series rather than a 0 that may be wrong.
 public enum PodShareCalculator {
     /// - Parameters:
     ///   - devices: this tick's samples (device figures and NVML `processes`).

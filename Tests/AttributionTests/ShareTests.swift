@@ -230,6 +230,18 @@ import Testing
         #expect(output.isEmpty, "\(output)")
         let allocated = families.first { $0.name == "accelerator_allocated" }?.samples.count
         #expect(allocated == 3)
+
+        var diagnostics = ShareDiagnostics()
+        diagnostics.unknownPodUIDs = 2
+        let self_ = AttributionMetrics.diagnosticFamilies(allocations: table, shares: diagnostics)
+        var selfText: [UInt8] = []
+        ExpositionEncoder.encode(self_, format: .text, into: &selfText)
+        dir.write("self.prom", String(decoding: selfText, as: UTF8.self))
+        let (selfStatus, selfOutput) = TemporaryProcfs.shell("/usr/bin/promtool check metrics < '\(dir.path)/self.prom'")
+        #expect(selfStatus == 0, "\(selfOutput)")
+        #expect(selfOutput.isEmpty, "\(selfOutput)")
+        let rendered = String(decoding: selfText, as: UTF8.self)
+        #expect(rendered.contains("accel_exporter_attribution_skipped_processes{reason=\"unknown_pod\"} 2\n"))
     }
 }
 
