@@ -99,10 +99,15 @@ public struct AllocationOptions: Sendable {
     /// ResourceSlice device attributes (`uuid`, `pciBusID`, …) by (driver, pool, device); attribute names without
     /// their domain prefix are matched as written here, so pass `uuid` / `pciBusID` / `gpu.nvidia.com/uuid` alike.
     public var resourceSliceAttributes: [ResourceSliceDevice: [String: String]]
+    /// The last `GetAllocatableResources` answer, if any: a device that plugins advertise under more than one id
+    /// (replicas, Intel shares) is shared even while one container holds it.
+    public var allocatable: AllocatableResources?
 
-    public init(extraResourceNames: Set<String> = [], resourceSliceAttributes: [ResourceSliceDevice: [String: String]] = [:]) {
+    public init(extraResourceNames: Set<String> = [], resourceSliceAttributes: [ResourceSliceDevice: [String: String]] = [:],
+                allocatable: AllocatableResources? = nil) {
         self.extraResourceNames = extraResourceNames
         self.resourceSliceAttributes = resourceSliceAttributes
+        self.allocatable = allocatable
     }
 }
 
@@ -148,6 +153,16 @@ public enum AllocationMapper {
                 }
             }
         }
+        if let allocatable = options.allocatable {
+            var advertised: [Int: Set<String>] = [:]
+            for group in allocatable.devices {
+                guard let plugin = DevicePlugin(resourceName: group.resourceName, extra: options.extraResourceNames) else { continue }
+                for id in group.deviceIDs {
+                    if let (i, _) = plugin.match(id, in: index) { advertised[i, default: []].insert(group.resourceName + "=" + id) }
+                }
+            }
+            for (i, ids) in advertised where ids.count > 1 { table.shared.insert(devices[i].accelerator) }
+        }
         table.allocations.sort()
         // Several containers on one device: shared, whatever route each came by (DRA and device plugin may mix).
         var holders: [String: Set<Holder>] = [:]
@@ -185,7 +200,8 @@ struct DevicePlugin {
             vendor = "nvidia"          // `nvidia.com/gpu.shared`: time-slicing with renameByDefault
         } else if n == "amd.com/gpu" || n.hasPrefix("amd.com/gpu") {
             vendor = "amd"
-        } else if n.hasPrefix("gpu.intel.com/") {
+        } else if n == "gpu.intel.com/i915" || n == "gpu.intel.com/xe" {
+            // Not `gpu.intel.com/<driver>_monitoring`: its one id `all` grants read access to every GPU, no allocation.
             vendor = "intel"
         } else if n == "google.com/tpu" {
             vendor = "google"
@@ -198,25 +214,37 @@ struct DevicePlugin {
         }
     }
 
-    /// The device `id` names, and whether the id is one share of it.
+    /// The device `id` names, and whether the id proves the device is handed out in shares.
     ///
-    /// - NVIDIA: GPU UUID or MIG UUID; time-slicing/MPS replicas `<UUID>::<n>` name the GPU **[UNVERIFIED format,
-    ///   reference §8]** — the suffix is stripped only when what precedes it is a known device.
-    /// - AMD: PCI address (any spelling) or serial / `unique_id`.
-    /// - Intel: `card<N>`; shared devices `card<N>-<n>` **[UNVERIFIED]**.
-    /// - TPU, Gaudi, others: exact match against the ids their sources know (`otherIDs`, serial, PCI address).
+    /// - NVIDIA: GPU UUID or MIG UUID; time-slicing/MPS replicas are `<UUID>::<n>` (k8s-device-plugin
+    ///   `internal/rm/devices.go`, `NewAnnotatedID`: `"%s::%d"`) and always mean sharing is configured.
+    /// - AMD: PCI address (any spelling) or serial / `unique_id` (reference §8).
+    /// - Intel: the plugin advertises `card<N>-<i>` for i in 0..<shared-dev-num, so `card<N>-0` also appears
+    ///   without sharing (intel-device-plugins-for-kubernetes `cmd/gpu_plugin/gpu_plugin.go`, `scan`); only i > 0
+    ///   proves sharing here. `AllocationOptions.allocatable` settles `-0` (more than one id per card → shared).
+    ///   Bare `card<N>` is accepted too.
+    /// - TPU, Gaudi, others: exact match against the ids their sources know (`otherIDs`, serial, PCI address)
+    ///   **[UNVERIFIED which id those plugins use]**.
     func match(_ id: String, in index: DeviceIndex) -> (Int, Bool)? {
         if let i = index.lookup(id, vendor: vendor) { return (i, false) }
         if let range = id.firstRange(of: "::"), let i = index.lookup(String(id[..<range.lowerBound]), vendor: vendor),
-           !id[range.upperBound...].isEmpty, id[range.upperBound...].allSatisfy(\.isNumber) {
+           Self.decimal(id[range.upperBound...]) != nil {
             return (i, true)
         }
         if vendor == "intel" || vendor == nil, id.hasPrefix("card"), let dash = id.lastIndex(of: "-"),
-           id[id.index(after: dash)...].allSatisfy(\.isNumber), id.index(after: dash) < id.endIndex,
+           let share = Self.decimal(id[id.index(after: dash)...]),
            let i = index.lookup(String(id[..<dash]), vendor: vendor) {
-            return (i, true)
+            return (i, share > 0)
         }
         return nil
+    }
+}
+
+extension DevicePlugin {
+    /// A non-empty run of ASCII digits.
+    static func decimal(_ s: Substring) -> Int? {
+        guard !s.isEmpty, s.count <= 9, s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(s)
     }
 }
 

@@ -48,6 +48,9 @@ import Testing
         Case(resource: "amd.com/gpu", id: TestNode.amd, accelerator: TestNode.amd, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card1", accelerator: TestNode.i915, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card1-2", accelerator: TestNode.i915, shared: true),
+        // The Intel plugin names every card `card<N>-0` even without sharing.
+        Case(resource: "gpu.intel.com/i915", id: "card1-0", accelerator: TestNode.i915, shared: false),
+        Case(resource: "gpu.intel.com/xe", id: "card2-0", accelerator: TestNode.xe, shared: false),
         Case(resource: "gpu.intel.com/xe", id: "card2", accelerator: TestNode.xe, shared: false),
         Case(resource: "google.com/tpu", id: "0", accelerator: TestNode.tpu, shared: false),
         Case(resource: "habana.ai/gaudi", id: "AM24000123", accelerator: TestNode.gaudi, shared: false),
@@ -60,6 +63,8 @@ import Testing
         Case(resource: "amd.com/gpu", id: "0000:99:00.0", accelerator: nil, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card9-1", accelerator: nil, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card1-", accelerator: nil, shared: false),
+        Case(resource: "gpu.intel.com/i915", id: "card1-٣", accelerator: nil, shared: false),   // Arabic-Indic digit
+        Case(resource: "gpu.intel.com/xe", id: "card1-0", accelerator: TestNode.i915, shared: false),
         // The MIG device's PCI address is its parent's; a PCI id names the parent GPU, never the slice.
         Case(resource: "nvidia.com/gpu", id: "0000:86:00.0", accelerator: TestNode.gpu2, shared: false),
     ]
@@ -104,10 +109,28 @@ import Testing
         #expect(unmatched.samples == ["nvidia.com/gpu=GPU-deadbeef-0000-0000-0000-000000000000", "gpu.intel.com/i915=card7"])
     }
 
+    @Test func allocatableSettlesWhetherAnIntelCardIsShared() {
+        let list = PodResourcesList(pods: [TestNode.pod("media", "transcode-0", [
+            ContainerResources(name: "ffmpeg", devices: [ContainerDevices(resourceName: "gpu.intel.com/i915", deviceIDs: ["card1-0"])]),
+        ])])
+        let single = AllocationMapper.map(list, devices: TestNode.keys, options: AllocationOptions(allocatable: AllocatableResources(devices: [
+            ContainerDevices(resourceName: "gpu.intel.com/i915", deviceIDs: ["card1-0"]),
+            ContainerDevices(resourceName: "gpu.intel.com/xe", deviceIDs: ["card2-0"]),
+        ])))
+        #expect(single.shared.isEmpty)
+        let shared = AllocationMapper.map(list, devices: TestNode.keys, options: AllocationOptions(allocatable: AllocatableResources(devices: [
+            ContainerDevices(resourceName: "gpu.intel.com/i915", deviceIDs: ["card1-0", "card1-1", "card1-2"]),
+            ContainerDevices(resourceName: "gpu.intel.com/xe", deviceIDs: ["card2-0"]),
+        ])))
+        #expect(shared.shared == [TestNode.i915])
+    }
+
     @Test func otherResourcesAreIgnoredUnlessConfigured() {
         let list = PodResourcesList(pods: [TestNode.pod("ml", "p", [
             ContainerResources(name: "c", devices: [
                 ContainerDevices(resourceName: "rdma/hca_shared_devices_a", deviceIDs: ["mlx5_0"]),
+                // Intel's monitoring resource: read access to every GPU, not an allocation.
+                ContainerDevices(resourceName: "gpu.intel.com/i915_monitoring", deviceIDs: ["all"]),
                 ContainerDevices(resourceName: "example.com/accel", deviceIDs: ["PCB0042"]),
             ]),
         ])])
