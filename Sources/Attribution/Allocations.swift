@@ -218,7 +218,8 @@ struct DevicePlugin {
     ///
     /// - NVIDIA: GPU UUID or MIG UUID; time-slicing/MPS replicas are `<UUID>::<n>` (k8s-device-plugin
     ///   `internal/rm/devices.go`, `NewAnnotatedID`: `"%s::%d"`) and always mean sharing is configured.
-    /// - AMD: PCI address (any spelling) or serial / `unique_id` (reference §8).
+    /// - AMD: PCI address (any spelling) or serial / `unique_id` (reference §8); time-slicing replicas are
+    ///   `<id>-slice-<n>` (ROCm/k8s-device-plugin `internal/pkg/plugin/timeslice.go`) and mean sharing.
     /// - Intel: the plugin advertises `card<N>-<i>` for i in 0..<shared-dev-num, so `card<N>-0` also appears
     ///   without sharing (intel-device-plugins-for-kubernetes `cmd/gpu_plugin/gpu_plugin.go`, `scan`); only i > 0
     ///   proves sharing here. `AllocationOptions.allocatable` settles `-0` (more than one id per card → shared).
@@ -229,6 +230,10 @@ struct DevicePlugin {
         if let i = index.lookup(id, vendor: vendor) { return (i, false) }
         if let range = id.firstRange(of: "::"), let i = index.lookup(String(id[..<range.lowerBound]), vendor: vendor),
            Self.decimal(id[range.upperBound...]) != nil {
+            return (i, true)
+        }
+        if vendor == "amd" || vendor == nil, let range = id.lastRange(of: "-slice-"),
+           let i = index.lookup(String(id[..<range.lowerBound]), vendor: vendor), Self.decimal(id[range.upperBound...]) != nil {
             return (i, true)
         }
         if vendor == "intel" || vendor == nil, id.hasPrefix("card"), let dash = id.lastIndex(of: "-"),

@@ -95,7 +95,7 @@ public enum CgroupParser {
     }
 }
 
-extension Substring {
+extension StringProtocol {
     func lastRange(of needle: String) -> Range<Index>? {
         let n = needle.count
         guard count >= n else { return nil }

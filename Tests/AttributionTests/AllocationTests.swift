@@ -46,6 +46,8 @@ import Testing
         Case(resource: "amd.com/gpu", id: "00000000:03:00.0", accelerator: TestNode.amd, shared: false),
         Case(resource: "amd.com/gpu", id: "PCB0042", accelerator: TestNode.amd, shared: false),
         Case(resource: "amd.com/gpu", id: TestNode.amd, accelerator: TestNode.amd, shared: false),
+        Case(resource: "amd.com/gpu", id: "0000:03:00.0-slice-2", accelerator: TestNode.amd, shared: true),
+        Case(resource: "amd.com/gpu", id: "0000:03:00.0-slice-", accelerator: nil, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card1", accelerator: TestNode.i915, shared: false),
         Case(resource: "gpu.intel.com/i915", id: "card1-2", accelerator: TestNode.i915, shared: true),
         // The Intel plugin names every card `card<N>-0` even without sharing.
