@@ -224,8 +224,10 @@ struct DevicePlugin {
     ///   without sharing (intel-device-plugins-for-kubernetes `cmd/gpu_plugin/gpu_plugin.go`, `scan`); only i > 0
     ///   proves sharing here. `AllocationOptions.allocatable` settles `-0` (more than one id per card → shared).
     ///   Bare `card<N>` is accepted too.
-    /// - TPU, Gaudi, others: exact match against the ids their sources know (`otherIDs`, serial, PCI address)
-    ///   **[UNVERIFIED which id those plugins use]**.
+    /// - Gaudi: the HLML device UUID (HabanaAI/habanalabs-k8s-device-plugin `habanalabs.go`: `ID: newDevice.UUID`);
+    ///   the Gaudi source must pass it as `serial` or in `otherIDs` **[UNVERIFIED: its exact text]**.
+    /// - TPU and others: exact match against the ids their sources know (`otherIDs`, serial, PCI address)
+    ///   **[UNVERIFIED which id the TPU plugin uses]**.
     func match(_ id: String, in index: DeviceIndex) -> (Int, Bool)? {
         if let i = index.lookup(id, vendor: vendor) { return (i, false) }
         if let range = id.firstRange(of: "::"), let i = index.lookup(String(id[..<range.lowerBound]), vendor: vendor),
