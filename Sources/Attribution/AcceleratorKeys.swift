@@ -19,9 +19,14 @@ public struct AcceleratorKeys: Sendable, Equatable {
     /// Further ids a source knows for the device and a plugin may use (TPU chip index, Gaudi module id, AMD
     /// `unique_id`). Matched exactly, case-insensitively; never inferred.
     public var otherIDs: [String]
+    /// NVIDIA device minor number (`/dev/nvidia<N>`, NVML `nvmlDeviceGetMinorNumber`): NVIDIA's DRA driver names
+    /// full GPUs `gpu-<minor>`.
+    public var minorNumber: Int?
 
     public init(accelerator: String, vendor: String, model: String, uuid: String? = nil, parentUUID: String? = nil,
-                pciAddress: String? = nil, serial: String? = nil, cardNames: [String] = [], otherIDs: [String] = []) {
+                pciAddress: String? = nil, serial: String? = nil, cardNames: [String] = [], otherIDs: [String] = [],
+                minorNumber: Int? = nil) {
+        self.minorNumber = minorNumber
         self.accelerator = accelerator
         self.vendor = vendor
         self.model = model
@@ -35,14 +40,15 @@ public struct AcceleratorKeys: Sendable, Equatable {
 
     /// Keys from a source's identity: NVIDIA's `accelerator` is the (MIG) UUID and `info` carries `parent`,
     /// `serial`, `pci_bus_id`; other vendors' `accelerator` is kept as an id too.
-    public init(identity: DeviceIdentity, cardNames: [String] = [], otherIDs: [String] = []) {
+    public init(identity: DeviceIdentity, cardNames: [String] = [], otherIDs: [String] = [], minorNumber: Int? = nil) {
         var info: [String: String] = [:]
         for (k, v) in identity.info where info[k] == nil { info[k] = v }
         let isNVIDIAUUID = identity.accelerator.hasPrefix("GPU-") || identity.accelerator.hasPrefix("MIG-")
         self.init(accelerator: identity.accelerator, vendor: identity.vendor, model: identity.model,
                   uuid: isNVIDIAUUID ? identity.accelerator : nil, parentUUID: info["parent"],
                   pciAddress: identity.pciAddress ?? info["pci_bus_id"], serial: info["serial"],
-                  cardNames: cardNames, otherIDs: (info["card"].map { [$0] } ?? []) + otherIDs)
+                  cardNames: cardNames, otherIDs: (info["card"].map { [$0] } ?? []) + otherIDs,
+                  minorNumber: minorNumber ?? info["minor_number"].flatMap { Int($0) })
     }
 }
 

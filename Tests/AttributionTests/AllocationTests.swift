@@ -187,9 +187,27 @@ import Testing
              resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/claim=5e1f-\(TestNode.mig1)"], driverName: "gpu.nvidia.com",
                                      poolName: "node-1", deviceName: "gpu-2-mig-1g5gb-0"),
              accelerator: TestNode.mig1, unknown: 0),
-        Case(name: "index-named device without attributes is unknown, not guessed",
-             resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-0"], driverName: "gpu.nvidia.com",
-                                     poolName: "node-1", deviceName: "gpu-0"),
+        Case(name: "NVIDIA gpu-<minor> names the GPU with that minor number",
+             resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-1"], driverName: "gpu.nvidia.com",
+                                     poolName: "node-1", deviceName: "gpu-1"),
+             accelerator: TestNode.gpu1, unknown: 0),
+        Case(name: "NVIDIA claim-scoped CDI name",
+             resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/claim=0d3c0a8e-4f1e-4b7a-9c55-1d2e3f4a5b6c-gpu-0"],
+                                     driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-0"),
+             accelerator: TestNode.gpu0, unknown: 0),
+        Case(name: "a minor number no GPU has is unknown, not guessed",
+             resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-7"], driverName: "gpu.nvidia.com",
+                                     poolName: "node-1", deviceName: "gpu-7"),
+             accelerator: nil, unknown: 1),
+        Case(name: "NVIDIA MIG names need the uuid attribute",
+             resource: ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-2-mig-19-4-1"], driverName: "gpu.nvidia.com",
+                                     poolName: "node-1", deviceName: "gpu-2-mig-19-4-1"),
+             accelerator: nil, unknown: 1),
+        Case(name: "AMD gpu-<card>-<render>",
+             resource: ClaimResource(driverName: "gpu.amd.com", poolName: "node-1", deviceName: "gpu-3-131"),
+             accelerator: TestNode.amd, unknown: 0),
+        Case(name: "AMD card/render pair that does not match",
+             resource: ClaimResource(driverName: "gpu.amd.com", poolName: "node-1", deviceName: "gpu-3-128"),
              accelerator: nil, unknown: 1),
         Case(name: "device name embeds a dashed PCI address",
              resource: ClaimResource(driverName: "gpu.intel.com", poolName: "node-1", deviceName: "0000-4d-00-0-0x56c0"),
@@ -231,10 +249,14 @@ import Testing
         // A MIG device publishes its parent's PCI address next to its own UUID: the UUID decides.
         (["pciBusID": "0000:86:00.0", "uuid": TestNode.mig1], TestNode.mig1),
         (["pciBusID": "0000:86:00.0"], TestNode.gpu2),
+        // NVIDIA's driver spells it pcieBusID; the Kubernetes standard attribute is resource.kubernetes.io/pciBusID.
+        (["pcieBusID": "0000:18:00.0", "parentUUID": TestNode.gpu1], TestNode.gpu0),
+        (["resource.kubernetes.io/pciBusID": "0000:3b:00.0"], TestNode.gpu1),
     ] as [([String: String], String)])
     func resourceSliceAttributes(attributes: [String: String], expected: String) {
-        let r = ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-0"], driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-0")
-        let options = AllocationOptions(resourceSliceAttributes: [ResourceSliceDevice(driver: "gpu.nvidia.com", pool: "node-1", device: "gpu-0"): attributes])
+        // A device name that resolves by no naming rule, so the attributes decide.
+        let r = ClaimResource(cdiDevices: ["k8s.gpu.nvidia.com/device=gpu-9"], driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-9")
+        let options = AllocationOptions(resourceSliceAttributes: [ResourceSliceDevice(driver: "gpu.nvidia.com", pool: "node-1", device: "gpu-9"): attributes])
         let table = AllocationMapper.map(Self.list(r), devices: TestNode.keys, options: options)
         let accelerators = table.allocations.map(\.accelerator)
         #expect(accelerators == [expected])
@@ -242,11 +264,11 @@ import Testing
     }
 
     @Test func attributesOfAnotherPoolDoNotApply() {
-        let r = ClaimResource(driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-0")
-        let options = AllocationOptions(resourceSliceAttributes: [ResourceSliceDevice(driver: "gpu.nvidia.com", pool: "node-2", device: "gpu-0"): ["uuid": TestNode.gpu0]])
+        let r = ClaimResource(driverName: "gpu.nvidia.com", poolName: "node-1", deviceName: "gpu-9")
+        let options = AllocationOptions(resourceSliceAttributes: [ResourceSliceDevice(driver: "gpu.nvidia.com", pool: "node-2", device: "gpu-9"): ["uuid": TestNode.gpu0]])
         let table = AllocationMapper.map(Self.list(r), devices: TestNode.keys, options: options)
         #expect(table.allocations.isEmpty)
-        #expect(table.unknownDRADevices.samples == ["gpu.nvidia.com/node-1/gpu-0"])
+        #expect(table.unknownDRADevices.samples == ["gpu.nvidia.com/node-1/gpu-9"])
     }
 
     @Test func aShareIDMarksTheDeviceShared() {

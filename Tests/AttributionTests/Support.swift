@@ -93,6 +93,10 @@ enum TestNode {
     static var keys: [AcceleratorKeys] {
         identities.map { id in
             switch id.accelerator {
+            case gpu0: AcceleratorKeys(identity: id, minorNumber: 0)
+            case gpu1: AcceleratorKeys(identity: id, minorNumber: 1)
+            case gpu2: AcceleratorKeys(identity: id, minorNumber: 2)
+            case amd: AcceleratorKeys(identity: id, cardNames: ["card3", "renderD131"])
             case i915: AcceleratorKeys(identity: id, cardNames: ["card1", "renderD129"])
             case xe: AcceleratorKeys(identity: id, cardNames: ["card2", "renderD130"])
             case tpu: AcceleratorKeys(identity: id, otherIDs: ["0"])
