@@ -218,37 +218,51 @@ public struct DRMClientUsage: Sendable, Equatable {
 }
 
 /// Utilization from consecutive scans. Engine time: Δns / Δwall ns / capacity; xe cycles: Δcycles / Δtotal
-/// cycles / capacity. A counter that went backwards (a new client reusing a key, a driver glitch) gives no ratio
-/// for that interval, never a negative one; ratios are clamped to 0…1.
+/// cycles / capacity; ratios clamped to 0…1.
+///
+/// Counters may briefly go backwards; the spec (drm-usage-stats.rst) says to stay with the larger previous value
+/// until the counter catches up, so the tracker keeps a per-client high-water mark: such an interval reads 0, and
+/// the catch-up is not counted twice. A restarted client has a new `drm-client-id`, hence no previous value and no
+/// ratio for its first interval — never a negative one. Clients that vanish are forgotten.
 public struct DRMUsageTracker: Sendable {
-    private var previous: DRMScan?
+    private var previousAt: MonotonicInstant?
+    /// Per client: the largest counters seen so far.
+    private var highWater: [DRMClientKey: DRMClientStats] = [:]
 
     public init() {}
 
     public mutating func update(_ scan: DRMScan) -> [DRMClientUsage] {
-        defer { previous = scan }
         var out: [DRMClientUsage] = []
+        var marks: [DRMClientKey: DRMClientStats] = [:]
+        let wall: Double? = previousAt.flatMap { scan.at > $0 ? Double(scan.at.nanoseconds - $0.nanoseconds) : nil }
         for key in scan.clients.keys.sorted() {
             let now = scan.clients[key]!
             var usage = DRMClientUsage(key: key, pids: scan.pids[key] ?? [], engineUtilization: [:],
                                        deviceMemoryBytes: now.deviceMemoryBytes.map { Double($0) })
-            if let prev = previous, let before = prev.clients[key], scan.at > prev.at {
-                let wall = Double(scan.at.nanoseconds - prev.at.nanoseconds)
-                for (engine, ns) in now.engineNanoseconds {
-                    guard let old = before.engineNanoseconds[engine], ns >= old else { continue }
-                    let capacity = Double(now.engineCapacity[engine] ?? 1)
-                    usage.engineUtilization[engine] = Self.clamp(Double(ns - old) / wall / capacity)
+            var mark = now
+            if let before = highWater[key] {
+                for (e, v) in now.engineNanoseconds { mark.engineNanoseconds[e] = max(v, before.engineNanoseconds[e] ?? 0) }
+                for (e, v) in now.cycles { mark.cycles[e] = max(v, before.cycles[e] ?? 0) }
+                for (e, v) in now.totalCycles { mark.totalCycles[e] = max(v, before.totalCycles[e] ?? 0) }
+                if let wall {
+                    for (engine, ns) in mark.engineNanoseconds {
+                        guard let old = before.engineNanoseconds[engine] else { continue }
+                        let capacity = Double(now.engineCapacity[engine] ?? 1)
+                        usage.engineUtilization[engine] = Self.clamp(Double(ns - old) / wall / capacity)
+                    }
                 }
-                for (engine, c) in now.cycles {
-                    guard let old = before.cycles[engine], c >= old,
-                          let total = now.totalCycles[engine], let oldTotal = before.totalCycles[engine], total > oldTotal
-                    else { continue }
+                for (engine, c) in mark.cycles {
+                    guard let old = before.cycles[engine], let total = mark.totalCycles[engine],
+                          let oldTotal = before.totalCycles[engine], total > oldTotal else { continue }
                     let capacity = Double(now.engineCapacity[engine] ?? 1)
                     usage.engineUtilization[engine] = Self.clamp(Double(c - old) / Double(total - oldTotal) / capacity)
                 }
             }
+            marks[key] = mark
             out.append(usage)
         }
+        highWater = marks
+        previousAt = scan.at
         return out
     }
 

@@ -178,8 +178,10 @@ import Testing
              after: "drm-client-id:\t1\ndrm-cycles-ccs:\t20000\ndrm-total-cycles-ccs:\t10000\ndrm-engine-capacity-ccs:\t4\n", engine: "ccs", expected: 0.5),
         Case(name: "clamped to 1", before: "drm-client-id:\t1\ndrm-engine-gfx:\t0 ns\n",
              after: "drm-client-id:\t1\ndrm-engine-gfx:\t9000000000 ns\n", engine: "gfx", expected: 1),
-        Case(name: "counter went backwards: no ratio", before: "drm-client-id:\t1\ndrm-engine-gfx:\t5000000000 ns\n",
-             after: "drm-client-id:\t1\ndrm-engine-gfx:\t1000 ns\n", engine: "gfx", expected: nil),
+        Case(name: "counter went backwards: the larger value stays, 0", before: "drm-client-id:\t1\ndrm-engine-gfx:\t5000000000 ns\n",
+             after: "drm-client-id:\t1\ndrm-engine-gfx:\t1000 ns\n", engine: "gfx", expected: 0),
+        Case(name: "cycles went backwards: 0", before: "drm-client-id:\t1\ndrm-cycles-rcs:\t500\ndrm-total-cycles-rcs:\t1000\n",
+             after: "drm-client-id:\t1\ndrm-cycles-rcs:\t100\ndrm-total-cycles-rcs:\t2000\n", engine: "rcs", expected: 0),
         Case(name: "total cycles did not move: no ratio", before: "drm-client-id:\t1\ndrm-cycles-rcs:\t1\ndrm-total-cycles-rcs:\t5\n",
              after: "drm-client-id:\t1\ndrm-cycles-rcs:\t2\ndrm-total-cycles-rcs:\t5\n", engine: "rcs", expected: nil),
         Case(name: "engine appears only in the second scan", before: "drm-client-id:\t1\n",
@@ -215,6 +217,19 @@ import Testing
         let third = tracker.update(Self.scan(2_000_000_000, [("drm-client-id:\t2\ndrm-engine-gfx:\t100001000 ns\n", 100)]))
         let thirdRatio = third.first?.utilization ?? -1
         #expect(abs(thirdRatio - 0.1) < 1e-9)
+    }
+
+    @Test func aCounterThatCatchesUpIsNotCountedTwice() {
+        var tracker = DRMUsageTracker()
+        _ = tracker.update(Self.scan(0, [("drm-client-id:\t1\ndrm-engine-gfx:\t1000000000 ns\n", 100)]))
+        // Reads 0.6 s lower for one scan (allowed by the spec), then catches up to 1.2 s two seconds in.
+        let dip = tracker.update(Self.scan(1_000_000_000, [("drm-client-id:\t1\ndrm-engine-gfx:\t400000000 ns\n", 100)]))
+        let dipRatio = dip.first?.engineUtilization["gfx"]
+        #expect(dipRatio == 0)
+        let caughtUp = tracker.update(Self.scan(2_000_000_000, [("drm-client-id:\t1\ndrm-engine-gfx:\t1200000000 ns\n", 100)]))
+        let ratio = caughtUp.first?.engineUtilization["gfx"] ?? -1
+        // From the high-water mark (1.0 s), not from the dip (0.4 s): 0.2, not 0.8.
+        #expect(abs(ratio - 0.2) < 1e-9)
     }
 
     @Test func mainUtilizationPrefersComputeEngines() {
