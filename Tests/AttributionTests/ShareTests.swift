@@ -280,4 +280,33 @@ import Testing
         let idle = second.shares.shares.map(\.utilizationRatio)
         #expect(idle == [0, 0])
     }
+
+    /// NVML processes on a time-sliced H100 held by two containers through replicas: PIDs 1001 (containerd,
+    /// cgroup v2) and 1002 (cgroupfs, cgroup v1) resolve through the fixture's cgroup files to their pods.
+    @Test func nvmlProcessesOnATimeSlicedGPUGoToTheirPods() {
+        let u1 = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+        let u2 = "0b7e5c1d-2f3a-4b5c-9d6e-7f8091a2b3c4"
+        let pods = [
+            u1: PodInfo(namespace: "ml", name: "a", containers: ["containerd://4f9a0c2e7d1b3a5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f": "main"]),
+            u2: PodInfo(namespace: "batch", name: "b", containers: ["containerd://a1b2c3d4e5f60718293a4b5c6d7e8f904f9a0c2e7d1b3a5c6e8f0a1b2c3d4e5f": "worker"]),
+        ]
+        let list = PodResourcesList(pods: [
+            TestNode.pod("ml", "a", [ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: [TestNode.gpu0 + "::0"])])]),
+            TestNode.pod("batch", "b", [ContainerResources(name: "worker", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: [TestNode.gpu0 + "::3"])])]),
+        ])
+        let allocations = AllocationMapper.map(list, devices: TestNode.keys)
+        var gpu = DeviceSample(identity: TestNode.identities[0])
+        gpu.utilizationRatio = 0.95
+        gpu.memoryUsedBytes["vram"] = 70e9
+        gpu.processes = [
+            ProcessUsage(pid: 1001, kind: .compute, memoryUsedBytes: 30e9, engineUtilizationRatio: ["compute": 0.6]),
+            ProcessUsage(pid: 1002, kind: .compute, memoryUsedBytes: 20e9, engineUtilizationRatio: ["compute": 0.3]),
+        ]
+        var attributor = Attributor(procfs: fixtureProcfs(), scanDRM: false)
+        let result = attributor.tick(devices: [gpu], allocations: allocations, pods: pods, at: MonotonicInstant(nanoseconds: 1))
+        let shares = result.shares.shares.map { "\($0.holder.namespace)/\($0.holder.pod)/\($0.holder.container) \($0.utilizationRatio ?? -1) \($0.memoryUsedBytes ?? -1)" }
+        #expect(shares == ["batch/b/worker 0.3 20000000000.0", "ml/a/main 0.6 30000000000.0"])
+        let names = result.families.map(\.name)
+        #expect(names == ["accelerator_allocated", "accelerator_pod_memory_used_bytes", "accelerator_pod_utilization_ratio"])
+    }
 }
