@@ -96,8 +96,9 @@ public struct AllocationOptions: Sendable {
     /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`); their ids are matched
     /// against every vendor's devices.
     public var extraResourceNames: Set<String>
-    /// ResourceSlice device attributes (`uuid`, `pciBusID`, …) by (driver, pool, device); attribute names without
-    /// their domain prefix are matched as written here, so pass `uuid` / `pciBusID` / `gpu.nvidia.com/uuid` alike.
+    /// ResourceSlice device attributes (`uuid`, `pciBusID`, …) by (driver, pool, device); attribute names with
+    /// a domain prefix (`gpu.nvidia.com/uuid`, `resource.kubernetes.io/pciBusID`) count as the bare name; PCI
+    /// spellings `pciBusID`, `pcieBusID` (NVIDIA), `pciAddr` (AMD VFIO) are all read.
     public var resourceSliceAttributes: [ResourceSliceDevice: [String: String]]
     /// The last `GetAllocatableResources` answer, if any: a device that plugins advertise under more than one id
     /// (replicas, Intel shares) is shared even while one container holds it.
