@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Exporter", targets: ["Exporter"]),
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
         .library(name: "Adapter", targets: ["Adapter"]),
+        .library(name: "Attribution", targets: ["Attribution"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
@@ -62,6 +63,9 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        // Devices to workloads: pod-resources allocations (device plugins, DRA), /proc cgroups, DRM fdinfo. No I/O
+        // but files under the procfs root; the kubelet client and the pod watch only fill its input values.
+        .target(name: "Attribution", dependencies: ["Accelerators", "Exposition"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
         // The metrics adapter: store, exporter scraping, API handlers, self-metrics.
@@ -109,6 +113,7 @@ let package = Package(
             dependencies: ["Adapter", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),
         .testTarget(
             name: "ExporterTests",
             dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging"],

@@ -1,0 +1,122 @@
+/// One DRM client as one `/proc/PID/fdinfo/FD` shows it (kernel `Documentation/gpu/drm-usage-stats.rst`).
+public struct DRMClientStats: Sendable, Equatable {
+    public var driver: String
+    /// Canonical PCI address from `drm-pdev`; `nil` when the driver does not print it.
+    public var pdev: String?
+    public var clientID: UInt64?
+    /// `drm-engine-<e>: <n> ns`: cumulative busy time.
+    public var engineNanoseconds: [String: UInt64] = [:]
+    /// `drm-engine-capacity-<e>`: identical engines behind one key; 1 when absent.
+    public var engineCapacity: [String: UInt64] = [:]
+    /// `drm-cycles-<e>` / `drm-total-cycles-<e>` (xe): busy and elapsed GPU cycles.
+    public var cycles: [String: UInt64] = [:]
+    public var totalCycles: [String: UInt64] = [:]
+    /// Bytes by region (`vram`, `gtt`, `vram0`, `local0`, `system0`, …).
+    public var memory: [String: RegionMemory] = [:]
+
+    public init(driver: String, pdev: String? = nil, clientID: UInt64? = nil) {
+        self.driver = driver
+        self.pdev = pdev
+        self.clientID = clientID
+    }
+
+    public struct RegionMemory: Sendable, Equatable {
+        public var total: UInt64?
+        public var shared: UInt64?
+        /// Also what the deprecated `drm-memory-<region>` means.
+        public var resident: UInt64?
+        public var purgeable: UInt64?
+        public var active: UInt64?
+        public init() {}
+    }
+
+    /// Device memory the client holds: resident (else total) bytes of the device-local regions — `vram*` (amdgpu,
+    /// xe), `local*` (i915) — or of every region for drivers whose memory is all device memory (habanalabs).
+    public var deviceMemoryBytes: UInt64? {
+        let deviceLocal = memory.keys.filter { $0.hasPrefix("vram") || $0.hasPrefix("local") }
+        let regions = driver == "habanalabs" ? Array(memory.keys) : deviceLocal
+        var sum: UInt64?
+        for r in regions {
+            guard let m = memory[r], let v = m.resident ?? m.total else { continue }
+            sum = (sum ?? 0) &+ v
+        }
+        return sum
+    }
+}
+
+/// Parses fdinfo text. Not a DRM fd (no `drm-driver:`) → `nil`. Unknown keys, garbage lines and unparsable values
+/// are skipped one by one; they never invalidate the rest.
+public enum DRMFdinfoParser {
+    public static func parse(_ text: String) -> DRMClientStats? {
+        var stats = DRMClientStats(driver: "")
+        var sawDriver = false
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = line[..<colon]
+            guard key.hasPrefix("drm-") else { continue }
+            let value = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = value.first else { continue }
+            let unit = value.count > 1 ? value[1] : nil
+            let name = key.dropFirst(4)
+            switch name {
+            case "driver":
+                stats.driver = String(first)
+                sawDriver = true
+            case "pdev":
+                stats.pdev = PCIAddress.normalize(String(first))
+            case "client-id":
+                stats.clientID = UInt64(first)
+            default:
+                if let e = name.dropPrefix("engine-capacity-") {
+                    if let v = UInt64(first), v > 0 { stats.engineCapacity[e] = v }
+                } else if let e = name.dropPrefix("engine-") {
+                    if let v = UInt64(first), unit == nil || unit == "ns" { stats.engineNanoseconds[e] = v }
+                } else if let e = name.dropPrefix("total-cycles-") {
+                    if let v = UInt64(first) { stats.totalCycles[e] = v }
+                } else if let e = name.dropPrefix("cycles-") {
+                    if let v = UInt64(first) { stats.cycles[e] = v }
+                } else if let (kind, region) = memoryKey(name), let bytes = bytes(first, unit) {
+                    var m = stats.memory[region] ?? .init()
+                    switch kind {
+                    case "total": m.total = bytes
+                    case "shared": m.shared = bytes
+                    case "resident", "memory": m.resident = m.resident ?? bytes
+                    case "purgeable": m.purgeable = bytes
+                    default: m.active = bytes
+                    }
+                    stats.memory[region] = m
+                }
+            }
+        }
+        return sawDriver && !stats.driver.isEmpty ? stats : nil
+    }
+
+    /// `total-<region>` etc.; `memory-<region>` is the deprecated alias of `resident-`. `maxfreq-` is not memory.
+    static func memoryKey(_ name: Substring) -> (String, String)? {
+        for kind in ["total", "shared", "resident", "purgeable", "active", "memory"] {
+            if let region = name.dropPrefix(kind + "-"), !region.isEmpty { return (kind, region) }
+        }
+        return nil
+    }
+
+    /// `<n>` bytes, `<n> KiB`, `<n> MiB` (and `GiB`, which no driver prints yet). Any other unit: unknown, `nil`.
+    static func bytes(_ number: Substring, _ unit: Substring?) -> UInt64? {
+        guard let n = UInt64(number) else { return nil }
+        let scale: UInt64
+        switch unit {
+        case nil: scale = 1
+        case "KiB"?: scale = 1 << 10
+        case "MiB"?: scale = 1 << 20
+        case "GiB"?: scale = 1 << 30
+        default: return nil
+        }
+        let (v, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : v
+    }
+}
+
+extension Substring {
+    func dropPrefix(_ prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}
