@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
+        // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
+        .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
@@ -107,6 +109,10 @@ let package = Package(
 
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(
+            name: "ScrapeClientTests",
+            dependencies: ["ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(
             name: "AdapterTests",
