@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Exposition", "HTTPServer",
+                "Accelerators", "Exposition", "HTTPServer", "ScrapeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),
         .testTarget(
             name: "ExporterTests",
-            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging"],
+            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient"],
             resources: []
         ),
     ]

@@ -1,0 +1,70 @@
+import Accelerators
+@testable import Exporter
+import Exposition
+import Foundation
+import HTTPServer
+import Logging
+import ScrapeClient
+import Synchronization
+import Testing
+
+/// Records what it was given and labels every sample with the target.
+final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
+    // @unchecked: only the test thread and the source's (serial) sample call touch it.
+    var seen: [String: [String]] = [:]
+    var forgotten: [String] = []
+    func normalize(_ families: [MetricFamily], target: InferenceTarget, time: Double) -> (families: [MetricFamily], problem: String?) {
+        seen[target.pod] = families.map(\.name)
+        guard let waiting = families.first(where: { $0.name == "vllm:num_requests_waiting" }) else {
+            return ([], "no vLLM families")
+        }
+        let value = waiting.samples.first?.value ?? 0
+        return ([MetricFamily(name: "inference_requests_waiting", help: "", kind: .gauge,
+                              samples: [Sample(labels: [Label("namespace", target.namespace), Label("pod", target.pod)], value: value)])], nil)
+    }
+    func forget(_ target: InferenceTarget) { forgotten.append(target.pod) }
+}
+
+@Suite struct InferenceSourceTests {
+    @Test func eachTargetFailsAlone() throws {
+        let good = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "t"),
+                              handler: { _ in .text("# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name=\"m\"} 7\n") })
+        let garbage = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "t"),
+                                 handler: { _ in .text("this is { not an exposition\n") })
+        let slow = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "t"),
+                              handler: { _ in Thread.sleep(forTimeInterval: 2); return .text("x 1\n") })
+        let other = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "t"),
+                               handler: { _ in .text("# TYPE tgi_queue_size gauge\ntgi_queue_size 1\n") })
+        for server in [good, garbage, slow, other] { try server.start() }
+        defer { for server in [good, garbage, slow, other] { server.stop() } }
+        let dead = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "t"), handler: { _ in .notFound })
+        try dead.start()
+        let deadPort = dead.port
+        dead.stop()
+
+        let targets = try InferenceTarget.parseList(
+            "ml/good=http://127.0.0.1:\(good.port)/metrics, ml/garbage=http://127.0.0.1:\(garbage.port)/metrics,"
+            + "ml/slow=http://127.0.0.1:\(slow.port)/metrics,ml/dead=http://127.0.0.1:\(deadPort)/metrics,"
+            + "ml/other=http://127.0.0.1:\(other.port)/metrics")
+        let normalizer = RecordingNormalizer()
+        let source = InferenceSource(targets: targets, normalizer: normalizer, timeoutSeconds: 0.3, clock: { 1000 })
+        let result = source.sample(now: .now())
+        let up = result.families.first { $0.name == "accel_exporter_inference_target_up" }
+        var byPod: [String: Double] = [:]
+        for sample in up?.samples ?? [] { byPod[sample.labels.first { $0.name == "pod" }?.value ?? "?"] = sample.value }
+        // A server that answers but is not understood is down too, with its problem from the normalizer.
+        #expect(byPod == ["good": 1, "garbage": 0, "slow": 0, "dead": 0, "other": 0])
+        let waiting = result.families.first { $0.name == "inference_requests_waiting" }
+        #expect(waiting?.samples.map(\.value) == [7])
+        #expect(normalizer.seen.keys.sorted() == ["good", "other"])
+
+        source.setTargets(Array(targets.prefix(1)))
+        _ = source.sample(now: .now())
+        #expect(normalizer.forgotten.sorted() == ["dead", "garbage", "other", "slow"])
+    }
+
+    @Test(arguments: ["ml=http://x/metrics", "ml/pod", "/pod=http://x/", "ml/pod=https://x/"])
+    func badTargetLists(text: String) {
+        #expect(throws: ScrapeError.self) { try InferenceTarget.parseList(text) }
+    }
+}
