@@ -13,15 +13,18 @@ run: build
 	./scripts/demo.sh
 
 test: deps
+	for d in deploy/*/kustomization.yaml; do kubectl kustomize "$$(dirname $$d)" > /dev/null || exit 1; done
 	promtool check rules dashboards/*.yaml
 	cd dashboards && promtool test rules tests/*.yaml
 	$(SWIFT) build --build-tests
 	python3 scripts/check-fake-nvml.py .build/debug/libFakeNVML.so Tests/Fixtures/nvml --old .build/debug/libFakeNVMLOld.so
 	$(SWIFT) test --skip-build
 
-# The image's binary: static Swift stdlib, only libmicrohttpd, libsensors and zlib from the system.
+# The images' binaries: static Swift stdlib; from the system only libmicrohttpd, libsensors and zlib (exporter) and
+# libmicrohttpd, libyaml and zlib (adapter).
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter
+	$(SWIFT) build -c release --static-swift-stdlib --product accel-metrics-adapter
 
 clean:
 	rm -rf .build
