@@ -62,6 +62,14 @@ struct Evaluator {
 
     enum Side { case numerator, denominator }
 
+    /// Pod series group by accelerator (a GPU's share split over containers, or over a workload's pods, adds
+    /// up); pod series without an accelerator (model servers' `inference_*`) group by pod.
+    static func groupKey(_ target: String, _ point: SeriesPoint, _ pod: PodKey) -> String {
+        let accelerator = point.accelerator
+        return accelerator.isEmpty
+            ? "\(target)\u{0}pod\u{0}\(pod.namespace)/\(pod.name)" : "\(target)\u{0}\(accelerator)"
+    }
+
     private subscript(side: Side) -> [String: [Double]] {
         get { side == .numerator ? numerator : denominator }
         _modify {
@@ -80,7 +88,7 @@ struct Evaluator {
         if spec.isPodSeries {
             for point in data.podSeries[pod]?[spec.family] ?? [] where spec.selector.matches(point.labels) {
                 guard accept(point.labels, pod) else { continue }
-                self[side]["\(data.target)\u{0}\(point.accelerator)", default: []].append(point.value)
+                self[side][Self.groupKey(data.target, point, pod), default: []].append(point.value)
                 used = true
             }
         } else {
@@ -106,7 +114,7 @@ struct Evaluator {
             for (pod, families) in data.podSeries {
                 for point in families[spec.family] ?? [] where spec.selector.matches(point.labels) {
                     guard accept(point.labels, pod) else { continue }
-                    self[side]["\(data.target)\u{0}\(point.accelerator)", default: []].append(point.value)
+                    self[side][Self.groupKey(data.target, point, pod), default: []].append(point.value)
                     used = true
                 }
             }

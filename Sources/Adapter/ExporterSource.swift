@@ -202,7 +202,7 @@ public final class ExporterSource: Sendable {
         let result: String
         do {
             let data = try await fetch(target)
-            store.update(data)
+            store.update(data, rateCounters: catalog.rateCounters)
             result = "success"
             record(target, error: nil)
         } catch let error as ScrapeFailure {

@@ -144,6 +144,40 @@ extension MetricDefinition {
                 expression: .series(SeriesSpec(family: "accelerator_power_watts")),
                 perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
                 resources: everywhere, unit: "watts"),
+        ] + inference
+    }()
+
+    /// DESIGN.md's inference rows, from the exporter's normalized `inference_*` families (one series per served
+    /// model in a pod). Pods: the pod's own figure; namespaces and workloads (external): totals for counts and
+    /// rates, averages for cache pressure.
+    static let inference: [MetricDefinition] = {
+        let counts: Set<ServedResource> = [.pods, .namespaces, .external]
+        func total(_ name: String, _ family: String, unit: String) -> MetricDefinition {
+            MetricDefinition(
+                name: name, expression: .series(SeriesSpec(family: family)), perAccelerator: .sum, across: .sum,
+                namespaceTotal: .sum, resources: counts, unit: unit)
+        }
+        // Windowed percentiles computed by the exporter: per pod only (a workload's percentile needs merged
+        // buckets, never an average of percentiles); the slowest model in the pod.
+        func percentile(_ name: String, _ family: String) -> MetricDefinition {
+            MetricDefinition(
+                name: name, expression: .series(SeriesSpec(family: family)), perAccelerator: .max, across: .max,
+                namespaceTotal: .max, resources: [.pods], unit: "seconds")
+        }
+        return [
+            total("inference_queue_depth", "inference_requests_waiting", unit: "requests"),
+            total("inference_requests_running", "inference_requests_running", unit: "requests"),
+            total("inference_requests_per_second", "inference_requests_total" + RateTracker.suffix, unit: "requests/s"),
+            MetricDefinition(
+                name: "inference_kv_cache_utilization",
+                expression: .series(SeriesSpec(family: "inference_kv_cache_utilization_ratio")),
+                perAccelerator: .max, across: .avg, namespaceTotal: .avg, scale: 100, resources: counts,
+                unit: "percent"),
+            percentile("inference_latency_p50_seconds", "inference_request_duration_p50_seconds"),
+            percentile("inference_latency_p95_seconds", "inference_request_duration_p95_seconds"),
+            percentile("inference_latency_p99_seconds", "inference_request_duration_p99_seconds"),
+            percentile("inference_ttft_p95_seconds", "inference_time_to_first_token_p95_seconds"),
+            percentile("inference_tpot_p95_seconds", "inference_time_per_output_token_p95_seconds"),
         ]
     }()
 

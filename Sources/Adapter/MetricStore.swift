@@ -10,9 +10,10 @@ public final class MetricStore: Sendable {
     /// Values from samples older than this many seconds are not served.
     public let maxAgeSeconds: Double
     private let clock: @Sendable () -> Double
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct State {
+        var rates: RateTracker
         var targets: [String: TargetData] = [:]
         /// namespace → pod → the targets that reported it (normally one; two while a pod's old node is stale).
         var pods: [String: [String: Set<String>]] = [:]
@@ -20,15 +21,20 @@ public final class MetricStore: Sendable {
         var nodes: [String: Set<String>] = [:]
     }
 
-    /// `clock` returns Unix seconds (injectable for tests).
-    public init(maxAgeSeconds: Double, clock: @escaping @Sendable () -> Double = { unixTimeNow() }) {
+    /// `clock` returns Unix seconds (injectable for tests); counters become rates over `rateWindowSeconds`.
+    public init(
+        maxAgeSeconds: Double, rateWindowSeconds: Double = 60, clock: @escaping @Sendable () -> Double = { unixTimeNow() }
+    ) {
         self.maxAgeSeconds = maxAgeSeconds
         self.clock = clock
+        state = Mutex(State(rates: RateTracker(windowSeconds: rateWindowSeconds)))
     }
 
-    /// Replaces the data of `data.target`.
-    public func update(_ data: TargetData) {
+    /// Replaces the data of `data.target`, adding `<counter>:rate` series for the `rateCounters`.
+    public func update(_ data: TargetData, rateCounters: Set<String> = []) {
+        var data = data
         state.withLock { state in
+            state.rates.apply(to: &data, counters: rateCounters)
             if let old = state.targets[data.target] { Self.unindex(old, in: &state) }
             state.targets[data.target] = data
             for pod in Set(data.podSeries.keys).union(data.podAccelerators.keys) {
@@ -41,6 +47,7 @@ public final class MetricStore: Sendable {
     /// Forgets a target that left discovery.
     public func remove(target: String) {
         state.withLock { state in
+            state.rates.forget(target: target)
             guard let old = state.targets.removeValue(forKey: target) else { return }
             Self.unindex(old, in: &state)
         }

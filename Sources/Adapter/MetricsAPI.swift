@@ -37,15 +37,18 @@ public final class MetricCatalog: Sendable {
 
     public var all: [MetricDefinition] { current.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
 
-    /// Every family some metric reads, in both its pod and node forms.
+    /// Every family some metric reads, in both its pod and node forms, plus the counters behind `:rate` series.
     public var families: Set<String> {
         var out: Set<String> = []
         for definition in all {
             out.formUnion(definition.families)
             out.formUnion(definition.forNodes().families)
         }
-        return out
+        return out.union(RateTracker.counters(in: out))
     }
+
+    /// The counters whose rates some metric reads.
+    public var rateCounters: Set<String> { RateTracker.counters(in: families) }
 
     private static func index(_ definitions: [MetricDefinition]) -> [String: MetricDefinition] {
         var table: [String: MetricDefinition] = [:]

@@ -94,7 +94,7 @@ public final class PrometheusSource: Sendable {
     /// Pulls every family once and replaces the store's view. Public for tests.
     public func refresh() async {
         let started = monotonicSeconds()
-        let families = catalog.families.union([
+        let families = catalog.families.filter { !$0.hasSuffix(RateTracker.suffix) }.union([
             "accelerator_info", "accelerator_allocated", TargetData.sampleTimestampFamily,
         ]).sorted()
         var perInstance: [String: [MetricFamily]] = [:]
@@ -133,8 +133,11 @@ public final class PrometheusSource: Sendable {
         }
         let now = unixTimeNow()
         let keep = catalog.families
+        let counters = catalog.rateCounters
         for (instance, parsed) in perInstance {
-            store.update(TargetData(target: instance, parsed: parsed, keeping: keep, scrapeTime: now, fallbackNode: nil))
+            store.update(
+                TargetData(target: instance, parsed: parsed, keeping: keep, scrapeTime: now, fallbackNode: nil),
+                rateCounters: counters)
         }
         let gone: Set<String> = state.withLock { state in
             let current = Set(perInstance.keys)

@@ -81,8 +81,14 @@ public struct TargetData: Sendable {
         var node: String?
         var sampleTime: Double?
         for family in parsed {
-            // Text format names the info family `accelerator_info`; OpenMetrics names it `accelerator`.
-            let name = family.kind == .info ? family.name + "_info" : family.name
+            // Keyed by series name, as Prometheus knows them: text format names the info family
+            // `accelerator_info` (OpenMetrics: `accelerator`), and the parser names counters without `_total`.
+            let name: String
+            switch family.kind {
+            case .info: name = family.name + "_info"
+            case .counter where !family.name.hasSuffix("_total"): name = family.name + "_total"
+            default: name = family.name
+            }
             switch name {
             case Self.sampleTimestampFamily:
                 if let value = family.samples.first?.value, value.isFinite, value > 0 { sampleTime = value }

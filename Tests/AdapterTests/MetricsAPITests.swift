@@ -202,13 +202,15 @@ import Testing
             #expect(names.contains("nodes/\(metric)"))
             #expect(names.contains("namespaces/\(metric)"))
         }
+        #expect(names.contains("pods/inference_latency_p95_seconds"))
+        #expect(!names.contains("nodes/inference_queue_depth"))
         for resource in list.resources {
             #expect(resource.namespaced == resource.name.hasPrefix("pods/"))
             #expect(resource.kind == "MetricValueList")
             #expect(resource.verbs == ["get"])
         }
         let external = api.externalResources()
-        #expect(external.resources.count == 5)
+        #expect(external.resources.count == 9)  // 5 GPU metrics, 4 inference counts and rates
         #expect(external.resources.allSatisfy { $0.namespaced && $0.kind == "ExternalMetricValueList" })
     }
 }
