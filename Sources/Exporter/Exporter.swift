@@ -38,6 +38,8 @@ public final class Exporter: Sendable {
     private let sampler: Sampler
     private let current = SnapshotStore()
     private let server: Mutex<HTTPServer?> = Mutex(nil)
+    /// The landing page's charts.
+    let history = ReadingHistory()
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -62,8 +64,10 @@ public final class Exporter: Sendable {
         sources += extraSources
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
         let store = current
+        let history = self.history
         sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { tick in
             store.publish(renderer.render(tick))
+            history.record(tick.devices)
         }
     }
 
@@ -110,7 +114,7 @@ public final class Exporter: Sendable {
             let (ready, reason) = readiness()
             return .text(reason + "\n", status: ready ? 200 : 503)
         case "/":
-            return .html(LandingPage.render(snapshot: snapshot, configuration: configuration))
+            return .html(LandingPage.render(snapshot: snapshot, configuration: configuration, history: history))
         default:
             return .text("not found: \(request.path)\n", status: 404)
         }

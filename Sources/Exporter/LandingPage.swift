@@ -1,13 +1,14 @@
 import Accelerators
 
-/// The `/` page: the node's accelerators and their current readings, refreshed every few seconds, with links.
+/// The `/` page: the node's accelerators, their current readings and the last minutes of them as small charts
+/// (server-rendered SVG), refreshed every few seconds, with links.
 enum LandingPage {
-    static func render(snapshot: Snapshot?, configuration: Exporter.Configuration) -> String {
+    static func render(snapshot: Snapshot?, configuration: Exporter.Configuration, history: ReadingHistory? = nil) -> String {
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
         <title>accel-exporter</title>
-        <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td.l{text-align:left}.down{color:#b00}</style>
+        <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td.l{text-align:left}.down{color:#b00}td.c{padding:.1em .3em}svg{display:block}</style>
         </head><body>
         <h1>accel-exporter \(SelfMetrics.version)</h1>
         <p><a href="\(escape(configuration.telemetryPath))">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
@@ -36,6 +37,9 @@ enum LandingPage {
                 html += "<td>\(d.clockHertz["graphics"].map { fixed($0 / 1e6, 0) + " MHz" } ?? "–")</td></tr>\n"
             }
             html += "</table>\n"
+            if let history {
+                html += chartTable(devices, history: history, interval: configuration.interval)
+            }
         }
         html += "<h2>Collectors</h2>\n<table><tr><th>Collector</th><th>State</th><th>Duration</th><th>Error</th></tr>\n"
         for c in snapshot.tick.collectors {
@@ -45,6 +49,24 @@ enum LandingPage {
         }
         html += "</table>\n</body></html>\n"
         return html
+    }
+
+    /// One row per accelerator: utilization, memory, power and temperature over the history window.
+    static func chartTable(_ devices: [DeviceSample], history: ReadingHistory, interval: Double) -> String {
+        let minutes = fixed(Double(history.capacity) * interval / 60, 1)
+        var html = "<h2>Last \(minutes) minutes</h2>\n<table id=history><tr><th>Accelerator</th><th>Utilization (0–100 %)</th>"
+        html += "<th>Memory used (0–100 %)</th><th>Power (0 to the power limit)</th><th>Hottest sensor (0–100 °C)</th></tr>\n"
+        for device in devices {
+            let points = history.points(for: device.identity.accelerator)
+            let id = escape(device.identity.accelerator)
+            html += "<tr><td class=l>\(id)</td>"
+            html += "<td class=c>\(Sparkline.svg(points.map(\.utilization), maximum: 1, color: "#1f77b4", label: "\(id) utilization"))</td>"
+            html += "<td class=c>\(Sparkline.svg(points.map(\.memory), maximum: 1, color: "#2ca02c", label: "\(id) memory"))</td>"
+            html += "<td class=c>\(Sparkline.svg(points.map(\.power), maximum: device.powerLimitWatts, color: "#ff7f0e", label: "\(id) power"))</td>"
+            let hottest = points.map(\.temperature).filter(\.isFinite).max() ?? 0
+            html += "<td class=c>\(Sparkline.svg(points.map(\.temperature), maximum: max(100, hottest), color: "#d62728", label: "\(id) temperature"))</td></tr>\n"
+        }
+        return html + "</table>\n"
     }
 
     static func escape(_ s: String) -> String {
