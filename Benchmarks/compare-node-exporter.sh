@@ -103,12 +103,22 @@ ready() {  # name port: up to 10 s for a first good scrape
 }
 ready node_exporter "$NE_PORT"
 ready accel_exporter "$AE_PORT"
-# accel-exporter serves the snapshot of its last tick: give the sampler a few ticks so hwmon and amdgpu have both run.
-sleep 3
+# accel-exporter serves the snapshot of its last tick: give the sampler a few ticks so hwmon and amdgpu have both run,
+# and let it pass its start-up (it gives back start-up-only code pages 10 s after start).
+sleep 12
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }  # utime + stime, after the comm field
 vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+max_rss_while() {  # pid file: samples VmRSS every 0.2 s until the file appears, prints the largest (KiB)
+  local top=0 now
+  while [[ ! -e $2 ]]; do
+    now=$(vm_rss_kib "$1"); (( now > top )) && top=$now
+    sleep 0.2
+  done
+  echo "$top"
+}
 to_ms() {  # wrk's latency spelling (812.00us, 1.23ms, 1.05s, 1.20m) in milliseconds
   awk -v v="$1" 'BEGIN {
     if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
@@ -125,9 +135,13 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
   timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "${headers[@]}" "$url" > "$WORK/$name.warmup"
   local before after
   before=$(cpu_ticks "$pid")
+  max_rss_while "$pid" "$WORK/$name.done" > "$WORK/$name.rss" &
+  local sampler=$!
   timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${headers[@]}" "$url" \
     > "$WORK/$name.wrk"
   after=$(cpu_ticks "$pid")
+  touch "$WORK/$name.done"
+  wait "$sampler"
   local requests rps p99 p50 errors
   requests=$(awk '/ requests in / {print $1}' "$WORK/$name.wrk")
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name.wrk")
@@ -142,6 +156,7 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
     echo "cpu_per_1k=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v r="$requests" \
       'BEGIN {printf "%.4g", (a - b) / t / r * 1000}')"
     echo "rss_mib=$(awk -v k="$(vm_hwm_kib "$pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+    echo "load_rss_mib=$(awk -v k="$(cat "$WORK/$name.rss")" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "bytes=$(wc -c < "$WORK/$name.prom")"
     echo "wire_bytes=$(wc -c < "$WORK/$name.wire")"
     echo "series=$(grep -cv -e '^#' -e '^$' "$WORK/$name.prom" || true)"
@@ -186,7 +201,8 @@ row "scrapes/s" rps
 row "p50 latency (ms)" p50_ms
 row "p99 latency (ms)" p99_ms
 row "CPU seconds per 1000 scrapes" cpu_per_1k
-row "peak RSS, VmHWM (MiB)" rss_mib
+row "peak RSS since start, VmHWM (MiB)" rss_mib
+row "RSS under load, largest VmRSS sample (MiB)" load_rss_mib
 row "one scrape (bytes, plain)" bytes
 [[ $GZIP == 1 ]] && row "one scrape (bytes, gzip)" wire_bytes
 row "series" series

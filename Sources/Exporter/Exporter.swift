@@ -1,4 +1,5 @@
 public import Accelerators
+import Dispatch
 import Exposition
 import HTTPServer
 public import Logging
@@ -25,6 +26,8 @@ public final class Exporter: Sendable {
         public var httpThreads = 2
         public var maxConnections = 512
         public var requestTimeoutSeconds = 10
+        /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
+        public var trimStartupMemoryAfterSeconds: Double? = 10
 
         public init() {}
 
@@ -87,6 +90,13 @@ public final class Exporter: Sendable {
         )
         try http.start()
         server.withLock { $0 = http }
+        if let delay = configuration.trimStartupMemoryAfterSeconds {
+            let logger = self.logger
+            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) {
+                let mappings = MemoryTrim.pageOutReadOnlyFileMappings()
+                logger.debug("gave back start-up pages", metadata: ["mappings": "\(mappings)"])
+            }
+        }
         logger.info("listening", metadata: ["address": "\(configuration.listenHost.isEmpty ? "*" : configuration.listenHost):\(http.port)",
                                             "telemetry_path": "\(configuration.telemetryPath)"])
     }
