@@ -11,6 +11,8 @@ struct Evaluator {
     private var numerator: [String: [Double]] = [:]
     private var denominator: [String: [Double]] = [:]
     private var seenDevices: Set<String> = []
+    /// For quantiles: upper bound → summed bucket rate over every selected series.
+    private var bucketSums: [Double: Double] = [:]
     private(set) var oldestSample: Double = .infinity
 
     init(definition: MetricDefinition, accept: @escaping (_ series: [String: String], _ pod: PodKey?) -> Bool) {
@@ -22,6 +24,12 @@ struct Evaluator {
     mutating func add(pod: PodKey, from data: TargetData) {
         var used = false
         switch definition.expression {
+        case .quantile(_, let spec):
+            for point in data.podSeries[pod]?[spec.family] ?? [] where spec.selector.matches(point.labels) {
+                guard accept(point.labels, pod), let bound = Self.upperBound(point.labels["le"]) else { continue }
+                bucketSums[bound, default: 0] += point.value
+                used = true
+            }
         case .series(let spec):
             used = collect(spec, pod: pod, data: data, into: .numerator)
         case .ratio(let top, let bottom):
@@ -35,6 +43,8 @@ struct Evaluator {
     mutating func add(node data: TargetData) {
         var used = false
         switch definition.expression {
+        case .quantile:
+            break  // served for pods, namespaces and workloads only
         case .series(let spec):
             used = collectNode(spec, data: data, into: .numerator)
         case .ratio(let top, let bottom):
@@ -48,6 +58,8 @@ struct Evaluator {
     func value(across aggregation: Aggregation) -> Double? {
         let perAccelerator = definition.perAccelerator
         switch definition.expression {
+        case .quantile(let q, _):
+            return HistogramQuantile.quantile(q, buckets: bucketSums).map { $0 * definition.scale }
         case .series:
             let values = numerator.values.compactMap { perAccelerator.reduce($0) }
             return aggregation.reduce(values).map { $0 * definition.scale }
@@ -61,6 +73,14 @@ struct Evaluator {
     }
 
     enum Side { case numerator, denominator }
+
+    /// `le` label values: decimal numbers or `+Inf`.
+    static func upperBound(_ text: String?) -> Double? {
+        guard let text else { return nil }
+        if text == "+Inf" || text == "Inf" { return .infinity }
+        guard let value = Double(text), !value.isNaN else { return nil }
+        return value
+    }
 
     /// Pod series group by accelerator (a GPU's share split over containers, or over a workload's pods, adds
     /// up); pod series without an accelerator (model servers' `inference_*`) group by pod.

@@ -51,6 +51,9 @@ public struct MetricDefinition: Sendable, Hashable {
         case series(SeriesSpec)
         /// numerator / denominator (each summed over the object's accelerators) — memory used / total.
         case ratio(numerator: SeriesSpec, denominator: SeriesSpec)
+        /// The q-quantile of a histogram whose `_bucket` series (as per-second rates, `<family>_bucket:rate`)
+        /// are first summed by `le` over every selected series: `histogram_quantile` over merged buckets.
+        case quantile(Double, buckets: SeriesSpec)
     }
 
     /// The adapter's metric name (`gpu_utilization`).
@@ -64,6 +67,9 @@ public struct MetricDefinition: Sendable, Hashable {
     public var namespaceTotal: Aggregation
     /// Multiplies the value (ratio 0..1 → percent: 100).
     public var scale: Double
+    /// What workloads (external) and namespaces read instead of ``expression``, where the two differ: merged
+    /// histogram buckets where pods read their exporter's own percentile.
+    public var workloadExpression: Expression?
     /// Which objects the metric is served for.
     public var resources: Set<ServedResource>
     /// Human-readable unit for the README and the discovery of operators (`percent`, `bytes`).
@@ -71,10 +77,12 @@ public struct MetricDefinition: Sendable, Hashable {
 
     public init(
         name: String, expression: Expression, perAccelerator: Aggregation, across: Aggregation,
-        namespaceTotal: Aggregation, scale: Double = 1, resources: Set<ServedResource>, unit: String
+        namespaceTotal: Aggregation, scale: Double = 1, resources: Set<ServedResource>, unit: String,
+        workloadExpression: Expression? = nil
     ) {
         self.name = name
         self.expression = expression
+        self.workloadExpression = workloadExpression
         self.perAccelerator = perAccelerator
         self.across = across
         self.namespaceTotal = namespaceTotal
@@ -83,12 +91,24 @@ public struct MetricDefinition: Sendable, Hashable {
         self.unit = unit
     }
 
-    /// Every family the expression reads.
+    /// Every family the expressions read.
     public var families: [String] {
-        switch expression {
-        case .series(let spec): [spec.family]
-        case .ratio(let numerator, let denominator): [numerator.family, denominator.family]
+        func of(_ expression: Expression) -> [String] {
+            switch expression {
+            case .series(let spec): [spec.family]
+            case .ratio(let numerator, let denominator): [numerator.family, denominator.family]
+            case .quantile(_, let buckets): [buckets.family]
+            }
         }
+        return of(expression) + (workloadExpression.map(of) ?? [])
+    }
+
+    /// The definition as workloads and namespaces evaluate it.
+    var forWorkloads: MetricDefinition {
+        guard let workloadExpression else { return self }
+        var copy = self
+        copy.expression = workloadExpression
+        return copy
     }
 }
 
@@ -157,13 +177,15 @@ extension MetricDefinition {
                 name: name, expression: .series(SeriesSpec(family: family)), perAccelerator: .sum, across: .sum,
                 namespaceTotal: .sum, resources: counts, unit: unit)
         }
-        // Windowed percentiles computed by the exporter: per pod only (a workload's percentile needs merged
-        // buckets, never an average of percentiles); the slowest model in the pod.
-        func percentile(_ name: String, _ family: String) -> MetricDefinition {
+        // Pods: the exporter's windowed percentile, the slowest model in the pod. Workloads and namespaces: the
+        // percentile of the selected pods' merged bucket rates, never an average of per-pod percentiles.
+        func percentile(_ name: String, _ family: String, _ histogram: String, _ q: Double) -> MetricDefinition {
             MetricDefinition(
                 name: name, expression: .series(SeriesSpec(family: family)), perAccelerator: .max, across: .max,
-                namespaceTotal: .max, resources: [.pods], unit: "seconds")
+                namespaceTotal: .max, resources: counts, unit: "seconds",
+                workloadExpression: .quantile(q, buckets: SeriesSpec(family: histogram + "_bucket" + RateTracker.suffix)))
         }
+        let duration = "inference_request_duration_seconds"
         return [
             total("inference_queue_depth", "inference_requests_waiting", unit: "requests"),
             total("inference_requests_running", "inference_requests_running", unit: "requests"),
@@ -173,11 +195,15 @@ extension MetricDefinition {
                 expression: .series(SeriesSpec(family: "inference_kv_cache_utilization_ratio")),
                 perAccelerator: .max, across: .avg, namespaceTotal: .avg, scale: 100, resources: counts,
                 unit: "percent"),
-            percentile("inference_latency_p50_seconds", "inference_request_duration_p50_seconds"),
-            percentile("inference_latency_p95_seconds", "inference_request_duration_p95_seconds"),
-            percentile("inference_latency_p99_seconds", "inference_request_duration_p99_seconds"),
-            percentile("inference_ttft_p95_seconds", "inference_time_to_first_token_p95_seconds"),
-            percentile("inference_tpot_p95_seconds", "inference_time_per_output_token_p95_seconds"),
+            percentile("inference_latency_p50_seconds", "inference_request_duration_p50_seconds", duration, 0.5),
+            percentile("inference_latency_p95_seconds", "inference_request_duration_p95_seconds", duration, 0.95),
+            percentile("inference_latency_p99_seconds", "inference_request_duration_p99_seconds", duration, 0.99),
+            percentile(
+                "inference_ttft_p95_seconds", "inference_time_to_first_token_p95_seconds",
+                "inference_time_to_first_token_seconds", 0.95),
+            percentile(
+                "inference_tpot_p95_seconds", "inference_time_per_output_token_p95_seconds",
+                "inference_time_per_output_token_seconds", 0.95),
         ]
     }()
 
@@ -200,6 +226,8 @@ extension MetricDefinition {
             copy.expression = .series(deviceSpec(spec))
         case .ratio(let numerator, let denominator):
             copy.expression = .ratio(numerator: deviceSpec(numerator), denominator: deviceSpec(denominator))
+        case .quantile:
+            break
         }
         return copy
     }

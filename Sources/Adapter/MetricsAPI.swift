@@ -191,7 +191,7 @@ public struct MetricsAPI: Sendable {
                 namespaces = Array(Set(store.pods(in: nil).map(\.0.namespace))).sorted()
             }
             for namespace in namespaces {
-                var evaluator = Evaluator(definition: definition, accept: accept)
+                var evaluator = Evaluator(definition: definition.forWorkloads, accept: accept)
                 for (key, data) in store.pods(in: namespace) { evaluator.add(pod: key, from: data) }
                 if let value = evaluator.value(across: definition.namespaceTotal),
                     let entry = item(.namespace(name: namespace), value, evaluator.oldestSample)
@@ -228,7 +228,7 @@ public struct MetricsAPI: Sendable {
             merged.merge(labels) { _, series in series }
             return selector.matches(merged)
         }
-        var evaluator = Evaluator(definition: definition, accept: accept)
+        var evaluator = Evaluator(definition: definition.forWorkloads, accept: accept)
         for (key, data) in store.pods(in: request.namespace) { evaluator.add(pod: key, from: data) }
         guard let value = evaluator.value(across: definition.across), let quantity = Quantity(Self.milliRounded(value))
         else {

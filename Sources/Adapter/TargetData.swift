@@ -112,8 +112,13 @@ public struct TargetData: Sendable {
             default:
                 break
             }
-            guard families.contains(name) else { continue }
-            for sample in family.samples where sample.suffix.isEmpty || sample.suffix == "_total" {
+            // Histograms: only their `_bucket` series, under the series name (as Prometheus knows it).
+            let histogram = family.kind == .histogram
+            let keptName = histogram ? name + "_bucket" : name
+            guard families.contains(keptName) else { continue }
+            for sample in family.samples
+            where histogram ? sample.suffix == "_bucket" : (sample.suffix.isEmpty || sample.suffix == "_total") {
+                let name = keptName
                 let labels = Self.dictionary(sample.labels)
                 let point = SeriesPoint(labels: labels, value: sample.value)
                 if let pod = Self.podKey(labels) {

@@ -112,9 +112,8 @@ import Testing
             #expect(resources?["kind"] as? String == "APIResourceList")
             #expect(resources?["groupVersion"] as? String == "custom.metrics.k8s.io/\(version)")
             let entries = resources?["resources"] as? [[String: Any]] ?? []
-            // 5 GPU metrics × pods, nodes, namespaces; 4 inference counts and rates × pods, namespaces;
-            // 5 inference percentiles × pods.
-            #expect(entries.count == 28)
+            // 5 GPU metrics × pods, nodes, namespaces; 9 inference metrics × pods, namespaces.
+            #expect(entries.count == 33)
             for entry in entries {
                 let name = entry["name"] as? String ?? ""
                 #expect(entry["namespaced"] as? Bool == name.hasPrefix("pods/"))
@@ -125,7 +124,7 @@ import Testing
         }
         let (external, _, _) = try kubectl("/apis/external.metrics.k8s.io/v1beta1")
         let entries = external?["resources"] as? [[String: Any]] ?? []
-        #expect(entries.count == 9)  // 5 GPU metrics, 4 inference counts and rates
+        #expect(entries.count == 14)  // 5 GPU metrics, 9 inference metrics
         #expect(entries.allSatisfy { $0["namespaced"] as? Bool == true && $0["kind"] as? String == "ExternalMetricValueList" })
     }
 

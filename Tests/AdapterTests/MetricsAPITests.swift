@@ -210,7 +210,7 @@ import Testing
             #expect(resource.verbs == ["get"])
         }
         let external = api.externalResources()
-        #expect(external.resources.count == 9)  // 5 GPU metrics, 4 inference counts and rates
+        #expect(external.resources.count == 14)  // 5 GPU metrics, 9 inference metrics
         #expect(external.resources.allSatisfy { $0.namespaced && $0.kind == "ExternalMetricValueList" })
     }
 }
