@@ -144,8 +144,8 @@ struct SimulatedDeployment {
 
     deinit { adapter.stop() }
 
-    /// `pods/*/gpu_utilization` in milli units, once the adapter serves the sample taken at `sampleTime`.
-    func served(sampleTime: Double) throws -> [String: Int64] {
+    /// `pods/*/<metric>` in milli units, once the adapter serves the sample taken at `sampleTime`.
+    func served(sampleTime: Double, metric: String = "gpu_utilization") throws -> [String: Int64] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let stamp = formatter.string(from: Date(timeIntervalSince1970: sampleTime))
@@ -154,7 +154,7 @@ struct SimulatedDeployment {
         while Date() < deadline {
             let (out, _, status) = try runProgram(
                 kubectl,
-                ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/gpu_utilization"])
+                ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"])
             if status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
                 let items = json["items"] as? [[String: Any]],
                 !items.isEmpty, items.allSatisfy({ $0["timestamp"] as? String == stamp })
@@ -219,5 +219,58 @@ struct SimulatedDeployment {
         #expect(history[5] == 3, "\(history)")
         #expect(history[12] == 8, "\(history)")
         #expect(history.last == 2, "\(history)")
+    }
+
+    /// A vLLM deployment: `inference_requests_waiting` is the total queue spread over the serving pods; the p95
+    /// latency of each pod grows with its share of the demand (0.2 s per unit).
+    static func inferenceExposition(_ deployment: SimulatedDeployment, demand: Double, sampleTime: Double) -> String {
+        let values = deployment.utilization(load: .greatestFiniteMagnitude).keys.sorted()
+        let serving = Double(deployment.pods.filter { $0.phase == .running }.count)
+        var lines = ["# TYPE inference_requests_waiting gauge"]
+        for pod in values { lines.append("inference_requests_waiting{model_name=\"llama\",namespace=\"hpa\",pod=\"\(pod)\"} \(demand / serving)") }
+        lines.append("# TYPE inference_request_duration_p95_seconds gauge")
+        for pod in values {
+            lines.append("inference_request_duration_p95_seconds{model_name=\"llama\",namespace=\"hpa\",pod=\"\(pod)\"} \(0.2 * demand / serving)")
+        }
+        lines += ["# TYPE accel_exporter_last_sample_timestamp_seconds gauge", "accel_exporter_last_sample_timestamp_seconds \(sampleTime)", ""]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The inference HPA examples' two signals: queue depth (target 10 requests per pod) and p95 latency (target
+    /// 1 s), as the demand moves.
+    @Test(arguments: [
+        ("inference_queue_depth", Int64(10_000), [40.0, 120, 25], [4, 12, 3]),
+        ("inference_latency_p95_seconds", Int64(1_000), [10.0, 30, 5], [2, 6, 1]),
+    ])
+    func scalesAnInferenceDeployment(metric: String, targetMilli: Int64, demands: [Double], steady: [Int]) throws {
+        let calculator = ReplicaCalculator()
+        let periods = 7
+        var deployment = SimulatedDeployment()
+        var recommendations: [Int] = []
+        var history: [Int] = []
+        var period = 0
+        for demand in demands {
+            for _ in 0..<periods {
+                period += 1
+                let sampleTime = start + Double(period)
+                exporter.publish(text: Self.inferenceExposition(deployment, demand: demand, sampleTime: sampleTime))
+                let metrics = try served(sampleTime: sampleTime, metric: metric)
+                // Each reporting pod's value, from the model: queue share, or 0.2 s per unit of demand share.
+                let serving = Double(deployment.pods.filter { $0.phase == .running }.count)
+                let share = metric == "inference_queue_depth" ? demand / serving : 0.2 * demand / serving
+                let expected = deployment.utilization(load: .greatestFiniteMagnitude)
+                    .mapValues { _ in Int64((share * 1000).rounded()) }
+                #expect(metrics == expected, "period \(period)")
+                let current = deployment.pods.count
+                let desired = calculator.desiredReplicas(current: current, pods: deployment.pods, metrics: metrics, targetMilli: targetMilli)
+                recommendations.append(calculator.limited(current: current, desired: desired ?? current, maxReplicas: 16))
+                let next = calculator.stabilized(current: current, recommendations: recommendations.suffix(3))
+                deployment.scale(to: next)
+                history.append(next)
+            }
+            // Steady state: ceil(demand / target per pod). (Demands are chosen away from exact multiples: the HPA reads
+            // milli-units, and 20 / 12 = 1.667 → 1667m reads as 2.0004 pods, which the formula rounds up to 3.)
+            #expect(history.last == steady[demands.firstIndex(of: demand)!], "\(metric) \(history) \(recommendations)")
+        }
     }
 }

@@ -170,7 +170,10 @@ final class FakeExporter: Sendable {
     var address: String { "127.0.0.1:\(server.port)" }
 
     func publish(_ node: FakeNode) {
-        let text = node.exposition()
+        publish(text: node.exposition())
+    }
+
+    func publish(text: String) {
         content.body.withLock { $0 = text }
     }
 
