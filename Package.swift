@@ -38,6 +38,8 @@ let package = Package(
         .systemLibrary(name: "CSensors", providers: [.apt(["libsensors-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // GnuTLS, which Debian's libmicrohttpd already uses: client-certificate chains and credential checks.
+        .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
         // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
         .target(name: "CNVML"),
         // Fake NVML for tests: NVML's C entry points answering from a description file ($FAKE_NVML_CONFIG).
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HTTPServer",
-            dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CMicroHTTPD", "CGnuTLS", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Accelerators",

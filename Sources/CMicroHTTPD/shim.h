@@ -71,4 +71,10 @@ static inline const struct sockaddr *CMicroHTTPD_client_address(struct MHD_Conne
     return info == NULL ? NULL : info->client_addr;
 }
 
+/// The connection's GnuTLS session (`gnutls_session_t`), or NULL for a plain-HTTP connection.
+static inline void *CMicroHTTPD_tls_session(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return info == NULL ? NULL : info->tls_session;
+}
+
 #endif

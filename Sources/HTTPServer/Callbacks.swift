@@ -28,6 +28,8 @@ final class ServerContext: Sendable {
     let allowedMethods: [String]
     let methodNotAllowed: HTTPResponse
     let maxRequestBodySize: Int
+    /// Whether connections are TLS (then the peer's certificates are read for each request).
+    let tls: Bool
     /// libmicrohttpd's messages while the daemon starts explain a failed start (logged as errors); afterwards
     /// they are about single connections (a malformed request, a client over a limit), which clients can cause at
     /// will, so they are logged as notices.
@@ -63,6 +65,7 @@ final class ServerContext: Sendable {
         self.logger = logger
         self.allowedMethods = configuration.allowedMethods
         self.maxRequestBodySize = configuration.maxRequestBodySize
+        self.tls = configuration.tls != nil
         self.methodNotAllowed = HTTPResponse(
             status: 405,
             headers: [
@@ -211,7 +214,8 @@ let accessHandler: MHD_AccessHandlerCallback = {
             path: String(cString: url),
             query: request.query,
             headers: requestHeaders(connection),
-            remoteAddress: CMicroHTTPD_client_address(connection).flatMap(socketAddressString)
+            remoteAddress: CMicroHTTPD_client_address(connection).flatMap(socketAddressString),
+            peerCertificates: server.tls ? peerCertificates(session: CMicroHTTPD_tls_session(connection)) : nil
         )
         return server.queue(server.handler(incoming), on: connection)
 

@@ -29,8 +29,7 @@ extension HTTPServer {
         /// Methods the server answers at all; any other gets 405 with an `Allow` header before a handler runs.
         /// Spelled as on the wire (`"GET"`); list `HEAD` explicitly if it should be answered.
         public var allowedMethods: [String]
-        /// HTTPS settings. Not implemented yet: a non-nil value makes ``HTTPServer/start()`` throw
-        /// ``HTTPServerError/Code/unsupported``. Present so that callers and flags can be wired up ahead of it.
+        /// HTTPS settings; nil serves plain HTTP.
         public var tls: TLSConfiguration?
 
         public init(
@@ -137,20 +136,29 @@ extension HTTPServer {
         }
     }
 
-    /// HTTPS settings, reserved for the adapter (serving certificate, client CA for front-proxy authentication).
-    /// Not implemented yet.
-    public struct TLSConfiguration: Sendable {
-        /// PEM file with the serving certificate and its chain.
-        public var certificateChainPath: String
-        /// PEM file with the serving certificate's private key.
-        public var privateKeyPath: String
-        /// PEM file with the CAs that client certificates must chain to; nil asks for no client certificate.
-        public var clientCAPath: String?
+    /// HTTPS: the serving certificate and, optionally, the CAs whose names a client certificate is asked for.
+    ///
+    /// Credentials are PEM bytes, so that callers may load them from files, a Kubernetes Secret or memory; swap
+    /// them on a running server with ``HTTPServer/reloadTLS(_:)``.
+    public struct TLSConfiguration: Sendable, Equatable {
+        /// The serving certificate, then its intermediates.
+        public var certificateChainPEM: [UInt8]
+        public var privateKeyPEM: [UInt8]
+        /// CA certificates named in the TLS CertificateRequest: clients may then present a certificate, which
+        /// handlers find in ``HTTPRequest/peerCertificates`` and verify with a ``CertificateAuthority``. Nil asks
+        /// for none. (Clients such as Go's send a certificate only when its issuer is named here.)
+        public var clientCAsPEM: [UInt8]?
+        /// GnuTLS priority string: TLS 1.2 and 1.3 with GnuTLS' secure defaults.
+        public var priorities: String
 
-        public init(certificateChainPath: String, privateKeyPath: String, clientCAPath: String? = nil) {
-            self.certificateChainPath = certificateChainPath
-            self.privateKeyPath = privateKeyPath
-            self.clientCAPath = clientCAPath
+        public init(
+            certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAsPEM: [UInt8]? = nil,
+            priorities: String = "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+        ) {
+            self.certificateChainPEM = certificateChainPEM
+            self.privateKeyPEM = privateKeyPEM
+            self.clientCAsPEM = clientCAsPEM
+            self.priorities = priorities
         }
     }
 }

@@ -11,19 +11,24 @@ public struct HTTPRequest: Sendable {
     public var headers: [(name: String, value: String)]
     /// The client's numeric IP address (IPv4 peers of a dual-stack socket in dotted form), if known.
     public var remoteAddress: String?
+    /// Over TLS, the certificate chain the client presented (DER, leaf first), not yet verified: check it with a
+    /// ``CertificateAuthority``. Nil over plain HTTP or when the client sent none.
+    public var peerCertificates: [[UInt8]]?
 
     public init(
         method: String,
         path: String,
         query: String = "",
         headers: [(name: String, value: String)] = [],
-        remoteAddress: String? = nil
+        remoteAddress: String? = nil,
+        peerCertificates: [[UInt8]]? = nil
     ) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.remoteAddress = remoteAddress
+        self.peerCertificates = peerCertificates
     }
 
     /// The first value of the header `name`, compared without regard to ASCII case.

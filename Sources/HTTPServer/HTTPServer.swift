@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Dispatch
 import Glibc
 public import Logging
 import Synchronization
@@ -18,6 +19,8 @@ public final class HTTPServer: Sendable {
     private let handler: @Sendable (HTTPRequest) -> HTTPResponse
     /// What a running daemon owns; guarded so that start and stop from different threads do not interleave.
     private let lifecycle = Mutex<Running?>(nil)
+    /// Daemons replaced by a TLS reload, finishing their connections.
+    private let retiring = Mutex<[DaemonParts]>([])
     /// Separate from `lifecycle` so that reading them never waits on a start or stop in progress.
     private let boundPort = Atomic<Int>(0)
     private let running = Atomic<Bool>(false)
@@ -60,17 +63,69 @@ public final class HTTPServer: Sendable {
     /// started again.
     public func start() throws {
         try configuration.validate()
-        guard configuration.tls == nil else {
-            throw HTTPServerError(
-                code: .unsupported,
-                message: "TLS is not implemented yet; remove the TLS configuration to serve plain HTTP"
-            )
-        }
+        if let tls = configuration.tls { try checkCredentials(tls) }
         try lifecycle.withLock { current in
             precondition(current == nil, "HTTPServer.start() called while the server is running")
-            current = try startDaemon()
+            let listenFD = try ListenSocket.open(host: configuration.host, port: configuration.port)
+            do {
+                let daemon = try startDaemon(listenFD: listenFD, configuration: configuration)
+                current = Running(daemon: daemon, listenFD: listenFD, tls: configuration.tls)
+            } catch {
+                close(listenFD)
+                throw error
+            }
             running.store(true, ordering: .releasing)
         }
+    }
+
+    /// Serves new connections with `tls` from now on, without dropping the listen socket: a second daemon takes
+    /// over the socket at once; the previous one stops accepting and finishes its connections' requests (it is
+    /// stopped after `drainSeconds`). Throws, and keeps serving the previous credentials, when `tls` does not
+    /// load. Only for a server started with TLS.
+    public func reloadTLS(_ tls: HTTPServer.TLSConfiguration, drainSeconds: Double = 10) throws {
+        try checkCredentials(tls)
+        let retired: DaemonParts? = try lifecycle.withLock { current in
+            guard var running = current else { return nil }
+            precondition(running.tls != nil, "reloadTLS on a server started without TLS")
+            guard running.tls != tls else { return nil }
+            var updated = configuration
+            updated.tls = tls
+            let fresh = try startDaemon(listenFD: running.listenFD, configuration: updated)
+            let old = running.daemon
+            running.daemon = fresh
+            running.tls = tls
+            current = running
+            return old
+        }
+        guard let retired else { return }
+        // The old daemon stops accepting; its open connections finish before it is stopped.
+        let quiescedFD = MHD_quiesce_daemon(retired.daemon)
+        retiring.withLock { $0.append(retired) }
+        logger.info("TLS credentials reloaded", metadata: ["port": "\(port)"])
+        DispatchQueue.global().asyncAfter(deadline: .now() + drainSeconds) { [self] in
+            let stillRetiring = retiring.withLock { list -> Bool in
+                guard let index = list.firstIndex(where: { $0.daemon == retired.daemon }) else { return false }
+                list.remove(at: index)
+                return true
+            }
+            guard stillRetiring else { return }
+            retired.stop()
+            if quiescedFD >= 0 { close(quiescedFD) }
+        }
+    }
+
+    /// Loads the pair with GnuTLS first: a clear error instead of a failed daemon start, and a warning for a
+    /// certificate outside its validity period.
+    private func checkCredentials(_ tls: HTTPServer.TLSConfiguration) throws {
+        let (notBefore, notAfter) = try TLSCredentials.validate(
+            certificateChainPEM: tls.certificateChainPEM, privateKeyPEM: tls.privateKeyPEM)
+        let now = Int(time(nil))
+        if notAfter > 0, notAfter < now {
+            logger.warning("the TLS serving certificate has expired; clients will refuse it", metadata: ["not_after": "\(notAfter)"])
+        } else if notBefore > now {
+            logger.warning("the TLS serving certificate is not valid yet", metadata: ["not_before": "\(notBefore)"])
+        }
+        if let clientCAs = tls.clientCAsPEM { _ = try CertificateAuthority(pem: clientCAs) }
     }
 
     /// Closes the listen socket and every connection and waits for the worker threads to finish. Does nothing if
@@ -79,18 +134,14 @@ public final class HTTPServer: Sendable {
         lifecycle.withLock { state in
             guard let current = state.take() else { return }
             running.store(false, ordering: .releasing)
-            MHD_stop_daemon(current.daemon)
-            // No callback can run any more: the context and the log sink may go.
-            current.context.release()
-            current.logSink.deinitialize(count: 1)
-            current.logSink.deallocate()
+            current.daemon.stop()
+            for retired in retiring.withLock({ list in defer { list = [] }; return list }) { retired.stop() }
+            close(current.listenFD)
             logger.info("HTTP server stopped", metadata: ["port": "\(port)"])
         }
     }
 
-    private func startDaemon() throws -> Running {
-        let listenFD = try ListenSocket.open(host: configuration.host, port: configuration.port)
-        defer { close(listenFD) }
+    private func startDaemon(listenFD: Int32, configuration: Configuration) throws -> DaemonParts {
         // libmicrohttpd owns the descriptor it is given and closes it on stop, but on a failed start it closes it
         // on some paths and not on others. It gets a duplicate, so this function can always shut down and close
         // its own descriptor, which stops the listening on a failed start whatever libmicrohttpd did.
@@ -121,10 +172,31 @@ public final class HTTPServer: Sendable {
         if configuration.threads > 1 {
             options.append(option(.THREAD_POOL_SIZE, configuration.threads))
         }
+        // TLS credentials: libmicrohttpd reads these while starting; they are kept until the daemon stops.
+        var strings: [UnsafeMutablePointer<CChar>] = []
+        func cString(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            bytes.withUnsafeBufferPointer { buffer in
+                for (index, byte) in buffer.enumerated() { pointer[index] = CChar(bitPattern: byte) }
+            }
+            pointer[bytes.count] = 0
+            strings.append(pointer)
+            return pointer
+        }
+        var flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ERROR_LOG.rawValue | MHD_USE_ITC.rawValue
+        if let tls = configuration.tls {
+            flags |= MHD_USE_TLS.rawValue
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: cString(tls.privateKeyPEM)))
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: cString(tls.certificateChainPEM)))
+            options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: cString(Array(tls.priorities.utf8))))
+            if let clientCAs = tls.clientCAsPEM {
+                options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: cString(clientCAs)))
+            }
+        }
         options.append(option(.END, 0))
 
-        // Internal polling threads on epoll; libmicrohttpd's error log goes to `logSink`.
-        let flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ERROR_LOG.rawValue
+        // Internal polling threads on epoll (with an inter-thread channel, so that a TLS reload can quiesce it);
+        // libmicrohttpd's error log goes to `logSink`.
         let daemon = options.withUnsafeMutableBufferPointer { buffer in
             CMicroHTTPD_start_daemon(
                 UInt32(flags),
@@ -136,7 +208,8 @@ public final class HTTPServer: Sendable {
             )
         }
         guard let daemon else {
-            shutdown(listenFD, Int32(SHUT_RDWR))
+            close(daemonFD)
+            for pointer in strings { pointer.deallocate() }
             CallbackContext.fromOpaque(contextPointer, as: ServerContext.self).release()
             logSink.deinitialize(count: 1)
             logSink.deallocate()
@@ -158,16 +231,36 @@ public final class HTTPServer: Sendable {
                 "threads": "\(configuration.threads)",
             ]
         )
-        return Running(daemon: daemon, context: .fromOpaque(contextPointer), logSink: logSink)
+        return DaemonParts(daemon: daemon, context: .fromOpaque(contextPointer), logSink: logSink, strings: strings)
     }
 }
 
-/// What a running daemon owns. Only touched under `HTTPServer.lifecycle`.
+/// What a running server owns. Only touched under `HTTPServer.lifecycle`.
 private struct Running {
+    var daemon: DaemonParts
+    /// Our own descriptor of the listen socket; each daemon gets a duplicate, so TLS reloads keep the socket.
+    let listenFD: Int32
+    var tls: HTTPServer.TLSConfiguration?
+}
+
+/// One libmicrohttpd daemon and what its callbacks use.
+struct DaemonParts: @unchecked Sendable {
+    // @unchecked: the pointers are owned by this value's holder and freed once, in `stop()`, after the daemon's
+    // threads are gone.
     let daemon: OpaquePointer
     /// Retained for libmicrohttpd's callbacks; released after `MHD_stop_daemon`.
     let context: Unmanaged<ServerContext>
     let logSink: UnsafeMutablePointer<CMicroHTTPD_Logger>
+    let strings: [UnsafeMutablePointer<CChar>]
+
+    func stop() {
+        MHD_stop_daemon(daemon)
+        // No callback can run any more: the context, the log sink and the credentials may go.
+        context.release()
+        logSink.deinitialize(count: 1)
+        logSink.deallocate()
+        for pointer in strings { pointer.deallocate() }
+    }
 }
 
 private func option(_ option: MHD_OPTION, _ value: Int) -> MHD_OptionItem {

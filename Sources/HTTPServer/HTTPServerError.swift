@@ -23,6 +23,8 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
         public static let daemonStartFailed = Code("daemonStartFailed")
         /// The configuration asks for something this build does not do yet (TLS).
         public static let unsupported = Code("unsupported")
+        /// A client certificate chain did not verify against a CA bundle.
+        public static let certificateRejected = Code("certificateRejected")
     }
 
     /// The kind of failure.

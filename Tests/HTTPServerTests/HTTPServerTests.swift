@@ -423,10 +423,10 @@ struct HTTPServerTests {
             #expect(error.code == .invalidConfiguration)
         }
         var tls = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
-        tls.tls = .init(certificateChainPath: "/cert.pem", privateKeyPath: "/key.pem")
+        tls.tls = .init(certificateChainPEM: Array("no".utf8), privateKeyPEM: Array("pem".utf8))
         let server = HTTPServer(configuration: tls, logger: CapturedLogs().logger, router: Router())
         let error = try #require(throws: HTTPServerError.self) { try server.start() }
-        #expect(error.code == .unsupported)
+        #expect(error.code == .invalidConfiguration)
     }
 
     @Test(

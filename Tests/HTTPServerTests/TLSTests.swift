@@ -1,0 +1,163 @@
+import Foundation
+import HTTPServer
+import Logging
+import Synchronization
+import Testing
+
+/// Test certificates made by scripts/test-pki.sh into a temporary directory.
+final class TestPKI: Sendable {
+    let directory: URL
+
+    init() throws {
+        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-pki-\(UUID().uuidString)")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/test-pki.sh").path
+        let (_, err, status) = try runTool("/bin/bash", [script, directory.path])
+        guard status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: err]) }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: directory.appendingPathComponent(name))) }
+
+    func serverTLS(_ name: String = "server", clientCAs: [String] = []) throws -> HTTPServer.TLSConfiguration {
+        HTTPServer.TLSConfiguration(
+            certificateChainPEM: try bytes("\(name).pem"), privateKeyPEM: try bytes("\(name).key"),
+            clientCAsPEM: clientCAs.isEmpty ? nil : try clientCAs.flatMap { try bytes("\($0).pem") })
+    }
+}
+
+/// Runs a tool to completion with its output in files (see ExporterTests' note on pipes).
+func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) throws -> (String, String, Int32) {
+    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-tool-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    defer { try? out.close(); try? err.close() }
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    return ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "", (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+            process.terminationStatus)
+}
+
+@Suite(.serialized) struct TLSTests {
+    /// Answers with the CN/O of the client certificate as verified against `authority`, or why not.
+    static func echoIdentity(_ authority: CertificateAuthority?) -> @Sendable (HTTPRequest) -> HTTPResponse {
+        { request in
+            guard let chain = request.peerCertificates else { return .text("no certificate") }
+            guard let authority else { return .text("certificate, not checked") }
+            do {
+                let identity = try authority.verify(chain: chain)
+                return .text("CN=\(identity.commonName) O=\(identity.organizations.joined(separator: ","))")
+            } catch {
+                return .text("rejected: \(error)", status: 403)
+            }
+        }
+    }
+
+    func curl(_ port: Int, _ pki: TestPKI, cert: String? = nil, extra: [String] = []) throws -> (String, Int32) {
+        var arguments = ["-s", "-m", "10", "--cacert", pki.path("ca.pem")]
+        if let cert { arguments += ["--cert", pki.path("\(cert).pem"), "--key", pki.path("\(cert).key")] }
+        arguments += extra + ["https://127.0.0.1:\(port)/"]
+        let (out, _, status) = try runTool("/usr/bin/curl", arguments)
+        return (out, status)
+    }
+
+    @Test func servesHTTPSAndReadsVerifiedClientCertificates() throws {
+        let pki = try TestPKI()
+        let proxyCA = try CertificateAuthority(pem: try pki.bytes("proxy-ca.pem"))
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS(clientCAs: ["proxy-ca", "client-ca"])),
+            logger: CapturedLogs().logger, handler: Self.echoIdentity(proxyCA))
+        try server.start()
+        defer { server.stop() }
+
+        #expect(try curl(server.port, pki).0 == "no certificate")
+        #expect(try curl(server.port, pki, cert: "proxy-client").0 == "CN=front-proxy-client O=")
+        let other = try curl(server.port, pki, cert: "alice").0
+        #expect(other.hasPrefix("rejected:") && other.contains("issuer is unknown"), "\(other)")
+        let rogue = try curl(server.port, pki, cert: "rogue").0
+        #expect(rogue.hasPrefix("rejected:"))
+        let expired = try curl(server.port, pki, cert: "expired").0
+        #expect(expired.contains("expired"), "\(expired)")
+        // Plain HTTP to the TLS port gets nothing useful.
+        let (plain, _, _) = try runTool("/usr/bin/curl", ["-s", "-m", "5", "http://127.0.0.1:\(server.port)/"])
+        #expect(!plain.contains("certificate"))
+    }
+
+    @Test func organizationsAndCommonNameFromTheClientCA() throws {
+        let pki = try TestPKI()
+        let clientCA = try CertificateAuthority(pem: try pki.bytes("client-ca.pem"))
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS(clientCAs: ["client-ca"])),
+            logger: CapturedLogs().logger, handler: Self.echoIdentity(clientCA))
+        try server.start()
+        defer { server.stop() }
+        #expect(try curl(server.port, pki, cert: "alice").0 == "CN=alice O=dev,ops")
+    }
+
+    func servedSubject(_ port: Int) throws -> String {
+        let (out, _, _) = try runTool(
+            "/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -subject"])
+        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
+        let pki = try TestPKI()
+        let logs = CapturedLogs()
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: logs.logger,
+            handler: { _ in .text("ok") })
+        try server.start()
+        defer { server.stop() }
+        let port = server.port
+        #expect(try servedSubject(port) == "subject=CN = localhost")
+        try server.reloadTLS(try pki.serverTLS("server2"), drainSeconds: 0.5)
+        #expect(try servedSubject(port) == "subject=CN = localhost-rotated")
+        #expect(server.port == port)
+        #expect(try curl(port, pki).0 == "ok")
+
+        let mismatched = HTTPServer.TLSConfiguration(
+            certificateChainPEM: try pki.bytes("server.pem"), privateKeyPEM: try pki.bytes("mismatch.key"))
+        let error = #expect(throws: HTTPServerError.self) { try server.reloadTLS(mismatched) }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("do not load") == true)
+        #expect(try servedSubject(port) == "subject=CN = localhost-rotated")
+        // Reloads in a row, while requests keep coming.
+        for name in ["server", "server2", "server"] {
+            try server.reloadTLS(try pki.serverTLS(name), drainSeconds: 0.2)
+            #expect(try curl(port, pki).0 == "ok")
+        }
+        Thread.sleep(forTimeInterval: 0.5)  // the retired daemons stop
+        #expect(logs.contains("TLS credentials reloaded"))
+    }
+
+    @Test func aBadPairFailsTheStartWithAClearError() throws {
+        let pki = try TestPKI()
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: HTTPServer.TLSConfiguration(
+                certificateChainPEM: try pki.bytes("server.pem"), privateKeyPEM: Array("not a key".utf8))),
+            logger: CapturedLogs().logger, handler: { _ in .text("ok") })
+        let error = #expect(throws: HTTPServerError.self) { try server.start() }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(!server.isRunning)
+    }
+
+    @Test func certificateAuthorityRefusesGarbage() {
+        #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: Array("garbage".utf8)) }
+        #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: []) }
+    }
+}
