@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
+        // YAML (libyaml) into a small value tree, for configuration files and kubeconfig.
+        .target(name: "ConfigYAML", dependencies: ["CYAML"]),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
@@ -76,7 +78,7 @@ let package = Package(
         .target(
             name: "Adapter",
             dependencies: [
-                "CustomMetricsAPI", "CYAML", "Exposition", "HTTPServer",
+                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "LineLogging",
+                "Adapter", "ConfigYAML", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -118,7 +120,7 @@ let package = Package(
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["Adapter", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Adapter", "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),

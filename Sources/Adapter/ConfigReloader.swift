@@ -1,3 +1,4 @@
+public import ConfigYAML
 public import Logging
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Adapter
+import ConfigYAML
 import ArgumentParser
 import Dispatch
 import HTTPServer

@@ -1,3 +1,4 @@
+import ConfigYAML
 @testable import Adapter
 import CustomMetricsAPI
 import Foundation

@@ -115,3 +115,36 @@ public enum YAMLDocument {
         }
     }
 }
+
+/// A parsed configuration document: what YAML (or JSON) gives before it is checked against the schema.
+public indirect enum ConfigValue: Sendable, Equatable {
+    case scalar(String)
+    case list([ConfigValue])
+    /// Keys in document order (duplicates are refused while parsing).
+    case map([(key: String, value: ConfigValue)])
+    case null
+
+    public static func == (lhs: ConfigValue, rhs: ConfigValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.scalar(let a), .scalar(let b)): a == b
+        case (.list(let a), .list(let b)): a == b
+        case (.map(let a), .map(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case (.null, .null): true
+        default: false
+        }
+    }
+}
+
+/// A configuration problem, with where it is (`metrics[2].aggregation`).
+public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}
+
