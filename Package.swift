@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
         .library(name: "Adapter", targets: ["Adapter"]),
         .library(name: "Attribution", targets: ["Attribution"]),
+        .library(name: "Kubernetes", targets: ["Kubernetes"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
@@ -74,11 +75,23 @@ let package = Package(
         .target(name: "Attribution", dependencies: ["Accelerators", "Exposition"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
+        // A small Kubernetes API client: in-cluster config and kubeconfig, get/list/watch/create/patch, informers.
+        .target(
+            name: "Kubernetes",
+            dependencies: [
+                "ConfigYAML",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The metrics adapter: store, exporter scraping, API handlers, self-metrics.
         .target(
             name: "Adapter",
             dependencies: [
-                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer",
+                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -119,8 +132,11 @@ let package = Package(
         ),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(
+            name: "KubernetesTests", dependencies: ["Kubernetes", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "AdapterTests",
-            dependencies: ["Adapter", "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),

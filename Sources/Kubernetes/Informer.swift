@@ -1,0 +1,110 @@
+public import Logging
+import Synchronization
+
+/// A local copy of a set of objects, kept current by list + watch: list, then watch from the list's
+/// resourceVersion (with bookmarks); list again when the watch says the version is gone (410); reconnect with
+/// capped exponential backoff and jitter when the connection drops. Readers get the current objects without
+/// touching the network.
+public final class Informer<Object: KubernetesObject>: Sendable {
+    public let path: String
+    public let query: [String: String]
+    private let client: KubernetesClient
+    private let logger: Logger
+    private let onChange: @Sendable ([String: Object]) -> Void
+    private let state = Mutex(State())
+
+    private struct State {
+        var objects: [String: Object] = [:]
+        var synced = false
+        var task: Task<Void, Never>?
+        var lastError: String?
+    }
+
+    /// `onChange` runs after every change of the set (on the informer's task), with the whole set.
+    public init(
+        client: KubernetesClient, path: String, query: [String: String] = [:], logger: Logger,
+        onChange: @escaping @Sendable ([String: Object]) -> Void = { _ in }
+    ) {
+        self.client = client
+        self.path = path
+        self.query = query
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    /// The objects, keyed `namespace/name`.
+    public var objects: [String: Object] { state.withLock { $0.objects } }
+
+    /// Whether the first list completed.
+    public var hasSynced: Bool { state.withLock { $0.synced } }
+
+    public var lastError: String? { state.withLock { $0.lastError } }
+
+    public func start() {
+        state.withLock { state in
+            guard state.task == nil else { return }
+            state.task = Task { [self] in await run() }
+        }
+    }
+
+    public func stop() async {
+        let task = state.withLock { state in
+            defer { state.task = nil }
+            return state.task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    private func run() async {
+        var failures = 0
+        var resourceVersion: String?
+        while !Task.isCancelled {
+            do {
+                if resourceVersion == nil {
+                    let (items, version) = try await client.list(path, query: query, as: Object.self)
+                    var table: [String: Object] = [:]
+                    for item in items { table[item.key] = item }
+                    state.withLock {
+                        $0.objects = table
+                        $0.synced = true
+                        $0.lastError = nil
+                    }
+                    onChange(table)
+                    resourceVersion = version
+                    if failures > 0 { logger.info("list recovered", metadata: ["path": "\(path)"]) }
+                    failures = 0
+                }
+                try await client.watch(path, query: query, resourceVersion: resourceVersion ?? "", as: Object.self) {
+                    event in
+                    if let version = event.object.metadata.resourceVersion { resourceVersion = version }
+                    let table: [String: Object]? = state.withLock { state in
+                        switch event.type {
+                        case "ADDED", "MODIFIED": state.objects[event.object.key] = event.object
+                        case "DELETED": state.objects[event.object.key] = nil
+                        default: return nil  // BOOKMARK: only the version moves
+                        }
+                        return state.objects
+                    }
+                    if let table { onChange(table) }
+                }
+                // The server ended the watch (its timeout): watch again from the last version.
+                failures = 0
+            } catch let error as KubernetesError where error.isGone {
+                logger.debug("watch version expired; listing again", metadata: ["path": "\(path)"])
+                resourceVersion = nil
+            } catch {
+                guard !Task.isCancelled else { return }
+                failures += 1
+                state.withLock { $0.lastError = "\(error)" }
+                if failures == 1 {
+                    logger.warning("list/watch failed; retrying with backoff", metadata: ["path": "\(path)", "error": "\(error)"])
+                }
+                // A failed list or a broken watch may have missed events: list again.
+                resourceVersion = nil
+                let delay = min(30.0, 0.5 * Double(1 << min(failures, 6))) * Double.random(in: 0.8...1.2)
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            }
+        }
+    }
+}

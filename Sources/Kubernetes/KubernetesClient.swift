@@ -1,0 +1,288 @@
+import AsyncHTTPClient
+public import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A failure talking to the API server: the HTTP status and `metav1.Status` reason when it answered.
+public struct KubernetesError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let name: String
+        public var description: String { name }
+        public static let configuration = Code(name: "configuration")
+        public static let transport = Code(name: "transport")
+        /// The API server answered with an error status (see ``status``).
+        public static let api = Code(name: "api")
+        public static let decoding = Code(name: "decoding")
+    }
+
+    public var code: Code
+    public var message: String
+    /// HTTP status, for `.api`.
+    public var status: Int?
+    /// `metav1.Status.reason` (`NotFound`, `AlreadyExists`, `Expired`, `Forbidden`…), for `.api`.
+    public var reason: String?
+
+    public init(code: Code, message: String, status: Int? = nil, reason: String? = nil) {
+        self.code = code
+        self.message = message
+        self.status = status
+        self.reason = reason
+    }
+
+    public var description: String { message }
+
+    public var isNotFound: Bool { status == 404 }
+    public var isAlreadyExists: Bool { status == 409 && reason == "AlreadyExists" }
+    /// 410 Gone: a watch's resourceVersion is too old; list again.
+    public var isGone: Bool { status == 410 || reason == "Expired" || reason == "Gone" }
+}
+
+/// A small client for the few API calls this project makes: get, list (paginated), watch, create, patch.
+public final class KubernetesClient: Sendable {
+    public let configuration: KubernetesConfiguration
+    private let http: HTTPClient
+    private let logger: Logger
+    /// Bodies larger than this are refused (a list of every pod of a big cluster fits well within it).
+    public let maxResponseBytes: Int
+
+    public init(configuration: KubernetesConfiguration, logger: Logger, maxResponseBytes: Int = 256 << 20) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.maxResponseBytes = maxResponseBytes
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let authority = configuration.certificateAuthorityPEM {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(authority))
+            } catch {
+                throw KubernetesError(code: .configuration, message: "the API server's CA bundle does not load: \(error)")
+            }
+        }
+        if configuration.insecureSkipTLSVerify { tls.certificateVerification = .none }
+        if case .clientCertificate(let certificatePEM, let keyPEM) = configuration.credentials {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificatePEM).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem))
+            } catch {
+                throw KubernetesError(code: .configuration, message: "the client certificate does not load: \(error)")
+            }
+        }
+        var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
+        clientConfiguration.redirectConfiguration = .disallow
+        clientConfiguration.timeout = .init(connect: .seconds(10))
+        if configuration.tlsServerName != nil {
+            logger.warning("kubeconfig tls-server-name is not supported; the server's certificate must name its URL's host")
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    // MARK: Requests
+
+    /// GET `path` (e.g. `/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication`).
+    public func get<Object: Decodable>(_ path: String, as type: Object.Type = Object.self, timeout: Double = 30) async throws
+        -> Object
+    {
+        try decode(Object.self, from: try await send(method: .GET, path: path, timeout: timeout))
+    }
+
+    /// A list, following `continue` tokens; `query` adds parameters such as `labelSelector`/`fieldSelector`.
+    public func list<Object: Decodable & Sendable>(
+        _ path: String, query: [String: String] = [:], as type: Object.Type = Object.self, pageSize: Int = 500
+    ) async throws -> (items: [Object], resourceVersion: String) {
+        var items: [Object] = []
+        var next: String?
+        var resourceVersion = ""
+        repeat {
+            var parameters = query
+            parameters["limit"] = String(pageSize)
+            if let next { parameters["continue"] = next }
+            let page = try decode(ObjectList<Object>.self, from: try await send(method: .GET, path: path, query: parameters))
+            items += page.items
+            resourceVersion = page.metadata.resourceVersion ?? resourceVersion
+            next = page.metadata.continueToken.flatMap { $0.isEmpty ? nil : $0 }
+        } while next != nil
+        return (items, resourceVersion)
+    }
+
+    /// POST a new object (or a review); `AlreadyExists` comes back as an error with `isAlreadyExists`.
+    public func create<Body: Encodable, Object: Decodable>(
+        _ path: String, _ body: Body, as type: Object.Type = Object.self, timeout: Double = 30
+    ) async throws -> Object {
+        let bytes = try JSONEncoder().encode(body)
+        return try decode(Object.self, from: try await send(method: .POST, path: path, body: Array(bytes), timeout: timeout))
+    }
+
+    /// PATCH with a merge patch (`application/merge-patch+json`).
+    public func mergePatch<Object: Decodable>(_ path: String, _ patch: [UInt8], as type: Object.Type = Object.self) async throws
+        -> Object
+    {
+        try decode(
+            Object.self, from: try await send(method: .PATCH, path: path, body: patch, contentType: "application/merge-patch+json"))
+    }
+
+    /// Watch events from `resourceVersion` on, until the server ends the stream (after `timeoutSeconds`), the
+    /// connection drops, or the task is cancelled. An `ERROR` event is thrown as a ``KubernetesError``.
+    public func watch<Object: Decodable & Sendable>(
+        _ path: String, query: [String: String] = [:], resourceVersion: String, as type: Object.Type = Object.self,
+        timeoutSeconds: Int = 300, onEvent: (WatchEvent<Object>) async throws -> Void
+    ) async throws {
+        var parameters = query
+        parameters["watch"] = "true"
+        parameters["allowWatchBookmarks"] = "true"
+        parameters["resourceVersion"] = resourceVersion
+        parameters["timeoutSeconds"] = String(timeoutSeconds)
+        var request = try makeRequest(method: .GET, path: path, query: parameters)
+        request.headers.replaceOrAdd(name: "Accept", value: "application/json")
+        let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds + 30)))
+        guard response.status.code == 200 else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw Self.apiError(status: Int(response.status.code), body: Array(buffer: body), path: path)
+        }
+        var pending: [UInt8] = []
+        for try await chunk in response.body {
+            pending += Array(buffer: chunk)
+            guard pending.count <= maxResponseBytes else {
+                throw KubernetesError(code: .decoding, message: "watch event larger than \(maxResponseBytes) bytes")
+            }
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(pending[..<newline])
+                pending.removeSubrange(...newline)
+                guard !line.isEmpty else { continue }
+                let raw = try decode(RawWatchEvent.self, from: line)
+                if raw.type == "ERROR" {
+                    let status = try? decode(StatusDocument.self, from: line)
+                    throw KubernetesError(
+                        code: .api, message: "watch \(path): \(status?.object.message ?? "error event")",
+                        status: status?.object.code, reason: status?.object.reason)
+                }
+                let event = try decode(WatchEvent<Object>.self, from: line)
+                try await onEvent(event)
+            }
+        }
+    }
+
+    // MARK: Plumbing
+
+    private func makeRequest(method: HTTPMethod, path: String, query: [String: String] = [:]) throws -> HTTPClientRequest {
+        var url = configuration.server + path
+        if !query.isEmpty {
+            url += "?" + query.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }
+                .joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "accelmetrics")
+        switch configuration.credentials {
+        case .token(let token):
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .tokenFile(let path):
+            let token = String(decoding: try FileAccess.read(path), as: UTF8.self).filter { !$0.isWhitespace }
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .basic(let username, let password):
+            request.headers.add(name: "Authorization", value: "Basic " + Base64.encode(Array("\(username):\(password)".utf8)))
+        case .none, .clientCertificate:
+            break
+        }
+        return request
+    }
+
+    private func send(
+        method: HTTPMethod, path: String, query: [String: String] = [:], body: [UInt8]? = nil,
+        contentType: String = "application/json", timeout: Double = 30
+    ) async throws -> [UInt8] {
+        var request = try makeRequest(method: method, path: path, query: query)
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+        } catch {
+            throw KubernetesError(code: .transport, message: "\(method) \(path): \(error)")
+        }
+        let collected = try await response.body.collect(upTo: maxResponseBytes)
+        let bytes = Array(buffer: collected)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw Self.apiError(status: Int(response.status.code), body: bytes, path: path)
+        }
+        return bytes
+    }
+
+    private func decode<Object: Decodable>(_ type: Object.Type, from bytes: [UInt8]) throws -> Object {
+        do {
+            return try JSONDecoder().decode(Object.self, from: Data(bytes))
+        } catch {
+            throw KubernetesError(code: .decoding, message: "unexpected answer from the API server: \(error)")
+        }
+    }
+
+    static func apiError(status: Int, body: [UInt8], path: String) -> KubernetesError {
+        let document = try? JSONDecoder().decode(StatusBody.self, from: Data(body))
+        return KubernetesError(
+            code: .api, message: "\(path): HTTP \(status)\(document?.message.map { ": \($0)" } ?? "")", status: status,
+            reason: document?.reason)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+
+    private struct StatusBody: Decodable {
+        var message: String?
+        var reason: String?
+        var code: Int?
+    }
+
+    private struct RawWatchEvent: Decodable {
+        var type: String
+    }
+
+    private struct StatusDocument: Decodable {
+        var object: StatusBody
+    }
+}
+
+/// One watch event.
+public struct WatchEvent<Object: Decodable & Sendable>: Decodable, Sendable {
+    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`.
+    public var type: String
+    public var object: Object
+}
+
+/// `{"metadata": {"resourceVersion", "continue"}, "items": [...]}`.
+struct ObjectList<Object: Decodable>: Decodable {
+    struct Metadata: Decodable {
+        var resourceVersion: String?
+        var continueToken: String?
+        enum CodingKeys: String, CodingKey {
+            case resourceVersion
+            case continueToken = "continue"
+        }
+    }
+    var metadata: Metadata
+    var items: [Object]
+}

@@ -1,0 +1,232 @@
+import ConfigYAML
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// How to reach the API server: in-cluster service-account credentials, or a kubeconfig for development.
+public struct KubernetesConfiguration: Sendable {
+    public enum Credentials: Sendable {
+        case none
+        /// A bearer token read from a file at each request (projected service-account tokens rotate).
+        case tokenFile(String)
+        case token(String)
+        /// Client certificate and key, PEM.
+        case clientCertificate(certificatePEM: [UInt8], keyPEM: [UInt8])
+        case basic(username: String, password: String)
+    }
+
+    /// `https://10.96.0.1:443`, no trailing slash.
+    public var server: String
+    /// CA bundle for the API server's certificate (PEM); nil uses the system's roots.
+    public var certificateAuthorityPEM: [UInt8]?
+    public var insecureSkipTLSVerify: Bool
+    /// The name to verify the server's certificate against, when it differs from the URL's host.
+    public var tlsServerName: String?
+    public var credentials: Credentials
+    /// The namespace the program runs in (in-cluster), or the context's namespace.
+    public var namespace: String?
+
+    public init(
+        server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
+        tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
+    ) {
+        self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        self.certificateAuthorityPEM = certificateAuthorityPEM
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.tlsServerName = tlsServerName
+        self.credentials = credentials
+        self.namespace = namespace
+    }
+
+    /// The pod's service account: `KUBERNETES_SERVICE_HOST`/`_PORT` and the files under `root`
+    /// (`/var/run/secrets/kubernetes.io/serviceaccount`).
+    public static func inCluster(
+        environment: [String: String], root: String = "/var/run/secrets/kubernetes.io/serviceaccount"
+    ) throws(KubernetesError) -> KubernetesConfiguration {
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty,
+            let port = environment["KUBERNETES_SERVICE_PORT"], !port.isEmpty
+        else {
+            throw KubernetesError(
+                code: .configuration,
+                message: "not running in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set")
+        }
+        let tokenPath = root + "/token"
+        guard FileAccess.exists(tokenPath) else {
+            throw KubernetesError(code: .configuration, message: "no service-account token at \(tokenPath)")
+        }
+        let authority = try? FileAccess.read(root + "/ca.crt")
+        let namespace = (try? FileAccess.read(root + "/namespace")).map { String(decoding: $0, as: UTF8.self) }
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return KubernetesConfiguration(
+            server: "https://\(hostPart):\(port)", certificateAuthorityPEM: authority, credentials: .tokenFile(tokenPath),
+            namespace: namespace.map { String($0.filter { !$0.isWhitespace }) })
+    }
+
+    /// A kubeconfig file's current context (or `context`). Relative file paths are relative to the file's folder.
+    public static func kubeconfig(path: String, context: String? = nil) throws(KubernetesError) -> KubernetesConfiguration {
+        let bytes = try FileAccess.read(path)
+        let document: ConfigValue
+        do {
+            document = try YAMLDocument.parse(bytes)
+        } catch {
+            throw KubernetesError(code: .configuration, message: "\(path): \(error)")
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : directory + "/" + file }
+        func fail(_ message: String) -> KubernetesError {
+            KubernetesError(code: .configuration, message: "\(path): \(message)")
+        }
+        let contextName = context ?? document["current-context"]?.string
+        guard let contextName, !contextName.isEmpty else { throw fail("no current-context") }
+        guard let contextEntry = document["contexts"]?.named(contextName)?["context"] else {
+            throw fail("no context named \"\(contextName)\"")
+        }
+        guard let clusterName = contextEntry["cluster"]?.string,
+            let cluster = document["clusters"]?.named(clusterName)?["cluster"]
+        else { throw fail("context \"\(contextName)\" names no known cluster") }
+        guard let server = cluster["server"]?.string, server.hasPrefix("https://") || server.hasPrefix("http://") else {
+            throw fail("cluster \"\(clusterName)\" has no http(s) server")
+        }
+        var authority: [UInt8]?
+        if let data = cluster["certificate-authority-data"]?.string {
+            guard let decoded = Base64.decode(data) else { throw fail("certificate-authority-data is not base64") }
+            authority = decoded
+        } else if let file = cluster["certificate-authority"]?.string {
+            authority = try FileAccess.read(resolve(file))
+        }
+        var credentials = Credentials.none
+        if let userName = contextEntry["user"]?.string, let user = document["users"]?.named(userName)?["user"] {
+            if let token = user["token"]?.string {
+                credentials = .token(token)
+            } else if let file = user["tokenFile"]?.string {
+                credentials = .tokenFile(resolve(file))
+            } else if user["client-certificate-data"] != nil || user["client-certificate"] != nil {
+                func material(_ dataKey: String, _ fileKey: String) throws(KubernetesError) -> [UInt8] {
+                    if let data = user[dataKey]?.string {
+                        guard let decoded = Base64.decode(data) else { throw fail("\(dataKey) is not base64") }
+                        return decoded
+                    }
+                    guard let file = user[fileKey]?.string else { throw fail("user \"\(userName)\" lacks \(fileKey)") }
+                    return try FileAccess.read(resolve(file))
+                }
+                credentials = .clientCertificate(
+                    certificatePEM: try material("client-certificate-data", "client-certificate"),
+                    keyPEM: try material("client-key-data", "client-key"))
+            } else if let username = user["username"]?.string {
+                credentials = .basic(username: username, password: user["password"]?.string ?? "")
+            }
+        }
+        return KubernetesConfiguration(
+            server: server, certificateAuthorityPEM: authority,
+            insecureSkipTLSVerify: cluster["insecure-skip-tls-verify"]?.string == "true",
+            tlsServerName: cluster["tls-server-name"]?.string, credentials: credentials,
+            namespace: contextEntry["namespace"]?.string)
+    }
+}
+
+extension ConfigValue {
+    subscript(key: String) -> ConfigValue? {
+        guard case .map(let entries) = self else { return nil }
+        return entries.first { $0.key == key }?.value
+    }
+
+    var string: String? {
+        if case .scalar(let text) = self { return text }
+        return nil
+    }
+
+    /// In a kubeconfig list of `{name: …, …}` entries, the one called `name`.
+    func named(_ name: String) -> ConfigValue? {
+        guard case .list(let items) = self else { return nil }
+        return items.first { $0["name"]?.string == name }
+    }
+}
+
+/// Whole-file reads with POSIX calls.
+enum FileAccess {
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func read(_ path: String, limit: Int = 4 << 20) throws(KubernetesError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw KubernetesError(code: .configuration, message: "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                throw KubernetesError(code: .configuration, message: "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return out }
+            out.append(contentsOf: chunk[0..<count])
+            guard out.count <= limit else {
+                throw KubernetesError(code: .configuration, message: "\(path) is larger than \(limit) bytes")
+            }
+        }
+    }
+}
+
+/// RFC 4648 base64 (kubeconfig `*-data`, Secret data, APIService caBundle).
+public enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let b0 = bytes[index]
+            let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
+            let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
+            out.append(index + 1 < bytes.count ? alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(index + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Nil for anything but padded or unpadded base64 (whitespace ignored).
+    public static func decode(_ text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(byte - 65)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(byte - 97 + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(byte - 48 + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
+            case UInt8(ascii: "="), UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): continue
+            default: return nil
+            }
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * 3 / 4)
+        var index = 0
+        while index + 1 < values.count {
+            let v0 = values[index], v1 = values[index + 1]
+            out.append(v0 << 2 | v1 >> 4)
+            if index + 2 < values.count {
+                let v2 = values[index + 2]
+                out.append((v1 & 0x0F) << 4 | v2 >> 2)
+                if index + 3 < values.count { out.append((v2 & 0x03) << 6 | values[index + 3]) }
+            }
+            index += 4
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

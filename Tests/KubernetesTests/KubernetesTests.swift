@@ -1,0 +1,280 @@
+import Foundation
+@testable import Kubernetes
+import Logging
+import Synchronization
+import Testing
+
+/// scripts/fake-apiserver.py on a free port, with a seed of objects and rules.
+final class FakeAPIServer {
+    let process = Process()
+    let port: Int
+    let directory: URL
+    let scheme: String
+
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    init(seed: [String: Any], arguments: [String] = [], tls: Bool = false) throws {
+        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-apiserver-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let seedFile = directory.appendingPathComponent("seed.json")
+        try JSONSerialization.data(withJSONObject: seed).write(to: seedFile)
+        let out = directory.appendingPathComponent("out"), err = directory.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [Self.root.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seedFile.path] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 where found == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            found = Int(((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n").first ?? "")
+        }
+        guard let found else {
+            process.terminate()
+            throw KubernetesError(code: .transport, message: "fake API server did not start: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
+        }
+        port = found
+        scheme = tls ? "https" : "http"
+    }
+
+    deinit {
+        // SIGKILL: Foundation's Process starts children with SIGTERM blocked, and Python keeps it blocked.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
+
+    /// A control call (`/fake/...`) with curl.
+    @discardableResult
+    func control(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
+        var arguments = ["-s", "-k", "-X", method, "\(url)\(path)"]
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)] }
+        let (out, _) = try shell("/usr/bin/curl", arguments)
+        return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
+    }
+}
+
+func shell(_ executable: String, _ arguments: [String]) throws -> (String, Int32) {
+    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-sh-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("out")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let handle = try FileHandle(forWritingTo: out)
+    defer { try? handle.close() }
+    process.standardOutput = handle
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return ((try? String(contentsOf: out, encoding: .utf8)) ?? "", process.terminationStatus)
+}
+
+func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [String: String] = [:]) -> [String: Any] {
+    ["apiVersion": "v1", "kind": "Pod", "metadata": ["namespace": namespace, "name": name, "labels": labels],
+     "spec": ["nodeName": node], "status": ["phase": "Running", "podIP": "10.0.0.9"]]
+}
+
+@Suite(.serialized) struct KubernetesTests {
+    let logger = Logger(label: "k8s-test")
+
+    func client(_ server: FakeAPIServer, credentials: KubernetesConfiguration.Credentials = .none, ca: [UInt8]? = nil) throws -> KubernetesClient {
+        try KubernetesClient(
+            configuration: KubernetesConfiguration(server: server.url, certificateAuthorityPEM: ca, credentials: credentials),
+            logger: logger)
+    }
+
+    @Test func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
+        let server = try FakeAPIServer(seed: ["objects": (0..<5).map { pod("ml", "p\($0)", node: $0 < 3 ? "n1" : "n2", labels: ["app": $0 % 2 == 0 ? "a" : "b"]) }])
+        let client = try client(server)
+        defer { Task { await client.shutdown() } }
+        let all = try await client.list("/api/v1/pods", as: Pod.self, pageSize: 2)
+        #expect(all.items.map { $0.metadata.name ?? "" } == ["p0", "p1", "p2", "p3", "p4"])
+        #expect(!all.resourceVersion.isEmpty)
+        let onNode = try await client.list("/api/v1/pods", query: ["fieldSelector": "spec.nodeName=n1", "labelSelector": "app=a"], as: Pod.self)
+        #expect(onNode.items.map { $0.metadata.name ?? "" } == ["p0", "p2"])
+
+        let one = try await client.get("/api/v1/namespaces/ml/pods/p3", as: Pod.self)
+        #expect(one.spec?.nodeName == "n2")
+        #expect(one.status?.podIP == "10.0.0.9")
+        do {
+            _ = try await client.get("/api/v1/namespaces/ml/pods/nope", as: Pod.self)
+            Issue.record("no error for a missing pod")
+        } catch let error as KubernetesError {
+            #expect(error.isNotFound)
+        }
+
+        let secret = Secret(metadata: ObjectMeta(name: "cert", namespace: "ops"), type: "kubernetes.io/tls", data: ["tls.crt": Base64.encode(Array("x".utf8))])
+        let created = try await client.create("/api/v1/namespaces/ops/secrets", secret, as: Secret.self)
+        #expect(created.metadata.uid != nil)
+        do {
+            _ = try await client.create("/api/v1/namespaces/ops/secrets", secret, as: Secret.self)
+            Issue.record("no conflict for a second create")
+        } catch let error as KubernetesError {
+            #expect(error.isAlreadyExists)
+        }
+        let patched = try await client.mergePatch(
+            "/api/v1/namespaces/ops/secrets/cert", Array(#"{"data":{"ca.crt":"eQ=="}}"#.utf8), as: Secret.self)
+        #expect(patched.data?["ca.crt"] == "eQ==")
+        #expect(patched.data?["tls.crt"] == Base64.encode(Array("x".utf8)))
+    }
+
+    @Test func informerFollowsAddsDeletesExpiryAndDroppedWatches() async throws {
+        let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a"), pod("ml", "b", node: "n2")]])
+        let client = try client(server)
+        let changes = Mutex(0)
+        let informer = Informer<Pod>(
+            client: client, path: "/api/v1/pods", query: ["fieldSelector": "spec.nodeName=n1"], logger: logger,
+            onChange: { _ in changes.withLock { $0 += 1 } })
+        informer.start()
+        func waitFor(_ expected: Set<String>) async throws {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if Set(informer.objects.keys) == expected { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("informer holds \(informer.objects.keys.sorted()), expected \(expected.sorted())")
+        }
+        try await waitFor(["ml/a"])
+        #expect(informer.hasSynced)
+        try server.control("POST", "/fake/objects", pod("ml", "c"))
+        try await waitFor(["ml/a", "ml/c"])
+        try server.control("DELETE", "/fake/objects?kind=Pod&namespace=ml&name=a")
+        try await waitFor(["ml/c"])
+        // The watch's version expires: list again, and changes made meanwhile are seen.
+        try server.control("POST", "/fake/compact")
+        try server.control("POST", "/fake/objects", pod("ml", "d"))
+        try await waitFor(["ml/c", "ml/d"])
+        // The connection drops: watch again.
+        try server.control("POST", "/fake/drop-watches")
+        try server.control("POST", "/fake/objects", pod("ml", "e"))
+        try await waitFor(["ml/c", "ml/d", "ml/e"])
+        // The API server fails for a while: back off and recover.
+        try server.control("POST", "/fake/fail?count=2")
+        try server.control("POST", "/fake/drop-watches")
+        try server.control("POST", "/fake/objects", pod("ml", "f"))
+        try await waitFor(["ml/c", "ml/d", "ml/e", "ml/f"])
+        #expect(changes.withLock { $0 } >= 5)
+        await informer.stop()
+        await client.shutdown()
+    }
+
+    @Test func reviewsGoOutFieldByField() async throws {
+        let server = try FakeAPIServer(seed: [
+            "tokens": ["t0k3n": ["username": "system:serviceaccount:kube-system:hpa", "uid": "u-1", "groups": ["system:serviceaccounts"]]],
+            "allow": [["user": "alice", "verb": "get", "resource": "pods"]],
+        ])
+        let client = try client(server)
+        defer { Task { await client.shutdown() } }
+        let review = SubjectAccessReview(spec: .init(
+            resourceAttributes: .init(namespace: "ml", verb: "get", group: "custom.metrics.k8s.io", version: "v1beta2",
+                                      resource: "pods", subresource: "gpu_utilization", name: "*"),
+            user: "alice", groups: ["dev"], extra: ["scopes": ["a"]], uid: "u-9"))
+        let answer = try await client.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review, as: SubjectAccessReview.self)
+        #expect(answer.status?.allowed == true)
+        let token = try await client.create("/apis/authentication.k8s.io/v1/tokenreviews", TokenReview(token: "t0k3n"), as: TokenReview.self)
+        #expect(token.status?.authenticated == true)
+        #expect(token.status?.user?.username == "system:serviceaccount:kube-system:hpa")
+        let recorded = try server.control("GET", "/fake/reviews")
+        let sar = (recorded["subjectaccessreviews"] as? [[String: Any]])?.first
+        let spec = sar?["spec"] as? [String: Any]
+        #expect(sar?["apiVersion"] as? String == "authorization.k8s.io/v1")
+        #expect(sar?["kind"] as? String == "SubjectAccessReview")
+        #expect(spec?["user"] as? String == "alice")
+        #expect(spec?["groups"] as? [String] == ["dev"])
+        #expect(spec?["uid"] as? String == "u-9")
+        #expect(spec?["extra"] as? [String: [String]] == ["scopes": ["a"]])
+        let attributes = spec?["resourceAttributes"] as? [String: String]
+        #expect(attributes == ["namespace": "ml", "verb": "get", "group": "custom.metrics.k8s.io", "version": "v1beta2",
+                               "resource": "pods", "subresource": "gpu_utilization", "name": "*"])
+    }
+
+    @Test func kubeconfigShapesAndInClusterFiles() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-kubeconfig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("certs"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "CA-PEM".write(to: dir.appendingPathComponent("certs/ca.pem"), atomically: false, encoding: .utf8)
+        let config = dir.appendingPathComponent("config")
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: dev
+            clusters:
+              - name: c1
+                cluster: {server: "https://10.0.0.1:6443", certificate-authority: certs/ca.pem}
+              - name: c2
+                cluster: {server: "https://k8s.example:443", certificate-authority-data: \(Base64.encode(Array("DATA".utf8))), insecure-skip-tls-verify: true}
+            users:
+              - name: tok
+                user: {token: abc}
+              - name: cert
+                user: {client-certificate-data: \(Base64.encode(Array("CERT".utf8))), client-key-data: \(Base64.encode(Array("KEY".utf8)))}
+            contexts:
+              - name: dev
+                context: {cluster: c1, user: tok, namespace: ml}
+              - name: other
+                context: {cluster: c2, user: cert}
+            """.write(to: config, atomically: false, encoding: .utf8)
+        let dev = try KubernetesConfiguration.kubeconfig(path: config.path)
+        #expect(dev.server == "https://10.0.0.1:6443")
+        #expect(dev.certificateAuthorityPEM == Array("CA-PEM".utf8))
+        #expect(dev.namespace == "ml")
+        guard case .token("abc") = dev.credentials else { Issue.record("\(dev.credentials)"); return }
+        let other = try KubernetesConfiguration.kubeconfig(path: config.path, context: "other")
+        #expect(other.certificateAuthorityPEM == Array("DATA".utf8))
+        #expect(other.insecureSkipTLSVerify)
+        guard case .clientCertificate(let cert, let key) = other.credentials else { Issue.record("\(other.credentials)"); return }
+        #expect(cert == Array("CERT".utf8) && key == Array("KEY".utf8))
+        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: config.path, context: "missing") }
+        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: dir.appendingPathComponent("nope").path) }
+
+        let sa = dir.appendingPathComponent("sa")
+        try FileManager.default.createDirectory(at: sa, withIntermediateDirectories: true)
+        try "tok".write(to: sa.appendingPathComponent("token"), atomically: false, encoding: .utf8)
+        try "accel-metrics\n".write(to: sa.appendingPathComponent("namespace"), atomically: false, encoding: .utf8)
+        let inCluster = try KubernetesConfiguration.inCluster(
+            environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], root: sa.path)
+        #expect(inCluster.server == "https://10.96.0.1:443")
+        #expect(inCluster.namespace == "accel-metrics")
+        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.inCluster(environment: [:], root: sa.path) }
+    }
+
+    @Test func tlsWithTheClustersCAAndABearerToken() async throws {
+        let pki = FakeAPIServer.root.appendingPathComponent(".build/test-pki-k8s-\(UUID().uuidString)")
+        _ = try shell("/bin/bash", [FakeAPIServer.root.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        defer { try? FileManager.default.removeItem(at: pki) }
+        let server = try FakeAPIServer(
+            seed: ["objects": [pod("ml", "a")]],
+            arguments: ["--tls-cert", pki.appendingPathComponent("server.pem").path, "--tls-key", pki.appendingPathComponent("server.key").path, "--token", "s3cret"],
+            tls: true)
+        let ca = Array(try Data(contentsOf: pki.appendingPathComponent("ca.pem")))
+        let good = try client(server, credentials: .token("s3cret"), ca: ca)
+        let pods = try await good.list("/api/v1/pods", as: Pod.self)
+        #expect(pods.items.count == 1)
+        await good.shutdown()
+        let wrongToken = try client(server, credentials: .token("nope"), ca: ca)
+        do {
+            _ = try await wrongToken.list("/api/v1/pods", as: Pod.self)
+            Issue.record("accepted a wrong token")
+        } catch let error as KubernetesError {
+            #expect(error.status == 401)
+        }
+        await wrongToken.shutdown()
+        let wrongCA = try client(server, credentials: .token("s3cret"), ca: Array(try Data(contentsOf: pki.appendingPathComponent("rogue-ca.pem"))))
+        do {
+            _ = try await wrongCA.list("/api/v1/pods", as: Pod.self)
+            Issue.record("trusted a server its CA did not sign")
+        } catch let error as KubernetesError {
+            #expect(error.code == .transport)
+        }
+        await wrongCA.shutdown()
+    }
+}
