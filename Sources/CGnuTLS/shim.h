@@ -2,6 +2,7 @@
 #define CGNUTLS_SHIM_H
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <gnutls/crypto.h>
 
 // Macros Swift cannot import as values.
 static inline const char *CGnuTLS_kp_tls_www_client(void) { return GNUTLS_KP_TLS_WWW_CLIENT; }

@@ -198,3 +198,153 @@ private func withDatum<Result>(_ bytes: [UInt8], _ body: (UnsafePointer<gnutls_d
 private func freeGnuTLSMemory(_ pointer: UnsafeMutableRawPointer) {
     free(pointer)
 }
+
+/// A CA and a serving certificate made here with GnuTLS (ECDSA P-256), for a server that has no certificate given:
+/// the adapter's bootstrap into a Secret, and local development.
+public struct GeneratedCertificates: Sendable, Equatable {
+    public var caCertificatePEM: [UInt8]
+    public var caKeyPEM: [UInt8]
+    public var certificatePEM: [UInt8]
+    public var keyPEM: [UInt8]
+
+    /// A fresh CA (`caName`) and a serving certificate for `hosts` (DNS names and IP literals), valid for
+    /// `validDays` from an hour ago.
+    public static func generate(caName: String, hosts: [String], validDays: Int = 365) throws -> GeneratedCertificates {
+        let now = Int(time(nil))
+        let notBefore = now - 3600
+        let notAfter = now + validDays * 86400
+        let caKey = try PrivateKey()
+        let ca = try X509Builder(commonName: caName, key: caKey, notBefore: notBefore, notAfter: notAfter)
+        try ca.check(gnutls_x509_crt_set_basic_constraints(ca.certificate, 1, -1), "CA basic constraints")
+        try ca.check(gnutls_x509_crt_set_key_usage(ca.certificate, UInt32(GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN)), "CA key usage")
+        try ca.sign(issuer: ca.certificate, issuerKey: caKey)
+
+        let serverKey = try PrivateKey()
+        let server = try X509Builder(commonName: hosts.first ?? "localhost", key: serverKey, notBefore: notBefore, notAfter: notAfter)
+        try server.check(gnutls_x509_crt_set_basic_constraints(server.certificate, 0, -1), "basic constraints")
+        try server.check(gnutls_x509_crt_set_key_usage(server.certificate, UInt32(GNUTLS_KEY_DIGITAL_SIGNATURE)), "key usage")
+        try server.check(gnutls_x509_crt_set_key_purpose_oid(server.certificate, "1.3.6.1.5.5.7.3.1", 0), "extended key usage")
+        for host in hosts {
+            if let ip = IPAddressBytes(host) {
+                try ip.bytes.withUnsafeBytes { raw in
+                    try server.check(
+                        gnutls_x509_crt_set_subject_alt_name(
+                            server.certificate, GNUTLS_SAN_IPADDRESS, raw.baseAddress, UInt32(raw.count), UInt32(GNUTLS_FSAN_APPEND)),
+                        "IP subject alternative name")
+                }
+            } else {
+                try server.check(
+                    gnutls_x509_crt_set_subject_alt_name(
+                        server.certificate, GNUTLS_SAN_DNSNAME, host, UInt32(host.utf8.count), UInt32(GNUTLS_FSAN_APPEND)),
+                    "DNS subject alternative name")
+            }
+        }
+        try server.sign(issuer: ca.certificate, issuerKey: caKey)
+        return GeneratedCertificates(
+            caCertificatePEM: try ca.pem(), caKeyPEM: try caKey.pem(), certificatePEM: try server.pem(), keyPEM: try serverKey.pem())
+    }
+}
+
+/// An ECDSA P-256 private key.
+private final class PrivateKey {
+    let key: gnutls_x509_privkey_t
+
+    init() throws {
+        var key: gnutls_x509_privkey_t?
+        guard gnutls_x509_privkey_init(&key) == GNUTLS_E_SUCCESS, let key else {
+            throw HTTPServerError(code: .invalidConfiguration, message: "GnuTLS could not allocate a key")
+        }
+        self.key = key
+        let bits = gnutls_sec_param_to_pk_bits(GNUTLS_PK_ECDSA, GNUTLS_SEC_PARAM_HIGH)
+        let status = gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA, bits, 0, nil, 0)
+        guard status == GNUTLS_E_SUCCESS else {
+            throw HTTPServerError(code: .invalidConfiguration, message: "key generation failed: \(String(cString: gnutls_strerror(status)))")
+        }
+    }
+
+    deinit { gnutls_x509_privkey_deinit(key) }
+
+    func pem() throws -> [UInt8] {
+        var datum = gnutls_datum_t()
+        let status = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, nil, UInt32(GNUTLS_PKCS_PLAIN.rawValue), &datum)
+        guard status == GNUTLS_E_SUCCESS, let data = datum.data else {
+            throw HTTPServerError(code: .invalidConfiguration, message: "key export failed: \(String(cString: gnutls_strerror(status)))")
+        }
+        defer { free(data) }
+        return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+    }
+}
+
+private final class X509Builder {
+    let certificate: gnutls_x509_crt_t
+
+    init(commonName: String, key: PrivateKey, notBefore: Int, notAfter: Int) throws {
+        var certificate: gnutls_x509_crt_t?
+        guard gnutls_x509_crt_init(&certificate) == GNUTLS_E_SUCCESS, let certificate else {
+            throw HTTPServerError(code: .invalidConfiguration, message: "GnuTLS could not allocate a certificate")
+        }
+        self.certificate = certificate
+        try check(gnutls_x509_crt_set_version(certificate, 3), "version")
+        try check(gnutls_x509_crt_set_key(certificate, key.key), "public key")
+        var serial = [UInt8](repeating: 0, count: 16)
+        try check(gnutls_rnd(GNUTLS_RND_NONCE, &serial, serial.count), "serial")
+        serial[0] &= 0x7F
+        try check(gnutls_x509_crt_set_serial(certificate, serial, serial.count), "serial")
+        try check(gnutls_x509_crt_set_activation_time(certificate, notBefore), "activation time")
+        try check(gnutls_x509_crt_set_expiration_time(certificate, notAfter), "expiration time")
+        try check(
+            gnutls_x509_crt_set_dn_by_oid(certificate, CGnuTLS_oid_common_name(), 0, commonName, UInt32(commonName.utf8.count)),
+            "subject")
+        var keyID = [UInt8](repeating: 0, count: 64)
+        var size = keyID.count
+        if gnutls_x509_crt_get_key_id(certificate, 0, &keyID, &size) == GNUTLS_E_SUCCESS {
+            try check(gnutls_x509_crt_set_subject_key_id(certificate, keyID, size), "subject key id")
+        }
+    }
+
+    deinit { gnutls_x509_crt_deinit(certificate) }
+
+    func check(_ status: Int32, _ what: String) throws {
+        guard status >= 0 else {
+            throw HTTPServerError(code: .invalidConfiguration, message: "certificate \(what): \(String(cString: gnutls_strerror(status)))")
+        }
+    }
+
+    func sign(issuer: gnutls_x509_crt_t, issuerKey: PrivateKey) throws {
+        if issuer != certificate {
+            var keyID = [UInt8](repeating: 0, count: 64)
+            var size = keyID.count
+            if gnutls_x509_crt_get_subject_key_id(issuer, &keyID, &size, nil) == GNUTLS_E_SUCCESS {
+                try check(gnutls_x509_crt_set_authority_key_id(certificate, keyID, size), "authority key id")
+            }
+        }
+        try check(gnutls_x509_crt_sign2(certificate, issuer, issuerKey.key, GNUTLS_DIG_SHA256, 0), "signature")
+    }
+
+    func pem() throws -> [UInt8] {
+        var datum = gnutls_datum_t()
+        try check(gnutls_x509_crt_export2(certificate, GNUTLS_X509_FMT_PEM, &datum), "export")
+        guard let data = datum.data else { return [] }
+        defer { free(data) }
+        return Array(UnsafeBufferPointer(start: data, count: Int(datum.size)))
+    }
+}
+
+/// The bytes of an IPv4 or IPv6 literal, for an IP subject alternative name.
+private struct IPAddressBytes {
+    let bytes: [UInt8]
+
+    init?(_ text: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            bytes = withUnsafeBytes(of: &v4) { Array($0) }
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            return
+        }
+        return nil
+    }
+}

@@ -160,4 +160,31 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: Array("garbage".utf8)) }
         #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: []) }
     }
+
+    @Test func generatedCertificatesServeAndVerify() throws {
+        let generated = try GeneratedCertificates.generate(caName: "adapter-ca", hosts: ["localhost", "127.0.0.1", "svc.ns.svc"])
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: .init(
+                certificateChainPEM: generated.certificatePEM, privateKeyPEM: generated.keyPEM)),
+            logger: CapturedLogs().logger, handler: { _ in .text("ok") })
+        try server.start()
+        defer { server.stop() }
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-gen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ca = directory.appendingPathComponent("ca.pem")
+        try Data(generated.caCertificatePEM).write(to: ca)
+        // curl checks the chain and the IP SAN; openssl shows the names.
+        let (out, _, status) = try runTool("/usr/bin/curl", ["-s", "-m", "10", "--cacert", ca.path, "https://127.0.0.1:\(server.port)/"])
+        #expect(status == 0)
+        #expect(out == "ok")
+        let cert = directory.appendingPathComponent("cert.pem")
+        try Data(generated.certificatePEM).write(to: cert)
+        let (text, _, _) = try runTool("/usr/bin/openssl", ["x509", "-in", cert.path, "-noout", "-ext", "subjectAltName,extendedKeyUsage"])
+        #expect(text.contains("DNS:localhost") && text.contains("IP Address:127.0.0.1") && text.contains("DNS:svc.ns.svc"))
+        #expect(text.contains("TLS Web Server Authentication"))
+        // A second generation is a different CA.
+        let other = try GeneratedCertificates.generate(caName: "adapter-ca", hosts: ["localhost"])
+        #expect(other.caCertificatePEM != generated.caCertificatePEM)
+    }
 }
