@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "ConfigYAML", "LineLogging",
+                "Adapter", "ConfigYAML", "HTTPServer", "Kubernetes", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

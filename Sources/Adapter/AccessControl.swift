@@ -71,3 +71,43 @@ public struct AccessControl: Sendable {
         }
     }
 }
+
+extension APIHandler {
+    /// A synchronous handler for the HTTP server that runs `access` first. The access check may ask the API
+    /// server (a TokenReview or SubjectAccessReview on a cache miss), so the worker thread waits for it; answers
+    /// are cached ~10 s, so steady HPA traffic rarely waits.
+    public func guarded(by access: AccessControl) -> @Sendable (HTTPRequest) -> HTTPResponse {
+        let handler = self
+        return { request in
+            let started = monotonicSeconds()
+            let (checked, refusal) = blockingAwait { await access.check(request, peerChain: request.peerCertificates) }
+            if let refusal {
+                handler.metrics.observeRequest(
+                    kind: APIHandler.kind(ofPath: request.path).rawValue, code: refusal.status,
+                    seconds: monotonicSeconds() - started)
+                return refusal
+            }
+            return handler.respond(to: checked)
+        }
+    }
+}
+
+/// Runs `body` on the concurrency pool and waits for it on this (non-pool) thread.
+func blockingAwait<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) -> Result {
+    let box = ResultBox<Result>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let result = await body()
+        box.value.withLock { $0 = result }
+        done.signal()
+    }
+    done.wait()
+    return box.value.withLock { $0! }
+}
+
+private final class ResultBox<Result: Sendable>: Sendable {
+    let value = Mutex<Result?>(nil)
+}
+
+import Dispatch
+import Synchronization

@@ -3,6 +3,7 @@ import ConfigYAML
 import ArgumentParser
 import Dispatch
 import HTTPServer
+import Kubernetes
 import LineLogging
 import Logging
 import Synchronization
@@ -28,8 +29,50 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
     @Option(name: .customLong("bind-address"), help: "Address to listen on (default: every interface).")
     var bindAddress = ""
 
-    @Option(name: .customLong("insecure-port"), help: "Plain-HTTP port for local development only; 0 turns it off.")
+    @Option(name: .customLong("insecure-port"), help: "Plain-HTTP port without authentication, for local development only; 0 turns it off.")
     var insecurePort = 0
+
+    @Option(name: .customLong("tls-cert-file"), help: "Serving certificate (PEM, with intermediates); reloaded when it changes.")
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-private-key-file"), help: "Key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    @Option(name: .customLong("cert-secret"), help: "In a cluster without --tls-cert-file: the Secret (in the adapter's namespace) holding the shared serving certificate, created if absent.")
+    var certSecret = "accel-metrics-adapter-serving-cert"
+
+    @Option(name: .customLong("service-name"), help: "The adapter's Service, named in the generated serving certificate.")
+    var serviceName = "accel-metrics-adapter"
+
+    @Option(name: .customLong("apiservices"), help: "APIServices whose caBundle follows the generated certificate (comma-separated).")
+    var apiServices = "v1beta2.custom.metrics.k8s.io,v1beta1.custom.metrics.k8s.io,v1beta1.external.metrics.k8s.io"
+
+    @Option(name: .customLong("client-ca-file"), help: "CA bundle for client certificates (user = CN, groups = O); default: the cluster's, from extension-apiserver-authentication.")
+    var clientCAFile: String?
+
+    @Option(name: .customLong("requestheader-client-ca-file"), help: "The front proxy's CA; given, the requestheader flags replace the cluster's ConfigMap.")
+    var requestHeaderCAFile: String?
+
+    @Option(name: .customLong("requestheader-allowed-names"), help: "Common names the front proxy's certificate may have (comma-separated; empty: any).")
+    var requestHeaderAllowedNames = ""
+
+    @Option(name: .customLong("requestheader-username-headers"), help: "Headers holding the user (comma-separated).")
+    var requestHeaderUsernameHeaders = "X-Remote-User"
+
+    @Option(name: .customLong("requestheader-group-headers"), help: "Headers holding the groups (comma-separated).")
+    var requestHeaderGroupHeaders = "X-Remote-Group"
+
+    @Option(name: .customLong("requestheader-extra-headers-prefix"), help: "Prefixes of headers holding extra user attributes (comma-separated).")
+    var requestHeaderExtraPrefixes = "X-Remote-Extra-"
+
+    @Option(name: .customLong("authorization-mode"), help: "Delegated (SubjectAccessReview) or AlwaysAllow (local development only).")
+    var authorizationMode = "Delegated"
+
+    @Option(name: .customLong("kubeconfig"), help: "kubeconfig for running outside a cluster (default: in-cluster service account).")
+    var kubeconfig: String?
+
+    @Option(name: .customLong("exporters.service"), help: "The exporters' Service, namespace/name, followed through its EndpointSlices.")
+    var exporterService: String?
 
     @Option(name: .customLong("source"), help: "Where values come from: exporters (scrape them directly) or prometheus.")
     var source = "exporters"
@@ -156,12 +199,31 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--exporters.targets: \(error)")
             }
-            guard !targets.isEmpty else {
-                throw ValidationError("--exporters.targets: give at least one exporter (host:port)")
+            guard !targets.isEmpty || exporterService != nil else {
+                throw ValidationError("give the exporters: --exporters.service=namespace/name or --exporters.targets=host:port,…")
             }
         }
-        guard insecurePort > 0 else {
-            throw ValidationError("HTTPS is not available in this build yet: give --insecure-port for local use")
+        guard authorizationMode == "Delegated" || authorizationMode == "AlwaysAllow" else {
+            throw ValidationError("--authorization-mode must be Delegated or AlwaysAllow, not \"\(authorizationMode)\"")
+        }
+        guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
+            throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
+        }
+
+        // The API server: in a cluster, or through --kubeconfig.
+        var kube: KubernetesClient?
+        do {
+            let environment = Self.environmentVariables()
+            if let kubeconfig {
+                kube = try KubernetesClient(configuration: try .kubeconfig(path: kubeconfig), logger: logger)
+            } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
+                kube = try KubernetesClient(configuration: try .inCluster(environment: environment), logger: logger)
+            }
+        } catch {
+            Self.fail("Kubernetes API: \(error)")
+        }
+        if authorizationMode == "Delegated" && kube == nil && securePort > 0 {
+            Self.fail("--authorization-mode=Delegated needs the API server: run in a cluster or give --kubeconfig")
         }
 
         let store = MetricStore(maxAgeSeconds: maxAge)
@@ -180,7 +242,9 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
             configReloader.start()
             reloader = configReloader
         }
-        let api = MetricsAPI(store: store, catalog: catalog, podLabels: nil)
+        let podDirectory = kube.map { PodDirectory(client: $0, logger: logger) }
+        podDirectory?.start()
+        let api = MetricsAPI(store: store, catalog: catalog, podLabels: podDirectory)
         let handler = APIHandler(api: api, metrics: metrics, servesExternal: externalMetrics)
         var exporterSource: ExporterSource?
         var prometheusSource: PrometheusSource?
@@ -196,18 +260,39 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
             Self.fail("metrics source: \(error)")
         }
 
-        let server = HTTPServer(
-            configuration: HTTPServer.Configuration(host: bindAddress, port: insecurePort, threads: 4),
-            logger: logger, handler: { handler.respond(to: $0) })
-        do {
-            try server.start()
-        } catch {
-            Self.fail("cannot serve on port \(insecurePort): \(error)")
+        var servers: [HTTPServer] = []
+        if insecurePort > 0 {
+            let insecure = HTTPServer(
+                configuration: HTTPServer.Configuration(host: bindAddress, port: insecurePort, threads: 4),
+                logger: logger, handler: { handler.respond(to: $0) })
+            do {
+                try insecure.start()
+            } catch {
+                Self.fail("cannot serve on --insecure-port \(insecurePort): \(error)")
+            }
+            logger.warning(
+                "serving plain HTTP without authentication on --insecure-port: for local development only",
+                metadata: ["port": "\(insecure.port)"])
+            servers.append(insecure)
         }
-        logger.warning(
-            "serving plain HTTP without authentication on --insecure-port: for local development only",
-            metadata: ["port": "\(server.port)"])
-        exporterSource?.setTargets(targets)
+        var background: [Task<Void, Never>] = []
+        if securePort > 0 {
+            let (secure, tasks) = try await startSecureServer(kube: kube, handler: handler, metrics: metrics, logger: logger)
+            servers.append(secure)
+            background += tasks
+        }
+        var endpointTargets: EndpointSliceTargets?
+        if let exporterService, let exporterSource {
+            let parts = exporterService.split(separator: "/")
+            guard parts.count == 2, let kube else {
+                Self.fail("--exporters.service needs namespace/name and the API server (in a cluster, or --kubeconfig)")
+            }
+            endpointTargets = EndpointSliceTargets(
+                client: kube, namespace: String(parts[0]), service: String(parts[1]), logger: logger,
+                onChange: { exporterSource.setTargets($0) })
+            endpointTargets?.start()
+        }
+        if !targets.isEmpty { exporterSource?.setTargets(targets) }
         prometheusSource?.start()
         logger.info(
             "accel-metrics-adapter started",
@@ -224,9 +309,13 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         await Self.waitForTermination(logger: logger)
         withExtendedLifetime(hangup) {}
         reloader?.stop()
-        server.stop()
+        for task in background { task.cancel() }
+        for server in servers { server.stop() }
+        await endpointTargets?.stop()
+        await podDirectory?.stop()
         await exporterSource?.shutdown()
         await prometheusSource?.shutdown()
+        await kube?.shutdown()
     }
 
     static func waitForTermination(logger: Logger) async {

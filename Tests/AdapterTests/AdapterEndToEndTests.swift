@@ -39,7 +39,7 @@ import Testing
         adapter = try BackgroundProcess(
             Harness.binary("accel-metrics-adapter"),
             [
-                "--insecure-port", "\(port)", "--bind-address", "127.0.0.1",
+                "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1",
                 "--exporters.targets", [exporterAddress, pods.address, slow.address, deadAddress].joined(separator: ","),
                 "--metric-resolution", "250ms", "--exporters.timeout", "500ms", "--metrics-max-age", "30s",
             ])

@@ -55,7 +55,7 @@ import Testing
         let adapter = try BackgroundProcess(
             Harness.binary("accel-metrics-adapter"),
             [
-                "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
+                "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
                 "--metric-resolution", "200ms", "--metrics-config", configFile.path,
             ])
         defer { adapter.stop() }
@@ -86,7 +86,7 @@ import Testing
         try write("metrics: [{name: x}]\n")
         let (_, err, status) = try runProgram(
             Harness.binary("accel-metrics-adapter"),
-            ["--insecure-port", "\(try Harness.freePort())", "--exporters.targets", exporter.address, "--metrics-config", configFile.path])
+            ["--secure-port", "0", "--insecure-port", "\(try Harness.freePort())", "--exporters.targets", exporter.address, "--metrics-config", configFile.path])
         #expect(status == 1)
         #expect(err == "accel-metrics-adapter: --metrics-config: \(configFile.path): metrics[0].series: is required\n")
     }

@@ -136,7 +136,7 @@ struct SimulatedDeployment {
         adapter = try BackgroundProcess(
             Harness.binary("accel-metrics-adapter"),
             [
-                "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
+                "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
                 "--metric-resolution", "100ms", "--metrics-max-age", "10m",
             ])
         try adapter.waitForLog("accel-metrics-adapter started")

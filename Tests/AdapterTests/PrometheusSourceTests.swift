@@ -51,7 +51,7 @@ final class PrometheusSourceTests {
         direct = try BackgroundProcess(
             Harness.binary("accel-metrics-adapter"),
             [
-                "--insecure-port", "\(directPort)", "--bind-address", "127.0.0.1",
+                "--secure-port", "0", "--insecure-port", "\(directPort)", "--bind-address", "127.0.0.1",
                 "--exporters.targets", "\(exporterAddress),\(pods.address)", "--metric-resolution", "250ms",
             ])
         try direct.waitForLog("accel-metrics-adapter started")
@@ -59,7 +59,7 @@ final class PrometheusSourceTests {
         viaPrometheus = try BackgroundProcess(
             Harness.binary("accel-metrics-adapter"),
             [
-                "--insecure-port", "\(prometheusAdapterPort)", "--bind-address", "127.0.0.1", "--source", "prometheus",
+                "--secure-port", "0", "--insecure-port", "\(prometheusAdapterPort)", "--bind-address", "127.0.0.1", "--source", "prometheus",
                 "--prometheus.url", "http://127.0.0.1:\(promPort)", "--prometheus.series-selector",
                 #"job="accel-exporter""#, "--metric-resolution", "250ms",
             ])
