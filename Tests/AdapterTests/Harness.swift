@@ -59,19 +59,29 @@ final class BackgroundProcess {
     let logFile: URL
     let directory: URL
 
+    /// stdout, when the program prints something the test reads (the fake API server's port).
+    let outputFile: URL
+
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         directory = try Harness.temporaryDirectory("accel-proc")
         logFile = directory.appendingPathComponent("stderr.log")
+        outputFile = directory.appendingPathComponent("stdout.log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardError = try FileHandle(forWritingTo: logFile)
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
         try process.run()
     }
 
+    var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
+
     deinit { stop() }
+
+    /// The signal `stop()` sends.
+    var killWith: Int32 = SIGTERM
 
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
@@ -94,7 +104,8 @@ final class BackgroundProcess {
 
     func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            // Our binaries unblock SIGTERM; others (Python) keep the blocked mask Foundation's Process gives them.
+            kill(process.processIdentifier, killWith)
             let deadline = Date().addingTimeInterval(10)
             while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
             if process.isRunning {
