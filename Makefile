@@ -20,8 +20,8 @@ test: deps
 	python3 scripts/check-fake-nvml.py .build/debug/libFakeNVML.so Tests/Fixtures/nvml --old .build/debug/libFakeNVMLOld.so
 	$(SWIFT) test --skip-build
 
-# The images' binaries: static Swift stdlib; from the system only libmicrohttpd, libsensors and zlib (exporter) and
-# libmicrohttpd, libyaml and zlib (adapter).
+# The images' binaries: static Swift stdlib; from the system only libmicrohttpd (with GnuTLS), libsensors, libyaml,
+# libcrypt and zlib (exporter) and libmicrohttpd, libyaml and zlib (adapter).
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-metrics-adapter

@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CSensors", providers: [.apt(["libsensors-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // libxcrypt's crypt_r, for bcrypt basic-auth hashes.
+        .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // GnuTLS, which Debian's libmicrohttpd already uses: client-certificate chains and credential checks.
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
         // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
@@ -65,7 +67,7 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Exposition", "HTTPServer", "ScrapeClient",
+                "Accelerators", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "ScrapeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -111,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "Exporter", "LineLogging",
+                "ConfigYAML", "Exporter", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

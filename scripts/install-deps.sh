@@ -3,7 +3,7 @@
 # Used by `make run`, `make test` and CI (.ci/run). Swift itself must already be installed.
 set -euo pipefail
 
-packages=(libmicrohttpd-dev libsensors-dev zlib1g-dev libyaml-dev libgnutls28-dev openssl chromium pkg-config umockdev prometheus curl python3 python3-pip)
+packages=(libmicrohttpd-dev libsensors-dev zlib1g-dev libyaml-dev libgnutls28-dev libcrypt-dev openssl chromium pkg-config umockdev prometheus curl python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,13 @@
 public import Accelerators
+import ConfigYAML
 import Dispatch
 import Exposition
 import HTTPServer
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 public import Logging
 import Synchronization
 
@@ -26,6 +32,8 @@ public final class Exporter: Sendable {
         public var httpThreads = 2
         public var maxConnections = 512
         public var requestTimeoutSeconds = 10
+        /// `--web.config.file`: TLS, client certificates, headers and basic auth (exporter-toolkit's format).
+        public var webConfigPath: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
         public var trimStartupMemoryAfterSeconds: Double? = 10
 
@@ -78,18 +86,29 @@ public final class Exporter: Sendable {
     public var snapshot: Snapshot? { current.latest }
 
     /// Runs one tick before serving (so the first scrape has data), then starts the loop and the HTTP server.
+    /// Throws for a web configuration that does not load, before anything starts.
     public func start() throws {
+        var webConfig: WebConfig?
+        if let path = configuration.webConfigPath {
+            let loaded = try WebConfig.load(path: path)
+            webAccess.withLock { $0 = try? WebAccess(config: loaded) }
+            guard webAccess.withLock({ $0 }) != nil else {
+                throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
+            }
+            webConfig = loaded
+        }
         sampler.tickOnce()
         sampler.start()
         let http = HTTPServer(
             configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
                                  threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
-                                 connectionTimeoutSeconds: configuration.requestTimeoutSeconds),
+                                 connectionTimeoutSeconds: configuration.requestTimeoutSeconds, tls: webConfig?.tls),
             logger: logger,
-            handler: { [self] request in self.handle(request) }
+            handler: { [self] request in self.guardedHandle(request) }
         )
         try http.start()
         server.withLock { $0 = http }
+        if let path = configuration.webConfigPath { watchWebConfig(path, server: http, last: Self.fingerprint(path)) }
         if let delay = configuration.trimStartupMemoryAfterSeconds {
             let logger = self.logger
             DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) {
@@ -102,6 +121,47 @@ public final class Exporter: Sendable {
     }
 
     public var port: Int? { server.withLock { $0?.port } }
+
+    /// The web configuration in force; re-read when its file changes (a bad file keeps the previous one).
+    private let webAccess = Mutex<WebAccess?>(nil)
+
+    private func guardedHandle(_ request: HTTPRequest) -> HTTPResponse {
+        guard let access = webAccess.withLock({ $0 }) else { return handle(request) }
+        if let refusal = access.check(request) { return refusal }
+        var response = handle(request)
+        for header in access.config.headers { response.headers.append(header) }
+        return response
+    }
+
+    /// Re-reads `--web.config.file` every 5 s when it changed: new credentials, users, headers and certificates
+    /// apply to new connections; a file that does not load is logged and the previous one stays.
+    private func watchWebConfig(_ path: String, server: HTTPServer, last: [Int]) {
+        let logger = self.logger
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 5) { [weak self] in
+            guard let self, server.isRunning else { return }
+            var seen = last
+            let now = Self.fingerprint(path)
+            if now != seen {
+                seen = now
+                do {
+                    let loaded = try WebConfig.load(path: path)
+                    let access = try WebAccess(config: loaded)
+                    if let tls = loaded.tls, server.configuration.tls != nil { try server.reloadTLS(tls) }
+                    webAccess.withLock { $0 = access }
+                    logger.info("web configuration reloaded", metadata: ["file": "\(path)"])
+                } catch {
+                    logger.error("web configuration rejected; keeping the previous one", metadata: ["file": "\(path)", "error": "\(error)"])
+                }
+            }
+            self.watchWebConfig(path, server: server, last: seen)
+        }
+    }
+
+    static func fingerprint(_ path: String) -> [Int] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [0] }
+        return [Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)]
+    }
 
     public func stop() {
         let http = server.withLock { s -> HTTPServer? in

@@ -1,5 +1,6 @@
 import Accelerators
 import ArgumentParser
+import ConfigYAML
 import Dispatch
 import Exporter
 import HTTPServer
@@ -22,6 +23,9 @@ struct AccelExporter: ParsableCommand {
 
     @Option(name: .customLong("web.listen-address"), help: "Address to listen on: [host]:port.")
     var listenAddress = ":9445"
+
+    @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web configuration: TLS, client certificates, headers, basic auth (re-read when it changes).")
+    var webConfigFile: String?
 
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
@@ -130,11 +134,14 @@ struct AccelExporter: ParsableCommand {
         config.hwmonConfigPath = hwmonConfig
         config.nodeName = nodeName ?? Self.environment("NODE_NAME") ?? Self.hostName()
         config.trimStartupMemoryAfterSeconds = trimStartupMemory ? 10 : nil
+        config.webConfigPath = webConfigFile
 
         let exporter = Exporter(configuration: config, logger: logger)
         do {
             try exporter.start()
             if trimStartupMemory { MemoryTrim.pageOutReadOnlyFileMappings() }
+        } catch let error as ConfigError {
+            Self.fail("--web.config.file: \(error)")
         } catch {
             Self.fail("cannot start: \(error)")
         }
