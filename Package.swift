@@ -121,7 +121,8 @@ let package = Package(
         .executableTarget(
             name: "accel-simulator",
             dependencies: [
-                "AcceleratorTestSupport",
+                "AcceleratorTestSupport", "HTTPServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 public import CustomMetricsAPI
 import Exposition
 public import HTTPServer
+import Synchronization
 
 /// Who is asking, once authentication has run.
 public struct UserInfo: Sendable, Hashable {
@@ -24,11 +25,14 @@ public struct APIHandler: Sendable {
     public let metrics: AdapterMetrics
     /// Whether `external.metrics.k8s.io` is served (KEDA may own that APIService).
     public let servesExternal: Bool
+    /// What `/readyz` waits for (e.g. the front proxy's settings from the cluster).
+    public let readiness: ReadinessGate
 
-    public init(api: MetricsAPI, metrics: AdapterMetrics, servesExternal: Bool) {
+    public init(api: MetricsAPI, metrics: AdapterMetrics, servesExternal: Bool, readiness: ReadinessGate = ReadinessGate()) {
         self.api = api
         self.metrics = metrics
         self.servesExternal = servesExternal
+        self.readiness = readiness
     }
 
     /// What a request is, for metrics, authorization and logs.
@@ -68,6 +72,11 @@ public struct APIHandler: Sendable {
     private func answer(_ request: HTTPRequest, kind: Kind) -> HTTPResponse {
         switch kind {
         case .health:
+            guard request.path.hasPrefix("/readyz") else { return .text("ok") }
+            let pending = readiness.pending
+            guard pending.isEmpty else {
+                return .text(pending.map { "[-]\($0) failed: not loaded yet" }.joined(separator: "\n") + "\nreadyz check failed", status: 500)
+            }
             return .text("ok")
         case .openapi:
             return openAPI(request.path)
@@ -131,6 +140,17 @@ public struct APIHandler: Sendable {
             return Self.status(Status.pathNotFound)
         }
     }
+}
+
+/// Named conditions `/readyz` waits for; each is cleared once, when it holds.
+public final class ReadinessGate: Sendable {
+    private let waiting = Mutex<Set<String>>([])
+
+    public init() {}
+
+    public func require(_ name: String) { waiting.withLock { _ = $0.insert(name) } }
+    public func satisfy(_ name: String) { waiting.withLock { _ = $0.remove(name) } }
+    public var pending: [String] { waiting.withLock { $0.sorted() } }
 }
 
 /// Minimal, valid OpenAPI documents: the aggregator downloads them from every APIService and logs an error on

@@ -132,6 +132,9 @@ extension AccelMetricsAdapter {
         }
         if let kube, requestHeaderCAFile == nil {
             let fixedClientCA = clientCAFile != nil
+            // Not ready until the front proxy can be trusted: the Service then sends no traffic this replica would
+            // refuse.
+            handler.readiness.require("extension-apiserver-authentication")
             let watcher = AuthenticationConfigWatcher(client: kube, logger: logger) { settings in
                 let verifier = settings.requestHeaderCAPEM.flatMap { try? CertificateAuthority(pem: $0) }.map(CertificateVerifier.init)
                 authenticator.update(requestHeader: RequestHeaderSettings(
@@ -145,6 +148,7 @@ extension AccelMetricsAdapter {
                     if !fixedClientCA { $0.clientCA = settings.clientCAPEM }
                 }
                 apply()
+                handler.readiness.satisfy("extension-apiserver-authentication")
                 logger.info("front-proxy settings loaded from kube-system/extension-apiserver-authentication",
                             metadata: ["allowed_names": "\(settings.allowedNames.joined(separator: ","))"])
             }

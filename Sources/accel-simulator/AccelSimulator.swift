@@ -12,7 +12,7 @@ struct AccelSimulator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accel-simulator",
         abstract: "Fake accelerator nodes for tests and the demo (umockdev device descriptions).",
-        subcommands: [Describe.self, Animate.self]
+        subcommands: [Describe.self, Animate.self, Fleet.self]
     )
 
     struct Describe: ParsableCommand {
