@@ -71,6 +71,7 @@ public final class HTTPServer: Sendable {
                 let daemon = try startDaemon(listenFD: listenFD, configuration: configuration)
                 current = Running(daemon: daemon, listenFD: listenFD, tls: configuration.tls)
             } catch {
+                shutdown(listenFD, Int32(SHUT_RDWR))
                 close(listenFD)
                 throw error
             }
@@ -208,7 +209,9 @@ public final class HTTPServer: Sendable {
             )
         }
         guard let daemon else {
-            close(daemonFD)
+            // libmicrohttpd closes `daemonFD` on some failure paths and not on others: never close it here (it
+            // could be another thread's descriptor by now). The caller decides about the listen socket itself:
+            // a failed start stops listening, a failed TLS reload keeps the running daemon's socket.
             for pointer in strings { pointer.deallocate() }
             CallbackContext.fromOpaque(contextPointer, as: ServerContext.self).release()
             logSink.deinitialize(count: 1)
