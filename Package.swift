@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "Exposition", dependencies: ["CZlib"]),
         // YAML (libyaml) into a small value tree, for configuration files and kubeconfig.
         .target(name: "ConfigYAML", dependencies: ["CYAML"]),
+        // Model servers' metrics (vLLM, SGLang, TGI, Triton) into the inference schema, with windowed percentiles.
+        .target(name: "Inference", dependencies: ["Exposition"]),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "ScrapeClient",
+                "Accelerators", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "ScrapeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -134,6 +136,7 @@ let package = Package(
             dependencies: ["ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Exposition"]),
         .testTarget(
             name: "KubernetesTests", dependencies: ["Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),

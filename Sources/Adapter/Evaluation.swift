@@ -1,4 +1,5 @@
 import CustomMetricsAPI
+import Exposition
 
 /// Gathers the series of some objects for one metric and reduces them to a value: per accelerator first, then
 /// across accelerators. A device series reached through several pods (a shared GPU) counts once.

@@ -32,6 +32,10 @@ public final class Exporter: Sendable {
         public var httpThreads = 2
         public var maxConnections = 512
         public var requestTimeoutSeconds = 10
+        /// Model servers to scrape (`--inference.targets`); empty turns the inference collector off.
+        public var inferenceTargets: [InferenceTarget] = []
+        /// `--inference.window`: the span of the windowed percentiles.
+        public var inferenceWindowSeconds = 60.0
         /// `--web.config.file`: TLS, client certificates, headers and basic auth (exporter-toolkit's format).
         public var webConfigPath: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
@@ -71,6 +75,14 @@ public final class Exporter: Sendable {
                                                   discoveryInterval: configuration.discoveryInterval,
                                                   processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
             sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
+        }
+        if !configuration.inferenceTargets.isEmpty {
+            sources.append(InferenceSource(
+                targets: configuration.inferenceTargets,
+                normalizer: EngineInferenceNormalizer(windowSeconds: configuration.inferenceWindowSeconds),
+                // Scrapes finish within the sample interval, so a slow server never delays the tick.
+                timeoutSeconds: max(0.1, configuration.interval * 0.8),
+                clock: { Exporter.unixNow() }))
         }
         sources += extraSources
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
@@ -155,6 +167,12 @@ public final class Exporter: Sendable {
             }
             self.watchWebConfig(path, server: server, last: seen)
         }
+    }
+
+    static func unixNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     static func fingerprint(_ path: String) -> [Int] {

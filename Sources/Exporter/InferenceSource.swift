@@ -1,6 +1,7 @@
 public import Accelerators
 public import Exposition
 import Dispatch
+import Inference
 public import ScrapeClient
 import Synchronization
 
@@ -171,4 +172,23 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
 private struct UncheckedPointer<T>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<T>?
     init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
+}
+
+/// ``InferenceNormalizer`` over the engine tables of the Inference module (vLLM, SGLang, TGI, Triton).
+public final class EngineInferenceNormalizer: InferenceNormalizer {
+    private let engine: EngineNormalizer
+
+    public init(windowSeconds: Double) {
+        engine = EngineNormalizer(windowSeconds: windowSeconds)
+    }
+
+    public func normalize(_ families: [MetricFamily], target: InferenceTarget, time: Double) -> (families: [MetricFamily], problem: String?) {
+        let (normalized, problems) = engine.normalize(families, namespace: target.namespace, pod: target.pod, time: time)
+        // An unknown server is down; a known one with a few refused series stays up and counts them.
+        return (normalized, normalized.isEmpty ? problems.joined(separator: "; ") : nil)
+    }
+
+    public func forget(_ target: InferenceTarget) {
+        engine.forget(namespace: target.namespace, pod: target.pod)
+    }
 }

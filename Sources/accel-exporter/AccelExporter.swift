@@ -24,6 +24,12 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.listen-address"), help: "Address to listen on: [host]:port.")
     var listenAddress = ":9445"
 
+    @Option(name: .customLong("inference.targets"), help: "Model servers to scrape: namespace/pod=http://host:port/metrics,…")
+    var inferenceTargets: String?
+
+    @Option(name: .customLong("inference.window"), help: "Span of the windowed latency percentiles (e.g. 60s).")
+    var inferenceWindow = "60s"
+
     @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web configuration: TLS, client certificates, headers, basic auth (re-read when it changes).")
     var webConfigFile: String?
 
@@ -135,6 +141,14 @@ struct AccelExporter: ParsableCommand {
         config.nodeName = nodeName ?? Self.environment("NODE_NAME") ?? Self.hostName()
         config.trimStartupMemoryAfterSeconds = trimStartupMemory ? 10 : nil
         config.webConfigPath = webConfigFile
+        if let inferenceTargets {
+            do {
+                config.inferenceTargets = try InferenceTarget.parseList(inferenceTargets)
+            } catch {
+                throw ValidationError("--inference.targets: \(error)")
+            }
+        }
+        config.inferenceWindowSeconds = try Self.parseDuration(inferenceWindow, flag: "--inference.window", minimum: 1)
 
         let exporter = Exporter(configuration: config, logger: logger)
         do {

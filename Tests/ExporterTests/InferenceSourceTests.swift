@@ -68,3 +68,42 @@ final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
         #expect(throws: ScrapeError.self) { try InferenceTarget.parseList(text) }
     }
 }
+
+/// The exporter binary scraping a vLLM-shaped server: the normalized families in /metrics pass promtool, and move
+/// with the server's readings.
+@Suite(.serialized) struct InferenceEndToEndTests {
+    @Test func vllmThroughTheExporter() throws {
+        let waiting = Mutex(3)
+        let vllm = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "vllm"), handler: { _ in
+            let value = waiting.withLock { $0 }
+            return .text("""
+                # TYPE vllm:num_requests_waiting gauge
+                vllm:num_requests_waiting{model_name="llama"} \(value)
+                # TYPE vllm:kv_cache_usage_perc gauge
+                vllm:kv_cache_usage_perc{model_name="llama"} 0.5
+                # TYPE vllm:e2e_request_latency_seconds histogram
+                vllm:e2e_request_latency_seconds_bucket{le="1.0",model_name="llama"} 1
+                vllm:e2e_request_latency_seconds_bucket{le="+Inf",model_name="llama"} 2
+                vllm:e2e_request_latency_seconds_sum{model_name="llama"} 3
+                vllm:e2e_request_latency_seconds_count{model_name="llama"} 2
+
+                """)
+        })
+        try vllm.start()
+        defer { vllm.stop() }
+        let exporter = try ExporterProcess(
+            tree: nil,
+            arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia", "--collect.interval", "200ms",
+                        "--inference.targets", "llm/vllm-0=http://127.0.0.1:\(vllm.port)/metrics,llm/gone=http://127.0.0.1:1/metrics"])
+        defer { exporter.stop() }
+        let text = try exporter.waitForMetrics { $0.contains("inference_requests_waiting{model_name=\"llama\",namespace=\"llm\",pod=\"vllm-0\"} 3") }
+        #expect(text.contains("inference_kv_cache_utilization_ratio{model_name=\"llama\",namespace=\"llm\",pod=\"vllm-0\"} 0.5"))
+        #expect(text.contains("inference_request_duration_seconds_bucket{le=\"+Inf\",model_name=\"llama\",namespace=\"llm\",pod=\"vllm-0\"} 2"))
+        #expect(text.contains("accel_exporter_inference_target_up{namespace=\"llm\",pod=\"vllm-0\"} 1"))
+        #expect(text.contains("accel_exporter_inference_target_up{namespace=\"llm\",pod=\"gone\"} 0"))
+        waiting.withLock { $0 = 9 }
+        _ = try exporter.waitForMetrics { $0.contains("inference_requests_waiting{model_name=\"llama\",namespace=\"llm\",pod=\"vllm-0\"} 9") }
+        let (out, err, status) = try run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(text.utf8))
+        #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
+    }
+}

@@ -4,8 +4,8 @@
 /// - counts that decrease with `le` (scrapes taken at slightly different times) are raised to the running maximum;
 /// - the quantile's rank falls in the `+Inf` bucket: the largest finite upper bound;
 /// - in the first bucket with a positive upper bound: interpolated from 0; otherwise linear within its bucket.
-enum HistogramQuantile {
-    static func quantile(_ q: Double, buckets: [Double: Double]) -> Double? {
+public enum HistogramQuantile {
+    public static func quantile(_ q: Double, buckets: [Double: Double]) -> Double? {
         guard q.isFinite, (0...1).contains(q) else { return nil }
         let sorted = buckets.sorted { $0.key < $1.key }
         guard let last = sorted.last, last.key == .infinity, sorted.count >= 2 else { return nil }
