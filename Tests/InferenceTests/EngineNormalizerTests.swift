@@ -182,3 +182,59 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct OtherEngineTests {
+    func value(_ families: [MetricFamily], _ name: String) -> Double? {
+        families.first { $0.name == name }?.samples.first?.value
+    }
+
+    @Test func sglang() throws {
+        let text = """
+            # TYPE sglang:num_running_reqs gauge
+            sglang:num_running_reqs{model_name="qwen"} 12
+            # TYPE sglang:num_queue_reqs gauge
+            sglang:num_queue_reqs{model_name="qwen"} 5
+            # TYPE sglang:token_usage gauge
+            sglang:token_usage{model_name="qwen"} 0.75
+            # TYPE sglang:time_to_first_token_seconds histogram
+            sglang:time_to_first_token_seconds_bucket{le="0.1",model_name="qwen"} 4
+            sglang:time_to_first_token_seconds_bucket{le="+Inf",model_name="qwen"} 5
+            sglang:time_to_first_token_seconds_sum{model_name="qwen"} 0.9
+            sglang:time_to_first_token_seconds_count{model_name="qwen"} 5
+
+            """
+        let (families, problems) = EngineNormalizer().normalize(
+            try ExpositionParser.parse(text, format: .text), namespace: "llm", pod: "sg", time: 0)
+        #expect(problems.isEmpty)
+        #expect(value(families, "inference_requests_running") == 12)
+        #expect(value(families, "inference_requests_waiting") == 5)
+        #expect(value(families, "inference_kv_cache_utilization_ratio") == 0.75)
+        #expect(families.contains { $0.name == "inference_time_to_first_token_seconds" })
+    }
+
+    @Test func tgiHasNoModelLabel() throws {
+        let text = """
+            # TYPE tgi_queue_size gauge
+            tgi_queue_size 6
+            # TYPE tgi_batch_current_size gauge
+            tgi_batch_current_size 16
+            # TYPE tgi_request_success counter
+            tgi_request_success 120
+            # TYPE tgi_request_duration histogram
+            tgi_request_duration_bucket{le="1.0"} 100
+            tgi_request_duration_bucket{le="+Inf"} 120
+            tgi_request_duration_sum 90
+            tgi_request_duration_count 120
+
+            """
+        let (families, problems) = EngineNormalizer().normalize(
+            try ExpositionParser.parse(text, format: .text), namespace: "llm", pod: "tgi-0", time: 0)
+        #expect(problems.isEmpty)
+        #expect(value(families, "inference_requests_waiting") == 6)
+        #expect(value(families, "inference_requests_running") == 16)
+        #expect(value(families, "inference_requests") == 120)
+        let labels = families.first { $0.name == "inference_requests_waiting" }?.samples.first?.labels.map(\.name)
+        #expect(labels == ["model_name", "namespace", "pod"])
+        #expect(families.contains { $0.name == "inference_request_duration_seconds" })
+    }
+}
