@@ -81,7 +81,7 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info (default: $NODE_NAME, else the host name).")
     var nodeName: String?
 
-    @Flag(name: .customLong("runtime.trim-startup-memory"), inversion: .prefixedNo, help: "After 10 s, give back the code pages only start-up used (MADV_PAGEOUT).")
+    @Flag(name: .customLong("runtime.trim-startup-memory"), inversion: .prefixedNo, help: "Give back the code pages only start-up used (MADV_PAGEOUT), during start and 10 s later.")
     var trimStartupMemory = true
 
     @Option(name: .customLong("log.level"), help: "debug, info, warn or error.")
