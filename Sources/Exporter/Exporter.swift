@@ -21,7 +21,7 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        public var collectors: Set<String> = ["amdgpu", "hwmon", "nvidia"]
+        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "nvidia"]
         public var hwmonAllChips = false
         public var hwmonConfigPath: String?
         /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
@@ -44,7 +44,7 @@ public final class Exporter: Sendable {
         public init() {}
 
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "hwmon", "nvidia"]
+        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "nvidia"]
     }
 
     public let configuration: Configuration
@@ -64,6 +64,11 @@ public final class Exporter: Sendable {
             sources.append(AMDGPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
                                         discoveryInterval: configuration.discoveryInterval,
                                         logger: logger.with("collector", "amdgpu")))
+        }
+        if configuration.collectors.contains("habana") {
+            sources.append(GaudiSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
+                                       discoveryInterval: configuration.discoveryInterval,
+                                       logger: logger.with("collector", "habana")))
         }
         if configuration.collectors.contains("hwmon") {
             sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,

@@ -102,7 +102,8 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 }
                 // A failed list or a broken watch may have missed events: list again.
                 resourceVersion = nil
-                let delay = min(30.0, 0.5 * Double(1 << min(failures, 6))) * Double.random(in: 0.8...1.2)
+                // 0.25 s, 0.5 s, 1 s … capped at 30 s, with jitter so replicas do not retry in step.
+                let delay = min(30.0, 0.25 * Double(1 << min(failures - 1, 7))) * Double.random(in: 0.8...1.2)
                 try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
             }
         }

@@ -57,6 +57,9 @@ struct AccelExporter: ParsableCommand {
     @Flag(name: .customLong("collector.amdgpu"), inversion: .prefixedNo, help: "AMD GPUs through amdgpu sysfs and gpu_metrics.")
     var amdgpu = true
 
+    @Flag(name: .customLong("collector.habana"), inversion: .prefixedNo, help: "Intel Gaudi devices through habanalabs sysfs.")
+    var habana = true
+
     @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: "Accelerator sensors through libsensors (hwmon).")
     var hwmon = true
 
@@ -132,6 +135,7 @@ struct AccelExporter: ParsableCommand {
         config.collectors = []
         if amdgpu { config.collectors.insert("amdgpu") }
         if hwmon { config.collectors.insert("hwmon") }
+        if habana { config.collectors.insert("habana") }
         if nvidia { config.collectors.insert("nvidia") }
         config.nvmlLibraryPath = nvmlLibrary
         config.nvidiaProcesses = nvidiaProcesses

@@ -136,7 +136,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             onChange: { _ in changes.withLock { $0 += 1 } })
         informer.start()
         func waitFor(_ expected: Set<String>) async throws {
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
                 if Set(informer.objects.keys) == expected { return }
                 try await Task.sleep(for: .milliseconds(50))

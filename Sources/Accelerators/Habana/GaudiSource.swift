@@ -1,0 +1,126 @@
+public import Logging
+
+/// Samples every Intel Gaudi (habanalabs) device under `class/accel/accel*` (and the older `class/habanalabs/hl*`).
+///
+/// sysfs gives identity, state, clocks, the power limit and reset counts (reference §7); utilization and memory are
+/// not in sysfs (UNVERIFIED how the driver exposes them otherwise: they are left absent, never guessed).
+/// Temperatures and power come from the hwmon source's libsensors overlay, joined by PCI address.
+public final class GaudiSource: AcceleratorSource {
+    public let name = "habana"
+    private let sysfs: FileRoot
+    private let logger: Logger
+    private let problems: ProblemLog
+    private let nodeName: String?
+    private let discoveryInterval: Double
+    private var devices: [Device] = []
+    private var lastDiscovery: MonotonicInstant?
+    private var rediscover = true
+
+    struct Device {
+        /// `class/accel/accel0/device`.
+        var base: String
+        var identity: DeviceIdentity
+    }
+
+    public init(sysfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
+        self.sysfs = sysfs
+        self.nodeName = nodeName
+        self.discoveryInterval = discoveryInterval
+        self.logger = logger
+        self.problems = ProblemLog(logger: logger)
+    }
+
+    public func sample(now: MonotonicInstant) -> SourceResult {
+        defer { problems.endTick() }
+        if rediscover || lastDiscovery.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+            discover()
+            lastDiscovery = now
+            rediscover = false
+        }
+        var out: [DeviceSample] = []
+        for device in devices {
+            let sample = read(device)
+            if !sample.up { rediscover = true }
+            out.append(sample)
+        }
+        return SourceResult(devices: out)
+    }
+
+    private func discover() {
+        var found: [Device] = []
+        var seen: Set<String> = []
+        for (classDirectory, prefix) in [("class/accel", "accel"), ("class/habanalabs", "hl")] {
+            guard let entries = try? sysfs.list(classDirectory) else { continue }
+            let sorted = entries.filter { $0.hasPrefix(prefix) && $0.dropFirst(prefix.count).allSatisfy(\.isNumber) }
+                .sorted { (Int($0.dropFirst(prefix.count)) ?? .max) < (Int($1.dropFirst(prefix.count)) ?? .max) }
+            for entry in sorted {
+                let base = "\(classDirectory)/\(entry)/device"
+                guard let uevent = try? sysfs.readString("\(base)/uevent"),
+                    AMDGPUSource.parseUevent(uevent)["DRIVER"] == "habanalabs"
+                else { continue }
+                let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
+                guard seen.insert(pci).inserted else { continue }
+                if let known = devices.first(where: { $0.identity.pciAddress == pci }) {
+                    found.append(known)
+                    continue
+                }
+                found.append(Device(base: base, identity: identity(base: base, pci: pci)))
+            }
+        }
+        let before = Set(devices.map(\.identity.accelerator))
+        let after = Set(found.map(\.identity.accelerator))
+        for gone in before.subtracting(after).sorted() { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
+        for new in after.subtracting(before).sorted() { logger.info("accelerator discovered", metadata: ["accelerator": "\(new)", "collector": "habana"]) }
+        devices = found
+    }
+
+    private func identity(base: String, pci: String) -> DeviceIdentity {
+        func attribute(_ name: String) -> String? {
+            guard let value = try? sysfs.readString("\(base)/\(name)"), !value.isEmpty, value != "N/A" else { return nil }
+            return value
+        }
+        // `device_type` is e.g. GAUDI2 or GAUDI3; a serial attribute is UNVERIFIED (read when present).
+        let model = attribute("device_type").map(Self.modelName) ?? "Gaudi"
+        let serial = attribute("serial_number")
+        var info: [(String, String)] = [("pci_bus_id", pci), ("driver", "habanalabs")]
+        if let node = nodeName { info.append(("node", node)) }
+        if let module = attribute("module_id") { info.append(("module_id", module)) }
+        if let serial { info.append(("serial", serial)) }
+        return DeviceIdentity(accelerator: serial ?? pci, vendor: "habana", model: model, pciAddress: pci, info: info)
+    }
+
+    /// `GAUDI2` → `Gaudi2`, `GAUDI3` → `Gaudi3`; anything else as given.
+    static func modelName(_ deviceType: String) -> String {
+        let upper = deviceType.uppercased()
+        guard upper.hasPrefix("GAUDI") else { return deviceType }
+        return "Gaudi" + upper.dropFirst(5).lowercased()
+    }
+
+    private func read(_ device: Device) -> DeviceSample {
+        var sample = DeviceSample(identity: device.identity)
+        let status: String
+        do {
+            status = try sysfs.readString("\(device.base)/status")
+        } catch {
+            problems.report("\(device.base)/status", "accelerator \(device.identity.accelerator) stopped answering: \(error)")
+            sample.up = false
+            return sample
+        }
+        // `operational`; anything else (`in reset`, `disabled`, `needs reset`, …) is a device not serving.
+        guard status.lowercased() == "operational" else {
+            problems.report("\(device.base)/state", "accelerator \(device.identity.accelerator) is \(status)")
+            sample.up = false
+            return sample
+        }
+        func number(_ name: String) -> Double? {
+            guard let text = try? sysfs.readString("\(device.base)/\(name)"), let value = Double(text), value.isFinite, value >= 0
+            else { return nil }
+            return value
+        }
+        if let mhz = number("clk_cur_freq_mhz") { sample.clockHertz["soc"] = mhz * 1e6 }
+        if let milliwatts = number("max_power"), milliwatts > 0 { sample.powerLimitWatts = milliwatts / 1000 }
+        if let hard = number("hard_reset_cnt") { sample.errors["reset_hard"] = hard }
+        if let soft = number("soft_reset_cnt") { sample.errors["reset_soft"] = soft }
+        return sample
+    }
+}
