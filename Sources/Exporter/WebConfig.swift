@@ -199,9 +199,17 @@ final class WebAccess: Sendable {
         else { return challenge }
         let user = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
-        guard let hash = config.users[user] else { return challenge }
+        guard let hash = config.users[user] else {
+            // Spend a bcrypt run on unknown users too, so the answer's timing does not tell which users exist.
+            var out = [CChar](repeating: 0, count: 256)
+            _ = CCrypt_hash(password, Self.dummyHash, &out, out.count)
+            return challenge
+        }
         return Self.matches(password: password, hash: hash, user: user, cache: verified) ? nil : challenge
     }
+
+    /// A bcrypt hash of nothing anyone knows (cost 10), checked for unknown users.
+    static let dummyHash = "$2b$10$ErxT.v881dCsz2xndRWCz..U.vddRFOkoHjulEoDcg2z2HY3upvXa"
 
     static func matches(password: String, hash: String, user: String, cache: borrowing Mutex<[String: String]>) -> Bool {
         // As in exporter-toolkit, a verified (user, hash, password) is remembered in memory, so each scrape does not
