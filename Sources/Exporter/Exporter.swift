@@ -1,6 +1,8 @@
 public import Accelerators
+import Attribution
 import Exposition
 import HTTPServer
+import KubeletClient
 public import Logging
 import Synchronization
 
@@ -25,8 +27,26 @@ public final class Exporter: Sendable {
         public var httpThreads = 2
         public var maxConnections = 512
         public var requestTimeoutSeconds = 10
+        /// `--collector.kubelet` and friends; nil: no pod attribution at all.
+        public var kubelet: Kubelet?
+        /// `--collector.processes`: per-process attribution (NVML processes, DRM fdinfo) through host PIDs under
+        /// `procfs`. Needs `hostPID` and, for other users' fdinfo, `CAP_SYS_PTRACE` (deploy/attribution).
+        public var processes = false
 
         public init() {}
+
+        public struct Kubelet: Sendable {
+            public var socketPath = "/var/lib/kubelet/pod-resources/kubelet.sock"
+            public var refreshInterval = 5.0
+            public var callTimeout = 2.0
+            /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`).
+            public var extraResourceNames: Set<String> = []
+            /// Pod UID → name for per-process attribution until the pod watch provides it: the kubelet's pod log
+            /// directories (`--kubelet.pod-logs-path`), read only with `processes`.
+            public var podLogsPath: String? = "/var/log/pods"
+
+            public init() {}
+        }
 
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
         public static let knownCollectors = ["amdgpu", "hwmon", "nvidia"]
@@ -38,6 +58,7 @@ public final class Exporter: Sendable {
     private let sampler: Sampler
     private let current = SnapshotStore()
     private let server: Mutex<HTTPServer?> = Mutex(nil)
+    private let podResources: PodResourcesClient?
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -62,7 +83,22 @@ public final class Exporter: Sendable {
         sources += extraSources
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
         let store = current
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { tick in
+        var stage: AttributionStage?
+        if let kubelet = configuration.kubelet {
+            let client = PodResourcesClient(
+                configuration: .init(socketPath: kubelet.socketPath, refreshInterval: kubelet.refreshInterval, callTimeout: kubelet.callTimeout),
+                logger: logger.with("collector", "kubelet"))
+            let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
+            stage = AttributionStage(kubelet: client, podDirectory: directory, processes: configuration.processes,
+                                     procfs: configuration.procfs, scanDRM: configuration.collectors.contains("amdgpu"),
+                                     extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
+            podResources = client
+        } else {
+            podResources = nil
+        }
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage] tick in
+            var tick = tick
+            stage?.apply(to: &tick)
             store.publish(renderer.render(tick))
         }
     }
@@ -72,6 +108,7 @@ public final class Exporter: Sendable {
 
     /// Runs one tick before serving (so the first scrape has data), then starts the loop and the HTTP server.
     public func start() throws {
+        podResources?.start()
         sampler.tickOnce()
         sampler.start()
         let http = HTTPServer(
@@ -96,6 +133,7 @@ public final class Exporter: Sendable {
         }
         http?.stop()
         sampler.stop()
+        podResources?.stop()
     }
 
     // MARK: Routes
