@@ -32,8 +32,11 @@ final class AttributionStage: @unchecked Sendable {
 
     func apply(to tick: inout Sampler.Tick) {
         let status = kubelet.status
-        tick.collectors.append(Sampler.CollectorStatus(name: "kubelet", success: status.success,
-                                                       durationSeconds: status.durationSeconds, error: status.error))
+        // No `_success` series before the first List finished: a 0 for the exporter's first tick would be a false alarm.
+        if status.attempted {
+            tick.collectors.append(Sampler.CollectorStatus(name: "kubelet", success: status.success,
+                                                           durationSeconds: status.durationSeconds, error: status.error))
+        }
         guard let list = status.list else { return }
         let keys = tick.devices.map { AcceleratorKeys(identity: $0.identity) }
         var options = self.options

@@ -54,6 +54,8 @@ public final class PodResourcesClient: Sendable {
         public var durationSeconds = 0.0
         /// `List` calls made so far (for tests and self-metrics).
         public var listCalls = 0
+        /// Whether any `List` attempt has finished: before that, there is no health to report.
+        public var attempted = false
     }
 
     public let configuration: Configuration
@@ -85,7 +87,7 @@ public final class PodResourcesClient: Sendable {
         }
         if dropped {
             logger.warning("dropping pod-resources allocations: no good List for too long",
-                           metadata: ["stale_after_seconds": "\(configuration.staleAfter)"])
+                           metadata: ["stale_after_seconds": "\(Self.rounded(configuration.staleAfter))"])
         }
         return status
     }
@@ -167,6 +169,7 @@ public final class PodResourcesClient: Sendable {
             let duration = Self.seconds(ContinuousClock.now - started)
             let recovered = state.withLock { s -> String? in
                 s.status.list = list
+                s.status.attempted = true
                 s.status.success = true
                 s.status.error = nil
                 s.status.durationSeconds = duration
@@ -207,6 +210,7 @@ public final class PodResourcesClient: Sendable {
 
     private func record(failure reason: String, kind: String, duration: Double) {
         let log = state.withLock { s -> Bool in
+            s.status.attempted = true
             s.status.success = false
             s.status.error = reason
             s.status.durationSeconds = duration
@@ -214,15 +218,21 @@ public final class PodResourcesClient: Sendable {
             return s.failureLogged != kind
         }
         if log {
-            logger.warning("kubelet pod-resources unavailable; keeping the last allocations for a while",
+            logger.warning("kubelet pod-resources List failing; keeping the last allocations for a while",
                            metadata: ["error": "\(reason)", "socket": "\(configuration.socketPath)",
-                                      "stale_after_seconds": "\(configuration.staleAfter)"])
+                                      "stale_after_seconds": "\(Self.rounded(configuration.staleAfter))"])
         }
     }
+
+    static func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
 
     /// A clear reason and a coarse kind (log once per kind).
     static func describe(_ error: any Error, timeout: Double) -> (String, String) {
         guard let rpc = error as? RPCError else { return ("\(error)", "other") }
+        // grpc-swift reports an undecodable answer as a status (invalidArgument or internalError, by version).
+        if rpc.message.lowercased().contains("deserializ") {
+            return ("answer did not decode as pod-resources v1: \(rpc.message)", "garbage")
+        }
         switch rpc.code {
         case .deadlineExceeded:
             return ("no answer within \(timeout)s (deadline exceeded)", "deadline")
@@ -230,8 +240,6 @@ public final class PodResourcesClient: Sendable {
             return ("kubelet unreachable: \(rpc.message)", "unavailable")
         case .unimplemented:
             return ("not implemented by this kubelet", "unimplemented")
-        case .internalError where rpc.message.lowercased().contains("deserializ") || rpc.message.lowercased().contains("decod"):
-            return ("answer did not decode as pod-resources v1: \(rpc.message)", "garbage")
         default:
             return ("\(rpc.code): \(rpc.message)", "\(rpc.code)")
         }

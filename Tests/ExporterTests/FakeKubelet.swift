@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import PodResourcesAPI
+import SwiftProtobuf
 import Synchronization
 
 /// An in-process kubelet pod-resources server on a unix socket, built from the same generated code as the client.
@@ -13,6 +14,8 @@ final class FakeKubelet: Sendable {
         case fail(RPCError.Code)
         /// Answers only after `seconds` (past the client's deadline).
         case hang(seconds: Double)
+        /// Answers with bytes that are not a `ListPodResourcesResponse`.
+        case garbage
     }
 
     struct State: Sendable {
@@ -41,7 +44,14 @@ final class FakeKubelet: Sendable {
     func start() async throws {
         unlink(socketPath)
         let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: [Service(fake: self)])
+        // List is served as raw bytes, so that it can also answer garbage; the rest through the generated service.
+        var router = RPCRouter<HTTP2ServerTransport.Posix>()
+        Service(fake: self).registerMethods(with: &router)
+        router.registerHandler(forMethod: V1_PodResourcesLister.Method.List.descriptor, deserializer: RawBytes(), serializer: RawBytes()) {
+            [self] _, _ in
+            StreamingServerResponse(single: ServerResponse(message: try await self.listAnswer()))
+        }
+        let server = GRPCServer(transport: transport, router: router)
         let task = Task { try await server.serve() }
         _ = try await transport.listeningAddress
         running.withLock { $0 = (server, task) }
@@ -56,23 +66,39 @@ final class FakeKubelet: Sendable {
         unlink(socketPath)
     }
 
+    /// The bytes of one List answer, after the configured failure or delay.
+    func listAnswer() async throws -> [UInt8] {
+        let (behaviour, answer) = state.withLock { s in
+            s.listCalls += 1
+            return (s.listBehaviour, s.list)
+        }
+        switch behaviour {
+        case .answer:
+            return try answer.serializedBytes()
+        case .fail(let code):
+            throw RPCError(code: code, message: "fake kubelet failure")
+        case .hang(let seconds):
+            try await Task.sleep(for: .seconds(seconds))
+            return try answer.serializedBytes()
+        case .garbage:
+            // Field 1, length-delimited, with a length running past the end.
+            return [0x0A, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]
+        }
+    }
+
+    struct RawBytes: MessageSerializer, MessageDeserializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+        func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+            serializedMessageBytes.withUnsafeBytes { Array($0) }
+        }
+    }
+
     struct Service: V1_PodResourcesLister.SimpleServiceProtocol {
         let fake: FakeKubelet
 
+        /// Not routed (the raw List handler replaces it); kept for the protocol.
         func list(request: V1_ListPodResourcesRequest, context: ServerContext) async throws -> V1_ListPodResourcesResponse {
-            let (behaviour, answer) = fake.state.withLock { s in
-                s.listCalls += 1
-                return (s.listBehaviour, s.list)
-            }
-            switch behaviour {
-            case .answer:
-                return answer
-            case .fail(let code):
-                throw RPCError(code: code, message: "fake kubelet failure")
-            case .hang(let seconds):
-                try await Task.sleep(for: .seconds(seconds))
-                return answer
-            }
+            try V1_ListPodResourcesResponse(serializedBytes: try await fake.listAnswer())
         }
 
         func getAllocatableResources(request: V1_AllocatableResourcesRequest, context: ServerContext) async throws

@@ -139,6 +139,27 @@ struct KubeletClientTests {
         await fake.stop()
     }
 
+    @Test func anAnswerThatDoesNotDecodeIsAFailureNotACrash() async throws {
+        let (dir, socket) = try kubeletSocketPath()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set { $0.listBehaviour = .garbage }
+        try await fake.start()
+        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
+        client.start()
+        defer { client.stop() }
+        let failed = await eventually { client.status.error != nil }
+        #expect(failed)
+        let status = client.status
+        #expect(!status.success)
+        #expect(status.list == nil)
+        #expect(status.error?.contains("did not decode") == true, "\(status.error ?? "")")
+        fake.set { $0.list = listMessage([podMessage("a", "b", [])]); $0.listBehaviour = .answer }
+        let recovered = await eventually { client.status.success }
+        #expect(recovered)
+        await fake.stop()
+    }
+
     @Test func podLogDirectoriesNamePodUIDs() throws {
         let (dir, _) = try kubeletSocketPath()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -166,7 +166,7 @@ struct KubeletEndToEndTests {
         let newPod = Self.sample(back, "accelerator_pod_utilization_ratio", [Self.gpu0, #"pod="train-1""#])
         #expect(newPod != nil)
         let log = exporter.log
-        let failureLines = log.components(separatedBy: "kubelet pod-resources unavailable").count - 1
+        let failureLines = log.components(separatedBy: "kubelet pod-resources List failing").count - 1
         #expect(failureLines >= 1 && failureLines <= 2, "log once per state change, not per attempt:\n\(log.suffix(3000))")
         await fake.stop()
     }
@@ -202,5 +202,27 @@ struct KubeletEndToEndTests {
         #expect(!kubeletSeries)
         let offLines = exporter.log.components(separatedBy: "kubelet collector off").count - 1
         #expect(offLines == 1)
+    }
+
+    /// The deploy components render with the real kustomize (kubectl's) on top of the NVIDIA overlay.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/kubectl")))
+    func deployComponentsRender() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("kustomize-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("check"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: ExporterProcess.packageRoot.appendingPathComponent("deploy"), to: dir.appendingPathComponent("deploy"))
+        try """
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources: [../deploy/nvidia]
+            components: [../deploy/attribution, ../deploy/attribution/processes]
+            """.write(to: dir.appendingPathComponent("check/kustomization.yaml"), atomically: false, encoding: .utf8)
+        let (out, err, status) = try run("/usr/bin/kubectl", ["kustomize", dir.appendingPathComponent("check").path])
+        #expect(status == 0, "\(err)")
+        let yaml = String(decoding: out, as: UTF8.self)
+        for needle in ["hostPID: true", "- SYS_PTRACE", "- --collector.processes", "- --path.procfs=/host/proc",
+                       "path: /var/lib/kubelet/pod-resources", "mountPath: /var/lib/kubelet/pod-resources", "runtimeClassName: nvidia"] {
+            #expect(yaml.contains(needle), "\(needle) missing from:\n\(yaml)")
+        }
     }
 }
