@@ -147,6 +147,14 @@ struct KubeletEndToEndTests {
         let listCalls = fake.listCalls - callsBefore
         #expect(listCalls <= Int(elapsed) + 2, "\(listCalls) List calls during 60 scrapes in \(elapsed)s")
 
+        // With the client connected and 8 GPUs attributed, the exporter stays within the base DaemonSet's 64 MiB limit.
+        let status = (try? String(contentsOfFile: "/proc/\(exporter.exporterPID)/status", encoding: .utf8)) ?? ""
+        let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
+        print("accel-exporter VmRSS with the kubelet client connected: \(rssKiB ?? -1) KiB (\(ExporterProcess.binary("accel-exporter")))")
+        #expect(rssKiB != nil)
+        #expect((rssKiB ?? .max) < 64 * 1024)
+
         // The kubelet goes away: kubelet success 0, device metrics keep coming, allocations kept for a while.
         await fake.stop()
         let down = await Self.waitFor(exporter) { $0.contains(Self.kubeletDown) }
