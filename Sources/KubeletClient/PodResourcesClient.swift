@@ -61,6 +61,7 @@ public final class PodResourcesClient: Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
+    private let executor = QueueTaskExecutor(label: "accel-exporter.kubelet")
 
     private struct State {
         var status = Status()
@@ -69,6 +70,7 @@ public final class PodResourcesClient: Sendable {
         /// The last logged failure kind; `nil` while healthy (log once per change).
         var failureLogged: String?
         var unimplementedLogged = false
+        var namelessLogged = 0
     }
 
     public init(configuration: Configuration, logger: Logger) {
@@ -96,7 +98,7 @@ public final class PodResourcesClient: Sendable {
     public func start() {
         state.withLock { s in
             guard s.task == nil else { return }
-            s.task = Task.detached { [self] in
+            s.task = Task.detached(executorPreference: executor) { [self] in
                 // One event-loop thread is plenty for one unary call every few seconds.
                 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
                 await self.run(group: group)
@@ -165,8 +167,17 @@ public final class PodResourcesClient: Sendable {
         state.withLock { $0.status.listCalls += 1 }
         do {
             let response = try await lister.list(request: ClientRequest(message: V1_ListPodResourcesRequest()), options: options)
-            let list = PodResourcesList(response)
+            var list = PodResourcesList(response)
+            let nameless = Self.dropNameless(&list)
             let duration = Self.seconds(ContinuousClock.now - started)
+            let logNameless = state.withLock { s -> Bool in
+                defer { s.namelessLogged = nameless }
+                return nameless != s.namelessLogged && nameless > 0
+            }
+            if logNameless {
+                logger.warning("kubelet pod-resources List named pods or containers without a name; they are left out",
+                               metadata: ["entries": "\(nameless)"])
+            }
             let recovered = state.withLock { s -> String? in
                 s.status.list = list
                 s.status.attempted = true
@@ -222,6 +233,25 @@ public final class PodResourcesClient: Sendable {
                            metadata: ["error": "\(reason)", "socket": "\(configuration.socketPath)",
                                       "stale_after_seconds": "\(Self.rounded(configuration.staleAfter))"])
         }
+    }
+
+    /// Pods without a namespace or name and containers without a name would become series with empty `namespace`,
+    /// `pod` or `container` labels that collide with each other: the kubelet never sends them, so they are dropped.
+    /// Returns how many entries were dropped.
+    static func dropNameless(_ list: inout PodResourcesList) -> Int {
+        var dropped = 0
+        list.pods.removeAll { pod in
+            let bad = pod.name.isEmpty || pod.namespace.isEmpty
+            if bad { dropped += 1 }
+            return bad
+        }
+        for i in list.pods.indices {
+            list.pods[i].containers.removeAll { container in
+                if container.name.isEmpty { dropped += 1 }
+                return container.name.isEmpty
+            }
+        }
+        return dropped
     }
 
     static func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }

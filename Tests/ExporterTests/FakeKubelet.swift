@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import KubeletClient
 import GRPCNIOTransportHTTP2Posix
 import PodResourcesAPI
 import SwiftProtobuf
@@ -29,6 +30,7 @@ final class FakeKubelet: Sendable {
 
     let socketPath: String
     let state = Mutex(State())
+    private let executor = QueueTaskExecutor(label: "fake-kubelet")
     private let running = Mutex<(server: GRPCServer<HTTP2ServerTransport.Posix>, task: Task<Void, any Error>)?>(nil)
 
     init(socketPath: String) {
@@ -52,7 +54,8 @@ final class FakeKubelet: Sendable {
             StreamingServerResponse(single: ServerResponse(message: try await self.listAnswer()))
         }
         let server = GRPCServer(transport: transport, router: router)
-        let task = Task { try await server.serve() }
+        // Its own executor: other tests blocking the cooperative pool must not stall the fake kubelet's answers.
+        let task = Task(executorPreference: executor) { try await server.serve() }
         _ = try await transport.listeningAddress
         running.withLock { $0 = (server, task) }
     }

@@ -72,6 +72,31 @@ struct KubeletClientTests {
         await fake.stop()
     }
 
+    @Test func namelessPodsAndContainersAreLeftOut() async throws {
+        let (dir, socket) = try kubeletSocketPath()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set {
+            $0.list = listMessage([
+                podMessage("", "no-namespace", [containerMessage("c", ids: ["GPU-x"])]),
+                podMessage("ml", "", [containerMessage("c", ids: ["GPU-x"])]),
+                podMessage("ml", "ok", [containerMessage("", ids: ["GPU-y"]), containerMessage("main", ids: ["GPU-z"])]),
+            ])
+        }
+        try await fake.start()
+        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
+        client.start()
+        defer { client.stop() }
+        let answered = await eventually { client.status.list != nil }
+        #expect(answered)
+        let list = client.status.list
+        let expected = PodResourcesList(pods: [PodResources(name: "ok", namespace: "ml", containers: [
+            ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: ["GPU-z"])]),
+        ])])
+        #expect(list == expected)
+        await fake.stop()
+    }
+
     @Test func unimplementedAllocatableIsNotAFailure() async throws {
         let (dir, socket) = try kubeletSocketPath()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -114,7 +139,7 @@ struct KubeletClientTests {
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.list = listMessage([podMessage("a", "b", [])]) }
         try await fake.start()
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 0.3, staleAfter: 1.5),
+        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 0.3, staleAfter: 3),
                                         logger: Self.logger)
         client.start()
         defer { client.stop() }
