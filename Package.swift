@@ -28,6 +28,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // The kubelet pod-resources client (gRPC over a unix socket). Generated code is committed
+        // (scripts/generate-podresources.sh): builds need neither protoc nor the plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // C bridges. libmicrohttpd ships a .pc file; libsensors does not (link "sensors" in its modulemap).
@@ -69,7 +75,30 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "ScrapeClient",
+                "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient",
+                "ScrapeClient",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Generated from Protos/podresources/v1/api.proto by scripts/generate-podresources.sh (messages, client, server).
+        .target(
+            name: "PodResourcesAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The kubelet pod-resources client: List on its own interval, GetAllocatableResources per connection,
+        // answers converted to Attribution's values. Never on the scrape or sample path.
+        .target(
+            name: "KubeletClient",
+            dependencies: [
+                "Attribution", "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -148,7 +177,16 @@ let package = Package(
         .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),
         .testTarget(
             name: "ExporterTests",
-            dependencies: ["Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient"],
+            dependencies: [
+                "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution",
+                "KubeletClient",
+                "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: []
         ),
     ]

@@ -1,8 +1,10 @@
 public import Accelerators
+import Attribution
 import ConfigYAML
 import Dispatch
 import Exposition
 import HTTPServer
+import KubeletClient
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -40,8 +42,26 @@ public final class Exporter: Sendable {
         public var webConfigPath: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
         public var trimStartupMemoryAfterSeconds: Double? = 10
+        /// `--collector.kubelet` and friends; nil: no pod attribution at all.
+        public var kubelet: Kubelet?
+        /// `--collector.processes`: per-process attribution (NVML processes, DRM fdinfo) through host PIDs under
+        /// `procfs`. Needs `hostPID` and, for other users' fdinfo, `CAP_SYS_PTRACE` (deploy/attribution).
+        public var processes = false
 
         public init() {}
+
+        public struct Kubelet: Sendable {
+            public var socketPath = "/var/lib/kubelet/pod-resources/kubelet.sock"
+            public var refreshInterval = 5.0
+            public var callTimeout = 2.0
+            /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`).
+            public var extraResourceNames: Set<String> = []
+            /// Pod UID → name for per-process attribution until the pod watch provides it: the kubelet's pod log
+            /// directories (`--kubelet.pod-logs-path`), read only with `processes`.
+            public var podLogsPath: String? = "/var/log/pods"
+
+            public init() {}
+        }
 
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
         public static let knownCollectors = ["amdgpu", "habana", "hwmon", "nvidia"]
@@ -55,6 +75,7 @@ public final class Exporter: Sendable {
     private let server: Mutex<HTTPServer?> = Mutex(nil)
     /// The landing page's charts.
     let history = ReadingHistory()
+    private let podResources: PodResourcesClient?
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -93,7 +114,22 @@ public final class Exporter: Sendable {
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
         let store = current
         let history = self.history
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { tick in
+        var stage: AttributionStage?
+        if let kubelet = configuration.kubelet {
+            let client = PodResourcesClient(
+                configuration: .init(socketPath: kubelet.socketPath, refreshInterval: kubelet.refreshInterval, callTimeout: kubelet.callTimeout),
+                logger: logger.with("collector", "kubelet"))
+            let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
+            stage = AttributionStage(kubelet: client, podDirectory: directory, processes: configuration.processes,
+                                     procfs: configuration.procfs, scanDRM: configuration.collectors.contains("amdgpu"),
+                                     extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
+            podResources = client
+        } else {
+            podResources = nil
+        }
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage] tick in
+            var tick = tick
+            stage?.apply(to: &tick)
             store.publish(renderer.render(tick))
             history.record(tick.devices)
         }
@@ -114,6 +150,7 @@ public final class Exporter: Sendable {
             }
             webConfig = loaded
         }
+        podResources?.start()
         sampler.tickOnce()
         sampler.start()
         let http = HTTPServer(
@@ -180,12 +217,6 @@ public final class Exporter: Sendable {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
-    static func fingerprint(_ path: String) -> [Int] {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return [0] }
-        return [Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)]
-    }
-
     public func stop() {
         let http = server.withLock { s -> HTTPServer? in
             defer { s = nil }
@@ -193,6 +224,7 @@ public final class Exporter: Sendable {
         }
         http?.stop()
         sampler.stop()
+        podResources?.stop()
     }
 
     // MARK: Routes

@@ -81,6 +81,26 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("nvml.library"), help: "NVML library to dlopen (default: libnvidia-ml.so.1 from the loader's search path).")
     var nvmlLibrary: String?
 
+    @Flag(name: .customLong("collector.kubelet"), inversion: .prefixedNo,
+          help: "Pod attribution from the kubelet's pod-resources API (accelerator_allocated, accelerator_pod_*). Stays off, with one log line, when the socket's directory does not exist at start (no kubelet here).")
+    var kubelet = true
+
+    @Option(name: .customLong("kubelet.pod-resources-socket"), help: "The kubelet's pod-resources unix socket.")
+    var kubeletSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+    @Option(name: .customLong("kubelet.refresh-interval"), help: "How often to call pod-resources List (never per scrape), e.g. 5s.")
+    var kubeletRefresh = "5s"
+
+    @Option(name: .customLong("kubelet.resource-names"), help: "Extra device-plugin resource names whose ids name accelerators (comma-separated).")
+    var kubeletResourceNames = ""
+
+    @Option(name: .customLong("kubelet.pod-logs-path"), help: "The kubelet's pod log directories (<namespace>_<pod>_<uid>), for pod UID -> name with --collector.processes.")
+    var kubeletPodLogs = "/var/log/pods"
+
+    @Flag(name: .customLong("collector.processes"), inversion: .prefixedNo,
+          help: "Per-process attribution on shared accelerators (NVML processes, DRM fdinfo) through host PIDs under --path.procfs; needs hostPID and CAP_SYS_PTRACE.")
+    var processes = false
+
     @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info (default: $NODE_NAME, else the host name).")
     var nodeName: String?
 
@@ -153,6 +173,22 @@ struct AccelExporter: ParsableCommand {
             }
         }
         config.inferenceWindowSeconds = try Self.parseDuration(inferenceWindow, flag: "--inference.window", minimum: 1)
+        config.processes = processes
+        if kubelet {
+            var k = Exporter.Configuration.Kubelet()
+            k.socketPath = kubeletSocket
+            k.refreshInterval = try Self.parseDuration(kubeletRefresh, flag: "--kubelet.refresh-interval", minimum: 0.1)
+            k.extraResourceNames = Set(kubeletResourceNames.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty })
+            k.podLogsPath = kubeletPodLogs.isEmpty ? nil : kubeletPodLogs
+            // A machine without a kubelet (a dev box) has no pod-resources directory: stay off quietly. A missing
+            // socket in an existing directory is a kubelet that is (re)starting: keep trying and report it.
+            let directory = kubeletSocket.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            if access(directory.isEmpty ? "/" : directory, F_OK) == 0 {
+                config.kubelet = k
+            } else {
+                logger.info("kubelet collector off: no pod-resources directory here", metadata: ["directory": "\(directory)"])
+            }
+        }
 
         let exporter = Exporter(configuration: config, logger: logger)
         do {
@@ -163,7 +199,8 @@ struct AccelExporter: ParsableCommand {
         } catch {
             Self.fail("cannot start: \(error)")
         }
-        logger.info("accel-exporter started", metadata: ["version": "\(SelfMetrics.version)", "collectors": "\(config.collectors.sorted().joined(separator: ","))"])
+        let collectors = config.collectors.sorted() + (config.kubelet != nil ? ["kubelet"] : []) + (config.processes ? ["processes"] : [])
+        logger.info("accel-exporter started", metadata: ["version": "\(SelfMetrics.version)", "collectors": "\(collectors.joined(separator: ","))"])
 
         // Graceful shutdown: stop accepting, finish the tick, exit 0.
         let done = DispatchSemaphore(value: 0)
@@ -240,5 +277,13 @@ struct AccelExporter: ParsableCommand {
             }
             fail(message(for: error))
         }
+    }
+}
+
+extension String {
+    func trimmingASCIIWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[start...end])
     }
 }

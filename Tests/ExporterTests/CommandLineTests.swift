@@ -9,6 +9,7 @@ import Testing
         (["--log.level", "loud"], "--log.level"),
         (["--log.format", "xml"], "--log.format"),
         (["--path.sysfs", "/does/not/exist"], "--path.sysfs"),
+        (["--kubelet.refresh-interval", "often"], "--kubelet.refresh-interval"),
         (["--no-such-flag"], "no-such-flag"),
     ])
     func badFlagsPrintOneClearLineAndExitNonZero(arguments: [String], mentions: String) throws {
@@ -34,7 +35,9 @@ import Testing
         #expect(status == 0)
         let help = String(decoding: out, as: UTF8.self)
         for flag in ["--web.listen-address", "--web.telemetry-path", "--path.sysfs", "--path.procfs", "--collect.interval",
-                     "--collector.amdgpu", "--no-collector.hwmon", "--collector.hwmon.all", "--log.level", "--log.format"] {
+                     "--collector.amdgpu", "--no-collector.hwmon", "--collector.hwmon.all", "--log.level", "--log.format",
+                     "--collector.kubelet", "--kubelet.pod-resources-socket", "--kubelet.refresh-interval",
+                     "--kubelet.resource-names", "--kubelet.pod-logs-path", "--collector.processes"] {
             #expect(help.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -1,0 +1,188 @@
+import Foundation
+import GRPCCore
+import KubeletClient
+import GRPCNIOTransportHTTP2Posix
+import PodResourcesAPI
+import SwiftProtobuf
+import Synchronization
+
+/// An in-process kubelet pod-resources server on a unix socket, built from the same generated code as the client.
+/// Its answers and failures are set while it runs; it counts the calls it gets.
+final class FakeKubelet: Sendable {
+    enum ListBehaviour: Sendable {
+        case answer
+        /// Fails every List with this status code.
+        case fail(RPCError.Code)
+        /// Answers only after `seconds` (past the client's deadline).
+        case hang(seconds: Double)
+        /// Answers with bytes that are not a `ListPodResourcesResponse`.
+        case garbage
+    }
+
+    struct State: Sendable {
+        var list = V1_ListPodResourcesResponse()
+        /// nil: `Unimplemented`, as a kubelet with the feature gate off answers.
+        var allocatable: V1_AllocatableResourcesResponse? = V1_AllocatableResourcesResponse()
+        var listBehaviour = ListBehaviour.answer
+        var listCalls = 0
+        var allocatableCalls = 0
+    }
+
+    let socketPath: String
+    let state = Mutex(State())
+    private let executor = QueueTaskExecutor(label: "fake-kubelet")
+    private let running = Mutex<(server: GRPCServer<HTTP2ServerTransport.Posix>, task: Task<Void, any Error>)?>(nil)
+
+    init(socketPath: String) {
+        self.socketPath = socketPath
+    }
+
+    var listCalls: Int { state.withLock { $0.listCalls } }
+    var allocatableCalls: Int { state.withLock { $0.allocatableCalls } }
+
+    func set(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
+
+    /// Serves until `stop()`; returns once the socket accepts connections.
+    func start() async throws {
+        unlink(socketPath)
+        let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        // List is served as raw bytes, so that it can also answer garbage; the rest through the generated service.
+        var router = RPCRouter<HTTP2ServerTransport.Posix>()
+        Service(fake: self).registerMethods(with: &router)
+        router.registerHandler(forMethod: V1_PodResourcesLister.Method.List.descriptor, deserializer: RawBytes(), serializer: RawBytes()) {
+            [self] _, _ in
+            StreamingServerResponse(single: ServerResponse(message: try await self.listAnswer()))
+        }
+        let server = GRPCServer(transport: transport, router: router)
+        // Its own executor: other tests blocking the cooperative pool must not stall the fake kubelet's answers.
+        let task = Task(executorPreference: executor) { try await server.serve() }
+        _ = try await transport.listeningAddress
+        running.withLock { $0 = (server, task) }
+    }
+
+    /// The kubelet goes away: connections close and the socket file is removed (a kubelet restart recreates it).
+    func stop() async {
+        guard let (server, task) = running.withLock({ r in defer { r = nil }; return r }) else { return }
+        server.beginGracefulShutdown()
+        task.cancel()
+        _ = try? await task.value
+        unlink(socketPath)
+    }
+
+    /// The bytes of one List answer, after the configured failure or delay.
+    func listAnswer() async throws -> [UInt8] {
+        let (behaviour, answer) = state.withLock { s in
+            s.listCalls += 1
+            return (s.listBehaviour, s.list)
+        }
+        switch behaviour {
+        case .answer:
+            return try answer.serializedBytes()
+        case .fail(let code):
+            throw RPCError(code: code, message: "fake kubelet failure")
+        case .hang(let seconds):
+            try await Task.sleep(for: .seconds(seconds))
+            return try answer.serializedBytes()
+        case .garbage:
+            // Field 1, length-delimited, with a length running past the end.
+            return [0x0A, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]
+        }
+    }
+
+    struct RawBytes: MessageSerializer, MessageDeserializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+        func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+            serializedMessageBytes.withUnsafeBytes { Array($0) }
+        }
+    }
+
+    struct Service: V1_PodResourcesLister.SimpleServiceProtocol {
+        let fake: FakeKubelet
+
+        /// Not routed (the raw List handler replaces it); kept for the protocol.
+        func list(request: V1_ListPodResourcesRequest, context: ServerContext) async throws -> V1_ListPodResourcesResponse {
+            try V1_ListPodResourcesResponse(serializedBytes: try await fake.listAnswer())
+        }
+
+        func getAllocatableResources(request: V1_AllocatableResourcesRequest, context: ServerContext) async throws
+            -> V1_AllocatableResourcesResponse {
+            let answer = fake.state.withLock { s in
+                s.allocatableCalls += 1
+                return s.allocatable
+            }
+            guard let answer else {
+                throw RPCError(code: .unimplemented, message: "GetAllocatableResources disabled by feature gate")
+            }
+            return answer
+        }
+
+        func get(request: V1_GetPodResourcesRequest, context: ServerContext) async throws -> V1_GetPodResourcesResponse {
+            throw RPCError(code: .unimplemented, message: "not faked")
+        }
+    }
+}
+
+// Builders for the messages tests send.
+func podMessage(_ namespace: String, _ name: String, _ containers: [V1_ContainerResources]) -> V1_PodResources {
+    var p = V1_PodResources()
+    p.namespace = namespace
+    p.name = name
+    p.containers = containers
+    return p
+}
+
+func containerMessage(_ name: String, resource: String = "nvidia.com/gpu", ids: [String] = [],
+                      claims: [V1_DynamicResource] = []) -> V1_ContainerResources {
+    var c = V1_ContainerResources()
+    c.name = name
+    if !ids.isEmpty {
+        var d = V1_ContainerDevices()
+        d.resourceName = resource
+        d.deviceIds = ids
+        c.devices = [d]
+    }
+    c.dynamicResources = claims
+    return c
+}
+
+func claimMessage(_ name: String, namespace: String, driver: String, pool: String, device: String, cdi: [String],
+                  shareID: String? = nil) -> V1_DynamicResource {
+    var r = V1_ClaimResource()
+    r.driverName = driver
+    r.poolName = pool
+    r.deviceName = device
+    r.cdiDevices = cdi.map { n in
+        var d = V1_CDIDevice()
+        d.name = n
+        return d
+    }
+    if let shareID { r.shareID = shareID }
+    var claim = V1_DynamicResource()
+    claim.claimName = name
+    claim.claimNamespace = namespace
+    claim.claimResources = [r]
+    return claim
+}
+
+func listMessage(_ pods: [V1_PodResources]) -> V1_ListPodResourcesResponse {
+    var l = V1_ListPodResourcesResponse()
+    l.podResources = pods
+    return l
+}
+
+/// A short unix socket path (sun_path holds 108 bytes) in a fresh directory.
+func kubeletSocketPath() throws -> (dir: URL, socket: String) {
+    let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("kubelet-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return (dir, dir.appendingPathComponent("kubelet.sock").path)
+}
+
+/// Polls `condition` until it holds or `timeout` passes (no fixed sleeps).
+func eventually(timeout: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
