@@ -76,7 +76,7 @@ let package = Package(
             name: "Exporter",
             dependencies: [
                 "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient",
-                "ScrapeClient",
+                "Kubernetes", "ScrapeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -144,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "ConfigYAML", "Exporter", "LineLogging",
+                "ConfigYAML", "Exporter", "Kubernetes", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -38,6 +38,7 @@ KINDS = {
     "Secret": ("", "v1", "secrets", True),
     "EndpointSlice": ("discovery.k8s.io", "v1", "endpointslices", True),
     "APIService": ("apiregistration.k8s.io", "v1", "apiservices", False),
+    "ResourceSlice": ("resource.k8s.io", "v1", "resourceslices", False),
 }
 RESOURCES = {v[2]: k for k, v in KINDS.items()}
 

@@ -47,8 +47,9 @@ public struct AcceleratorKeys: Sendable, Equatable {
         self.init(accelerator: identity.accelerator, vendor: identity.vendor, model: identity.model,
                   uuid: isNVIDIAUUID ? identity.accelerator : nil, parentUUID: info["parent"],
                   pciAddress: identity.pciAddress ?? info["pci_bus_id"], serial: info["serial"],
-                  cardNames: cardNames, otherIDs: (info["card"].map { [$0] } ?? []) + otherIDs,
-                  minorNumber: minorNumber ?? info["minor_number"].flatMap { Int($0) })
+                  cardNames: identity.aliases.cardNames + cardNames,
+                  otherIDs: (info["card"].map { [$0] } ?? []) + identity.aliases.otherIDs + otherIDs,
+                  minorNumber: minorNumber ?? identity.aliases.minorNumber ?? info["minor_number"].flatMap { Int($0) })
     }
 }
 

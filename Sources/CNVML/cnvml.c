@@ -27,6 +27,7 @@ static const Entry entries[] = {
     ONE(nvmlDeviceGetUUID),
     ONE(nvmlDeviceGetName),
     ONE(nvmlDeviceGetSerial),
+    ONE(nvmlDeviceGetMinorNumber),
     ONE(nvmlDeviceGetVbiosVersion),
     ONE(nvmlDeviceGetPciInfo_v3),
     ONE(nvmlDeviceGetUtilizationRates),

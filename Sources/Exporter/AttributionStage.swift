@@ -17,13 +17,23 @@ final class AttributionStage: @unchecked Sendable {
     private let processes: Bool
     private let options: AllocationOptions
     private let logger: Logger
+    private let podWatch: NodePodWatch?
+    private let resourceSlices: ResourceSliceWatch?
+    private let podLabels: [String]
     private var attributor: Attributor
     private var lastUnmatched: (plugin: Int, dra: Int, allocatable: Int) = (0, 0, 0)
 
-    init(kubelet: PodResourcesClient, podDirectory: (any PodDirectory)?, processes: Bool, procfs: FileRoot,
+    /// `podWatch` (the node's pod watch) names pods for per-process attribution and carries the allow-listed
+    /// `podLabels`; without it, `podDirectory` (the kubelet's pod log directories) names them. `resourceSlices`
+    /// adds the DRA devices' attributes to the claim join.
+    init(kubelet: PodResourcesClient, podWatch: NodePodWatch? = nil, podDirectory: (any PodDirectory)?,
+         resourceSlices: ResourceSliceWatch? = nil, podLabels: [String] = [], processes: Bool, procfs: FileRoot,
          scanDRM: Bool, extraResourceNames: Set<String>, logger: Logger) {
         self.kubelet = kubelet
-        self.podDirectory = podDirectory
+        self.podWatch = podWatch
+        self.resourceSlices = resourceSlices
+        self.podLabels = podLabels
+        self.podDirectory = podWatch ?? podDirectory
         self.processes = processes
         self.options = AllocationOptions(extraResourceNames: extraResourceNames)
         self.logger = logger
@@ -37,10 +47,14 @@ final class AttributionStage: @unchecked Sendable {
             tick.collectors.append(Sampler.CollectorStatus(name: "kubelet", success: status.success,
                                                            durationSeconds: status.durationSeconds, error: status.error))
         }
+        // Up while a List is being served: the last one succeeded, or failed calls are still within the bound
+        // for which the last good one stays valid.
+        tick.extraFamilies.append(Self.upFamily(status.list != nil))
         guard let list = status.list else { return }
         let keys = tick.devices.map { AcceleratorKeys(identity: $0.identity) }
         var options = self.options
         options.allocatable = status.allocatable
+        if let resourceSlices { options.resourceSliceAttributes = resourceSlices.attributes }
         let table = AllocationMapper.map(list, devices: keys, options: options)
         let devices: [DeviceSample]
         if processes {
@@ -56,8 +70,36 @@ final class AttributionStage: @unchecked Sendable {
         let pods = processes ? (podDirectory?.pods(at: tick.startedAt) ?? [:]) : [:]
         let result = attributor.tick(devices: devices, allocations: table, pods: pods, at: tick.startedAt)
         tick.extraFamilies += result.families
+        if let podWatch, !podLabels.isEmpty, let labels = Self.podLabelsFamily(table, pods: podWatch.entries, allowed: podLabels) {
+            tick.extraFamilies.append(labels)
+        }
         tick.extraFamilies += AttributionMetrics.diagnosticFamilies(allocations: table, shares: result.shares.diagnostics)
         logUnmatched(table, allocatable: status.allocatable, devices: keys)
+    }
+
+    static func upFamily(_ up: Bool) -> MetricFamily {
+        MetricFamily(name: "accel_exporter_attribution_up",
+                     help: "1 while pod attribution is served from a current (or recent enough) kubelet pod-resources List, 0 when it was dropped.",
+                     kind: .gauge, samples: [Sample(labels: [], value: up ? 1 : 0)])
+    }
+
+    /// `accelerator_pod_labels{namespace,pod,label_<name>…} 1` for each pod holding an accelerator on this node, with
+    /// the allow-listed pod labels (`--kubernetes.pod-labels`), as kube-state-metrics spells them: a join target for
+    /// `accelerator_allocated` on (namespace, pod). Pods with none of the labels get no series.
+    static func podLabelsFamily(_ table: AllocationTable, pods: [NodePodWatch.Entry], allowed: [String]) -> MetricFamily? {
+        let holding = Set(table.allocations.map { "\($0.namespace)/\($0.pod)" })
+        var family = MetricFamily(name: "accelerator_pod_labels",
+                                  help: "1 for each pod holding an accelerator on this node, with its allow-listed labels as label_<name>.",
+                                  kind: .gauge)
+        for pod in pods where holding.contains("\(pod.namespace)/\(pod.name)") {
+            var labels = [Label("namespace", pod.namespace), Label("pod", pod.name)]
+            for name in allowed {
+                if let value = pod.labels[name] { labels.append(Label(PodLabelNames.sanitized(name), value)) }
+            }
+            guard labels.count > 2 else { continue }
+            family.samples.append(Sample(labels: labels, value: 1))
+        }
+        return family.samples.isEmpty ? nil : family
     }
 
     /// One line when the number of ids that name no accelerator changes (a plugin/exporter id mismatch), not per tick.
@@ -72,5 +114,18 @@ final class AttributionStage: @unchecked Sendable {
                            metadata: ["allocated_device_plugin_ids": "\(now.0)", "allocated_dra_devices": "\(now.1)",
                                       "advertised_ids": "\(now.2)", "examples": "\(examples.joined(separator: ","))"])
         }
+    }
+}
+
+/// Pod label names as Prometheus label names: `label_` plus the name with every character outside `[a-zA-Z0-9_]`
+/// replaced by `_` (`app.kubernetes.io/name` → `label_app_kubernetes_io_name`), as kube-state-metrics does.
+public enum PodLabelNames {
+    /// At most this many allow-listed labels: with `namespace` and `pod`, the schema's budget of 8 labels a series.
+    public static let limit = 6
+
+    public static func sanitized(_ name: String) -> String {
+        "label_" + String(name.unicodeScalars.map { s -> Character in
+            s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "_") ? Character(s) : "_"
+        })
     }
 }

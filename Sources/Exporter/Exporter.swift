@@ -5,6 +5,7 @@ import Dispatch
 import Exposition
 import HTTPServer
 import KubeletClient
+public import Kubernetes
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -48,7 +49,28 @@ public final class Exporter: Sendable {
         /// `procfs`. Needs `hostPID` and, for other users' fdinfo, `CAP_SYS_PTRACE` (deploy/attribution).
         public var processes = false
 
+        /// The API server, for the node's pod watch (pod names for per-process attribution, allow-listed pod labels,
+        /// model-server discovery) and DRA ResourceSlices; nil: no API access.
+        public var apiServer: APIServer?
+
         public init() {}
+
+        public struct APIServer: Sendable {
+            public var configuration: KubernetesConfiguration
+            /// This node's name (`--kubernetes.node-name`, `$NODE_NAME`): the pod watch's field selector.
+            public var nodeName: String
+            /// Pod labels copied onto `accelerator_pod_labels` (`--kubernetes.pod-labels`), at most `PodLabelNames.limit`.
+            public var podLabels: [String] = []
+            /// Watch ResourceSlices for DRA device attributes (`--kubernetes.resource-slices`).
+            public var resourceSlices = true
+            /// Scrape model-server pods found through their annotations (`--inference.discovery`).
+            public var inferenceDiscovery = true
+
+            public init(configuration: KubernetesConfiguration, nodeName: String) {
+                self.configuration = configuration
+                self.nodeName = nodeName
+            }
+        }
 
         public struct Kubelet: Sendable {
             public var socketPath = "/var/lib/kubelet/pod-resources/kubelet.sock"
@@ -76,6 +98,10 @@ public final class Exporter: Sendable {
     /// The landing page's charts.
     let history = ReadingHistory()
     private let podResources: PodResourcesClient?
+    private let kubernetes: KubernetesClient?
+    private let podWatch: NodePodWatch?
+    private let resourceSlices: ResourceSliceWatch?
+    private let inference: InferenceSource?
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -102,34 +128,64 @@ public final class Exporter: Sendable {
                                                   processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
             sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
         }
-        if !configuration.inferenceTargets.isEmpty {
-            sources.append(InferenceSource(
+        var kubernetes: KubernetesClient?
+        if let api = configuration.apiServer {
+            do {
+                kubernetes = try KubernetesClient(configuration: api.configuration, logger: logger.with("component", "kubernetes"))
+            } catch {
+                logger.error("no pod watch: the API client does not start", metadata: ["error": "\(error)"])
+            }
+        }
+        self.kubernetes = kubernetes
+        let podWatch = kubernetes.flatMap { client in
+            configuration.apiServer.map { NodePodWatch(client: client, nodeName: $0.nodeName, logger: logger.with("component", "pod-watch")) }
+        }
+        self.podWatch = podWatch
+        let discovery = podWatch != nil && configuration.apiServer?.inferenceDiscovery == true
+        if !configuration.inferenceTargets.isEmpty || discovery {
+            let source = InferenceSource(
                 targets: configuration.inferenceTargets,
                 normalizer: EngineInferenceNormalizer(windowSeconds: configuration.inferenceWindowSeconds),
                 // Scrapes finish within the sample interval, so a slow server never delays the tick.
                 timeoutSeconds: max(0.1, configuration.interval * 0.8),
-                clock: { Exporter.unixNow() }))
+                clock: { Exporter.unixNow() })
+            sources.append(source)
+            inference = source
+        } else {
+            inference = nil
         }
         sources += extraSources
         let renderer = SnapshotRenderer(selfMetrics: selfMetrics)
         let store = current
         let history = self.history
+        let resourceSlices: ResourceSliceWatch? = configuration.kubelet == nil || configuration.apiServer?.resourceSlices != true ? nil
+            : kubernetes.flatMap { client in configuration.apiServer.map { ResourceSliceWatch(client: client, nodeName: $0.nodeName, logger: logger.with("component", "resource-slices")) } }
+        self.resourceSlices = resourceSlices
         var stage: AttributionStage?
         if let kubelet = configuration.kubelet {
             let client = PodResourcesClient(
                 configuration: .init(socketPath: kubelet.socketPath, refreshInterval: kubelet.refreshInterval, callTimeout: kubelet.callTimeout),
                 logger: logger.with("collector", "kubelet"))
             let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
-            stage = AttributionStage(kubelet: client, podDirectory: directory, processes: configuration.processes,
+            stage = AttributionStage(kubelet: client, podWatch: podWatch, podDirectory: directory, resourceSlices: resourceSlices,
+                                     podLabels: configuration.apiServer?.podLabels ?? [], processes: configuration.processes,
                                      procfs: configuration.procfs, scanDRM: configuration.collectors.contains("amdgpu"),
                                      extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
             podResources = client
         } else {
             podResources = nil
         }
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage] tick in
+        let staticTargets = configuration.inferenceTargets
+        let inferenceSource = discovery ? inference : nil
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch] tick in
             var tick = tick
             stage?.apply(to: &tick)
+            if let podWatch {
+                tick.collectors.append(Sampler.CollectorStatus(name: "pod_watch", success: podWatch.lastError == nil && podWatch.hasSynced,
+                                                               durationSeconds: 0, error: podWatch.lastError))
+                // Targets found this tick are scraped from the next one on.
+                inferenceSource?.setTargets(staticTargets + InferenceDiscovery.targets(podWatch.entries))
+            }
             store.publish(renderer.render(tick))
             history.record(tick.devices)
         }
@@ -151,6 +207,8 @@ public final class Exporter: Sendable {
             webConfig = loaded
         }
         podResources?.start()
+        podWatch?.start()
+        resourceSlices?.start()
         sampler.tickOnce()
         sampler.start()
         let http = HTTPServer(

@@ -10,11 +10,16 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
     public var namespace: String
     public var pod: String
     public var url: ScrapeURL
+    /// Found only through the generic `prometheus.io/scrape` annotation, which most pods carry for other reasons:
+    /// such a target is reported (`accel_exporter_inference_target_up`) only once it served a known engine's
+    /// metrics, and while it does not it is probed once a minute rather than every sample.
+    public var probe: Bool
 
-    public init(namespace: String, pod: String, url: ScrapeURL) {
+    public init(namespace: String, pod: String, url: ScrapeURL, probe: Bool = false) {
         self.namespace = namespace
         self.pod = pod
         self.url = url
+        self.probe = probe
     }
 
     public static func < (lhs: InferenceTarget, rhs: InferenceTarget) -> Bool {
@@ -64,6 +69,12 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private let maxBytes: Int
     private let parallelism: Int
     private let clock: @Sendable () -> Double
+    /// Probe targets that answered but served no known engine: not scraped again before the instant given.
+    private var notModelServers: [InferenceTarget: MonotonicInstant] = [:]
+    /// Probe targets that served a known engine: reported like named targets from then on.
+    private var recognized: Set<InferenceTarget> = []
+    /// How long a probe target that is not a model server is left alone.
+    static let probeInterval = 60.0
 
     public init(
         targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = 16 << 20,
@@ -84,10 +95,18 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         if let next = pending.withLock({ list -> [InferenceTarget]? in defer { list = nil }; return list }) {
-            for gone in Set(targets).subtracting(next) { normalizer.forget(gone) }
+            let gone = Set(targets).subtracting(next)
+            for target in gone {
+                normalizer.forget(target)
+                recognized.remove(target)
+                notModelServers[target] = nil
+            }
             targets = next
         }
-        let current = targets
+        let current = targets.filter { target in
+            guard let until = notModelServers[target] else { return true }
+            return now >= until
+        }
         var outcomes = [Outcome?](repeating: nil, count: current.count)
         let timeout = timeoutSeconds, limit = maxBytes
         outcomes.withUnsafeMutableBufferPointer { slots in
@@ -113,15 +132,27 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         for (target, outcome) in zip(current, outcomes) {
             let labels = [Label("namespace", target.namespace), Label("pod", target.pod)]
             guard let outcome else { continue }
-            duration.samples.append(Sample(labels: labels, value: outcome.seconds))
+            var targetUp = false
             switch outcome.result {
             case .success(let parsed):
                 let (normalized, problem) = normalizer.normalize(parsed, target: target, time: time)
                 families += normalized
-                up.samples.append(Sample(labels: labels, value: problem == nil ? 1 : 0))
+                targetUp = problem == nil
+                if target.probe {
+                    if normalized.isEmpty && !recognized.contains(target) {
+                        notModelServers[target] = now.adding(seconds: Self.probeInterval)
+                    } else if !normalized.isEmpty {
+                        recognized.insert(target)
+                        notModelServers[target] = nil
+                    }
+                }
             case .failure:
-                up.samples.append(Sample(labels: labels, value: 0))
+                if target.probe && !recognized.contains(target) { notModelServers[target] = now.adding(seconds: Self.probeInterval) }
             }
+            // An unrecognized probe target is some other exporter: none of ours to report.
+            guard !target.probe || recognized.contains(target) else { continue }
+            duration.samples.append(Sample(labels: labels, value: outcome.seconds))
+            up.samples.append(Sample(labels: labels, value: targetUp ? 1 : 0))
         }
         families.append(up)
         families.append(duration)

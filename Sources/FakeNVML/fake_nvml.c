@@ -210,6 +210,7 @@ static const struct { const char *name; nvmlReturn_t code; const char *text; } k
 
 static const char *const kFailable[] = {
     "nvmlDeviceGetHandleByIndex", "nvmlDeviceGetUUID", "nvmlDeviceGetName", "nvmlDeviceGetSerial",
+    "nvmlDeviceGetMinorNumber",
     "nvmlDeviceGetVbiosVersion", "nvmlDeviceGetPciInfo", "nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo",
     "nvmlDeviceGetTemperature", "nvmlDeviceGetPowerUsage", "nvmlDeviceGetEnforcedPowerLimit",
     "nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetClockInfo", "nvmlDeviceGetPcieThroughput",
@@ -967,6 +968,15 @@ EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial, unsig
     return end(putText(serial, length, c.g->serial));
 }
 
+// The GPU's /dev/nvidia<N> number: the slot index in the fake (on real nodes usually, not always, the index).
+EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber) {
+    BEGIN(c, device, "nvmlDeviceGetMinorNumber", NULL);
+    NEED(minorNumber);
+    NOT_ON_MIG(c);
+    *minorNumber = (unsigned int)c.index;
+    return end(NVML_SUCCESS);
+}
+
 EXPORT nvmlReturn_t nvmlDeviceGetVbiosVersion(nvmlDevice_t device, char *version, unsigned int length) {
     BEGIN(c, device, "nvmlDeviceGetVbiosVersion", NULL);
     NEED(version);
@@ -1499,6 +1509,7 @@ __attribute__((unused)) static void checkSignatures(CNVMLFunctions *f) {
     f->nvmlDeviceGetUUID = nvmlDeviceGetUUID;
     f->nvmlDeviceGetName = nvmlDeviceGetName;
     f->nvmlDeviceGetSerial = nvmlDeviceGetSerial;
+    f->nvmlDeviceGetMinorNumber = nvmlDeviceGetMinorNumber;
     f->nvmlDeviceGetVbiosVersion = nvmlDeviceGetVbiosVersion;
     f->nvmlDeviceGetPciInfo_v3 = nvmlDeviceGetPciInfo_v3;
     f->nvmlDeviceGetUtilizationRates = nvmlDeviceGetUtilizationRates;

@@ -36,11 +36,40 @@ extension KubernetesObject {
 
 public struct Pod: KubernetesObject, Hashable {
     public struct Spec: Codable, Sendable, Hashable {
+        public struct Container: Codable, Sendable, Hashable {
+            public struct Port: Codable, Sendable, Hashable {
+                public var name: String?
+                public var containerPort: Int
+            }
+            public var name: String
+            public var ports: [Port]?
+        }
         public var nodeName: String?
+        public var hostNetwork: Bool?
+        public var containers: [Container]?
+
+        public init(nodeName: String? = nil, hostNetwork: Bool? = nil, containers: [Container]? = nil) {
+            self.nodeName = nodeName
+            self.hostNetwork = hostNetwork
+            self.containers = containers
+        }
     }
     public struct Status: Codable, Sendable, Hashable {
+        public struct ContainerStatus: Codable, Sendable, Hashable {
+            public var name: String
+            /// `containerd://<id>`, `cri-o://<id>`, `docker://<id>`; absent until the container was created.
+            public var containerID: String?
+        }
         public var phase: String?
         public var podIP: String?
+        public var containerStatuses: [ContainerStatus]?
+        public var initContainerStatuses: [ContainerStatus]?
+
+        public init(phase: String? = nil, podIP: String? = nil, containerStatuses: [ContainerStatus]? = nil) {
+            self.phase = phase
+            self.podIP = podIP
+            self.containerStatuses = containerStatuses
+        }
     }
     public var metadata: ObjectMeta
     public var spec: Spec?
@@ -188,4 +217,36 @@ public struct TokenReview: Codable, Sendable, Hashable {
     public init(token: String, audiences: [String]? = nil) {
         spec = Spec(token: token, audiences: audiences)
     }
+}
+
+/// `resource.k8s.io/v1` ResourceSlice: the devices a DRA driver publishes for one pool, with their attributes.
+public struct ResourceSlice: KubernetesObject, Hashable {
+    public struct Spec: Codable, Sendable, Hashable {
+        public struct Pool: Codable, Sendable, Hashable {
+            public var name: String
+        }
+        public struct Device: Codable, Sendable, Hashable {
+            public var name: String
+            /// Attribute name (`uuid`, `gpu.nvidia.com/uuid`, `pciBusID`, …) → its value, whichever of the typed
+            /// fields (`string`, `int`, `bool`, `version`) it used, as text.
+            public var attributes: [String: AttributeValue]?
+        }
+        public struct AttributeValue: Codable, Sendable, Hashable {
+            public var string: String?
+            public var int: Int64?
+            public var bool: Bool?
+            public var version: String?
+
+            public var text: String? {
+                string ?? version ?? int.map { String($0) } ?? bool.map { String($0) }
+            }
+        }
+        public var driver: String
+        public var pool: Pool
+        public var nodeName: String?
+        public var devices: [Device]?
+    }
+    public var metadata: ObjectMeta
+    /// Absent only in a watch's BOOKMARK events, which carry nothing but the resource version.
+    public var spec: Spec?
 }

@@ -4,6 +4,7 @@ import ConfigYAML
 import Dispatch
 import Exporter
 import HTTPServer
+import Kubernetes
 import LineLogging
 import Logging
 #if canImport(Glibc)
@@ -101,8 +102,26 @@ struct AccelExporter: ParsableCommand {
           help: "Per-process attribution on shared accelerators (NVML processes, DRM fdinfo) through host PIDs under --path.procfs; needs hostPID and CAP_SYS_PTRACE.")
     var processes = false
 
-    @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info (default: $NODE_NAME, else the host name).")
+    @Option(name: .customLong("kubernetes.node-name"), help: "Node name for accelerator_info and the pod watch (default: $NODE_NAME, else the host name).")
     var nodeName: String?
+
+    @Flag(name: .customLong("kubernetes.watch-pods"), inversion: .prefixedNo,
+          help: "Watch this node's pods through the API server (in a cluster, or with --kubeconfig): pod names for --collector.processes, --kubernetes.pod-labels, model-server discovery. Stays off, with one log line, without API access.")
+    var watchPods = true
+
+    @Option(name: .customLong("kubeconfig"), help: "kubeconfig for the API server when running outside a cluster (default: the pod's service account).")
+    var kubeconfig: String?
+
+    @Option(name: .customLong("kubernetes.pod-labels"), help: "Pod labels to export on accelerator_pod_labels as label_<name> (comma-separated, at most 6), e.g. app,team.")
+    var podLabels = ""
+
+    @Flag(name: .customLong("kubernetes.resource-slices"), inversion: .prefixedNo,
+          help: "Watch this node's DRA ResourceSlices (resource.k8s.io/v1) for device attributes (uuid, PCI bus id) that join claims to accelerators.")
+    var resourceSlices = true
+
+    @Flag(name: .customLong("inference.discovery"), inversion: .prefixedNo,
+          help: "Scrape the node's model-server pods found by annotation (inference.accelmetrics.io/scrape, or prometheus.io/scrape probed for a known engine).")
+    var inferenceDiscovery = true
 
     @Flag(name: .customLong("runtime.trim-startup-memory"), inversion: .prefixedNo, help: "Give back the code pages only start-up used (MADV_PAGEOUT), during start and 10 s later.")
     var trimStartupMemory = true
@@ -173,6 +192,27 @@ struct AccelExporter: ParsableCommand {
             }
         }
         config.inferenceWindowSeconds = try Self.parseDuration(inferenceWindow, flag: "--inference.window", minimum: 1)
+        /// Start-up facts logged once the exporter runs.
+        var notes: [(String, Logger.Metadata)] = []
+        let labels = podLabels.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty }
+        guard labels.count <= PodLabelNames.limit else {
+            throw ValidationError("--kubernetes.pod-labels: at most \(PodLabelNames.limit) labels (with namespace and pod, the 8-label budget)")
+        }
+        if watchPods, let node = config.nodeName {
+            // Outside a cluster without --kubeconfig there is no API server: stay off with one line.
+            do {
+                let kube: KubernetesConfiguration = try kubeconfig.map { path throws(KubernetesError) in try .kubeconfig(path: path) }
+                    ?? .inCluster(environment: Self.environmentVariables())
+                var api = Exporter.Configuration.APIServer(configuration: kube, nodeName: node)
+                api.podLabels = labels
+                api.resourceSlices = resourceSlices
+                api.inferenceDiscovery = inferenceDiscovery
+                config.apiServer = api
+            } catch {
+                if kubeconfig != nil { throw ValidationError("--kubeconfig: \(error)") }
+                notes.append(("pod watch off: no API server here", ["reason": "\((error as? KubernetesError)?.message ?? "\(error)")"]))
+            }
+        }
         config.processes = processes
         if kubelet {
             var k = Exporter.Configuration.Kubelet()
@@ -186,7 +226,7 @@ struct AccelExporter: ParsableCommand {
             if access(directory.isEmpty ? "/" : directory, F_OK) == 0 {
                 config.kubelet = k
             } else {
-                logger.info("kubelet collector off: no pod-resources directory here", metadata: ["directory": "\(directory)"])
+                notes.append(("kubelet collector off: no pod-resources directory here", ["directory": "\(directory)"]))
             }
         }
 
@@ -201,6 +241,8 @@ struct AccelExporter: ParsableCommand {
         }
         let collectors = config.collectors.sorted() + (config.kubelet != nil ? ["kubelet"] : []) + (config.processes ? ["processes"] : [])
         logger.info("accel-exporter started", metadata: ["version": "\(SelfMetrics.version)", "collectors": "\(collectors.joined(separator: ","))"])
+        // After the start: a flag or configuration error stays the only line printed.
+        for (message, metadata) in notes { logger.info("\(message)", metadata: metadata) }
 
         // Graceful shutdown: stop accepting, finish the tick, exit 0.
         let done = DispatchSemaphore(value: 0)
@@ -247,6 +289,13 @@ struct AccelExporter: ParsableCommand {
         guard let v = getenv(name) else { return nil }
         let s = String(cString: v)
         return s.isEmpty ? nil : s
+    }
+
+    /// `KUBERNETES_SERVICE_HOST` and `_PORT`, for the in-cluster configuration.
+    static func environmentVariables() -> [String: String] {
+        var out: [String: String] = [:]
+        for name in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] { out[name] = environment(name) }
+        return out
     }
 
     static func hostName() -> String? {

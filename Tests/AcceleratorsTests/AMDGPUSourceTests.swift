@@ -25,6 +25,10 @@ struct AMDGPUSourceTests {
         #expect(first.identity.accelerator == "4a2b000000001000")
         #expect(first.identity.info.contains { $0 == ("node", "node-a") })
         #expect(first.identity.info.contains { $0 == ("serial", "6922510010") })
+        // The DRM node names a device plugin may use, kept for attribution (not rendered).
+        #expect(first.identity.aliases.cardNames.count == 2)
+        #expect(first.identity.aliases.cardNames.first?.hasPrefix("card") == true)
+        #expect(first.identity.aliases.cardNames.last?.hasPrefix("renderD") == true)
     }
 
     @Test func readsAttributesInBaseUnits() throws {

@@ -73,7 +73,13 @@ public final class AMDGPUSource: AcceleratorSource {
                 found.append(known)
                 continue
             }
-            found.append(Card(entry: entry, identity: identity(base: base, pci: pci, fields: fields)))
+            var identity = identity(base: base, pci: pci, fields: fields)
+            // The DRM nodes of the card (`card1`, `renderD128`) and its `unique_id`: ids a device plugin may use.
+            identity.aliases.cardNames = [entry] + ((try? sysfs.list("\(base)/drm")) ?? []).filter { $0.hasPrefix("renderD") }.sorted()
+            if let uniqueID = try? sysfs.readString("\(base)/unique_id"), !uniqueID.isEmpty, identity.accelerator != uniqueID {
+                identity.aliases.otherIDs = [uniqueID]
+            }
+            found.append(Card(entry: entry, identity: identity))
         }
         let before = Set(cards.map(\.identity.accelerator))
         let after = Set(found.map(\.identity.accelerator))

@@ -93,6 +93,23 @@ public struct ProcessUsage: Sendable, Equatable {
 }
 
 /// Who a device is. `accelerator`, `vendor` and `model` go on every series; `info` only on `accelerator_info`.
+/// Names by which device plugins, DRA drivers and CDI specs refer to a device, beyond its `accelerator` id and PCI
+/// address: what a source knows and the attribution join may need.
+public struct DeviceAliases: Sendable, Equatable, Hashable {
+    /// DRM node names (`card1`, `renderD128`): Intel's device plugin names devices by card.
+    public var cardNames: [String] = []
+    /// NVIDIA `/dev/nvidia<N>` minor number: NVIDIA's DRA driver names full GPUs `gpu-<N>`.
+    public var minorNumber: Int?
+    /// Further exact ids (TPU chip index, Gaudi module id, AMD `unique_id`).
+    public var otherIDs: [String] = []
+
+    public init(cardNames: [String] = [], minorNumber: Int? = nil, otherIDs: [String] = []) {
+        self.cardNames = cardNames
+        self.minorNumber = minorNumber
+        self.otherIDs = otherIDs
+    }
+}
+
 public struct DeviceIdentity: Sendable, Equatable, Hashable {
     /// Stable id: UUID for NVIDIA, `unique_id`/serial else PCI address for others.
     public var accelerator: String
@@ -106,6 +123,8 @@ public struct DeviceIdentity: Sendable, Equatable, Hashable {
         set { infoPairs = newValue.map { InfoPair(name: $0.0, value: $0.1) } }
     }
     var infoPairs: [InfoPair] = []
+    /// Other names the node uses for this device, for pod attribution only (never rendered as labels).
+    public var aliases = DeviceAliases()
 
     struct InfoPair: Sendable, Hashable {
         var name: String

@@ -225,7 +225,10 @@ public final class NVMLSource: AcceleratorSource {
         if let node = configuration.nodeName { info.append(("node", node)) }
         if let get = fn.nvmlDeviceGetVbiosVersion, let v = library.string({ get(handle, $0, $1) }, capacity: 32).1 { info.append(("vbios", v)) }
         if let get = fn.nvmlDeviceGetSerial, let s = library.string({ get(handle, $0, $1) }, capacity: 30).1 { info.append(("serial", s)) }
-        return DeviceIdentity(accelerator: uuid, vendor: "nvidia", model: Self.model(fromName: name), pciAddress: pci, info: info)
+        var identity = DeviceIdentity(accelerator: uuid, vendor: "nvidia", model: Self.model(fromName: name), pciAddress: pci, info: info)
+        var minor: UInt32 = 0
+        if let get = fn.nvmlDeviceGetMinorNumber, NVMLReturn(get(handle, &minor)) == .success { identity.aliases.minorNumber = Int(minor) }
+        return identity
     }
 
     private func discoverMIG(_ library: NVMLLibrary, _ gpu: GPU) {

@@ -160,6 +160,7 @@ typedef struct CNVMLFunctions {
     nvmlReturn_t (*nvmlDeviceGetUUID)(nvmlDevice_t, char *, unsigned int);
     nvmlReturn_t (*nvmlDeviceGetName)(nvmlDevice_t, char *, unsigned int);
     nvmlReturn_t (*nvmlDeviceGetSerial)(nvmlDevice_t, char *, unsigned int);
+    nvmlReturn_t (*nvmlDeviceGetMinorNumber)(nvmlDevice_t, unsigned int *);
     nvmlReturn_t (*nvmlDeviceGetVbiosVersion)(nvmlDevice_t, char *, unsigned int);
     nvmlReturn_t (*nvmlDeviceGetPciInfo_v3)(nvmlDevice_t, nvmlPciInfo_t *);
     nvmlReturn_t (*nvmlDeviceGetUtilizationRates)(nvmlDevice_t, nvmlUtilization_t *);

@@ -1,0 +1,55 @@
+import ScrapeClient
+
+/// The model-server pods on this node, from the node's pod watch: what the exporter scrapes for `inference_*`.
+///
+/// A pod is a target when it is Running with an IP and either
+/// - carries the project's annotation `inference.accelmetrics.io/scrape: "true"` (with optional
+///   `inference.accelmetrics.io/port` and `inference.accelmetrics.io/path`): reported from the first scrape on; or
+/// - carries the common `prometheus.io/scrape: "true"` (with `prometheus.io/port`, `prometheus.io/path`): a probe,
+///   reported only once it serves a known engine's metrics (`InferenceTarget.probe`).
+/// The port is the annotation's, else the pod's first declared container port; a pod with neither, or with
+/// `prometheus.io/scheme: https` (the exporter's scraper speaks plain HTTP), is skipped. The project's annotation
+/// `inference.accelmetrics.io/scrape: "false"` opts a pod out of the generic one.
+public enum InferenceDiscovery {
+    public static let scrapeAnnotation = "inference.accelmetrics.io/scrape"
+    public static let portAnnotation = "inference.accelmetrics.io/port"
+    public static let pathAnnotation = "inference.accelmetrics.io/path"
+
+    public static func targets(_ pods: [NodePodWatch.Entry]) -> [InferenceTarget] {
+        pods.compactMap(target)
+    }
+
+    static func target(_ pod: NodePodWatch.Entry) -> InferenceTarget? {
+        guard pod.phase == "Running", let ip = pod.podIP, !ip.isEmpty else { return nil }
+        let a = pod.annotations
+        let own = a[scrapeAnnotation]?.lowercased()
+        let probe: Bool
+        let portText: String?
+        let pathText: String?
+        if own == "true" {
+            probe = false
+            portText = a[portAnnotation] ?? a["prometheus.io/port"]
+            pathText = a[pathAnnotation] ?? a["prometheus.io/path"]
+        } else if own == nil, a["prometheus.io/scrape"]?.lowercased() == "true" {
+            guard (a["prometheus.io/scheme"] ?? "http").lowercased() == "http" else { return nil }
+            probe = true
+            portText = a["prometheus.io/port"]
+            pathText = a["prometheus.io/path"]
+        } else {
+            return nil
+        }
+        let port: Int
+        if let portText {
+            guard let p = Int(portText.filter { !$0.isWhitespace }), (1...65535).contains(p) else { return nil }
+            port = p
+        } else {
+            guard let first = pod.ports.first else { return nil }
+            port = first
+        }
+        var path = pathText ?? "/metrics"
+        if path.isEmpty { path = "/metrics" }
+        if !path.hasPrefix("/") { path = "/" + path }
+        // IPv6 pod IPs go in brackets inside the URL; ScrapeURL keeps the bare host.
+        return InferenceTarget(namespace: pod.namespace, pod: pod.name, url: ScrapeURL(host: ip, port: port, target: path), probe: probe)
+    }
+}

@@ -1,0 +1,117 @@
+public import Accelerators
+public import Attribution
+public import Kubernetes
+public import Logging
+import Synchronization
+
+/// The pods scheduled on this node, from a list + watch of `/api/v1/pods?fieldSelector=spec.nodeName=<node>`: the
+/// join per-process attribution needs (cgroups name pod UIDs and container ids; the families name pods and
+/// containers), the pod labels an operator allow-lists, and the model-server pods inference discovery scrapes.
+///
+/// Readers never touch the network: the informer keeps a local copy, and each change rebuilds the tables below.
+/// Until the first list completes (or while the API server cannot be reached and nothing was ever listed) every
+/// table is empty: attribution by pod-resources still works, per-process shares wait.
+public final class NodePodWatch: PodDirectory {
+    public struct Entry: Sendable, Equatable {
+        public var uid: String
+        public var namespace: String
+        public var name: String
+        public var labels: [String: String]
+        public var annotations: [String: String]
+        public var podIP: String?
+        public var hostNetwork: Bool
+        public var phase: String?
+        /// Runtime container id → container name.
+        public var containers: [String: String]
+        /// The declared container ports, in spec order.
+        public var ports: [Int]
+    }
+
+    public let nodeName: String
+    private let informer: Informer<Pod>
+    private let tables = Locked<(byUID: [String: PodInfo], entries: [Entry])>(([:], []))
+
+    public init(client: KubernetesClient, nodeName: String, logger: Logger) {
+        self.nodeName = nodeName
+        let tables = self.tables
+        informer = Informer<Pod>(client: client, path: "/api/v1/pods", query: ["fieldSelector": "spec.nodeName=\(nodeName)"],
+                                 logger: logger) { pods in
+            let entries = pods.values.compactMap(Self.entry).sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+            var byUID: [String: PodInfo] = [:]
+            for e in entries { byUID[e.uid] = PodInfo(namespace: e.namespace, name: e.name, containers: e.containers) }
+            tables.withLock { $0 = (byUID, entries) }
+        }
+    }
+
+    public func start() { informer.start() }
+    public func stop() async { await informer.stop() }
+
+    /// Whether the first list completed.
+    public var hasSynced: Bool { informer.hasSynced }
+    /// Why the last list or watch failed; nil while healthy.
+    public var lastError: String? { informer.lastError }
+
+    public func pods(at now: MonotonicInstant) -> [String: PodInfo] { tables.withLock { $0.byUID } }
+
+    /// Every pod on the node, sorted by namespace and name.
+    public var entries: [Entry] { tables.withLock { $0.entries } }
+
+    /// A pod without the identity fields is skipped (never exported with empty labels).
+    static func entry(_ pod: Pod) -> Entry? {
+        guard let uid = pod.metadata.uid, !uid.isEmpty, let namespace = pod.metadata.namespace, !namespace.isEmpty,
+              let name = pod.metadata.name, !name.isEmpty else { return nil }
+        var containers: [String: String] = [:]
+        for status in (pod.status?.containerStatuses ?? []) + (pod.status?.initContainerStatuses ?? []) {
+            if let id = status.containerID, !id.isEmpty { containers[id] = status.name }
+        }
+        return Entry(uid: uid.lowercased(), namespace: namespace, name: name, labels: pod.metadata.labels ?? [:],
+                     annotations: pod.metadata.annotations ?? [:], podIP: pod.status?.podIP,
+                     hostNetwork: pod.spec?.hostNetwork ?? false, phase: pod.status?.phase, containers: containers,
+                     ports: (pod.spec?.containers ?? []).flatMap { ($0.ports ?? []).map(\.containerPort) })
+    }
+}
+
+/// This node's DRA ResourceSlices (`resource.k8s.io/v1`), for the device attributes (`uuid`, `pciBusID`, serial)
+/// that join a claim's (driver, pool, device) to an accelerator when the vendor's naming alone does not. Needs
+/// `list`/`watch` on `resourceslices`; without it the table stays empty and the CDI and naming joins still work.
+public final class ResourceSliceWatch: Sendable {
+    private let informer: Informer<ResourceSlice>
+    private let table = Locked<[ResourceSliceDevice: [String: String]]>([:])
+
+    public init(client: KubernetesClient, nodeName: String, logger: Logger) {
+        let table = self.table
+        informer = Informer<ResourceSlice>(client: client, path: "/apis/resource.k8s.io/v1/resourceslices",
+                                           query: ["fieldSelector": "spec.nodeName=\(nodeName)"], logger: logger) { slices in
+            table.withLock { $0 = Self.attributes(slices.values) }
+        }
+    }
+
+    public func start() { informer.start() }
+    public func stop() async { await informer.stop() }
+
+    public var attributes: [ResourceSliceDevice: [String: String]] { table.withLock { $0 } }
+
+    static func attributes(_ slices: some Sequence<ResourceSlice>) -> [ResourceSliceDevice: [String: String]] {
+        var out: [ResourceSliceDevice: [String: String]] = [:]
+        for slice in slices {
+            guard let spec = slice.spec else { continue }
+            for device in spec.devices ?? [] {
+                var attributes: [String: String] = [:]
+                for (name, value) in device.attributes ?? [:] {
+                    if let text = value.text { attributes[name] = text }
+                }
+                out[ResourceSliceDevice(driver: spec.driver, pool: spec.pool.name, device: device.name)] = attributes
+            }
+        }
+        return out
+    }
+}
+
+/// A `Mutex` in a class, so a closure (an informer's change handler) can hold it.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<R>(_ body: (inout sending Value) throws -> sending R) rethrows -> R { try mutex.withLock(body) }
+}

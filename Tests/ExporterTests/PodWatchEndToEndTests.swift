@@ -1,0 +1,246 @@
+import Exporter
+import Foundation
+import HTTPServer
+import Logging
+import PodResourcesAPI
+import Synchronization
+import Testing
+
+/// scripts/fake-apiserver.py on a free port (plain HTTP), seeded with `objects`; killed with SIGKILL (Foundation's
+/// children start with SIGTERM blocked).
+final class FakeAPIServer {
+    let process = Process()
+    let port: Int
+    let kubeconfig: URL
+    private let dir: URL
+
+    init(objects: [[String: Any]]) throws {
+        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("fake-api-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let seed = dir.appendingPathComponent("seed.json")
+        try JSONSerialization.data(withJSONObject: ["objects": objects]).write(to: seed)
+        let out = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [ExporterProcess.packageRoot.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seed.path]
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            line += chunk
+        }
+        port = Int(String(decoding: line, as: UTF8.self).split(separator: "\n").first ?? "") ?? 0
+        kubeconfig = dir.appendingPathComponent("kubeconfig")
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            clusters: [{name: fake, cluster: {server: "http://127.0.0.1:\(port)"}}]
+            users: [{name: exporter, user: {token: exporter-token}}]
+            contexts: [{name: test, context: {cluster: fake, user: exporter}}]
+            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
+    }
+
+    /// A control call (`/fake/...`): create or replace an object, delete one.
+    func control(_ method: String, _ path: String, body: [String: Any]? = nil) throws {
+        var arguments = ["-sf", "-m", "5", "-X", method, "http://127.0.0.1:\(port)\(path)"]
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)] }
+        let (_, err, status) = try run("/usr/bin/curl", arguments)
+        #expect(status == 0, "\(method) \(path): \(err)")
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// The exporter with the node's pod watch: pod names for per-process shares (no pod log directories), allow-listed
+/// pod labels, ResourceSlice attributes for DRA claims, and model-server discovery from annotations.
+@Suite("pod watch end to end", .serialized)
+struct PodWatchEndToEndTests {
+    typealias K = KubeletEndToEndTests
+
+    static func pod(_ namespace: String, _ name: String, uid: String, node: String = "node-a", labels: [String: String] = [:],
+                    annotations: [String: String] = [:], containers: [(String, String?)] = [], ports: [Int] = [],
+                    phase: String = "Running") -> [String: Any] {
+        [
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": ["namespace": namespace, "name": name, "uid": uid, "labels": labels, "annotations": annotations],
+            "spec": ["nodeName": node, "containers": [["name": "main", "ports": ports.map { ["containerPort": $0] }]]],
+            "status": ["phase": phase, "podIP": "127.0.0.1",
+                       "containerStatuses": containers.map { c -> [String: Any] in
+                           var s: [String: Any] = ["name": c.0]
+                           if let id = c.1 { s["containerID"] = id }
+                           return s
+                       }],
+        ]
+    }
+
+    /// The runtime container id HostFiles puts in PID `pid`'s cgroup.
+    static func containerID(_ pid: Int) -> String { String(String(repeating: String(pid), count: 13).prefix(64)) }
+
+    @Test func podNamesLabelsSlicesAndModelServersFromTheAPIServer() async throws {
+        let waiting = Mutex(4)
+        let vllm = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "vllm"), handler: { _ in
+            .text("""
+                # TYPE vllm:num_requests_waiting gauge
+                vllm:num_requests_waiting{model_name="llama"} \(waiting.withLock { $0 })
+                # TYPE vllm:num_requests_running gauge
+                vllm:num_requests_running{model_name="llama"} 2
+
+                """)
+        })
+        try vllm.start()
+        defer { vllm.stop() }
+        // Another exporter on the node with the generic annotation: probed, never reported as a model server.
+        let other = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "other"), handler: { _ in
+            .text("# TYPE node_load1 gauge\nnode_load1 0.5\n")
+        })
+        try other.start()
+        defer { other.stop() }
+
+        let machine = try NVIDIATests.Machine("h100x8")
+        // Per-process samples stamped with the call time, so each tick sees new ones (see KubeletEndToEndTests).
+        try machine.replace(with: machine.text.replacingOccurrences(of: "cuda_version 12040\n", with: "cuda_version 12040\nvary 1\n"))
+        let gpu5 = NVIDIATests.uuid(machine, 5)
+        let gpu6 = NVIDIATests.uuid(machine, 6)
+        let api = try FakeAPIServer(objects: [
+            Self.pod("ml", "infer-a", uid: K.uidA, labels: ["app": "llm", "team": "search"],
+                     annotations: ["inference.accelmetrics.io/scrape": "true", "inference.accelmetrics.io/port": "\(vllm.port)"],
+                     containers: [("server", "containerd://" + Self.containerID(60110))]),
+            Self.pod("ml", "infer-b", uid: K.uidB, labels: ["app": "llm"], containers: [("server", "containerd://" + Self.containerID(60111))]),
+            Self.pod("ml", "train-0", uid: "1a2b3c4d-0000-4000-8000-0000000000c0", labels: ["app": "trainer"]),
+            Self.pod("ops", "node-metrics", uid: "1a2b3c4d-0000-4000-8000-0000000000d0",
+                     annotations: ["prometheus.io/scrape": "true"], ports: [other.port]),
+            // Another node's model server: outside the field selector.
+            Self.pod("ml", "elsewhere", uid: "1a2b3c4d-0000-4000-8000-0000000000e0", node: "node-b",
+                     annotations: ["inference.accelmetrics.io/scrape": "true", "inference.accelmetrics.io/port": "\(vllm.port)"]),
+            [
+                "apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+                "metadata": ["name": "node-a-example"],
+                "spec": ["driver": "gpu.example.com", "nodeName": "node-a", "pool": ["name": "pool-x", "generation": 1, "resourceSliceCount": 1],
+                         "devices": [["name": "dev-7", "attributes": ["gpu.example.com/uuid": ["string": gpu6], "index": ["int": 6]]]]],
+            ],
+        ])
+        defer { api.stop() }
+        #expect(api.port > 0)
+
+        let files = try K.HostFiles()
+        let (dir, socket) = try kubeletSocketPath()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set {
+            $0.list = listMessage([
+                podMessage("ml", "train-0", [containerMessage("trainer", ids: [K.gpu0])]),
+                podMessage("ml", "infer-a", [containerMessage("server", ids: [K.gpu3 + "::0"])]),
+                podMessage("ml", "infer-b", [containerMessage("server", ids: [K.gpu3 + "::1"])]),
+                // NVIDIA's DRA driver names a full GPU by its minor number; no CDI name to go on.
+                podMessage("ml", "dra-minor", [containerMessage("main", claims: [
+                    claimMessage("by-minor", namespace: "ml", driver: "gpu.nvidia.com", pool: "node-a", device: "gpu-5", cdi: []),
+                ])]),
+                // A driver whose names say nothing: only its ResourceSlice's uuid attribute joins it.
+                podMessage("ml", "dra-slice", [containerMessage("main", claims: [
+                    claimMessage("by-slice", namespace: "ml", driver: "gpu.example.com", pool: "pool-x", device: "dev-7", cdi: []),
+                ])]),
+            ])
+        }
+        try await fake.start()
+        let exporter = try NVIDIATests.exporter(machine, arguments: [
+            "--kubelet.pod-resources-socket", socket, "--kubelet.refresh-interval", "1s",
+            "--collector.processes", "--path.procfs", files.procfs, "--kubelet.pod-logs-path", "",
+            "--kubeconfig", api.kubeconfig.path, "--kubernetes.node-name", "node-a", "--kubernetes.pod-labels", "app,team",
+        ])
+        defer { exporter.stop() }
+
+        let text = await K.waitFor(exporter) {
+            $0.contains(K.kubeletUp) && K.sample($0, "accelerator_pod_utilization_ratio", [K.gpu3, #"pod="infer-b""#]) != nil
+                && $0.contains(#"claim="by-slice""#) && $0.contains("inference_requests_waiting{")
+        }
+        // Per-process shares named through the pod watch (pod log directories are off).
+        let aUtil = K.sample(text, "accelerator_pod_utilization_ratio", [K.gpu3, #"pod="infer-a""#, #"container="server""#])
+        let bUtil = K.sample(text, "accelerator_pod_utilization_ratio", [K.gpu3, #"pod="infer-b""#, #"container="server""#])
+        #expect(aUtil == 0.41)
+        #expect(bUtil == 0.23)
+        // DRA: by NVIDIA minor number, and through the ResourceSlice attribute.
+        let byMinor = K.sample(text, "accelerator_allocated", [gpu5, #"pod="dra-minor""#, #"claim="by-minor""#])
+        let bySlice = K.sample(text, "accelerator_allocated", [gpu6, #"pod="dra-slice""#, #"claim="by-slice""#])
+        #expect(byMinor == 1)
+        #expect(bySlice == 1)
+        let unmatched = K.sample(text, "accel_exporter_attribution_unmatched_devices", [#"source="dra""#])
+        #expect(unmatched == 0)
+        // Allow-listed labels of the pods holding devices; pods holding none get no series.
+        #expect(text.contains(#"accelerator_pod_labels{namespace="ml",pod="infer-a",label_app="llm",label_team="search"} 1"#))
+        #expect(text.contains(#"accelerator_pod_labels{namespace="ml",pod="train-0",label_app="trainer"} 1"#))
+        let opsLabels = text.contains(#"accelerator_pod_labels{namespace="ops""#)
+        #expect(!opsLabels)
+        #expect(text.contains(#"accel_exporter_collector_success{collector="pod_watch"} 1"#))
+        #expect(text.contains("accel_exporter_attribution_up 1"))
+        // The annotated model server is scraped; the generic-annotation exporter and the other node's pod are not reported.
+        #expect(text.contains(#"inference_requests_waiting{model_name="llama",namespace="ml",pod="infer-a"} 4"#))
+        #expect(text.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="infer-a"} 1"#))
+        let reportedOthers = text.contains(#"pod="node-metrics""#) || text.contains(#"pod="elsewhere""#)
+        #expect(!reportedOthers)
+        let (_, lint, lintStatus) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        #expect(lintStatus == 0, "promtool: \(lint)")
+
+        // The model-server pod goes away: its inference series and target go with it in the next snapshots.
+        try api.control("DELETE", "/fake/objects?kind=Pod&namespace=ml&name=infer-a")
+        let gone = await K.waitFor(exporter) { !$0.contains(#"pod="infer-a",model_name"#) && !$0.contains(#"namespace="ml",pod="infer-a"} "#) }
+        let stillScraped = gone.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="infer-a"}"#)
+        #expect(!stillScraped)
+        // A new one appears with the project's annotation and no port annotation: its declared container port is used.
+        try api.control("POST", "/fake/objects", body: Self.pod("ml", "infer-c", uid: "1a2b3c4d-0000-4000-8000-0000000000f0",
+                                                                annotations: ["inference.accelmetrics.io/scrape": "true"], ports: [vllm.port]))
+        waiting.withLock { $0 = 7 }
+        _ = await K.waitFor(exporter) { $0.contains(#"inference_requests_waiting{model_name="llama",namespace="ml",pod="infer-c"} 7"#) }
+
+        // The kubelet goes away for good: attribution is kept for the staleness bound (6 × 1 s), then dropped.
+        await fake.stop()
+        let dropped = await K.waitFor(exporter, timeout: 30) { $0.contains("accel_exporter_attribution_up 0") }
+        let leftover = dropped.contains("accelerator_allocated{")
+        #expect(!leftover)
+        let deviceUp = dropped.contains("accelerator_up{accelerator=\"\(K.gpu0)\"")
+        #expect(deviceUp)
+    }
+
+    @Test func withoutAPIAccessTheWatchStaysOffWithOneLine() throws {
+        let machine = try NVIDIATests.Machine("h100x8")
+        let exporter = try NVIDIATests.exporter(machine, arguments: ["--no-collector.kubelet"])
+        defer { exporter.stop() }
+        let text = try exporter.waitForMetrics { $0.contains("accelerator_up{") }
+        let watchSeries = text.contains(#"collector="pod_watch""#)
+        #expect(!watchSeries)
+        let offLines = exporter.log.components(separatedBy: "pod watch off").count - 1
+        #expect(offLines == 1)
+    }
+
+    @Test func anUnreachableAPIServerIsAStatusNotACrash() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("kc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let kubeconfig = dir.appendingPathComponent("kubeconfig")
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            clusters: [{name: gone, cluster: {server: "http://127.0.0.1:1"}}]
+            users: [{name: exporter, user: {token: t}}]
+            contexts: [{name: test, context: {cluster: gone, user: exporter}}]
+            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
+        let machine = try NVIDIATests.Machine("h100x8")
+        let exporter = try NVIDIATests.exporter(machine, arguments: ["--no-collector.kubelet", "--kubeconfig", kubeconfig.path, "--kubernetes.node-name", "n"])
+        defer { exporter.stop() }
+        let text = try exporter.waitForMetrics { $0.contains(#"accel_exporter_collector_success{collector="pod_watch"} 0"#) }
+        #expect(text.contains("accelerator_up{"))
+        // A refused connection fails after the client's connect timeout (10 s: it retries the connection until then).
+        let deadline = Date().addingTimeInterval(25)
+        while !exporter.log.contains("list/watch failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        Thread.sleep(forTimeInterval: 1.5)
+        let warnings = exporter.log.components(separatedBy: "list/watch failed").count - 1
+        #expect(warnings == 1, "once per failure streak:\n\(exporter.log.suffix(2000))")
+    }
+}
