@@ -1,3 +1,4 @@
+import AcceleratorTestSupport
 import Exporter
 import Foundation
 import HTTPServer
@@ -242,5 +243,128 @@ struct PodWatchEndToEndTests {
         Thread.sleep(forTimeInterval: 1.5)
         let warnings = exporter.log.components(separatedBy: "list/watch failed").count - 1
         #expect(warnings == 1, "once per failure streak:\n\(exporter.log.suffix(2000))")
+    }
+}
+
+/// The real exporter on the simulated MI300X node (umockdev) with AMD device-plugin and DRA allocations from the fake
+/// kubelet: a pod with two containers on two GPUs, a claim with two devices (AMD's DRA names `gpu-<card>-<render>`),
+/// and one device in two claims.
+@Suite("AMD attribution end to end", .serialized)
+struct AMDAttributionEndToEndTests {
+    typealias K = KubeletEndToEndTests
+    /// `accelerator` of the MI300X fixture's card i (its `unique_id`).
+    static func id(_ i: Int) -> String { "accelerator=\"4a2b00000000100\(i)\"" }
+
+    static func claim(_ name: String, devices: [String]) -> V1_DynamicResource {
+        var claim = claimMessage(name, namespace: "ml", driver: "gpu.amd.com", pool: "node-a", device: devices[0], cdi: [])
+        for device in devices.dropFirst() {
+            var r = claim.claimResources[0]
+            r.deviceName = device
+            claim.claimResources.append(r)
+        }
+        return claim
+    }
+
+    @Test func devicePluginAndDRAOnAnAMDNode() async throws {
+        let (dir, socket) = try kubeletSocketPath()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set {
+            $0.list = listMessage([
+                podMessage("ml", "two-gpu", [
+                    containerMessage("a", resource: "amd.com/gpu", ids: ["0000:05:00.0"]),
+                    containerMessage("b", resource: "amd.com/gpu", ids: ["0000:15:00.0"]),
+                ]),
+                // card17/renderD145 is 0000:65:00.0, card25/renderD153 is 0000:75:00.0, card33/renderD161 is 0000:85:00.0.
+                podMessage("ml", "dra-multi", [containerMessage("main", claims: [Self.claim("multi", devices: ["gpu-17-145", "gpu-25-153"])])]),
+                podMessage("ml", "share-1", [containerMessage("main", claims: [Self.claim("first", devices: ["gpu-33-161"])])]),
+                podMessage("ml", "share-2", [containerMessage("main", claims: [Self.claim("second", devices: ["gpu-33-161"])])]),
+            ])
+            $0.allocatable = nil
+        }
+        try await fake.start()
+        let exporter = try ExporterProcess(tree: FixtureNodes.tree(named: "mi300x-8")!, arguments: [
+            "--kubelet.pod-resources-socket", socket, "--kubelet.refresh-interval", "1s", "--no-collector.nvidia",
+            "--collect.interval", "200ms",
+        ])
+        defer { exporter.stop() }
+        let text = await K.waitFor(exporter) { $0.contains(K.kubeletUp) && $0.contains(#"claim="second""#) }
+        let a = K.sample(text, "accelerator_allocated", [Self.id(0), #"pod="two-gpu""#, #"container="a""#])
+        let b = K.sample(text, "accelerator_allocated", [Self.id(1), #"pod="two-gpu""#, #"container="b""#])
+        #expect(a == 1)
+        #expect(b == 1)
+        let aUtil = K.sample(text, "accelerator_pod_utilization_ratio", [Self.id(0), #"container="a""#])
+        let device0 = K.sample(text, "accelerator_utilization_ratio", [Self.id(0)])
+        #expect(aUtil != nil)
+        #expect(aUtil == device0)
+        let multi2 = K.sample(text, "accelerator_allocated", [Self.id(2), #"pod="dra-multi""#, #"claim="multi""#])
+        let multi3 = K.sample(text, "accelerator_allocated", [Self.id(3), #"pod="dra-multi""#, #"claim="multi""#])
+        #expect(multi2 == 1)
+        #expect(multi3 == 1)
+        // One device in two claims: both allocated, shared, so no per-pod figures without per-process data.
+        let first = K.sample(text, "accelerator_allocated", [Self.id(4), #"pod="share-1""#, #"claim="first""#])
+        let second = K.sample(text, "accelerator_allocated", [Self.id(4), #"pod="share-2""#, #"claim="second""#])
+        #expect(first == 1)
+        #expect(second == 1)
+        let sharedUtil = K.sample(text, "accelerator_pod_utilization_ratio", [Self.id(4)])
+        #expect(sharedUtil == nil)
+        let unmatched = K.sample(text, "accel_exporter_attribution_unmatched_devices", [#"source="dra""#])
+        #expect(unmatched == 0)
+        let (_, lint, lintStatus) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        #expect(lintStatus == 0, "promtool: \(lint)")
+
+        // Pods come and go: share-2 leaves, and its series go with it.
+        fake.set {
+            $0.list = listMessage([
+                podMessage("ml", "share-1", [containerMessage("main", claims: [Self.claim("first", devices: ["gpu-33-161"])])]),
+            ])
+        }
+        let after = await K.waitFor(exporter) { !$0.contains(#"pod="share-2""#) && !$0.contains(#"pod="two-gpu""#) }
+        // Now held by one claim alone: exclusive, so the device's figures.
+        let nowExclusive = K.sample(after, "accelerator_pod_utilization_ratio", [Self.id(4), #"pod="share-1""#])
+        #expect(nowExclusive != nil)
+        await fake.stop()
+    }
+}
+
+/// MIG slices through the device plugin's mixed strategy (`nvidia.com/mig-<profile>` with MIG UUIDs) on the fake
+/// A100 with four slices.
+@Suite("MIG attribution end to end", .serialized)
+struct MIGAttributionEndToEndTests {
+    typealias K = KubeletEndToEndTests
+
+    @Test func migSlicesAreAllocatedByTheirUUIDs() async throws {
+        let slice3g = "MIG-5b1e7c0a-3d92-5f48-b6a1-0c4e8f2d7a93"
+        let slice1g = "MIG-0e9a3b57-1f6c-5d28-a4b7-e3c5d9f1a615"
+        let (dir, socket) = try kubeletSocketPath()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set {
+            $0.list = listMessage([
+                podMessage("ml", "big", [containerMessage("main", resource: "nvidia.com/mig-3g.20gb", ids: [slice3g])]),
+                podMessage("ml", "small", [containerMessage("main", resource: "nvidia.com/mig-1g.5gb", ids: [slice1g])]),
+            ])
+            $0.allocatable = nil
+        }
+        try await fake.start()
+        let machine = try NVIDIATests.Machine("a100-mig")
+        let exporter = try NVIDIATests.exporter(machine, arguments: ["--kubelet.pod-resources-socket", socket, "--kubelet.refresh-interval", "1s"])
+        defer { exporter.stop() }
+        let text = await K.waitFor(exporter) { $0.contains(K.kubeletUp) && $0.contains(#"pod="small""#) }
+        let big = K.sample(text, "accelerator_allocated", ["accelerator=\"\(slice3g)\"", #"pod="big""#])
+        let small = K.sample(text, "accelerator_allocated", ["accelerator=\"\(slice1g)\"", #"pod="small""#])
+        #expect(big == 1)
+        #expect(small == 1)
+        // Each slice is held exclusively: the slice's own memory figure is the pod's.
+        let bigMemory = K.sample(text, "accelerator_pod_memory_used_bytes", ["accelerator=\"\(slice3g)\"", #"pod="big""#])
+        let sliceMemory = K.sample(text, "accelerator_memory_used_bytes", ["accelerator=\"\(slice3g)\"", #"memory="vram""#])
+        #expect(bigMemory != nil)
+        #expect(bigMemory == sliceMemory)
+        // The parent GPU is not allocated to anyone.
+        let parentAllocated = text.split(separator: "\n").contains {
+            $0.hasPrefix("accelerator_allocated{") && $0.contains("GPU-8a3f6c21-94d7-4b0e-a51c-2f7e9d3b6c48")
+        }
+        #expect(!parentAllocated)
+        await fake.stop()
     }
 }
