@@ -64,6 +64,14 @@ let package = Package(
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // Flag spellings, environment and the one-line failure both executables share.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "HTTPServer",
             dependencies: ["CMicroHTTPD", "CGnuTLS", .product(name: "Logging", package: "swift-log")]
@@ -136,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "ConfigYAML", "HTTPServer", "Kubernetes", "LineLogging",
+                "Adapter", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -144,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "ConfigYAML", "Exporter", "Kubernetes", "LineLogging",
+                "CommandLineSupport", "ConfigYAML", "Exporter", "Kubernetes", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

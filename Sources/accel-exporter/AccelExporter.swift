@@ -1,5 +1,6 @@
 import Accelerators
 import ArgumentParser
+import CommandLineSupport
 import ConfigYAML
 import Dispatch
 import Exporter
@@ -262,53 +263,20 @@ struct AccelExporter: ParsableCommand {
         withExtendedLifetime(sources) {}
     }
 
-    static func parseLevel(_ s: String) throws -> Logger.Level {
-        switch s.lowercased() {
-        case "debug": return .debug
-        case "info": return .info
-        case "warn", "warning": return .warning
-        case "error": return .error
-        default: throw ValidationError("--log.level must be debug, info, warn or error, not \"\(s)\"")
-        }
-    }
 
-    /// `1s`, `500ms`, `2m`, or a bare number of seconds.
+
+
+
+
+
+    static func parseLevel(_ s: String) throws -> Logger.Level { try CommandLineSupport.parseLevel(s) }
     static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var seconds: Double?
-        if let v = Double(s) { seconds = v }
-        for (suffix, scale) in units where seconds == nil && s.hasSuffix(suffix) {
-            if let v = Double(s.dropLast(suffix.count)) { seconds = v * scale }
-        }
-        guard let seconds, seconds.isFinite else { throw ValidationError("\(flag): \"\(s)\" is not a duration (e.g. 1s, 500ms)") }
-        guard seconds >= minimum else { throw ValidationError("\(flag): \(s) is below the minimum of \(minimum)s") }
-        return seconds
+        try CommandLineSupport.parseDuration(s, flag: flag, minimum: minimum)
     }
-
-    static func environment(_ name: String) -> String? {
-        guard let v = getenv(name) else { return nil }
-        let s = String(cString: v)
-        return s.isEmpty ? nil : s
-    }
-
-    /// `KUBERNETES_SERVICE_HOST` and `_PORT`, for the in-cluster configuration.
-    static func environmentVariables() -> [String: String] {
-        var out: [String: String] = [:]
-        for name in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] { out[name] = environment(name) }
-        return out
-    }
-
-    static func hostName() -> String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    static func fail(_ message: String) -> Never {
-        let line = Array("accel-exporter: \(message)\n".utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        Glibc.exit(1)
-    }
+    static func environment(_ name: String) -> String? { CommandLineSupport.environment(name) }
+    static func environmentVariables() -> [String: String] { CommandLineSupport.environmentVariables() }
+    static func hostName() -> String? { CommandLineSupport.hostName() }
+    static func fail(_ message: String) -> Never { CommandLineSupport.fail(program: "accel-exporter", message) }
 
     /// One clear line for flag errors instead of the full usage text; `--help` and `--version` still work.
     static func main() {

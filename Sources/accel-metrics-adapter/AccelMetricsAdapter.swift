@@ -1,6 +1,7 @@
 import Adapter
 import ConfigYAML
 import ArgumentParser
+import CommandLineSupport
 import Dispatch
 import HTTPServer
 import Kubernetes
@@ -344,36 +345,14 @@ struct AccelMetricsAdapter: AsyncParsableCommand {
         return source
     }
 
-    static func parseLevel(_ s: String) throws -> Logger.Level {
-        switch s.lowercased() {
-        case "debug": return .debug
-        case "info": return .info
-        case "warn", "warning": return .warning
-        case "error": return .error
-        default: throw ValidationError("--log.level must be debug, info, warn or error, not \"\(s)\"")
-        }
-    }
 
-    /// `1s`, `500ms`, `2m`, or a bare number of seconds.
+
+
+    static func parseLevel(_ s: String) throws -> Logger.Level { try CommandLineSupport.parseLevel(s) }
     static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var seconds: Double?
-        if let v = Double(s) { seconds = v }
-        for (suffix, scale) in units where seconds == nil && s.hasSuffix(suffix) {
-            if let v = Double(s.dropLast(suffix.count)) { seconds = v * scale }
-        }
-        guard let seconds, seconds.isFinite else {
-            throw ValidationError("\(flag): \"\(s)\" is not a duration (e.g. 1s, 500ms)")
-        }
-        guard seconds >= minimum else { throw ValidationError("\(flag): \(s) is below the minimum of \(minimum)s") }
-        return seconds
+        try CommandLineSupport.parseDuration(s, flag: flag, minimum: minimum)
     }
-
-    static func fail(_ message: String) -> Never {
-        let line = Array("accel-metrics-adapter: \(message)\n".utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        Glibc.exit(1)
-    }
+    static func fail(_ message: String) -> Never { CommandLineSupport.fail(program: "accel-metrics-adapter", message) }
 
     /// One clear line for flag errors instead of the full usage text; `--help` and `--version` still work.
     static func main() async {

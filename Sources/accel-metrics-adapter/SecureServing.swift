@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Adapter
 import Dispatch
 import HTTPServer
@@ -195,6 +196,9 @@ extension AccelMetricsAdapter {
         }
     }
 
+    static func environmentVariables() -> [String: String] { CommandLineSupport.environmentVariables() }
+    static func hostName() -> String? { CommandLineSupport.hostName() }
+
     /// Changes when either file is replaced or rewritten (Secret volume updates swap a symlink).
     static func fingerprint(_ paths: String...) -> [Int] {
         paths.flatMap { path -> [Int] in
@@ -204,24 +208,7 @@ extension AccelMetricsAdapter {
         }
     }
 
-    static func environmentVariables() -> [String: String] {
-        var out: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                out[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return out
-    }
 
-    static func hostName() -> String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// The TLS material in force, shared by the tasks that update it.

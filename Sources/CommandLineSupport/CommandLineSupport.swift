@@ -1,0 +1,71 @@
+public import ArgumentParser
+public import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What both executables' command lines share: the duration and log-level spellings, the environment, the host
+/// name, and the one-line failure.
+public enum CommandLineSupport {
+    /// `debug`, `info`, `warn`/`warning`, `error`.
+    public static func parseLevel(_ s: String) throws -> Logger.Level {
+        switch s.lowercased() {
+        case "debug": return .debug
+        case "info": return .info
+        case "warn", "warning": return .warning
+        case "error": return .error
+        default: throw ValidationError("--log.level must be debug, info, warn or error, not \"\(s)\"")
+        }
+    }
+
+    /// `1s`, `500ms`, `2m`, `1h`, or a bare number of seconds; at least `minimum`.
+    public static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var seconds: Double?
+        if let v = Double(s) { seconds = v }
+        for (suffix, scale) in units where seconds == nil && s.hasSuffix(suffix) {
+            if let v = Double(s.dropLast(suffix.count)) { seconds = v * scale }
+        }
+        guard let seconds, seconds.isFinite else {
+            throw ValidationError("\(flag): \"\(s)\" is not a duration (e.g. 1s, 500ms)")
+        }
+        guard seconds >= minimum else { throw ValidationError("\(flag): \(s) is below the minimum of \(minimum)s") }
+        return seconds
+    }
+
+    /// The variable's value; nil when unset or empty.
+    public static func environment(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        let s = String(cString: v)
+        return s.isEmpty ? nil : s
+    }
+
+    /// The whole environment.
+    public static func environmentVariables() -> [String: String] {
+        var out: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                out[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return out
+    }
+
+    public static func hostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `<program>: <message>` on stderr, exit status 1.
+    public static func fail(program: String, _ message: String) -> Never {
+        let line = Array("\(program): \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(1)
+    }
+}
