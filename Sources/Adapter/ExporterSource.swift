@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Exposition
+import Kubernetes
 public import Logging
 import NIOCore
 import NIOSSL
@@ -253,7 +254,7 @@ public final class ExporterSource: Sendable {
         request.headers.add(name: "User-Agent", value: "accel-metrics-adapter")
         if let username = settings.username {
             let password = try settings.passwordFile.map { try readSecretFile($0) } ?? ""
-            request.headers.add(name: "Authorization", value: "Basic " + base64("\(username):\(password)"))
+            request.headers.add(name: "Authorization", value: "Basic " + Base64.encode(Array("\(username):\(password)".utf8)))
         } else if let tokenFile = settings.bearerTokenFile {
             request.headers.add(name: "Authorization", value: "Bearer " + (try readSecretFile(tokenFile)))
         }
@@ -304,25 +305,6 @@ func readSecretFile(_ path: String) throws -> String {
     var text = String(decoding: bytes, as: UTF8.self)
     while text.last == "\n" || text.last == "\r" { text.removeLast() }
     return text
-}
-
-func base64(_ text: String) -> String {
-    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    let bytes = Array(text.utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity((bytes.count + 2) / 3 * 4)
-    var index = 0
-    while index < bytes.count {
-        let b0 = bytes[index]
-        let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
-        let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
-        out.append(table[Int(b0 >> 2)])
-        out.append(table[Int((b0 & 0x03) << 4 | b1 >> 4)])
-        out.append(index + 1 < bytes.count ? table[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-        out.append(index + 2 < bytes.count ? table[Int(b2 & 0x3F)] : UInt8(ascii: "="))
-        index += 3
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 extension Substring {

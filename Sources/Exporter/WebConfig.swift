@@ -1,5 +1,6 @@
 import Accelerators
 import CCrypt
+import Kubernetes
 public import ConfigYAML
 public import HTTPServer
 import Synchronization
@@ -195,7 +196,7 @@ final class WebAccess: Sendable {
         guard !config.users.isEmpty else { return nil }
         let challenge = HTTPResponse.text("Unauthorized\n", status: 401).withHeader("WWW-Authenticate", "Basic realm=\"accel-exporter\"")
         guard let header = request.header("Authorization"), header.lowercased().hasPrefix("basic "),
-            let decoded = Base64Text.decode(String(header.dropFirst(6))), let colon = decoded.firstIndex(of: ":")
+            let decoded = Base64.decode(String(header.dropFirst(6))).flatMap({ String(validating: $0, as: UTF8.self) }), let colon = decoded.firstIndex(of: ":")
         else { return challenge }
         let user = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
@@ -234,29 +235,3 @@ final class WebAccess: Sendable {
     }
 }
 
-/// Base64 to text for Basic credentials.
-enum Base64Text {
-    static func decode(_ text: String) -> String? {
-        var values: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(byte - 65)
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(byte - 97 + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(byte - 48 + 52)
-            case UInt8(ascii: "+"): values.append(62)
-            case UInt8(ascii: "/"): values.append(63)
-            case UInt8(ascii: "="), UInt8(ascii: " "): continue
-            default: return nil
-            }
-        }
-        var out: [UInt8] = []
-        var index = 0
-        while index + 1 < values.count {
-            out.append(values[index] << 2 | values[index + 1] >> 4)
-            if index + 2 < values.count { out.append((values[index + 1] & 0x0F) << 4 | values[index + 2] >> 2) }
-            if index + 3 < values.count { out.append((values[index + 2] & 0x03) << 6 | values[index + 3]) }
-            index += 4
-        }
-        return String(validating: out, as: UTF8.self)
-    }
-}
