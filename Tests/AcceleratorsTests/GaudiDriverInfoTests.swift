@@ -60,11 +60,13 @@ struct GaudiDriverInfoTests {
         let dir = TemporaryDirectory()
         try FixtureNodes.gaudi2x8().materialize(at: dir.path)
         let info = FakeGaudiDriverInfo()
-        // 0: no control node (no /dev mount); 1: utilization refused, DRAM fine; 2: more free than there is;
+        // 0: no control node (no /dev mount); 1: utilization refused, DRAM fine; 2: far more free than there is;
         // 4: a percentage past 100; 5: a DRAM size of 0.
         info.readings["/dev/accel/accel_controlD1"] = GaudiDriverReading(
             dramTotalBytes: 94 * Self.gib, dramFreeBytes: 90 * Self.gib, problems: ["HL_INFO_DEVICE_UTILIZATION: Device or resource busy"])
-        info.readings["/dev/accel/accel_controlD2"] = GaudiDriverReading(utilizationPercent: 5, dramTotalBytes: 10, dramFreeBytes: 11)
+        info.readings["/dev/accel/accel_controlD2"] = GaudiDriverReading(utilizationPercent: 5, dramTotalBytes: 10, dramFreeBytes: 100)
+        // 6: idle, with the unrounded free figure a little above the page-rounded size.
+        info.readings["/dev/accel/accel_controlD6"] = GaudiDriverReading(dramTotalBytes: 94 * Self.gib, dramFreeBytes: 94 * Self.gib + (16 << 20))
         info.readings["/dev/accel/accel_controlD4"] = GaudiDriverReading(utilizationPercent: 250, dramTotalBytes: 94 * Self.gib, dramFreeBytes: 0)
         info.readings["/dev/accel/accel_controlD5"] = GaudiDriverReading(utilizationPercent: 1, dramTotalBytes: 0, dramFreeBytes: 0)
         let result = source(dir, info).sample(now: .now())
@@ -83,6 +85,7 @@ struct GaudiDriverInfoTests {
         #expect(try device(4).utilizationRatio == nil)
         #expect(try device(4).memoryUsedBytes == ["hbm": Double(94 * Self.gib)])
         #expect(try device(5).memoryTotalBytes.isEmpty)
+        #expect(try device(6).memoryUsedBytes == ["hbm": 0])
     }
 
     @Test func legacyMiscDriverNodesAndForgetOnLeave() throws {

@@ -168,6 +168,10 @@ public final class GaudiSource: AcceleratorSource {
             if let free = reading.dramFreeBytes {
                 if free <= total {
                     sample.memoryUsedBytes["hbm"] = Double(total - free)
+                } else if free - total <= total / 8 {
+                    // `dram_size` is rounded down to the DRAM page size and `dram_free_mem` is not, so an idle
+                    // device can show a little more free than there is: nothing in use, to within a page.
+                    sample.memoryUsedBytes["hbm"] = 0
                 } else {
                     problems.append("HL_INFO_DRAM_USAGE free \(free) exceeds the DRAM size \(total)")
                 }
