@@ -42,6 +42,7 @@ struct IntelGPUSourceTests {
         #expect(arc.identity.model == "Arc A770")
         #expect(arc.identity.info.contains { $0 == ("driver", "i915") })
         #expect(arc.identity.info.contains { $0 == ("card", "card1") })
+        #expect(arc.identity.aliases.cardNames == ["card1", "renderD129"])
         #expect(arc.identity.info.contains { $0 == ("node", "node-i") })
         #expect(arc.gtClockHertz == [.init(clock: "graphics", gt: "gt0"): 2.1e9, .init(clock: "graphics_requested", gt: "gt0"): 2.4e9])
         #expect(arc.clockHertz.isEmpty)

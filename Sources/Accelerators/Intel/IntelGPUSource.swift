@@ -92,7 +92,10 @@ public final class IntelGPUSource: AcceleratorSource {
                 found.append(known)
                 continue
             }
-            found.append(Card(entry: entry, driver: driver, identity: identity(entry: entry, base: base, pci: pci, driver: driver)))
+            var identity = identity(entry: entry, base: base, pci: pci, driver: driver)
+            // Intel's device plugin names devices by DRM node (`card1`); the render node rides along.
+            identity.aliases.cardNames = [entry] + ((try? sysfs.list("\(base)/drm")) ?? []).filter { $0.hasPrefix("renderD") }.sorted()
+            found.append(Card(entry: entry, driver: driver, identity: identity))
         }
         let before = Set(cards.map(\.identity.accelerator))
         let after = Set(found.map(\.identity.accelerator))
