@@ -51,6 +51,8 @@ let package = Package(
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
         // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
         .target(name: "CNVML"),
+        // The habanalabs INFO ioctl (a macro request on a variadic call): one C function the Gaudi source calls.
+        .target(name: "CHabanaLabs"),
         // Fake NVML for tests: NVML's C entry points answering from a description file ($FAKE_NVML_CONFIG).
         .target(name: "FakeNVML", path: "Sources/FakeNVML"),
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
@@ -78,7 +80,7 @@ let package = Package(
         ),
         .target(
             name: "Accelerators",
-            dependencies: ["CNVML", "CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Exporter",

@@ -17,6 +17,8 @@ extension FixtureTree {
             for (k, v) in device.properties { uevent += "\(k)=\(v)\n" }
             try TestbedWriter.writeAtomically(dir + "/uevent", Array(uevent.utf8))
             for (name, value) in device.attributes {
+                // Nested attributes (`gt/gt0/rps_act_freq_mhz`, `tile0/gt0/freq0/act_freq`) need their directories.
+                if let slash = name.lastIndex(of: "/") { try Self.mkdirs(dir + "/" + name[..<slash]) }
                 switch value {
                 case .text(let s): try TestbedWriter.writeAtomically(dir + "/" + name, Array(s.utf8))
                 case .binary(let b): try TestbedWriter.writeAtomically(dir + "/" + name, b)

@@ -24,7 +24,7 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "nvidia"]
+        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia"]
         public var hwmonAllChips = false
         public var hwmonConfigPath: String?
         /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
@@ -86,7 +86,7 @@ public final class Exporter: Sendable {
         }
 
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "nvidia"]
+        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "intel", "nvidia"]
     }
 
     public let configuration: Configuration
@@ -116,6 +116,11 @@ public final class Exporter: Sendable {
             sources.append(GaudiSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
                                        discoveryInterval: configuration.discoveryInterval,
                                        logger: logger.with("collector", "habana")))
+        }
+        if configuration.collectors.contains("intel") {
+            sources.append(IntelGPUSource(sysfs: configuration.sysfs, procfs: configuration.procfs, nodeName: configuration.nodeName,
+                                          discoveryInterval: configuration.discoveryInterval,
+                                          logger: logger.with("collector", "intel")))
         }
         if configuration.collectors.contains("hwmon") {
             sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,
@@ -169,7 +174,8 @@ public final class Exporter: Sendable {
             let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
             stage = AttributionStage(kubelet: client, podWatch: podWatch, podDirectory: directory, resourceSlices: resourceSlices,
                                      podLabels: configuration.apiServer?.podLabels ?? [], processes: configuration.processes,
-                                     procfs: configuration.procfs, scanDRM: configuration.collectors.contains("amdgpu"),
+                                     procfs: configuration.procfs,
+                                     scanDRM: configuration.collectors.contains("amdgpu") || configuration.collectors.contains("intel"),
                                      extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
             podResources = client
         } else {

@@ -179,6 +179,7 @@ extension DeviceSample {
         powerLimitWatts = o.powerLimitWatts ?? powerLimitWatts
         energyJoules = o.energyJoules ?? energyJoules
         m(&clockHertz, o.clockHertz)
+        gtClockHertz.merge(o.gtClockHertz) { _, new in new }
         m(&fanSpeedRatio, o.fanSpeedRatio)
         m(&fanSpeedRPM, o.fanSpeedRPM)
         m(&voltageVolts, o.voltageVolts)

@@ -44,10 +44,10 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.request-timeout"), help: "Drop a client idle for this long (e.g. 10s).")
     var requestTimeout = "10s"
 
-    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (for the amdgpu collector).")
+    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (for the amdgpu, habana and intel collectors).")
     var sysfs = "/sys"
 
-    @Option(name: .customLong("path.procfs"), help: "procfs mount point.")
+    @Option(name: .customLong("path.procfs"), help: "procfs mount point (DRM fdinfo for the intel collector and for --collector.processes).")
     var procfs = "/proc"
 
     @Option(name: .customLong("collect.interval"), help: "Sampling interval (e.g. 1s, 500ms).")
@@ -61,6 +61,10 @@ struct AccelExporter: ParsableCommand {
 
     @Flag(name: .customLong("collector.habana"), inversion: .prefixedNo, help: "Intel Gaudi devices through habanalabs sysfs.")
     var habana = true
+
+    @Flag(name: .customLong("collector.intel"), inversion: .prefixedNo,
+          help: "Intel GPUs (i915, xe) through sysfs; engine utilization and VRAM use from DRM fdinfo, which needs the host's processes under --path.procfs (hostPID or the host's /proc) and CAP_SYS_PTRACE.")
+    var intel = true
 
     @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: "Accelerator sensors through libsensors (hwmon).")
     var hwmon = true
@@ -176,6 +180,7 @@ struct AccelExporter: ParsableCommand {
         if amdgpu { config.collectors.insert("amdgpu") }
         if hwmon { config.collectors.insert("hwmon") }
         if habana { config.collectors.insert("habana") }
+        if intel { config.collectors.insert("intel") }
         if nvidia { config.collectors.insert("nvidia") }
         config.nvmlLibraryPath = nvmlLibrary
         config.nvidiaProcesses = nvidiaProcesses

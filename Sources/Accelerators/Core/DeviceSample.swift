@@ -22,6 +22,9 @@ public struct DeviceSample: Sendable, Equatable {
     public var energyJoules: Double?
     /// Keyed by `clock` (`graphics`, `sm`, `memory`, `video`, `soc`, `fabric`).
     public var clockHertz: [String: Double] = [:]
+    /// Clocks of parts with several GTs (Intel i915/xe: one frequency domain per GT, `gt0`, `gt1`…), rendered into
+    /// `accelerator_clock_hertz` with a `gt` label next to `clock`.
+    public var gtClockHertz: [GTClockKey: Double] = [:]
     /// Keyed by `sensor`.
     public var fanSpeedRatio: [String: Double] = [:]
     /// Keyed by `sensor`: hwmon and gpu_metrics report fan speed in RPM, not as a ratio.
@@ -67,6 +70,16 @@ public struct DeviceSample: Sendable, Equatable {
             self.direction = direction
         }
         public static func < (a: Self, b: Self) -> Bool { (a.link, a.direction) < (b.link, b.direction) }
+    }
+
+    public struct GTClockKey: Sendable, Hashable, Comparable {
+        public var clock: String
+        public var gt: String
+        public init(clock: String, gt: String) {
+            self.clock = clock
+            self.gt = gt
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.clock, a.gt) < (b.clock, b.gt) }
     }
 
     /// Drops every reading, keeping identity: what a device that stopped answering shows.

@@ -22,6 +22,9 @@ public enum Schema {
             b.add("accelerator_power_limit_watts", base, d.powerLimitWatts)
             b.add("accelerator_energy_joules", base, d.energyJoules)
             b.add("accelerator_clock_hertz", base, "clock", d.clockHertz)
+            for (key, value) in d.gtClockHertz.sorted(by: { $0.key < $1.key }) {
+                b.add("accelerator_clock_hertz", base + [Label("clock", key.clock), Label("gt", key.gt)], value)
+            }
             b.add("accelerator_fan_speed_ratio", base, "sensor", d.fanSpeedRatio)
             b.add("accelerator_fan_speed_rpm", base, "sensor", d.fanSpeedRPM)
             b.add("accelerator_voltage_volts", base, "sensor", d.voltageVolts)

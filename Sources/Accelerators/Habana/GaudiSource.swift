@@ -2,9 +2,11 @@ public import Logging
 
 /// Samples every Intel Gaudi (habanalabs) device under `class/accel/accel*` (and the older `class/habanalabs/hl*`).
 ///
-/// sysfs gives identity, state, clocks, the power limit and reset counts (reference §7); utilization and memory are
-/// not in sysfs (UNVERIFIED how the driver exposes them otherwise: they are left absent, never guessed).
-/// Temperatures and power come from the hwmon source's libsensors overlay, joined by PCI address.
+/// sysfs gives identity, state, clocks, the power limit and reset counts (reference §7). Utilization and DRAM use
+/// are not in sysfs: they come from the driver's INFO ioctls on the device's control node (`GaudiDriverInfo`,
+/// never the compute node), and stay absent when that node cannot be opened or queried.
+/// Temperatures and power come from the hwmon source's libsensors overlay, joined by PCI address (the driver
+/// registers its hwmon chip on the PCI device, named after the firmware's card name).
 public final class GaudiSource: AcceleratorSource {
     public let name = "habana"
     private let sysfs: FileRoot
@@ -12,6 +14,8 @@ public final class GaudiSource: AcceleratorSource {
     private let problems: ProblemLog
     private let nodeName: String?
     private let discoveryInterval: Double
+    private let devfs: FileRoot
+    private let driverInfo: any GaudiDriverInfo
     private var devices: [Device] = []
     private var lastDiscovery: MonotonicInstant?
     private var rediscover = true
@@ -20,10 +24,17 @@ public final class GaudiSource: AcceleratorSource {
         /// `class/accel/accel0/device`.
         var base: String
         var identity: DeviceIdentity
+        var control: GaudiControlNode
     }
 
-    public init(sysfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
+    /// - Parameters:
+    ///   - devfs: where the control nodes are (`/dev`).
+    ///   - driverInfo: the INFO ioctls; nil: the real control devices under `devfs`.
+    public init(sysfs: FileRoot, devfs: FileRoot = FileRoot("/dev"), driverInfo: (any GaudiDriverInfo)? = nil,
+                nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
         self.sysfs = sysfs
+        self.devfs = devfs
+        self.driverInfo = driverInfo ?? HabanaControlDeviceInfo()
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
         self.logger = logger
@@ -60,13 +71,22 @@ public final class GaudiSource: AcceleratorSource {
                 else { continue }
                 let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
                 guard seen.insert(pci).inserted else { continue }
-                if let known = devices.first(where: { $0.identity.pciAddress == pci }) {
+                // The control node shares the compute node's index: accel3 ↔ accel_controlD3, hl3 ↔ hl_controlD3
+                // (the latter UNVERIFIED: the misc driver predates the reference).
+                let index = entry.dropFirst(prefix.count)
+                let control = prefix == "accel"
+                    ? GaudiControlNode(path: devfs.resolve("accel/accel_controlD\(index)"), legacy: false)
+                    : GaudiControlNode(path: devfs.resolve("hl_controlD\(index)"), legacy: true)
+                if var known = devices.first(where: { $0.identity.pciAddress == pci }) {
+                    if known.control != control { driverInfo.forget(known.control) }
+                    known.control = control
                     found.append(known)
                     continue
                 }
-                found.append(Device(base: base, identity: identity(base: base, pci: pci)))
+                found.append(Device(base: base, identity: identity(base: base, pci: pci), control: control))
             }
         }
+        for old in devices where !found.contains(where: { $0.control == old.control }) { driverInfo.forget(old.control) }
         let before = Set(devices.map(\.identity.accelerator))
         let after = Set(found.map(\.identity.accelerator))
         for gone in before.subtracting(after).sorted() { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
@@ -121,6 +141,42 @@ public final class GaudiSource: AcceleratorSource {
         if let milliwatts = number("max_power"), milliwatts > 0 { sample.powerLimitWatts = milliwatts / 1000 }
         if let hard = number("hard_reset_cnt") { sample.errors["reset_hard"] = hard }
         if let soft = number("soft_reset_cnt") { sample.errors["reset_soft"] = soft }
+        let reading = driverInfo.read(device.control)
+        let tag = device.identity.accelerator
+        for problem in Self.apply(reading, to: &sample) {
+            // Once per device and kind while it lasts (ProblemLog): a missing /dev mount is not a per-tick warning.
+            let kind = problem.prefix { $0 != ":" }
+            problems.report("\(device.base)/\(kind)", "accelerator \(tag): \(problem)", level: .info)
+        }
         return sample
+    }
+
+    /// Driver INFO readings into the sample; returns what to log (the reading's own problems and rejected values).
+    @discardableResult
+    static func apply(_ reading: GaudiDriverReading, to sample: inout DeviceSample) -> [String] {
+        var problems = reading.problems
+        if let percent = reading.utilizationPercent {
+            if percent <= 100 {
+                sample.utilizationRatio = Double(percent) / 100
+            } else {
+                problems.append("HL_INFO_DEVICE_UTILIZATION out of range: \(percent)")
+            }
+        }
+        // 1 PB: anything larger is garbage, not memory.
+        if let total = reading.dramTotalBytes, total > 0, total < 1 << 50 {
+            sample.memoryTotalBytes["hbm"] = Double(total)
+            if let free = reading.dramFreeBytes {
+                if free <= total {
+                    sample.memoryUsedBytes["hbm"] = Double(total - free)
+                } else if free - total <= total / 8 {
+                    // `dram_size` is rounded down to the DRAM page size and `dram_free_mem` is not, so an idle
+                    // device can show a little more free than there is: nothing in use, to within a page.
+                    sample.memoryUsedBytes["hbm"] = 0
+                } else {
+                    problems.append("HL_INFO_DRAM_USAGE free \(free) exceeds the DRAM size \(total)")
+                }
+            }
+        }
+        return problems
     }
 }

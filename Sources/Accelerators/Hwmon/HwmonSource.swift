@@ -23,6 +23,8 @@ public final class HwmonSource: AcceleratorSource {
     private let problems: ProblemLog
     private var initialized = false
     private var lastInit: MonotonicInstant?
+    /// Power derived from energy counters, for accelerator chips without a power input (i915, xe).
+    private var energyPower = EnergyPower()
 
     /// libsensors keeps process-global state: one user at a time.
     private static let libraryLock = Mutex(())
@@ -91,13 +93,19 @@ public final class HwmonSource: AcceleratorSource {
         var result = SourceResult()
         var node = NodeChipFamilies()
         var chipNumber: Int32 = 0
+        var seenChips: Set<String> = []
+        defer { energyPower.keep(only: seenChips) }
         while let chip = sensors_get_detected_chips(nil, &chipNumber) {
             let chipName = Self.chipName(chip)
             let path = chip.pointee.path.map { String(cString: $0) } ?? ""
             let pci = chip.pointee.bus.type == Int16(SENSORS_BUS_TYPE_PCI) ? Self.pciAddress(chip.pointee.addr) : nil
-            let readings = readFeatures(chip, chipName: chipName)
+            var readings = readFeatures(chip, chipName: chipName)
             if let pci, Self.isAcceleratorChip(path: path) {
                 var overlay = result.overlays[pci] ?? DeviceSample(identity: DeviceIdentity(accelerator: pci, vendor: "", model: ""))
+                if !readings.power.contains(where: { $0.1 != nil }), let joules = readings.energy.first?.1 {
+                    readings.derivedPowerWatts = energyPower.watts(chip: path, joules: joules, at: .now())
+                }
+                seenChips.insert(path)
                 readings.apply(to: &overlay)
                 result.overlays[pci] = overlay
             } else if includeAllChips {
@@ -135,7 +143,9 @@ public final class HwmonSource: AcceleratorSource {
                 if let v = value(SENSORS_SUBFEATURE_TEMP_INPUT), (-273.15...1000).contains(v) { readings.temperatures.append((label, v)) }
             case SENSORS_FEATURE_POWER:
                 let power = value(SENSORS_SUBFEATURE_POWER_AVERAGE) ?? value(SENSORS_SUBFEATURE_POWER_INPUT)
-                readings.power.append((label, power.flatMap { (0...100_000).contains($0) ? $0 : nil }, value(SENSORS_SUBFEATURE_POWER_CAP)))
+                // The cap (amdgpu power1_cap), else the sustained limit (i915/xe power1_max; 0 there means none).
+                let limit = value(SENSORS_SUBFEATURE_POWER_CAP) ?? value(SENSORS_SUBFEATURE_POWER_MAX)
+                readings.power.append((label, power.flatMap { (0...100_000).contains($0) ? $0 : nil }, limit.flatMap { (0...100_000).contains($0) ? $0 : nil }))
             case SENSORS_FEATURE_ENERGY:
                 if let v = value(SENSORS_SUBFEATURE_ENERGY_INPUT), v >= 0 { readings.energy.append((label, v)) }
             case SENSORS_FEATURE_FAN:
@@ -193,7 +203,9 @@ public final class HwmonSource: AcceleratorSource {
             }
         }
         while out.hasSuffix("_") { out.removeLast() }
-        if out == "mem" { return "memory" }
+        // amdgpu `mem`, xe `vram`: the memory temperature; xe `pkg`: the package.
+        if out == "mem" || out == "vram" { return "memory" }
+        if out == "pkg" { return "package" }
         return out.isEmpty ? "unknown" : out
     }
 }
@@ -207,18 +219,45 @@ struct ChipReadings {
     var fans: [(String, Double)] = []
     var voltages: [(String, Double)] = []
     var currents: [(String, Double)] = []
+    /// Watts from the first energy counter's delta, for chips with no power reading at all (`EnergyPower`).
+    var derivedPowerWatts: Double?
 
     /// hwmon takes precedence over gpu_metrics: its values replace the owner's for the same key.
     func apply(to sample: inout DeviceSample) {
         for (label, v) in temperatures { sample.temperatureCelsius[HwmonSource.sensorLabel(label)] = v }
-        // The first power channel is the board/socket power; later ones (PPT limits on new kernels) are not draw.
+        // The first power channel is the board/socket power; later ones (PPT limits on new kernels, xe's package
+        // channel) are not the card's draw.
         if let first = power.first(where: { $0.1 != nil || $0.2 != nil }) {
             if let watts = first.1 { sample.powerWatts = watts }
             if let cap = first.2, cap > 0 { sample.powerLimitWatts = cap }
         }
+        if !power.contains(where: { $0.1 != nil }), let watts = derivedPowerWatts { sample.powerWatts = watts }
         if let joules = energy.first?.1 { sample.energyJoules = joules }
         for (label, rpm) in fans { sample.fanSpeedRPM[HwmonSource.sensorLabel(label)] = rpm }
         for (label, v) in voltages { sample.voltageVolts[HwmonSource.sensorLabel(label)] = v }
+    }
+}
+
+/// Average power between two readings of a cumulative energy counter (hwmon `energy*_input`), per chip.
+///
+/// i915 and xe publish no power input, only energy (µJ, J after libsensors): power is ΔJ / Δt. The first reading
+/// of a chip, a counter that went backwards (driver reload, wrap) and readings closer than 1 ms give no value that
+/// tick — never a negative or infinite one.
+struct EnergyPower {
+    private var last: [String: (joules: Double, at: MonotonicInstant)] = [:]
+
+    mutating func watts(chip: String, joules: Double, at now: MonotonicInstant) -> Double? {
+        defer { last[chip] = (joules, now) }
+        guard let previous = last[chip], joules >= previous.joules, now > previous.at else { return nil }
+        let seconds = now.seconds(since: previous.at)
+        guard seconds >= 0.001 else { return nil }
+        let watts = (joules - previous.joules) / seconds
+        return watts.isFinite && watts <= 100_000 ? watts : nil
+    }
+
+    /// Forgets chips that were not seen (removed, or no longer an accelerator's).
+    mutating func keep(only chips: Set<String>) {
+        for chip in last.keys where !chips.contains(chip) { last[chip] = nil }
     }
 }
 

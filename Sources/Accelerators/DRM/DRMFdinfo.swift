@@ -1,4 +1,7 @@
 /// One DRM client as one `/proc/PID/fdinfo/FD` shows it (kernel `Documentation/gpu/drm-usage-stats.rst`).
+///
+/// Lives in Accelerators (not Attribution) because two users need it: the Intel GPU source sums clients into
+/// device-level engine utilization, and attribution splits the same clients by pod.
 public struct DRMClientStats: Sendable, Equatable {
     public var driver: String
     /// Canonical PCI address from `drm-pdev`; `nil` when the driver does not print it.
@@ -63,7 +66,7 @@ public enum DRMFdinfoParser {
                 stats.driver = String(first)
                 sawDriver = true
             case "pdev":
-                stats.pdev = PCIAddress.normalize(String(first))
+                stats.pdev = DRMPCIAddress.normalize(String(first))
             case "client-id":
                 stats.clientID = UInt64(first)
             default:
@@ -112,6 +115,33 @@ public enum DRMFdinfoParser {
         }
         let (v, overflow) = n.multipliedReportingOverflow(by: scale)
         return overflow ? nil : v
+    }
+}
+
+/// `drm-pdev` as the kernel prints PCI addresses (`0000:18:00.0`): lower case, four-digit domain, `nil` for
+/// anything that is not an address. The same spelling rules as Attribution's `PCIAddress.normalize`, restated here
+/// because the parser moved below Attribution (Attribution's tests cover both through the parser).
+enum DRMPCIAddress {
+    static func normalize(_ text: String) -> String? {
+        let parts = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "." })
+        let fields: [Substring]
+        switch parts.count {
+        case 4: fields = Array(parts)
+        case 3: fields = ["0"] + parts
+        default: return nil
+        }
+        guard fields[1].count == 2, fields[2].count == 2 else { return nil }
+        var values: [UInt32] = []
+        for (field, limit) in zip(fields, [8, 2, 2, 1]) {
+            guard !field.isEmpty, field.count <= limit, let v = UInt32(field, radix: 16) else { return nil }
+            values.append(v)
+        }
+        guard values[2] < 32, values[3] < 8 else { return nil }
+        func hex(_ v: UInt32, _ width: Int) -> String {
+            let d = String(v, radix: 16)
+            return d.count >= width ? d : String(repeating: "0", count: width - d.count) + d
+        }
+        return hex(values[0], 4) + ":" + hex(values[1], 2) + ":" + hex(values[2], 2) + "." + hex(values[3], 1)
     }
 }
 

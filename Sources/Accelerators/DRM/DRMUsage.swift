@@ -1,4 +1,8 @@
-public import Accelerators
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Identifies one DRM client across fds and processes: the same client seen through a dup'ed or inherited fd
 /// counts once. Without `drm-client-id`, the (PID, fd) pair stands in.
@@ -8,6 +12,14 @@ public struct DRMClientKey: Sendable, Hashable, Comparable {
     public var clientID: UInt64?
     public var pid: Int32?
     public var fd: Int32?
+
+    public init(driver: String, pdev: String, clientID: UInt64? = nil, pid: Int32? = nil, fd: Int32? = nil) {
+        self.driver = driver
+        self.pdev = pdev
+        self.clientID = clientID
+        self.pid = pid
+        self.fd = fd
+    }
 
     public static func < (a: Self, b: Self) -> Bool {
         (a.driver, a.pdev, a.clientID ?? 0, a.pid ?? 0, a.fd ?? 0) < (b.driver, b.pdev, b.clientID ?? 0, b.pid ?? 0, b.fd ?? 0)
@@ -20,6 +32,9 @@ public struct DRMScan: Sendable {
     public var clients: [DRMClientKey: DRMClientStats] = [:]
     /// PIDs that hold each client, sorted.
     public var pids: [DRMClientKey: [Int32]] = [:]
+    /// Processes whose fds or fdinfo the kernel refused to show (EACCES/EPERM: no ptrace-read access). Their
+    /// clients are missing from `clients`, so device-wide sums over this scan are incomplete.
+    public var deniedPIDs: [Int32] = []
 
     public init(at: MonotonicInstant) { self.at = at }
 
@@ -60,6 +75,11 @@ public struct DRMFdinfoScanner: Sendable {
 
     public init(procfs: FileRoot) { self.procfs = procfs }
 
+    /// EACCES/EPERM: the kernel hides this process's fds from us (no ptrace-read access).
+    static func isDenial(_ error: ReadError) -> Bool {
+        error.code == .io && (error.errno == EACCES || error.errno == EPERM)
+    }
+
     /// One pass. `pids` limits it (e.g. to container processes); `nil` scans every numeric entry.
     ///
     /// Where `PID/fd/N` can be read as a link, fds that are not `/dev/dri/*` or `/dev/accel/*` are skipped without
@@ -69,15 +89,30 @@ public struct DRMFdinfoScanner: Sendable {
         var result = DRMScan(at: at)
         let all: [Int32] = pids ?? ((try? procfs.list("")) ?? []).compactMap { Int32($0) }.filter { $0 > 0 }
         for pid in all.sorted() {
-            guard let fds = try? procfs.list("\(pid)/fdinfo") else { continue }
+            var denied = false
+            let fds: [String]
+            do {
+                fds = try procfs.list("\(pid)/fdinfo")
+            } catch {
+                // Gone (exited mid-scan) is normal; refused means a client we cannot see.
+                if Self.isDenial(error) { result.deniedPIDs.append(pid) }
+                continue
+            }
             for name in fds {
                 guard let fd = Int32(name) else { continue }
                 if let target = try? procfs.readLink("\(pid)/fd/\(name)"),
                    !(target.hasPrefix("/dev/dri/") || target.hasPrefix("/dev/accel/")) { continue }
-                guard let bytes = try? procfs.readBytes("\(pid)/fdinfo/\(name)", limit: 16384),
-                      let stats = DRMFdinfoParser.parse(String(decoding: bytes, as: UTF8.self)) else { continue }
+                let bytes: [UInt8]
+                do {
+                    bytes = try procfs.readBytes("\(pid)/fdinfo/\(name)", limit: 16384)
+                } catch {
+                    if Self.isDenial(error) { denied = true }
+                    continue
+                }
+                guard let stats = DRMFdinfoParser.parse(String(decoding: bytes, as: UTF8.self)) else { continue }
                 result.add(stats, pid: pid, fd: fd)
             }
+            if denied { result.deniedPIDs.append(pid) }
         }
         return result
     }
@@ -90,6 +125,13 @@ public struct DRMClientUsage: Sendable, Equatable {
     /// 0…1 per engine; absent for a client first seen in this scan (no interval yet).
     public var engineUtilization: [String: Double]
     public var deviceMemoryBytes: Double?
+
+    public init(key: DRMClientKey, pids: [Int32], engineUtilization: [String: Double], deviceMemoryBytes: Double?) {
+        self.key = key
+        self.pids = pids
+        self.engineUtilization = engineUtilization
+        self.deviceMemoryBytes = deviceMemoryBytes
+    }
 
     /// The main compute engine's busy ratio: amdgpu `gfx`/`compute`, i915 `render`/`compute`, xe `rcs`/`ccs`;
     /// drivers without such names (habanalabs) use their busiest engine. `nil` when no engine has a ratio.
