@@ -83,7 +83,11 @@ public final class GaudiSource: AcceleratorSource {
                     found.append(known)
                     continue
                 }
-                found.append(Device(base: base, identity: identity(base: base, pci: pci), control: control))
+                var identity = identity(base: base, pci: pci)
+                // The node names a plugin or a log may use for the device (`accel3`, `hl3`); never its module id alone,
+                // a small number other vendors' ids could equal.
+                identity.aliases.cardNames = [entry]
+                found.append(Device(base: base, identity: identity, control: control))
             }
         }
         for old in devices where !found.contains(where: { $0.control == old.control }) { driverInfo.forget(old.control) }
