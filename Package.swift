@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution",
+                "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "KubeletClient",
                 "PodResourcesAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -150,10 +150,11 @@ public final class Exporter: Sendable {
         if !configuration.inferenceTargets.isEmpty || discovery {
             let source = InferenceSource(
                 targets: configuration.inferenceTargets,
-                normalizer: EngineInferenceNormalizer(windowSeconds: configuration.inferenceWindowSeconds),
+                normalizer: EngineInferenceNormalizer(
+                    windowSeconds: configuration.inferenceWindowSeconds, logger: logger.with("collector", "inference")),
                 // Scrapes finish within the sample interval, so a slow server never delays the tick.
                 timeoutSeconds: max(0.1, configuration.interval * 0.8),
-                clock: { Exporter.unixNow() })
+                clock: { Exporter.unixNow() }, logger: logger.with("collector", "inference"))
             sources.append(source)
             inference = source
         } else {

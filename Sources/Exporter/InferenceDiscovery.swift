@@ -1,3 +1,4 @@
+import Inference
 import ScrapeClient
 
 /// The model-server pods on this node, from the node's pod watch: what the exporter scrapes for `inference_*`.
@@ -10,6 +11,12 @@ import ScrapeClient
 /// The port is the annotation's, else the pod's first declared container port; a pod with neither, or with
 /// `prometheus.io/scheme: https` (the exporter's scraper speaks plain HTTP), is skipped. The project's annotation
 /// `inference.accelmetrics.io/scrape: "false"` opts a pod out of the generic one.
+///
+/// A server that follows the Gateway API Inference Extension's model-server protocol under names of its own says
+/// which gauges hold the protocol's values with `inference.accelmetrics.io/queued-metric`, `…/running-metric`,
+/// `…/kv-cache-metric`, and optionally `…/kv-cache-scale` (0.01 for a gauge in percent) and `…/model-label`
+/// (the label naming the served model, default `model_name`). Annotations that cannot be used leave the pod a
+/// target reported down with the reason, never scraped with a guess.
 public enum InferenceDiscovery {
     public static let scrapeAnnotation = "inference.accelmetrics.io/scrape"
     public static let portAnnotation = "inference.accelmetrics.io/port"
@@ -49,7 +56,16 @@ public enum InferenceDiscovery {
         var path = pathText ?? "/metrics"
         if path.isEmpty { path = "/metrics" }
         if !path.hasPrefix("/") { path = "/" + path }
+        var target = InferenceTarget(namespace: pod.namespace, pod: pod.name, url: ScrapeURL(host: ip, port: port, target: path), probe: probe)
         // IPv6 pod IPs go in brackets inside the URL; ScrapeURL keeps the bare host.
-        return InferenceTarget(namespace: pod.namespace, pod: pod.name, url: ScrapeURL(host: ip, port: port, target: path), probe: probe)
+        let options = CustomMetricNames.keys.compactMap { key in a[annotationPrefix + key].map { (key: key, value: $0) } }
+        do {
+            target.metricNames = try CustomMetricNames.parse(options)
+        } catch {
+            target.configurationProblem = "annotation \(annotationPrefix)\(error)"
+        }
+        return target
     }
+
+    public static let annotationPrefix = "inference.accelmetrics.io/"
 }

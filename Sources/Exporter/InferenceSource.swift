@@ -1,7 +1,8 @@
 public import Accelerators
 public import Exposition
 import Dispatch
-import Inference
+public import Inference
+public import Logging
 public import ScrapeClient
 import Synchronization
 
@@ -14,12 +15,23 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
     /// such a target is reported (`accel_exporter_inference_target_up`) only once it served a known engine's
     /// metrics, and while it does not it is probed once a minute rather than every sample.
     public var probe: Bool
+    /// The Gateway API Inference Extension protocol's gauges under the server's own names (annotations
+    /// `inference.accelmetrics.io/queued-metric` … or `;queued-metric=…` options): they win over a known engine's.
+    public var metricNames: CustomMetricNames?
+    /// Set when those names were given but cannot be used: the target is reported down with this reason, rather
+    /// than scraped with a guess.
+    public var configurationProblem: String?
 
-    public init(namespace: String, pod: String, url: ScrapeURL, probe: Bool = false) {
+    public init(
+        namespace: String, pod: String, url: ScrapeURL, probe: Bool = false, metricNames: CustomMetricNames? = nil,
+        configurationProblem: String? = nil
+    ) {
         self.namespace = namespace
         self.pod = pod
         self.url = url
         self.probe = probe
+        self.metricNames = metricNames
+        self.configurationProblem = configurationProblem
     }
 
     public static func < (lhs: InferenceTarget, rhs: InferenceTarget) -> Bool {
@@ -28,7 +40,10 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
 
     public var description: String { "\(namespace)/\(pod)" }
 
-    /// Parses `--inference.targets`: `namespace/pod=http://host:port/path` entries separated by commas.
+    /// Parses `--inference.targets`: `namespace/pod=http://host:port/path` entries separated by commas, each
+    /// optionally followed by `;key=value` options naming the protocol's gauges (the keys of the annotations:
+    /// `queued-metric`, `running-metric`, `kv-cache-metric`, `kv-cache-scale`, `model-label`), e.g.
+    /// `ml/srv=http://10.0.0.5:8000/metrics;queued-metric=queue_len;kv-cache-metric=kv_pct;kv-cache-scale=0.01`.
     public static func parseList(_ text: String) throws(ScrapeError) -> [InferenceTarget] {
         var out: [InferenceTarget] = []
         for entry in text.split(separator: ",") where !entry.allSatisfy({ $0 == " " }) {
@@ -40,8 +55,22 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
             guard identity.count == 2, !identity[0].isEmpty, !identity[1].isEmpty else {
                 throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": the target must be named namespace/pod")
             }
-            let url = try ScrapeURL(parsing: String(trimmed[trimmed.index(after: equals)...]))
-            out.append(InferenceTarget(namespace: String(identity[0]), pod: String(identity[1]), url: url))
+            let parts = trimmed[trimmed.index(after: equals)...].split(separator: ";", omittingEmptySubsequences: false)
+            let url = try ScrapeURL(parsing: parts[0].trimmingSpaces)
+            var options: [(key: String, value: String)] = []
+            for option in parts.dropFirst() {
+                guard let split = option.firstIndex(of: "=") else {
+                    throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": option \"\(option)\" is not key=value")
+                }
+                options.append((option[..<split].trimmingSpaces, String(option[option.index(after: split)...])))
+            }
+            let names: CustomMetricNames?
+            do {
+                names = try CustomMetricNames.parse(options)
+            } catch {
+                throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": \(error)")
+            }
+            out.append(InferenceTarget(namespace: String(identity[0]), pod: String(identity[1]), url: url, metricNames: names))
         }
         return out
     }
@@ -69,6 +98,9 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private let maxBytes: Int
     private let parallelism: Int
     private let clock: @Sendable () -> Double
+    private let logger: Logger
+    /// Each target's problem at its last scrape (nil: healthy): a change is logged once, not every sample.
+    private var lastProblems: [InferenceTarget: String] = [:]
     /// Probe targets that answered but served no known engine: not scraped again before the instant given.
     private var notModelServers: [InferenceTarget: MonotonicInstant] = [:]
     /// Probe targets that served a known engine: reported like named targets from then on.
@@ -78,8 +110,10 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
 
     public init(
         targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = 16 << 20,
-        parallelism: Int = 8, clock: @escaping @Sendable () -> Double
+        parallelism: Int = 8, clock: @escaping @Sendable () -> Double,
+        logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        self.logger = logger
         self.targets = targets.sorted()
         self.normalizer = normalizer
         self.timeoutSeconds = timeoutSeconds
@@ -98,6 +132,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             let gone = Set(targets).subtracting(next)
             for target in gone {
                 normalizer.forget(target)
+                lastProblems[target] = nil
                 recognized.remove(target)
                 notModelServers[target] = nil
             }
@@ -133,11 +168,13 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             let labels = [Label("namespace", target.namespace), Label("pod", target.pod)]
             guard let outcome else { continue }
             var targetUp = false
+            var problem: String?
             switch outcome.result {
             case .success(let parsed):
-                let (normalized, problem) = normalizer.normalize(parsed, target: target, time: time)
+                let (normalized, refused) = normalizer.normalize(parsed, target: target, time: time)
                 families += normalized
-                targetUp = problem == nil
+                targetUp = refused == nil
+                problem = refused
                 if target.probe {
                     if normalized.isEmpty && !recognized.contains(target) {
                         notModelServers[target] = now.adding(seconds: Self.probeInterval)
@@ -146,11 +183,20 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                         notModelServers[target] = nil
                     }
                 }
-            case .failure:
+            case .failure(let error):
+                problem = "scrape failed: \(error.message)"
                 if target.probe && !recognized.contains(target) { notModelServers[target] = now.adding(seconds: Self.probeInterval) }
             }
             // An unrecognized probe target is some other exporter: none of ours to report.
             guard !target.probe || recognized.contains(target) else { continue }
+            if lastProblems[target] != problem {
+                if let problem {
+                    logger.warning("model server down", metadata: ["target": "\(target)", "url": "\(target.url)", "reason": "\(problem)"])
+                } else if lastProblems.keys.contains(target) {
+                    logger.info("model server up again", metadata: ["target": "\(target)"])
+                }
+            }
+            lastProblems[target] = problem
             duration.samples.append(Sample(labels: labels, value: outcome.seconds))
             up.samples.append(Sample(labels: labels, value: targetUp ? 1 : 0))
         }
@@ -199,6 +245,14 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     }
 }
 
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        var text = self.drop { $0 == " " }
+        while text.last == " " { text = text.dropLast() }
+        return String(text)
+    }
+}
+
 /// A raw pointer carried into `concurrentPerform`'s closure; each lane writes disjoint indices.
 private struct UncheckedPointer<T>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<T>?
@@ -208,18 +262,33 @@ private struct UncheckedPointer<T>: @unchecked Sendable {
 /// ``InferenceNormalizer`` over the engine tables of the Inference module (vLLM, SGLang, TGI, Triton).
 public final class EngineInferenceNormalizer: InferenceNormalizer {
     private let engine: EngineNormalizer
+    private let logger: Logger
+    /// Each target's refused series at its last scrape: a change is logged once.
+    private var lastRejected: [InferenceTarget: [String]] = [:]
 
-    public init(windowSeconds: Double) {
+    public init(windowSeconds: Double, logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })) {
         engine = EngineNormalizer(windowSeconds: windowSeconds)
+        self.logger = logger
     }
 
     public func normalize(_ families: [MetricFamily], target: InferenceTarget, time: Double) -> (families: [MetricFamily], problem: String?) {
-        let (normalized, problems) = engine.normalize(families, namespace: target.namespace, pod: target.pod, time: time)
-        // An unknown server is down; a known one with a few refused series stays up and counts them.
-        return (normalized, normalized.isEmpty ? problems.joined(separator: "; ") : nil)
+        if let problem = target.configurationProblem { return ([], problem) }
+        let (normalized, problems) = engine.normalize(
+            families, namespace: target.namespace, pod: target.pod, time: time, custom: target.metricNames)
+        // An unknown server is down; a known one with a few refused series stays up, counts them
+        // (accel_exporter_inference_rejected_series) and logs which when they change.
+        if normalized.isEmpty { return ([], problems.joined(separator: "; ")) }
+        if problems != lastRejected[target] ?? [] {
+            if !problems.isEmpty {
+                logger.warning("model-server series refused", metadata: ["target": "\(target)", "series": "\(problems.joined(separator: "; "))"])
+            }
+            lastRejected[target] = problems.isEmpty ? nil : problems
+        }
+        return (normalized, nil)
     }
 
     public func forget(_ target: InferenceTarget) {
         engine.forget(namespace: target.namespace, pod: target.pod)
+        lastRejected[target] = nil
     }
 }

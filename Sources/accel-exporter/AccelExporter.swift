@@ -26,7 +26,7 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.listen-address"), help: "Address to listen on: [host]:port.")
     var listenAddress = ":9445"
 
-    @Option(name: .customLong("inference.targets"), help: "Model servers to scrape: namespace/pod=http://host:port/metrics,…")
+    @Option(name: .customLong("inference.targets"), help: "Model servers to scrape: namespace/pod=http://host:port/metrics,… (each optionally followed by ;queued-metric=NAME;running-metric=NAME;kv-cache-metric=NAME;kv-cache-scale=0.01;model-label=LABEL for a server that is none of the known engines).")
     var inferenceTargets: String?
 
     @Option(name: .customLong("inference.window"), help: "Span of the windowed latency percentiles (e.g. 60s).")

@@ -102,14 +102,15 @@ func interpolatedQuantile(_ q: Double, _ values: [Double], bounds: [Double]) -> 
         var engine = FakeEngine()
         engine.observations = Array(repeating: 0.4, count: 50)
         _ = normalizer.normalize(try parse(engine.vllm(waiting: 0, kv: 0, success: 50)), namespace: "ml", pod: "p", time: 0)
-        // A restart: counts start again from a few. The window restarts instead of going negative.
+        // A restart: counts start again from a few. They are the increase since the restart, counted from zero
+        // (as rate() does), never a negative one: two requests in (2, 2.5], p50 at rank 1 → 2 + 0.5 × 1 / 2.
         engine.observations = [2.2, 2.4]
         let (afterRestart, _) = normalizer.normalize(try parse(engine.vllm(waiting: 0, kv: 0, success: 2)), namespace: "ml", pod: "p", time: 10)
-        #expect(value(afterRestart, "inference_request_duration_p50_seconds") == nil)
-        engine.observations += [2.3]
+        #expect(value(afterRestart, "inference_request_duration_p50_seconds") == 2.25)
+        engine.observations += [0.4]
         let (next, _) = normalizer.normalize(try parse(engine.vllm(waiting: 0, kv: 0, success: 3)), namespace: "ml", pod: "p", time: 20)
-        // One new request in (2, 2.5]: p50 at rank 0.5 → 2 + 0.5 × 0.5.
-        #expect(value(next, "inference_request_duration_p50_seconds") == 2.25)
+        // Three requests since the restart, one in (0.3, 0.5] and two in (2, 2.5]: p50 at rank 1.5 → 2 + 0.5 × 0.5 / 2.
+        #expect(value(next, "inference_request_duration_p50_seconds") == 2.125)
         // No new requests in the window: no value.
         let (idle, _) = normalizer.normalize(try parse(engine.vllm(waiting: 0, kv: 0, success: 3)), namespace: "ml", pod: "p", time: 200)
         #expect(value(idle, "inference_request_duration_p50_seconds") == nil)
