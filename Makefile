@@ -18,6 +18,8 @@ test: deps
 	cd dashboards && promtool test rules tests/*.yaml
 	$(SWIFT) build --build-tests
 	python3 scripts/check-fake-nvml.py .build/debug/libFakeNVML.so Tests/Fixtures/nvml --old .build/debug/libFakeNVMLOld.so
+	python3 scripts/generate-dashboards.py --check
+	python3 scripts/check-dashboards.py .build/debug
 	$(SWIFT) test --skip-build
 
 # The images' binaries: static Swift stdlib; from the system only libmicrohttpd (with GnuTLS), libsensors, libyaml,

@@ -63,9 +63,18 @@ final class FakeKubelet: Sendable {
     /// The kubelet goes away: connections close and the socket file is removed (a kubelet restart recreates it).
     func stop() async {
         guard let (server, task) = running.withLock({ r in defer { r = nil }; return r }) else { return }
+        // Graceful shutdown, not cancellation: cancelling the serving task while a connection is accepted but not yet
+        // served traps in NIO ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481). A handler
+        // still hanging on purpose is waited for a bounded time, then cancelled.
         server.beginGracefulShutdown()
-        task.cancel()
+        let finished = Mutex(false)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            if !finished.withLock({ $0 }) { task.cancel() }
+        }
         _ = try? await task.value
+        finished.withLock { $0 = true }
+        watchdog.cancel()
         unlink(socketPath)
     }
 
