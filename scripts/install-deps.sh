@@ -36,7 +36,13 @@ checks_venv="$(cd "$(dirname "$0")/.." && pwd)/.build-checks/venv"
 checks_requirements="$(cd "$(dirname "$0")" && pwd)/check-requirements.txt"
 if ! cmp -s "$checks_requirements" "$checks_venv/.requirements" 2>/dev/null; then
   echo "installing the manifest checks into $checks_venv" >&2
-  python3 -m venv "$checks_venv"
+  if ! python3 -m venv "$checks_venv" 2>/dev/null; then
+    # Debian's own python3 makes virtual environments only with python3-venv (pyenv's Python has it built in).
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$checks_venv"
+    python3 -m venv "$checks_venv"
+  fi
   "$checks_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$checks_requirements"
   cp "$checks_requirements" "$checks_venv/.requirements"
 fi
