@@ -1,7 +1,10 @@
 # The two commands the README promises: `make run` (demo on a simulated 8-GPU node) and `make test`.
 SWIFT ?= swift
 
-.PHONY: run test build deps release clean
+.PHONY: run test build deps release check-manifests check-images clean
+
+# The manifest checks' own Python (scripts/install-deps.sh makes it): kubernetes-validate, checkov, hadolint, CRD models.
+CHECKS_PYTHON ?= .build-checks/venv/bin/python
 
 deps:
 	./scripts/install-deps.sh
@@ -12,8 +15,7 @@ build: deps
 run: build
 	./scripts/demo.sh
 
-test: deps
-	for d in deploy/*/kustomization.yaml; do kubectl kustomize "$$(dirname $$d)" > /dev/null || exit 1; done
+test: deps check-manifests
 	promtool check rules dashboards/*.yaml
 	cd dashboards && promtool test rules tests/*.yaml
 	$(SWIFT) build --build-tests
@@ -22,11 +24,22 @@ test: deps
 	python3 scripts/check-dashboards.py .build/debug
 	$(SWIFT) test --skip-build
 
-# The images' binaries: static Swift stdlib; from the system only libmicrohttpd (with GnuTLS), libsensors, libyaml,
-# libcrypt and zlib (exporter) and libmicrohttpd, libyaml and zlib (adapter).
+# The images' binaries: static Swift stdlib; from the system only libmicrohttpd, GnuTLS, libsensors, libyaml, libcrypt
+# and zlib (exporter) and libmicrohttpd, GnuTLS, libyaml and zlib (adapter), plus libstdc++ and libgcc for the Swift
+# runtime. deploy/Containerfile* install exactly these; `make check-images` proves the lists.
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-metrics-adapter
+
+# Every kustomization under deploy/ (nested ones too) rendered, validated against the Kubernetes and CRD schemas,
+# scanned with checkov; the Containerfiles linted (scripts/check-manifests.py).
+check-manifests: deps
+	$(CHECKS_PYTHON) scripts/check-manifests.py
+
+# The release binaries run in a debootstrapped Debian root holding only the Containerfiles' runtime packages
+# (scripts/check-runtime-root.sh; needs root or sudo; slow the first time: release build and two debootstraps).
+check-images: deps
+	./scripts/check-runtime-root.sh
 
 clean:
 	rm -rf .build

@@ -27,3 +27,22 @@ if ! python3 -c 'import pynvml' 2>/dev/null; then
   python3 -m pip install --quiet nvidia-ml-py 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages nvidia-ml-py
 fi
+
+# The manifest and image checks (scripts/check-manifests.py: kubernetes-validate, checkov, the Prometheus Operator
+# and cert-manager schemas, hadolint), pinned in scripts/check-requirements.txt. They get a virtual environment of
+# their own, .build-checks/venv: checkov pins older packaging, boto3 and networkx than the machine's Python has,
+# and installing it there would downgrade them for everything else.
+checks_venv="$(cd "$(dirname "$0")/.." && pwd)/.build-checks/venv"
+checks_requirements="$(cd "$(dirname "$0")" && pwd)/check-requirements.txt"
+if ! cmp -s "$checks_requirements" "$checks_venv/.requirements" 2>/dev/null; then
+  echo "installing the manifest checks into $checks_venv" >&2
+  if ! python3 -m venv "$checks_venv" 2>/dev/null; then
+    # Debian's own python3 makes virtual environments only with python3-venv (pyenv's Python has it built in).
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$checks_venv"
+    python3 -m venv "$checks_venv"
+  fi
+  "$checks_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$checks_requirements"
+  cp "$checks_requirements" "$checks_venv/.requirements"
+fi

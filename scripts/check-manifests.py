@@ -1,0 +1,554 @@
+#!/usr/bin/env python3
+"""Checks deploy/ as shipped: every overlay renders, every object is valid, the security scan is clean.
+
+    .build-checks/venv/bin/python scripts/check-manifests.py      (make test runs it; scripts/install-deps.sh
+                                                                     makes the virtual environment)
+
+1. Renders every kustomization under deploy/ (nested ones too) with the real kustomize (`kubectl kustomize`), and
+   checks that every kustomize Component is used by at least one of them, so it gets rendered and checked too.
+2. Validates every rendered object offline: Kubernetes kinds against the API's OpenAPI schemas (PyPI
+   kubernetes-validate, strict: unknown fields are errors) for the oldest and newest Kubernetes versions below;
+   Prometheus Operator and cert-manager objects against models generated from their CRD schemas (PyPI
+   cloudcoil.models.*), with unknown fields made errors too. A kind with no schema is an error, not a skip.
+3. Project rules the schemas cannot express: namespaces, the exporter's and adapter's security settings and host
+   access, no insecureSkipTLSVerify, monitors and scrape jobs with honor_labels and the relabelling that moves the
+   exporter pod's namespace/pod to exporter_namespace/exporter_pod and adds node (run through a small emulation of
+   Prometheus' relabelling, with the labels the Prometheus Operator adds first), selectors that find their Service
+   and ports, the generated PrometheusRule being current, and deploy/prometheus-scrape.yaml through promtool.
+4. Scans the rendered manifests with checkov (framework kubernetes). Every finding must be fixed or accepted with a
+   `checkov.io/skipN: CKV_K8S_xx=reason` annotation beside a comment in the manifest; the accepted ones are listed.
+5. Lints deploy/Containerfile* with hadolint (any finding fails; an accepted one has `# hadolint ignore=` under a
+   comment line saying why) and checks the rules we hold them to (multi-stage, TARGETARCH, static stdlib, non-root
+   USER, the bookworm-slim runtime). scripts/check-runtime-root.sh (`make check-images`) runs the binaries in a root
+   with those runtime packages.
+
+Ends with one line, `N passed, M failed`; exits 1 if anything failed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+try:
+    import yaml
+    import kubernetes_validate
+    import pydantic
+    from cloudcoil.models.cert_manager import v1 as cert_manager_v1
+    from cloudcoil.models.prometheus_operator import v1 as prometheus_operator_v1
+except ImportError as error:  # pragma: no cover - environment problem, said plainly
+    sys.exit(f"check-manifests: {error}; run scripts/install-deps.sh and use .build-checks/venv/bin/python")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+VENV_BIN = pathlib.Path(sys.executable).parent
+# The oldest Kubernetes the manifests promise to work on, and the newest schema kubernetes-validate ships.
+KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "APIService", "ClusterIssuer",
+                  "CustomResourceDefinition", "PriorityClass", "RuntimeClass"}
+# Objects allowed outside accel-metrics: the one RoleBinding that must sit beside kube-system's ConfigMap, and the
+# HPA examples, which live with the workloads they scale.
+OTHER_NAMESPACES = {("RoleBinding", "accel-metrics-adapter-auth-reader"): "kube-system"}
+EXAMPLE_OVERLAYS = {"examples"}
+# Host paths the exporter may mount, all read-only: the kubelet's pod-resources directory, the host's /proc, and the
+# kubelet's pod log directories (deploy/attribution, deploy/attribution/processes).
+HOST_PATHS = {"/var/lib/kubelet/pod-resources", "/proc", "/var/log/pods"}
+ADDED_CAPABILITIES = {"SYS_PTRACE"}
+CRD_MODELS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): prometheus_operator_v1.ServiceMonitor,
+    ("monitoring.coreos.com/v1", "PodMonitor"): prometheus_operator_v1.PodMonitor,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): prometheus_operator_v1.PrometheusRule,
+    ("cert-manager.io/v1", "Issuer"): cert_manager_v1.Issuer,
+    ("cert-manager.io/v1", "ClusterIssuer"): cert_manager_v1.ClusterIssuer,
+    ("cert-manager.io/v1", "Certificate"): cert_manager_v1.Certificate,
+}
+ADAPTER_SERVER_NAME = "accel-metrics-adapter.accel-metrics.svc"
+ADAPTER_CERT_SECRET = "accel-metrics-adapter-serving-cert"
+
+
+class Report:
+    """Counts checks; prints each failure at once with where it happened."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok: bool, what: str) -> bool:
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {what}")
+        return ok
+
+    def fail(self, what: str) -> None:
+        self.check(False, what)
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def overlay_name(directory: pathlib.Path) -> str:
+    return str(directory.relative_to(DEPLOY))
+
+
+def obj_id(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{obj.get('kind')}/{(namespace + '/') if namespace else ''}{meta.get('name')}"
+
+
+# 1. Render ----------------------------------------------------------------------------------------------------
+
+def kustomizations() -> tuple[list[pathlib.Path], list[pathlib.Path], dict[pathlib.Path, dict]]:
+    overlays, components, files = [], [], {}
+    for path in sorted(DEPLOY.rglob("kustomization.yaml")):
+        content = yaml.safe_load(path.read_text()) or {}
+        files[path.parent] = content
+        (components if content.get("kind") == "Component" else overlays).append(path.parent)
+    return overlays, components, files
+
+
+def render_all(report: Report) -> dict[str, list[dict]]:
+    section("render every kustomization under deploy/ (kubectl kustomize)")
+    overlays, components, files = kustomizations()
+    renders: dict[str, list[dict]] = {}
+    for directory in overlays:
+        result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True)
+        if not report.check(result.returncode == 0, f"{overlay_name(directory)}: kubectl kustomize: {result.stderr.strip()}"):
+            continue
+        objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+        renders[overlay_name(directory)] = objects
+        print(f"  {overlay_name(directory):36} {len(objects):3} objects")
+    used = set()
+    for directory, content in files.items():
+        for component in content.get("components") or []:
+            used.add((directory / component).resolve())
+    for component in components:
+        report.check(component.resolve() in used,
+                     f"{overlay_name(component)}: a Component no kustomization under deploy/ uses, so it is never rendered or checked")
+        if component.resolve() in used:
+            print(f"  {overlay_name(component):36} Component, rendered through the overlays that use it")
+    return renders
+
+
+# 2. Schemas ---------------------------------------------------------------------------------------------------
+
+def unknown_fields(given, dumped, path: str = "") -> list[str]:
+    """Keys present in the input that the model did not keep: fields the CRD schema does not have."""
+    if isinstance(given, dict) and isinstance(dumped, dict):
+        out = []
+        for key, value in given.items():
+            if key not in dumped:
+                out.append(f"{path}.{key}" if path else key)
+            else:
+                out += unknown_fields(value, dumped[key], f"{path}.{key}" if path else key)
+        return out
+    if isinstance(given, list) and isinstance(dumped, list):
+        out = []
+        for index, (a, b) in enumerate(zip(given, dumped)):
+            out += unknown_fields(a, b, f"{path}[{index}]")
+        return out
+    return []
+
+
+def validate_schemas(report: Report, renders: dict[str, list[dict]]) -> None:
+    section(f"validate every object: Kubernetes OpenAPI {', '.join(KUBERNETES_VERSIONS)} (strict), CRD models")
+    counts: dict[str, int] = {}
+    validated = 0
+    for overlay, objects in renders.items():
+        for obj in objects:
+            key = (obj.get("apiVersion"), obj.get("kind"))
+            where = f"{overlay}: {obj_id(obj)}"
+            if key in CRD_MODELS:
+                try:
+                    model = CRD_MODELS[key].model_validate(obj)
+                except pydantic.ValidationError as error:
+                    report.fail(f"{where}: not valid against its CRD schema:\n{error}")
+                    continue
+                dumped = model.model_dump(by_alias=True, exclude_unset=True, mode="json")
+                extra = unknown_fields(obj, dumped)
+                if not report.check(not extra, f"{where}: fields the CRD schema does not have: {extra}"):
+                    continue
+            else:
+                ok = True
+                for version in KUBERNETES_VERSIONS:
+                    try:
+                        kubernetes_validate.validate(obj, version, strict=True)
+                    except kubernetes_validate.SchemaNotFoundError:
+                        report.fail(f"{where}: no schema for {key[0]} {key[1]} (Kubernetes {version})")
+                        ok = False
+                        break
+                    except kubernetes_validate.ValidationError as error:
+                        report.fail(f"{where}: Kubernetes {version}: {'.'.join(str(p) for p in error.path)}: {error.message}")
+                        ok = False
+                if not ok:
+                    continue
+            report.check(True, where)
+            validated += 1
+            counts[key[1]] = counts.get(key[1], 0) + 1
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    print(f"  {validated} objects valid over {len(renders)} renders ({kinds})")
+
+
+# 3. Project rules ---------------------------------------------------------------------------------------------
+
+def skipped_checks(obj: dict) -> dict[str, str]:
+    out = {}
+    for key, value in ((obj.get("metadata") or {}).get("annotations") or {}).items():
+        if key.startswith("checkov.io/skip"):
+            check, _, reason = str(value).partition("=")
+            out[check] = reason
+    return out
+
+
+def pod_spec(obj: dict) -> dict | None:
+    if obj.get("kind") in ("DaemonSet", "Deployment", "StatefulSet", "Job"):
+        return obj["spec"]["template"]["spec"]
+    return None
+
+
+def check_namespaces(report: Report, overlay: str, obj: dict) -> None:
+    kind, meta = obj.get("kind"), obj.get("metadata") or {}
+    where = f"{overlay}: {obj_id(obj)}"
+    if kind in CLUSTER_SCOPED:
+        report.check("namespace" not in meta, f"{where}: a cluster-scoped object with a namespace")
+        return
+    if overlay in EXAMPLE_OVERLAYS:
+        report.check(bool(meta.get("namespace")), f"{where}: no namespace")
+        return
+    wanted = OTHER_NAMESPACES.get((kind, meta.get("name")), "accel-metrics")
+    report.check(meta.get("namespace") == wanted,
+                 f"{where}: namespace {meta.get('namespace')!r}, expected {wanted!r} (an object without one lands in "
+                 "whatever namespace kubectl's context names)")
+
+
+def check_workload(report: Report, overlay: str, obj: dict) -> None:
+    spec = pod_spec(obj)
+    if spec is None:
+        return
+    where = f"{overlay}: {obj_id(obj)}"
+    skips = skipped_checks(obj)
+    pod_security = spec.get("securityContext") or {}
+    report.check(not spec.get("hostNetwork") and not spec.get("hostIPC"), f"{where}: hostNetwork/hostIPC")
+    args = [a for c in spec["containers"] for a in c.get("args") or []]
+    if spec.get("hostPID"):
+        report.check("--collector.processes" in args and "CKV_K8S_17" in skips,
+                     f"{where}: hostPID without --collector.processes and an accepted, justified CKV_K8S_17")
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            report.check(volume["hostPath"]["path"] in HOST_PATHS,
+                         f"{where}: hostPath {volume['hostPath']['path']} is not one the exporter needs ({sorted(HOST_PATHS)})")
+    host_volumes = {v["name"] for v in spec.get("volumes") or [] if "hostPath" in v}
+    if obj["kind"] == "DaemonSet":
+        report.check(spec.get("priorityClassName") == "system-node-critical", f"{where}: priorityClassName")
+    for container in spec["containers"] + (spec.get("initContainers") or []):
+        cwhere = f"{where} container {container['name']}"
+        sc = container.get("securityContext") or {}
+        report.check(sc.get("readOnlyRootFilesystem") is True, f"{cwhere}: readOnlyRootFilesystem")
+        report.check(sc.get("allowPrivilegeEscalation") is False, f"{cwhere}: allowPrivilegeEscalation")
+        report.check(not sc.get("privileged"), f"{cwhere}: privileged")
+        capabilities = sc.get("capabilities") or {}
+        report.check(capabilities.get("drop") == ["ALL"], f"{cwhere}: capabilities.drop is not [ALL]")
+        added = set(capabilities.get("add") or [])
+        report.check(added <= ADDED_CAPABILITIES and (not added or "CKV_K8S_37" in skips),
+                     f"{cwhere}: capabilities added {sorted(added)} (allowed: {sorted(ADDED_CAPABILITIES)}, with CKV_K8S_37 accepted)")
+        seccomp = (sc.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
+        report.check(seccomp == "RuntimeDefault", f"{cwhere}: seccompProfile {seccomp}")
+        non_root = sc.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        user = sc.get("runAsUser", pod_security.get("runAsUser"))
+        if non_root is True:
+            report.check(user is None or user > 0, f"{cwhere}: runAsNonRoot with uid 0")
+        else:
+            report.check("CKV_K8S_23" in skips and bool(skips["CKV_K8S_23"]),
+                         f"{cwhere}: runs as root without an accepted, justified CKV_K8S_23")
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        report.check("cpu" in requests and "memory" in requests and "memory" in limits,
+                     f"{cwhere}: requests (cpu, memory) and a memory limit")
+        report.check(not any("gpu" in k or "habana" in k for k in list(requests) + list(limits)),
+                     f"{cwhere}: requests an accelerator: it watches devices, it must not take them from workloads")
+        for mount in container.get("volumeMounts") or []:
+            if mount["name"] in host_volumes:
+                report.check(mount.get("readOnly") is True, f"{cwhere}: host mount {mount['mountPath']} is not readOnly")
+
+
+def check_tls(report: Report, overlay: str, obj: dict, text: str) -> None:
+    where = f"{overlay}: {obj_id(obj)}"
+    report.check("insecureSkipTLSVerify" not in text and "insecureSkipVerify" not in text
+                 and "insecure_skip_verify" not in text, f"{where}: skips TLS verification")
+    if obj.get("kind") == "APIService":
+        service = obj["spec"].get("service") or {}
+        report.check(service.get("name") == "accel-metrics-adapter" and service.get("namespace") == "accel-metrics"
+                     and service.get("port") == 443, f"{where}: spec.service {service}")
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        report.check("caBundle" not in obj["spec"] or "cert-manager.io/inject-ca-from" in annotations,
+                     f"{where}: a fixed caBundle (the adapter or cert-manager keeps it current)")
+
+
+def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus' relabelling (replace, keep, drop, labeldrop, labelkeep), enough for these jobs."""
+    labels = dict(labels)
+    for config in configs:
+        get = lambda snake, camel, default=None: config.get(snake, config.get(camel, default))  # noqa: E731
+        action = str(get("action", "action", "replace")).lower()
+        regex = re.compile(f"^(?:{get('regex', 'regex', '(.*)')})$")
+        if action in ("labeldrop", "labelkeep"):
+            labels = {k: v for k, v in labels.items() if bool(regex.match(k)) == (action == "labelkeep")}
+            continue
+        value = get("separator", "separator", ";").join(labels.get(s, "") for s in get("source_labels", "sourceLabels", []))
+        match = regex.match(value)
+        if action == "keep" and not match:
+            return None
+        if action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            target = get("target_label", "targetLabel")
+            result = match.expand(re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", get("replacement", "replacement", "$1")))
+            if result:
+                labels[target] = result
+            else:
+                labels.pop(target, None)
+    return {k: v for k, v in labels.items() if not k.startswith("__")}
+
+
+def target_meta(service: str, port: str, pod: str) -> dict[str, str]:
+    return {"__address__": "192.0.2.10:9445", "__meta_kubernetes_namespace": "accel-metrics",
+            "__meta_kubernetes_service_name": service, "__meta_kubernetes_endpointslice_port_name": port,
+            "__meta_kubernetes_pod_name": pod, "__meta_kubernetes_pod_node_name": "gpu-node-7",
+            "__meta_kubernetes_pod_container_name": pod.rsplit("-", 1)[0],
+            "__meta_kubernetes_pod_container_port_name": port}
+
+
+def check_target_labels(report: Report, where: str, target: dict[str, str] | None, pod: str) -> None:
+    if not report.check(target is not None, f"{where}: the exporter's own target is dropped"):
+        return
+    report.check(target.get("exporter_namespace") == "accel-metrics" and target.get("exporter_pod") == pod
+                 and target.get("node") == "gpu-node-7", f"{where}: target labels {target}: want exporter_namespace, exporter_pod, node")
+    report.check(not {"namespace", "pod", "container"} & set(target),
+                 f"{where}: target labels {target} keep namespace/pod/container: device series would look like the exporter pod's own")
+    # honor_labels: a scraped label wins over a target label of the same name.
+    workload = {**target, **{"namespace": "ml", "pod": "llm-0", "container": "server"}}
+    device = {**target, **{"accelerator": "GPU-0"}}
+    report.check(workload["namespace"] == "ml" and "namespace" not in device and "pod" not in device,
+                 f"{where}: series labels after honor_labels")
+
+
+def operator_prefix(kind: str, monitor: dict) -> list[dict]:
+    """The relabellings the Prometheus Operator puts before a monitor's own (namespace, service, pod, container,
+    endpoint, job), so the emulation sees the target labels the operator really adds."""
+    prefix = [{"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+              {"sourceLabels": ["__meta_kubernetes_pod_container_name"], "targetLabel": "container"},
+              {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod"}]
+    if kind == "ServiceMonitor":
+        prefix.append({"sourceLabels": ["__meta_kubernetes_service_name"], "targetLabel": "service"})
+    return prefix
+
+
+def check_monitor(report: Report, overlay: str, obj: dict, everything: list[tuple[str, dict]]) -> None:
+    kind = obj["kind"]
+    where = f"{overlay}: {obj_id(obj)}"
+    spec = obj["spec"]
+    endpoints = spec.get("endpoints") if kind == "ServiceMonitor" else spec.get("podMetricsEndpoints")
+    selector = spec["selector"].get("matchLabels") or {}
+    namespaces = (spec.get("namespaceSelector") or {}).get("matchNames") or [obj["metadata"]["namespace"]]
+    # What the selector finds, among every render's Services (ServiceMonitor) or pod templates (PodMonitor).
+    ports: set[str] = set()
+    found = False
+    for _, other in everything:
+        meta = other.get("metadata") or {}
+        if meta.get("namespace") not in namespaces:
+            continue
+        if kind == "ServiceMonitor" and other.get("kind") == "Service":
+            if selector.items() <= (meta.get("labels") or {}).items():
+                found = True
+                ports |= {p.get("name") for p in other["spec"].get("ports") or []}
+        if kind == "PodMonitor" and pod_spec(other) is not None:
+            if selector.items() <= (other["spec"]["template"]["metadata"].get("labels") or {}).items():
+                found = True
+                ports |= {p.get("name") for c in pod_spec(other)["containers"] for p in c.get("ports") or []}
+    report.check(found, f"{where}: its selector {selector} finds nothing in {namespaces}")
+    job = selector.get(spec.get("jobLabel", ""), obj["metadata"]["name"])
+    report.check(job in ("accel-exporter", "accel-metrics-adapter"), f"{where}: job would be {job!r}; the rules expect accel-exporter / accel-metrics-adapter")
+    for endpoint in endpoints:
+        ewhere = f"{where} port {endpoint.get('port')}"
+        report.check(endpoint.get("port") in ports, f"{ewhere}: no such port on what the selector finds ({sorted(ports)})")
+        report.check(endpoint.get("honorLabels") is True, f"{ewhere}: honorLabels is not true")
+        pod = f"{job}-x7k2p"
+        target = relabel(target_meta(job, endpoint.get("port"), pod),
+                         operator_prefix(kind, obj) + (endpoint.get("relabelings") or []))
+        check_target_labels(report, ewhere, target, pod)
+        tls = endpoint.get("tlsConfig")
+        if endpoint.get("scheme") == "https" or tls:
+            report.check(bool(tls) and tls.get("serverName") == ADAPTER_SERVER_NAME
+                         and (tls.get("ca") or {}).get("secret", {}).get("name") == ADAPTER_CERT_SECRET,
+                         f"{ewhere}: HTTPS without the adapter's CA ({ADAPTER_CERT_SECRET}) and server name {ADAPTER_SERVER_NAME}")
+
+
+def check_scrape_config(report: Report) -> None:
+    section("deploy/prometheus-scrape.yaml: honor_labels, relabelling, promtool")
+    path = DEPLOY / "prometheus-scrape.yaml"
+    config = yaml.safe_load(path.read_text())
+    for job in config["scrape_configs"]:
+        where = f"prometheus-scrape.yaml job {job['job_name']}"
+        report.check(job.get("honor_labels") is True, f"{where}: honor_labels is not true")
+        service, port = {"accel-exporter": ("accel-exporter", "metrics"),
+                         "accel-metrics-adapter": ("accel-metrics-adapter", "https")}[job["job_name"]]
+        pod = f"{service}-x7k2p"
+        check_target_labels(report, where, relabel(target_meta(service, port, pod), job["relabel_configs"]), pod)
+        other = "accel-metrics-adapter" if service == "accel-exporter" else "accel-exporter"
+        report.check(relabel(target_meta(other, "metrics", pod), job["relabel_configs"]) is None,
+                     f"{where}: keeps the {other} Service's endpoints too")
+        tls = job.get("tls_config") or {}
+        if job.get("scheme") == "https":
+            report.check(tls.get("server_name") == ADAPTER_SERVER_NAME and bool(tls.get("ca_file")),
+                         f"{where}: HTTPS without the adapter's CA and server name")
+    # promtool: Debian's Prometheus is built without Kubernetes service discovery, so the check runs on a copy whose
+    # kubernetes_sd_configs are a static target and whose files exist; everything else is checked as written.
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("  SKIP promtool check config: promtool not on the PATH")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for job in config["scrape_configs"]:
+            job.pop("kubernetes_sd_configs")
+            job["static_configs"] = [{"targets": ["127.0.0.1:9"]}]
+            for section_name, key in (("tls_config", "ca_file"), ("authorization", "credentials_file")):
+                if key in (job.get(section_name) or {}):
+                    stand_in = pathlib.Path(tmp) / f"{job['job_name']}-{key}"
+                    stand_in.write_text("x\n")
+                    job[section_name][key] = str(stand_in)
+        copy = pathlib.Path(tmp) / "prometheus.yml"
+        config["rule_files"] = [str(p) for p in sorted((ROOT / "dashboards").glob("*.yaml"))]
+        copy.write_text(yaml.safe_dump(config))
+        result = subprocess.run([promtool, "check", "config", str(copy)], capture_output=True, text=True)
+        report.check(result.returncode == 0, f"promtool check config (scrape jobs + dashboards/*.yaml): {result.stdout}{result.stderr}")
+        print(f"  promtool check config: {'ok' if result.returncode == 0 else 'FAILED'} (kubernetes_sd_configs replaced by a static target)")
+
+
+def check_generated_rules(report: Report) -> None:
+    section("deploy/prometheus-operator/rules/prometheusrule.yaml is generated from dashboards/*.yaml")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/generate-prometheusrule.py"), "--check"],
+                            capture_output=True, text=True)
+    report.check(result.returncode == 0, result.stderr.strip())
+    print(f"  {result.stdout.strip() or result.stderr.strip()}")
+
+
+def check_rules(report: Report, renders: dict[str, list[dict]]) -> None:
+    section("project rules: namespaces, security settings, host access, TLS, monitors")
+    everything = [(overlay, obj) for overlay, objects in renders.items() for obj in objects]
+    before = report.passed + report.failed
+    for overlay, obj in everything:
+        check_namespaces(report, overlay, obj)
+        check_workload(report, overlay, obj)
+        check_tls(report, overlay, obj, yaml.safe_dump(obj))
+        if obj.get("kind") in ("ServiceMonitor", "PodMonitor"):
+            check_monitor(report, overlay, obj, everything)
+        for check, reason in skipped_checks(obj).items():
+            report.check(re.fullmatch(r"CKV2?_K8S_\d+", check) is not None and len(reason.strip()) >= 20,
+                         f"{overlay}: {obj_id(obj)}: skip annotation {check}={reason!r} needs a check id and a reason")
+    for path in DEPLOY.rglob("*.yaml"):
+        report.check("insecureSkipTLSVerify: true" not in path.read_text(), f"{path.relative_to(ROOT)}: insecureSkipTLSVerify")
+    print(f"  {report.passed + report.failed - before} checks over {len(everything)} rendered objects")
+
+
+# 4. checkov ---------------------------------------------------------------------------------------------------
+
+def run_checkov(report: Report, renders: dict[str, list[dict]]) -> None:
+    section("checkov (framework kubernetes) on every render")
+    checkov = VENV_BIN / "checkov"
+    if not checkov.exists():
+        report.fail(f"checkov is not installed in {VENV_BIN} (scripts/install-deps.sh)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for overlay, objects in renders.items():
+            (pathlib.Path(tmp) / (overlay.replace("/", "__") + ".yaml")).write_text(yaml.safe_dump_all(objects))
+        env = dict(os.environ, LOG_LEVEL="ERROR")
+        result = subprocess.run([str(checkov), "-d", tmp, "--framework", "kubernetes", "--skip-download",
+                                 "--output", "json", "--compact"],
+                                capture_output=True, text=True, env=env)
+    try:
+        output = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        report.fail(f"checkov gave no JSON (exit {result.returncode}): {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        return
+    runs = output if isinstance(output, list) else [output]
+    failed, skipped, passed = [], [], 0
+    for run in runs:
+        results = run.get("results") or {}
+        failed += results.get("failed_checks") or []
+        skipped += results.get("skipped_checks") or []
+        passed += (run.get("summary") or {}).get("passed", 0)
+        for error in results.get("parsing_errors") or []:
+            report.fail(f"checkov could not parse {error}")
+    for finding in failed:
+        report.fail(f"checkov {finding['check_id']} ({finding['check_name']}): {finding['resource']} in "
+                    f"{pathlib.Path(finding['file_path']).stem.replace('__', '/')}: fix it, or accept it with a "
+                    "checkov.io/skipN annotation and a comment saying why")
+    accepted: dict[tuple[str, str], set[str]] = {}
+    for finding in skipped:
+        comment = (finding.get("check_result") or {}).get("suppress_comment", "")
+        report.check(bool(comment) and comment != "No comment provided", f"checkov skip of {finding['check_id']} without a reason")
+        accepted.setdefault((finding["check_id"], comment), set()).add(pathlib.Path(finding["file_path"]).stem.replace("__", "/"))
+    print(f"  checkov: {passed} passed, {len(failed)} failed, {len(skipped)} accepted (skip annotations) over {len(renders)} renders")
+    for (check, comment), overlays in sorted(accepted.items()):
+        print(f"  accepted {check}: {comment}  [{len(overlays)} renders]")
+    report.check(not failed, f"checkov: {len(failed)} findings")
+
+
+# 5. Containerfiles --------------------------------------------------------------------------------------------
+
+def check_containerfiles(report: Report) -> None:
+    section("deploy/Containerfile*: hadolint and the rules we hold them to")
+    hadolint = VENV_BIN / "hadolint"
+    for path in sorted(DEPLOY.glob("Containerfile*")):
+        name = path.relative_to(ROOT)
+        text = path.read_text()
+        if hadolint.exists():
+            result = subprocess.run([str(hadolint), "--failure-threshold", "style", "--format", "tty", "--no-color", str(path)],
+                                    capture_output=True, text=True)
+            report.check(result.returncode == 0, f"{name}: hadolint:\n{result.stdout}{result.stderr}")
+            print(f"  hadolint {name}: {'clean' if result.returncode == 0 else 'findings'}")
+        else:
+            report.fail(f"hadolint is not installed in {VENV_BIN} (scripts/install-deps.sh)")
+        lines = text.splitlines()
+        for number, line in enumerate(lines):
+            if "hadolint ignore=" in line:
+                above = lines[number - 1].strip() if number else ""
+                report.check(above.startswith("#") and len(above.lstrip("# ")) >= 20,
+                             f"{name}:{number + 1}: `{line.strip()}` needs a comment line above it saying why")
+        stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
+        report.check(len(stages) >= 2, f"{name}: not multi-stage")
+        report.check(re.search(r"^ARG\s+TARGETARCH\b", text, re.M) is not None and "BUILDPLATFORM" in text,
+                     f"{name}: TARGETARCH/BUILDPLATFORM not used")
+        report.check("--static-swift-stdlib" in text, f"{name}: no --static-swift-stdlib")
+        final = text[text.rfind("\nFROM "):]
+        user = re.findall(r"^USER\s+(\S+)", final, re.M)
+        report.check(bool(user) and re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", user[-1]) is not None,
+                     f"{name}: the final stage's USER is {user[-1] if user else 'unset'}, not a numeric non-root uid")
+        report.check("debian:bookworm-slim" in text, f"{name}: runtime is not debian:bookworm-slim")
+
+
+def main() -> int:
+    report = Report()
+    os.chdir(ROOT)
+    renders = render_all(report)
+    validate_schemas(report, renders)
+    check_generated_rules(report)
+    check_rules(report, renders)
+    check_scrape_config(report)
+    run_checkov(report, renders)
+    check_containerfiles(report)
+    print()
+    print(f"check-manifests: {report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
