@@ -197,7 +197,7 @@ public enum TPURuntimeConversion {
         }
         let scaled = bounds.map { Self.significant($0 * scale) }
         guard let histogram = DeviceHistogram(upperBounds: scaled, bucketCounts: counts,
-                                              sum: d.mean * Double(d.count) * scale, count: Double(d.count))
+                                              sum: Self.significant(d.mean * Double(d.count) * scale), count: Double(d.count))
         else { return .failure(Rejection("bucket bounds collapse when converted")) }
         return .success(histogram)
     }
