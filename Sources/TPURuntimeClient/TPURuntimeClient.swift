@@ -20,7 +20,8 @@ import TPURuntimeAPI
 public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
     public struct Configuration: Sendable {
         /// The endpoints to poll, asked again every refresh: the configured addresses, or — once the pod watch
-        /// provides them — the TPU pods' IPs with the chips each holds.
+        /// provides them — the TPU pods' IPs with the chips each holds. Called on the client's loop: it must answer
+        /// from memory, never wait on the network.
         public var targets: @Sendable () -> [TPURuntimeTarget]
         /// `--tpu.runtime-metrics-interval`: seconds between polls of one target.
         public var refreshInterval: Double

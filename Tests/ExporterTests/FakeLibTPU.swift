@@ -68,11 +68,19 @@ final class FakeLibTPU: Sendable {
     }
 
     /// The workload ends: connections close and the port refuses connections until `start(port:)` again.
+    ///
+    /// A graceful shutdown, awaited, not a cancelled serve task: cancelling it while a client keeps connecting can
+    /// leave an accepted connection that nobody finishes, which NIO traps on (apple/swift-nio#3481). Handlers that
+    /// hang are waited for (a few seconds at most in these tests); only past 10 s is the task cancelled.
     func stop() async {
         guard let (server, task) = running.withLock({ r in defer { r = nil }; return r }) else { return }
         server.beginGracefulShutdown()
-        task.cancel()
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            task.cancel()
+        }
         _ = try? await task.value
+        watchdog.cancel()
     }
 
     private func behave() async throws -> Bool {

@@ -11,6 +11,9 @@ public final class TPUSource: AcceleratorSource {
     private let sysfs: FileRoot
     private let logger: Logger
     private let problems: ProblemLog
+    /// Problems seen only while discovering (a Google device with an unreadable id): cleared only by a discovery
+    /// that no longer sees them, not by every tick in between.
+    private let discoveryProblems: ProblemLog
     private let nodeName: String?
     private let discoveryInterval: Double
     private let runtime: (any TPURuntimeReadings)?
@@ -36,6 +39,7 @@ public final class TPUSource: AcceleratorSource {
         self.runtime = runtime
         self.logger = logger
         self.problems = ProblemLog(logger: logger)
+        self.discoveryProblems = ProblemLog(logger: logger)
     }
 
     public func sample(now: MonotonicInstant) -> SourceResult {
@@ -88,7 +92,7 @@ public final class TPUSource: AcceleratorSource {
                   TPUGeneration.parseHexID(vendorText) == TPUGeneration.pciVendor
             else { continue }
             guard let deviceText = try? sysfs.readString("\(base)/device"), let deviceID = TPUGeneration.parseHexID(deviceText) else {
-                problems.report("\(entry)/device", "Google PCI device \(entry) has an unreadable device id; not listed")
+                discoveryProblems.report("\(entry)/device", "Google PCI device \(entry) has an unreadable device id; not listed")
                 continue
             }
             let subsystem = (try? sysfs.readString("\(base)/subsystem_device")).flatMap(TPUGeneration.parseHexID)
@@ -98,15 +102,12 @@ public final class TPUSource: AcceleratorSource {
                 }
                 continue
             }
-            // Keep a known chip's identity (its index and node are fixed while it stays).
-            if let known = chips.first(where: { $0.pci == entry && $0.generation == generation }) {
-                found.append(known)
-                continue
-            }
             found.append(Chip(pci: entry, identity: DeviceIdentity(accelerator: entry, vendor: "google", model: generation.model,
                                                                     pciAddress: entry), generation: generation))
         }
+        discoveryProblems.endTick()
         // Chip index = position in PCI address order (what libtpu's device ordinals are mapped by; `list` sorts).
+        // Re-derived at every discovery: a chip that left shifts the ones after it, as it shifts libtpu's ordinals.
         for i in found.indices { found[i].identity = identity(found[i], index: i) }
         let before = Set(chips.map(\.identity.accelerator))
         let after = Set(found.map(\.identity.accelerator))
