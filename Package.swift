@@ -86,7 +86,7 @@ let package = Package(
             name: "Exporter",
             dependencies: [
                 "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient",
-                "Kubernetes", "ScrapeClient",
+                "Kubernetes", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -105,6 +105,28 @@ let package = Package(
             name: "KubeletClient",
             dependencies: [
                 "Attribution", "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Generated from Protos/tpu/runtime_metric_service.proto by scripts/generate-tpu-runtime.sh (messages, client, server).
+        .target(
+            name: "TPURuntimeAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // libtpu's runtime-metrics client: one refresh loop per workload address, answers checked and converted to the
+        // TPU source's values. Never on the scrape or sample path.
+        .target(
+            name: "TPURuntimeClient",
+            dependencies: [
+                "Accelerators", "TPURuntimeAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -191,6 +213,7 @@ let package = Package(
                 "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "KubeletClient",
                 "PodResourcesAPI",
+                "TPURuntimeAPI", "TPURuntimeClient",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -28,6 +28,16 @@ extension FixtureTree {
                 unlink(dir + "/" + name)
                 guard symlink(target, dir + "/" + name) == 0 else { throw TestbedWriter.WriteError(path: dir + "/" + name, errno: errno) }
             }
+            if device.properties.contains(where: { $0.0 == "SUBSYSTEM" && $0.1 == "pci" }) {
+                // `bus/pci/devices/<address>`, as the kernel and umockdev lay out bus devices (the TPU source lists it).
+                let name = device.path.split(separator: "/").last.map(String.init) ?? ""
+                try Self.mkdirs(root + "/bus/pci/devices")
+                let target = "../../.." + device.path
+                unlink(root + "/bus/pci/devices/\(name)")
+                guard symlink(target, root + "/bus/pci/devices/\(name)") == 0 else {
+                    throw TestbedWriter.WriteError(path: root + "/bus/pci/devices/\(name)", errno: errno)
+                }
+            }
             if let subsystem = device.properties.first(where: { $0.0 == "SUBSYSTEM" })?.1, subsystem != "pci" {
                 let name = device.path.split(separator: "/").last.map(String.init) ?? ""
                 try Self.mkdirs(root + "/class/" + subsystem)

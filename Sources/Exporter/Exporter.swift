@@ -13,6 +13,7 @@ import Musl
 #endif
 public import Logging
 import Synchronization
+import TPURuntimeClient
 
 /// The node daemon: sources → sampler → snapshot → HTTP.
 public final class Exporter: Sendable {
@@ -24,13 +25,15 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia"]
+        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
         public var hwmonAllChips = false
         public var hwmonConfigPath: String?
         /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
         public var nvmlLibraryPath: String?
         public var nvidiaProcesses = true
         public var nvidiaXIDEvents = true
+        /// libtpu's runtime-metrics service for the TPU collector; nil: chips only, no runtime values.
+        public var tpuRuntime: TPURuntime? = TPURuntime()
         public var nodeName: String?
         public var httpThreads = 2
         public var maxConnections = 512
@@ -85,8 +88,22 @@ public final class Exporter: Sendable {
             public init() {}
         }
 
+        public struct TPURuntime: Sendable {
+            /// `--tpu.runtime-metrics-address`: endpoints polled, each standing for every TPU chip of the host.
+            public var addresses = ["localhost:8431"]
+            /// `--tpu.runtime-metrics-interval`.
+            public var refreshInterval = 2.0
+            public var callTimeout = 1.0
+            /// The seam for the node's pod watch: when set, asked on every refresh for the endpoints to poll — the
+            /// TPU pods' IPs (the runtime-metrics port listens in the workload's network namespace) with the chips
+            /// each pod holds — in place of `addresses`.
+            public var targets: (@Sendable () -> [TPURuntimeTarget])?
+
+            public init() {}
+        }
+
         /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "intel", "nvidia"]
+        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
     }
 
     public let configuration: Configuration
@@ -102,6 +119,7 @@ public final class Exporter: Sendable {
     private let podWatch: NodePodWatch?
     private let resourceSlices: ResourceSliceWatch?
     private let inference: InferenceSource?
+    private let tpuRuntime: TPURuntimeClient?
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -133,6 +151,20 @@ public final class Exporter: Sendable {
                                                   processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
             sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
         }
+        var tpuRuntime: TPURuntimeClient?
+        if configuration.collectors.contains("tpu") {
+            if let runtime = configuration.tpuRuntime, runtime.targets != nil || !runtime.addresses.isEmpty {
+                let fixed = runtime.addresses.map { TPURuntimeTarget(address: $0) }
+                tpuRuntime = TPURuntimeClient(
+                    configuration: .init(targets: runtime.targets ?? { fixed }, refreshInterval: runtime.refreshInterval,
+                                         callTimeout: runtime.callTimeout),
+                    logger: logger.with("collector", "tpu_runtime"))
+            }
+            sources.append(TPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
+                                     discoveryInterval: configuration.discoveryInterval, runtime: tpuRuntime,
+                                     logger: logger.with("collector", "tpu")))
+        }
+        self.tpuRuntime = tpuRuntime
         var kubernetes: KubernetesClient?
         if let api = configuration.apiServer {
             do {
@@ -184,9 +216,11 @@ public final class Exporter: Sendable {
         }
         let staticTargets = configuration.inferenceTargets
         let inferenceSource = discovery ? inference : nil
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch] tick in
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tpuRuntime] tick in
             var tick = tick
             stage?.apply(to: &tick)
+            // Only once the TPU source found a chip and started polling: other nodes show no tpu_runtime status.
+            if let tpuRuntime, tpuRuntime.isActive { TPURuntimeStatus.apply(tpuRuntime.reports, to: &tick) }
             if let podWatch {
                 tick.collectors.append(Sampler.CollectorStatus(name: "pod_watch", success: podWatch.lastError == nil && podWatch.hasSynced,
                                                                durationSeconds: 0, error: podWatch.lastError))
@@ -290,6 +324,7 @@ public final class Exporter: Sendable {
         http?.stop()
         sampler.stop()
         podResources?.stop()
+        tpuRuntime?.stop()
     }
 
     // MARK: Routes

@@ -8,6 +8,7 @@ import HTTPServer
 import Kubernetes
 import LineLogging
 import Logging
+import TPURuntimeClient
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -44,7 +45,7 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.request-timeout"), help: "Drop a client idle for this long (e.g. 10s).")
     var requestTimeout = "10s"
 
-    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (for the amdgpu, habana and intel collectors).")
+    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (for the amdgpu, habana, intel and tpu collectors).")
     var sysfs = "/sys"
 
     @Option(name: .customLong("path.procfs"), help: "procfs mount point (DRM fdinfo for the intel collector and for --collector.processes).")
@@ -86,6 +87,17 @@ struct AccelExporter: ParsableCommand {
 
     @Option(name: .customLong("nvml.library"), help: "NVML library to dlopen (default: libnvidia-ml.so.1 from the loader's search path).")
     var nvmlLibrary: String?
+
+    @Flag(name: .customLong("collector.tpu"), inversion: .prefixedNo,
+          help: "Google TPU chips through PCI sysfs (vendor 0x1ae0), listed with or without a workload; utilization, HBM and the HLO queue from a running workload's libtpu runtime metrics.")
+    var tpu = true
+
+    @Option(name: .customLong("tpu.runtime-metrics-address"),
+            help: "libtpu runtime-metrics gRPC endpoints (host:port, comma-separated), each standing for every TPU chip of the node; empty: chips only. The port listens in the workload's network namespace: localhost reaches host-network workloads.")
+    var tpuRuntimeAddress = "localhost:8431"
+
+    @Option(name: .customLong("tpu.runtime-metrics-interval"), help: "How often each libtpu endpoint is polled (never per scrape), e.g. 2s.")
+    var tpuRuntimeInterval = "2s"
 
     @Flag(name: .customLong("collector.kubelet"), inversion: .prefixedNo,
           help: "Pod attribution from the kubelet's pod-resources API (accelerator_allocated, accelerator_pod_*). Stays off, with one log line, when the socket's directory does not exist at start (no kubelet here).")
@@ -182,6 +194,16 @@ struct AccelExporter: ParsableCommand {
         if habana { config.collectors.insert("habana") }
         if intel { config.collectors.insert("intel") }
         if nvidia { config.collectors.insert("nvidia") }
+        if tpu { config.collectors.insert("tpu") }
+        var tpuRuntime = Exporter.Configuration.TPURuntime()
+        tpuRuntime.addresses = tpuRuntimeAddress.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty }
+        for address in tpuRuntime.addresses {
+            if case .failure(let error) = TPURuntimeAddress.parse(address) { throw ValidationError("--tpu.runtime-metrics-address: \(error)") }
+        }
+        tpuRuntime.refreshInterval = try Self.parseDuration(tpuRuntimeInterval, flag: "--tpu.runtime-metrics-interval", minimum: 0.1)
+        // Each call's deadline: at most a second, and within the interval.
+        tpuRuntime.callTimeout = min(1, tpuRuntime.refreshInterval)
+        config.tpuRuntime = tpuRuntime.addresses.isEmpty ? nil : tpuRuntime
         config.nvmlLibraryPath = nvmlLibrary
         config.nvidiaProcesses = nvidiaProcesses
         config.nvidiaXIDEvents = nvidiaXID

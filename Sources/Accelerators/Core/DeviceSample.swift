@@ -53,6 +53,13 @@ public struct DeviceSample: Sendable, Equatable {
     public var retiredPagesPending: Double?
     /// XID critical errors seen since the exporter started, keyed by the XID number.
     public var xidErrors: [String: Double] = [:]
+    /// TPU (libtpu runtime metrics): HLO programs waiting in the chip's queue, summed over its cores.
+    public var hloQueueSize: Double?
+    /// TPU (libtpu runtime metrics): execution times of HLO programs (seconds), merged over the chip's cores.
+    public var hloExecutionSeconds: DeviceHistogram?
+    /// TPU (libtpu `tpu.runtime.hbm.utilization.percent` / 100) **[UNVERIFIED: bandwidth or capacity]**: kept out of
+    /// `engineUtilizationRatio` and `memoryUsedBytes` until its meaning is confirmed on a device.
+    public var hbmUtilizationRatio: Double?
     /// Processes using the device this tick (NVML compute and MPS processes with per-process utilization).
     /// Not exported per PID: the attribution layer maps them to pods.
     public var processes: [ProcessUsage] = []

@@ -42,6 +42,9 @@ public enum Schema {
             b.add("accelerator_row_remap_failure", base, d.rowRemapFailure)
             b.add("accelerator_retired_pages_pending", base, d.retiredPagesPending)
             b.add("accelerator_xid_errors", base, "xid", d.xidErrors)
+            b.add("accelerator_tpu_hbm_utilization_ratio", base, d.hbmUtilizationRatio)
+            b.add("accelerator_tpu_hlo_queue_size", base, d.hloQueueSize)
+            b.add("accelerator_tpu_hlo_execution_seconds", base, d.hloExecutionSeconds)
         }
         return b.finish()
     }
@@ -75,7 +78,15 @@ public enum Schema {
         "accelerator_row_remap_failure": ("1 when a memory row remapping failed (the GPU needs service).", .gauge, nil),
         "accelerator_retired_pages_pending": ("1 while retired memory pages wait for a driver reload.", .gauge, nil),
         "accelerator_xid_errors": ("XID critical errors seen since the exporter started, by XID.", .counter, nil),
+        "accelerator_tpu_hbm_utilization_ratio": ("libtpu's HBM utilization (tpu.runtime.hbm.utilization.percent) as 0-1; whether it measures bandwidth or capacity is unverified.", .gauge, "ratio"),
+        "accelerator_tpu_hlo_queue_size": ("HLO programs waiting in the TPU's execution queue (libtpu runtime metrics).", .gauge, nil),
+        "accelerator_tpu_hlo_execution_seconds": ("Execution time of HLO programs on the TPU while the workload runs (libtpu runtime metrics).", .histogram, "seconds"),
     ]
+
+    /// A bucket bound as an `le` value: `1.0`, `0.25`, `5e-05` (Swift's shortest round-trip spelling).
+    static func formatBound(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)).0" : "\(value)"
+    }
 
     struct Builder {
         var families: [String: MetricFamily] = [:]
@@ -91,6 +102,23 @@ public enum Schema {
 
         mutating func add(_ name: String, _ labels: [Label], _ key: String, _ values: [String: Double]) {
             for (k, v) in values.sorted(by: { $0.key < $1.key }) { add(name, labels + [Label(key, k)], v) }
+        }
+
+        /// A histogram series: cumulative `_bucket{le}` samples, `+Inf` equal to the count, then `_sum` and `_count`.
+        mutating func add(_ name: String, _ labels: [Label], _ histogram: DeviceHistogram?) {
+            guard let histogram else { return }
+            if families[name] == nil {
+                let d = Schema.definitions[name]!
+                families[name] = MetricFamily(name: name, help: d.help, kind: d.kind, unit: d.unit)
+            }
+            var cumulative = 0.0
+            for (bound, count) in zip(histogram.upperBounds, histogram.bucketCounts) {
+                cumulative += count
+                families[name]!.samples.append(Sample(suffix: "_bucket", labels: labels + [Label("le", Schema.formatBound(bound))], value: cumulative))
+            }
+            families[name]!.samples.append(Sample(suffix: "_bucket", labels: labels + [Label("le", "+Inf")], value: histogram.count))
+            families[name]!.samples.append(Sample(suffix: "_sum", labels: labels, value: histogram.sum))
+            families[name]!.samples.append(Sample(suffix: "_count", labels: labels, value: histogram.count))
         }
 
         func finish() -> [MetricFamily] { families.values.sorted { $0.name < $1.name } }

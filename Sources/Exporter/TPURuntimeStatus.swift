@@ -1,0 +1,25 @@
+import Accelerators
+import Exposition
+
+/// The TPU runtime client's health in a tick: `accel_exporter_collector_success{collector="tpu_runtime"}` and
+/// `accel_exporter_tpu_runtime_up{address}`.
+///
+/// No workload listening is the normal state of a TPU node between jobs: it keeps `_success` at 1 (and the endpoint
+/// at `_up 0`), so an idle node raises no collector alert. Only an endpoint that answers wrongly or too late makes
+/// the collector fail.
+enum TPURuntimeStatus {
+    static func apply(_ reports: [TPURuntimeReport], to tick: inout Sampler.Tick) {
+        var failing: [String] = []
+        for report in reports {
+            if case .failing(let reason) = report.state { failing.append("\(report.target.address): \(reason)") }
+        }
+        tick.collectors.append(Sampler.CollectorStatus(name: "tpu_runtime", success: failing.isEmpty,
+                                                       durationSeconds: reports.map(\.durationSeconds).max() ?? 0,
+                                                       error: failing.first))
+        tick.extraFamilies.append(MetricFamily(
+            name: "accel_exporter_tpu_runtime_up",
+            help: "1 while the libtpu runtime-metrics endpoint answered its last poll, 0 when no workload listens there or it fails.",
+            kind: .gauge,
+            samples: reports.map { Sample(labels: [Label("address", $0.target.address)], value: $0.state == .answering ? 1 : 0) }))
+    }
+}

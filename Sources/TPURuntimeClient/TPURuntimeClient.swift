@@ -1,0 +1,407 @@
+public import Accelerators
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+public import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import TPURuntimeAPI
+
+/// libtpu's runtime-metrics client: every workload address is polled on its own loop (never per scrape or per
+/// sample), and the latest good answer is kept for the TPU source to read without waiting.
+///
+/// Per target, one background task owns a gRPC connection (plaintext HTTP/2: libtpu uses gRPC local credentials,
+/// which do not encrypt). On a new connection it asks `ListSupportedMetrics` which metrics this libtpu serves, then
+/// every `refreshInterval` calls `GetRuntimeMetric` for each wanted one, each call with a deadline. A failure closes
+/// the connection; the next attempt opens a new one after a backoff doubling from the interval up to
+/// `min(30 s, 8 × interval)`. The last good answer is served for `staleAfter` seconds, then dropped, so values of a
+/// workload that ended never linger. Nothing listening (connection refused) is the normal state of a TPU node
+/// between workloads: reported as `noWorkload`, not as a failure. Logs once per change of state per target.
+public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
+    public struct Configuration: Sendable {
+        /// The endpoints to poll, asked again every refresh: the configured addresses, or — once the pod watch
+        /// provides them — the TPU pods' IPs with the chips each holds. Called on the client's loop: it must answer
+        /// from memory, never wait on the network.
+        public var targets: @Sendable () -> [TPURuntimeTarget]
+        /// `--tpu.runtime-metrics-interval`: seconds between polls of one target.
+        public var refreshInterval: Double
+        /// Deadline of each call.
+        public var callTimeout: Double
+        /// How long the last good answer is served after polls start failing (default: 3 × the interval).
+        public var staleAfter: Double
+
+        public init(targets: @escaping @Sendable () -> [TPURuntimeTarget], refreshInterval: Double = 2, callTimeout: Double = 1,
+                    staleAfter: Double? = nil) {
+            self.targets = targets
+            self.refreshInterval = refreshInterval
+            self.callTimeout = callTimeout
+            self.staleAfter = staleAfter ?? 3 * refreshInterval
+        }
+
+        /// Fixed addresses, each standing for the whole host (`--tpu.runtime-metrics-address`).
+        public init(addresses: [String], refreshInterval: Double = 2, callTimeout: Double = 1, staleAfter: Double? = nil) {
+            let targets = addresses.map { TPURuntimeTarget(address: $0) }
+            self.init(targets: { targets }, refreshInterval: refreshInterval, callTimeout: callTimeout, staleAfter: staleAfter)
+        }
+    }
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let executor = SerialTaskExecutor(label: "accel-exporter.tpu-runtime")
+
+    private struct State {
+        var supervisor: Task<Void, Never>?
+        var stopped = false
+        /// Targets in the order the provider gave them.
+        var order: [TPURuntimeTarget] = []
+        var entries: [TPURuntimeTarget: Entry] = [:]
+    }
+
+    private struct Entry {
+        var state = TPURuntimeReport.State.connecting
+        var snapshot: TPURuntimeSnapshot?
+        var lastSuccess: ContinuousClock.Instant?
+        var durationSeconds = 0.0
+        var polls = 0
+        /// What was last logged: a state kind, so each change is logged once.
+        var logged: String?
+        var loggedProblems: [String] = []
+        var loggedUnsupported: Set<String> = []
+        var staleLogged = false
+    }
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Starts the loops (once); after `stop()` it stays stopped.
+    public func activate() {
+        state.withLock { s in
+            guard s.supervisor == nil, !s.stopped else { return }
+            s.supervisor = Task.detached(executorPreference: executor) { [self] in
+                // One event-loop thread is plenty for a few unary calls a second.
+                let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+                await self.supervise(group: group)
+                try? await group.shutdownGracefully()
+            }
+        }
+    }
+
+    /// Whether `activate()` started the loops (the exporter reports `tpu_runtime` only then).
+    public var isActive: Bool { state.withLock { $0.supervisor != nil } }
+
+    /// Cancels every loop; they close their connections on the way out (without blocking here).
+    public func stop() {
+        let task = state.withLock { s in
+            s.stopped = true
+            defer { s.supervisor = nil }
+            return s.supervisor
+        }
+        task?.cancel()
+    }
+
+    /// The latest state of every target; values older than `staleAfter` are left out (and that is logged once).
+    public var reports: [TPURuntimeReport] {
+        let now = ContinuousClock.now
+        var dropped: [TPURuntimeTarget] = []
+        let reports = state.withLock { s -> [TPURuntimeReport] in
+            s.order.compactMap { target in
+                guard var entry = s.entries[target] else { return nil }
+                var snapshot = entry.snapshot
+                if let last = entry.lastSuccess, now - last > .seconds(configuration.staleAfter), snapshot != nil {
+                    snapshot = nil
+                    if !entry.staleLogged {
+                        entry.staleLogged = true
+                        entry.snapshot = nil
+                        s.entries[target] = entry
+                        dropped.append(target)
+                    }
+                }
+                return TPURuntimeReport(target: target, state: entry.state, snapshot: snapshot, durationSeconds: entry.durationSeconds)
+            }
+        }
+        for target in dropped {
+            logger.info("dropping TPU runtime values: no good answer for too long",
+                        metadata: ["target": "\(target)", "stale_after_seconds": "\(configuration.staleAfter)"])
+        }
+        return reports
+    }
+
+    /// Polls made so far for `address` (tests count them).
+    public func polls(_ address: String) -> Int {
+        state.withLock { s in s.entries.first { $0.key.address == address }?.value.polls ?? 0 }
+    }
+
+    // MARK: Loops
+
+    /// Keeps one polling task per target the provider names, starting and cancelling them as the list changes.
+    private func supervise(group: MultiThreadedEventLoopGroup) async {
+        var tasks: [TPURuntimeTarget: Task<Void, Never>] = [:]
+        while !Task.isCancelled {
+            var wanted: [TPURuntimeTarget] = []
+            for target in configuration.targets() where !wanted.contains(target) { wanted.append(target) }
+            for (target, task) in tasks where !wanted.contains(target) {
+                task.cancel()
+                tasks[target] = nil
+                logger.info("TPU runtime target removed", metadata: ["target": "\(target)"])
+            }
+            state.withLock { s in
+                s.order = wanted
+                for target in wanted where s.entries[target] == nil { s.entries[target] = Entry() }
+                for target in s.entries.keys where !wanted.contains(target) { s.entries[target] = nil }
+            }
+            for target in wanted where tasks[target] == nil {
+                tasks[target] = Task(executorPreference: executor) { [self] in await self.poll(target, group: group) }
+            }
+            do { try await Task.sleep(for: .seconds(configuration.refreshInterval)) } catch { break }
+        }
+        for task in tasks.values { task.cancel() }
+        for task in tasks.values { await task.value }
+    }
+
+    private func poll(_ target: TPURuntimeTarget, group: MultiThreadedEventLoopGroup) async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await connectAndPoll(target, group: group) { failures = 0 }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+            }
+            let interval = configuration.refreshInterval
+            let cap = max(interval, min(30, 8 * interval))
+            let backoff = min(interval * Double(1 << min(max(failures - 1, 0), 10)), cap)
+            do { try await Task.sleep(for: .seconds(backoff)) } catch { return }
+        }
+    }
+
+    /// One connection: `ListSupportedMetrics`, then every wanted metric every interval until a call fails (throws).
+    private func connectAndPoll(_ target: TPURuntimeTarget, group: MultiThreadedEventLoopGroup, onSuccess: () -> Void) async throws {
+        let endpoint: any ResolvableTarget
+        switch TPURuntimeAddress.parse(target.address) {
+        case .success(let address): endpoint = address.resolvable
+        case .failure(let error):
+            record(target, failure: .failing(error.message), kind: "address", duration: 0)
+            throw error
+        }
+        let transport = try HTTP2ClientTransport.Posix(
+            target: endpoint,
+            transportSecurity: .plaintext,
+            config: .defaults { $0.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 1.6, jitter: 0.2) },
+            eventLoopGroup: group
+        )
+        try await withGRPCClient(transport: transport) { client in
+            let service = Tpu_Monitoring_Runtime_RuntimeMetricService.Client(wrapping: client)
+            var options = CallOptions.defaults
+            options.timeout = .milliseconds(Int64(configuration.callTimeout * 1000))
+            options.waitForReady = false
+            var wanted = try await supported(service, target: target, options: options)
+            var answered = false
+            while true {
+                try await pollOnce(service, target: target, wanted: &wanted, options: options, answered: answered)
+                answered = true
+                onSuccess()
+                try await Task.sleep(for: .seconds(configuration.refreshInterval))
+            }
+        }
+    }
+
+    /// The wanted metrics this libtpu lists; all of them when it does not implement the listing (older versions),
+    /// each then dropped for this connection if asking for it says it is unknown.
+    private func supported(_ service: Tpu_Monitoring_Runtime_RuntimeMetricService.Client<HTTP2ClientTransport.Posix>,
+                           target: TPURuntimeTarget, options: CallOptions) async throws -> [TPURuntimeMetric] {
+        let started = ContinuousClock.now
+        do {
+            let response = try await service.listSupportedMetrics(
+                request: ClientRequest(message: Tpu_Monitoring_Runtime_ListSupportedMetricsRequest()), options: options)
+            let names = Set(response.supportedMetric.map(\.metricName))
+            let wanted = TPURuntimeMetric.allCases.filter { names.contains($0.rawValue) }
+            noteUnsupported(target, TPURuntimeMetric.allCases.filter { !names.contains($0.rawValue) })
+            return wanted
+        } catch let error as RPCError where error.code == .unimplemented {
+            return TPURuntimeMetric.allCases
+        } catch {
+            fail(target, error, started: started, call: "ListSupportedMetrics", answered: false)
+            throw error
+        }
+    }
+
+    private func pollOnce(_ service: Tpu_Monitoring_Runtime_RuntimeMetricService.Client<HTTP2ClientTransport.Posix>,
+                          target: TPURuntimeTarget, wanted: inout [TPURuntimeMetric], options: CallOptions,
+                          answered: Bool) async throws {
+        let started = ContinuousClock.now
+        state.withLock { $0.entries[target]?.polls += 1 }
+        var snapshot = TPURuntimeSnapshot()
+        var problems: [String] = []
+        var unknown: [TPURuntimeMetric] = []
+        for metric in wanted {
+            var request = Tpu_Monitoring_Runtime_MetricRequest()
+            request.metricName = metric.rawValue
+            do {
+                let response = try await service.getRuntimeMetric(request: ClientRequest(message: request), options: options)
+                problems += TPURuntimeConversion.add(response, as: metric, to: &snapshot)
+            } catch let error as RPCError where Self.isUnknownMetric(error) {
+                // This libtpu does not know the metric: stop asking on this connection.
+                unknown.append(metric)
+            } catch {
+                fail(target, error, started: started, call: "GetRuntimeMetric \(metric.rawValue)", answered: answered)
+                throw error
+            }
+        }
+        if !unknown.isEmpty {
+            wanted.removeAll { unknown.contains($0) }
+            noteUnsupported(target, unknown)
+        }
+        problems += TPURuntimeConversion.checkConsistency(&snapshot)
+        let duration = Self.seconds(ContinuousClock.now - started)
+        let (recovered, newProblems) = state.withLock { s -> (String?, [String]?) in
+            guard var entry = s.entries[target] else { return (nil, nil) }
+            entry.state = .answering
+            entry.snapshot = snapshot
+            entry.lastSuccess = ContinuousClock.now
+            entry.staleLogged = false
+            entry.durationSeconds = duration
+            let was = entry.logged
+            entry.logged = "answering"
+            let changed = problems != entry.loggedProblems
+            entry.loggedProblems = problems
+            s.entries[target] = entry
+            return (was == "answering" ? nil : (was ?? "start"), changed ? problems : nil)
+        }
+        if let recovered {
+            logger.info("TPU runtime metrics answering", metadata: [
+                "target": "\(target)", "was": "\(recovered)", "metrics": "\(wanted.map(\.rawValue).joined(separator: ","))",
+                "devices": "\(Set(snapshot.hbmUsedBytes.keys).union(snapshot.hbmTotalBytes.keys).count)",
+            ])
+        }
+        if let newProblems {
+            if newProblems.isEmpty {
+                logger.info("TPU runtime answers are sound again", metadata: ["target": "\(target)"])
+            } else {
+                logger.warning("TPU runtime answer had values that were dropped", metadata: [
+                    "target": "\(target)", "problems": "\(newProblems.prefix(5).joined(separator: "; "))", "count": "\(newProblems.count)",
+                ])
+            }
+        }
+    }
+
+    /// The status a libtpu answers for a metric it does not have **[UNVERIFIED which one: NOT_FOUND, UNIMPLEMENTED
+    /// or INVALID_ARGUMENT are all taken]** — but not an answer that failed to decode, which grpc-swift also reports
+    /// as INVALID_ARGUMENT.
+    static func isUnknownMetric(_ error: RPCError) -> Bool {
+        [.notFound, .unimplemented, .invalidArgument].contains(error.code) && !error.message.lowercased().contains("deserializ")
+    }
+
+    private func noteUnsupported(_ target: TPURuntimeTarget, _ metrics: [TPURuntimeMetric]) {
+        let names = Set(metrics.map(\.rawValue))
+        let log = state.withLock { s -> Bool in
+            guard var entry = s.entries[target], entry.loggedUnsupported != names else { return false }
+            entry.loggedUnsupported = names
+            s.entries[target] = entry
+            return !names.isEmpty
+        }
+        if log {
+            logger.info("this libtpu does not serve some runtime metrics; they stay absent",
+                        metadata: ["target": "\(target)", "metrics": "\(names.sorted().joined(separator: ","))"])
+        }
+    }
+
+    private func fail(_ target: TPURuntimeTarget, _ error: any Error, started: ContinuousClock.Instant, call: String, answered: Bool) {
+        let (state, kind) = Self.classify(error, timeout: configuration.callTimeout, call: call, answered: answered)
+        record(target, failure: state, kind: kind, duration: Self.seconds(ContinuousClock.now - started))
+    }
+
+    private func record(_ target: TPURuntimeTarget, failure: TPURuntimeReport.State, kind: String, duration: Double) {
+        let log = state.withLock { s -> Bool in
+            guard var entry = s.entries[target] else { return false }
+            entry.state = failure
+            entry.durationSeconds = duration
+            let changed = entry.logged != kind
+            entry.logged = kind
+            s.entries[target] = entry
+            return changed
+        }
+        guard log else { return }
+        switch failure {
+        case .noWorkload(let reason):
+            logger.info("no TPU workload answers runtime metrics here; runtime values absent until one does",
+                        metadata: ["target": "\(target)", "reason": "\(reason)"])
+        case .failing(let reason):
+            logger.warning("TPU runtime metrics failing; keeping the last values for a while",
+                           metadata: ["target": "\(target)", "error": "\(reason)", "stale_after_seconds": "\(configuration.staleAfter)"])
+        case .connecting, .answering:
+            break
+        }
+    }
+
+    /// A state and a coarse kind (log once per kind). A refused connection means no workload, and so does a
+    /// connection lost after it answered (the workload ended; the retry then finds the port refusing). Everything
+    /// else — no answer in time, an answer that does not decode, an error status, a peer that is not gRPC — fails.
+    static func classify(_ error: any Error, timeout: Double, call: String, answered: Bool) -> (TPURuntimeReport.State, String) {
+        guard let rpc = error as? RPCError else { return (.failing("\(call): \(error)"), "other") }
+        let text = "\(rpc.message) \(rpc.cause.map { "\($0)" } ?? "")".lowercased()
+        if rpc.message.lowercased().contains("deserializ") {
+            return (.failing("\(call): the answer did not decode as tpu.monitoring.runtime: \(rpc.message)"), "garbage")
+        }
+        switch rpc.code {
+        case .unavailable where text.contains("refused") || text.contains("econnrefused"):
+            return (.noWorkload("connection refused"), "no_workload")
+        case .unavailable where answered:
+            return (.noWorkload("the workload went away: \(rpc.message)"), "no_workload")
+        case .unavailable:
+            return (.failing("\(call): unreachable: \(rpc.message)"), "unavailable")
+        case .deadlineExceeded:
+            return (.failing("\(call): no answer within \(timeout)s (deadline exceeded)"), "deadline")
+        default:
+            return (.failing("\(call): \(rpc.code): \(rpc.message)"), "\(rpc.code)")
+        }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// `host:port`, `[v6]:port` → where to connect.
+public struct TPURuntimeAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public static func parse(_ text: String) -> Result<TPURuntimeAddress, Invalid> {
+        let bad = Invalid(message: "\"\(text)\" is not host:port (e.g. localhost:8431, 10.4.0.7:8431, [fd00::7]:8431)")
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return .failure(bad) }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return .failure(bad) }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }), let port = Int(portText), (1...65535).contains(port)
+        else { return .failure(bad) }
+        return .success(TPURuntimeAddress(host: String(host), port: port))
+    }
+
+    var resolvable: any ResolvableTarget {
+        if host.contains(":") { return .ipv6(address: host, port: port) }
+        if host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." }) { return .ipv4(address: host, port: port) }
+        return .dns(host: host, port: port)
+    }
+}
