@@ -20,6 +20,8 @@ final class AttributionStage: @unchecked Sendable {
     private let podWatch: NodePodWatch?
     private let resourceSlices: ResourceSliceWatch?
     private let podLabels: [String]
+    /// Filled each tick with the TPU pods' runtime-metrics endpoints (pod IP, chips held), for the TPU client.
+    let tpuTargets: TPUPodTargets?
     private var attributor: Attributor
     private var lastUnmatched: (plugin: Int, dra: Int, allocatable: Int) = (0, 0, 0)
 
@@ -27,8 +29,9 @@ final class AttributionStage: @unchecked Sendable {
     /// `podLabels`; without it, `podDirectory` (the kubelet's pod log directories) names them. `resourceSlices`
     /// adds the DRA devices' attributes to the claim join.
     init(kubelet: PodResourcesClient, podWatch: NodePodWatch? = nil, podDirectory: (any PodDirectory)?,
-         resourceSlices: ResourceSliceWatch? = nil, podLabels: [String] = [], processes: Bool, procfs: FileRoot,
-         scanDRM: Bool, extraResourceNames: Set<String>, logger: Logger) {
+         resourceSlices: ResourceSliceWatch? = nil, podLabels: [String] = [], tpuTargets: TPUPodTargets? = nil,
+         processes: Bool, procfs: FileRoot, scanDRM: Bool, extraResourceNames: Set<String>, logger: Logger) {
+        self.tpuTargets = tpuTargets
         self.kubelet = kubelet
         self.podWatch = podWatch
         self.resourceSlices = resourceSlices
@@ -70,6 +73,9 @@ final class AttributionStage: @unchecked Sendable {
         let pods = processes ? (podDirectory?.pods(at: tick.startedAt) ?? [:]) : [:]
         let result = attributor.tick(devices: devices, allocations: table, pods: pods, at: tick.startedAt)
         tick.extraFamilies += result.families
+        if let tpuTargets, let podWatch {
+            tpuTargets.set(TPUPodTargets.targets(table, devices: tick.devices, pods: podWatch.entries))
+        }
         if let podWatch, !podLabels.isEmpty, let labels = Self.podLabelsFamily(table, pods: podWatch.entries, allowed: podLabels) {
             tick.extraFamilies.append(labels)
         }
@@ -127,5 +133,36 @@ public enum PodLabelNames {
         "label_" + String(name.unicodeScalars.map { s -> Character in
             s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "_") ? Character(s) : "_"
         })
+    }
+}
+
+/// The TPU workloads' runtime-metrics endpoints found through attribution and the pod watch: libtpu's port listens in
+/// the workload's network namespace, so the exporter reaches it at the pod's IP, and a pod given some of a host's
+/// chips numbers them from 0 in its own order — so each target carries the chips its pod holds.
+final class TPUPodTargets: Sendable {
+    /// libtpu's runtime-metrics port.
+    static let port = 8431
+    private let current = Locked<[TPURuntimeTarget]>([])
+
+    var targets: [TPURuntimeTarget] { current.withLock { $0 } }
+    func set(_ targets: [TPURuntimeTarget]) { current.withLock { $0 = targets } }
+
+    /// One target per Running pod with an IP that holds TPU chips, its chips in PCI address order (the order libtpu
+    /// numbers them in, **[UNVERIFIED]**, as in the TPU source).
+    static func targets(_ table: AllocationTable, devices: [DeviceSample], pods: [NodePodWatch.Entry]) -> [TPURuntimeTarget] {
+        var pci: [String: String] = [:]
+        for d in devices where d.identity.vendor == "google" { pci[d.identity.accelerator] = d.identity.pciAddress ?? d.identity.accelerator }
+        var chips: [String: Set<String>] = [:]
+        for a in table.allocations {
+            if let address = pci[a.accelerator] { chips["\(a.namespace)/\(a.pod)", default: []].insert(address) }
+        }
+        var out: [TPURuntimeTarget] = []
+        for pod in pods where pod.phase == "Running" {
+            let key = "\(pod.namespace)/\(pod.name)"
+            guard let held = chips[key], let ip = pod.podIP, !ip.isEmpty else { continue }
+            let host = ip.contains(":") ? "[\(ip)]" : ip
+            out.append(TPURuntimeTarget(address: "\(host):\(port)", chips: held.sorted(), owner: key))
+        }
+        return out
     }
 }

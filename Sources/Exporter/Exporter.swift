@@ -152,11 +152,16 @@ public final class Exporter: Sendable {
             sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
         }
         var tpuRuntime: TPURuntimeClient?
+        // With pod attribution and the pod watch, the TPU pods' own endpoints come first; the fixed addresses
+        // (localhost: host-network workloads) after them.
+        let tpuPodTargets: TPUPodTargets? =
+            configuration.collectors.contains("tpu") && configuration.kubelet != nil && configuration.apiServer != nil ? TPUPodTargets() : nil
         if configuration.collectors.contains("tpu") {
-            if let runtime = configuration.tpuRuntime, runtime.targets != nil || !runtime.addresses.isEmpty {
+            if let runtime = configuration.tpuRuntime, runtime.targets != nil || !runtime.addresses.isEmpty || tpuPodTargets != nil {
                 let fixed = runtime.addresses.map { TPURuntimeTarget(address: $0) }
+                let discovered: @Sendable () -> [TPURuntimeTarget] = { (tpuPodTargets?.targets ?? []) + fixed }
                 tpuRuntime = TPURuntimeClient(
-                    configuration: .init(targets: runtime.targets ?? { fixed }, refreshInterval: runtime.refreshInterval,
+                    configuration: .init(targets: runtime.targets ?? discovered, refreshInterval: runtime.refreshInterval,
                                          callTimeout: runtime.callTimeout),
                     logger: logger.with("collector", "tpu_runtime"))
             }
@@ -206,7 +211,8 @@ public final class Exporter: Sendable {
                 logger: logger.with("collector", "kubelet"))
             let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
             stage = AttributionStage(kubelet: client, podWatch: podWatch, podDirectory: directory, resourceSlices: resourceSlices,
-                                     podLabels: configuration.apiServer?.podLabels ?? [], processes: configuration.processes,
+                                     podLabels: configuration.apiServer?.podLabels ?? [], tpuTargets: tpuPodTargets,
+                                     processes: configuration.processes,
                                      procfs: configuration.procfs,
                                      scanDRM: configuration.collectors.contains("amdgpu") || configuration.collectors.contains("intel"),
                                      extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))

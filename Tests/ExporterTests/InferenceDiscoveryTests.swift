@@ -1,4 +1,5 @@
 import Accelerators
+import Attribution
 @testable import Exporter
 import Exposition
 import Foundation
@@ -79,4 +80,39 @@ final class RequestCounter: @unchecked Sendable {
     private var count = 0
     func add() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+@Suite struct TPUPodTargetTests {
+    static func device(_ accelerator: String, vendor: String, pci: String) -> DeviceSample {
+        DeviceSample(identity: DeviceIdentity(accelerator: accelerator, vendor: vendor, model: "m", pciAddress: pci))
+    }
+
+    @Test func eachTPUPodIsReachedAtItsIPWithTheChipsItHolds() {
+        let devices = [
+            Self.device("0000:05:00.0", vendor: "google", pci: "0000:05:00.0"),
+            Self.device("0000:04:00.0", vendor: "google", pci: "0000:04:00.0"),
+            Self.device("0000:06:00.0", vendor: "google", pci: "0000:06:00.0"),
+            Self.device("GPU-1", vendor: "nvidia", pci: "0000:18:00.0"),
+        ]
+        let table = AllocationTable(allocations: [
+            Allocation(accelerator: "0000:05:00.0", namespace: "ml", pod: "train", container: "c"),
+            Allocation(accelerator: "0000:04:00.0", namespace: "ml", pod: "train", container: "c"),
+            Allocation(accelerator: "0000:06:00.0", namespace: "ml", pod: "v6", container: "c"),
+            Allocation(accelerator: "0000:06:00.0", namespace: "ml", pod: "pending", container: "c"),
+            Allocation(accelerator: "GPU-1", namespace: "ml", pod: "gpu", container: "c"),
+        ])
+        func pod(_ name: String, ip: String, phase: String = "Running") -> NodePodWatch.Entry {
+            NodePodWatch.Entry(uid: name, namespace: "ml", name: name, labels: [:], annotations: [:], podIP: ip,
+                               hostNetwork: false, phase: phase, containers: [:], ports: [])
+        }
+        let targets = TPUPodTargets.targets(table, devices: devices, pods: [
+            pod("gpu", ip: "10.0.0.1"), pod("pending", ip: "10.0.0.2", phase: "Pending"), pod("train", ip: "10.0.0.3"),
+            pod("v6", ip: "fd00::7"), pod("idle", ip: "10.0.0.4"),
+        ])
+        let summary = targets.map { "\($0.owner ?? "") \($0.address) \($0.chips ?? [])" }
+        #expect(summary == [
+            "ml/train 10.0.0.3:8431 [\"0000:04:00.0\", \"0000:05:00.0\"]",
+            "ml/v6 [fd00::7]:8431 [\"0000:06:00.0\"]",
+        ])
+    }
 }
