@@ -124,7 +124,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         }
         for target in dropped {
             logger.info("dropping TPU runtime values: no good answer for too long",
-                        metadata: ["target": "\(target)", "stale_after_seconds": "\(configuration.staleAfter)"])
+                        metadata: ["target": "\(target)", "stale_after_seconds": "\(Self.rounded(configuration.staleAfter))"])
         }
         return reports
     }
@@ -332,7 +332,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
                         metadata: ["target": "\(target)", "reason": "\(reason)"])
         case .failing(let reason):
             logger.warning("TPU runtime metrics failing; keeping the last values for a while",
-                           metadata: ["target": "\(target)", "error": "\(reason)", "stale_after_seconds": "\(configuration.staleAfter)"])
+                           metadata: ["target": "\(target)", "error": "\(reason)", "stale_after_seconds": "\(Self.rounded(configuration.staleAfter))"])
         case .connecting, .answering:
             break
         }
@@ -360,6 +360,8 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
             return (.failing("\(call): \(rpc.code): \(rpc.message)"), "\(rpc.code)")
         }
     }
+
+    static func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
