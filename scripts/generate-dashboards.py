@@ -135,8 +135,8 @@ def fleet():
     p.append(panel(L, "stat", "Exporters up", "Exporters Prometheus scrapes successfully, out of all.", "percentunit",
                    [('avg(up{job=~".*accel-exporter.*"})', "", "A", True)], w=4, h=5, minmax=(0, 1)))
     p.append(L.row("Utilization and memory"))
-    p.append(panel(L, "timeseries", "Utilization by model", "Mean main-engine utilization of each model's accelerators (0-1).",
-                   "percentunit", [(f"avg by (vendor, model) ({util})", "{{vendor}} {{model}}")], minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "Utilization by model", "Mean main-engine utilization of each model's accelerators (0-1; recorded every 30 s).",
+                   "percentunit", [(f"model:accelerator_utilization_ratio:avg{{{FLEET}}}", "{{vendor}} {{model}}")], minmax=(0, 1)))
     p.append(panel(L, "timeseries", "Utilization by node", "Mean utilization of each node's accelerators.", "percentunit",
                    [(f"avg by (node) ({util})", "{{node}}")], minmax=(0, 1)))
     p.append(panel(L, "heatmap", "Utilization heatmap", "How many accelerators sit in each utilization band, over time.",
@@ -147,6 +147,8 @@ def fleet():
     p.append(L.row("Power, temperature, throttling"))
     p.append(panel(L, "timeseries", "Power by node", "Accelerator power draw summed per node.", "watt",
                    [("node:accelerator_power_watts:sum", "{{node}}")], w=8))
+    p.append(panel(L, "timeseries", "Device memory used by node", "Device memory (VRAM, HBM) in use, summed per node.", "bytes",
+                   [("node:accelerator_memory_used_bytes:sum", "{{node}}")], w=8))
     p.append(panel(L, "timeseries", "Energy per hour by model", "Energy the accelerators of each model used, per hour.", "joule",
                    [(f"sum by (vendor, model) (increase(accelerator_energy_joules_total{{{FLEET}}}[1h]))", "{{vendor}} {{model}}")], w=8))
     p.append(panel(L, "timeseries", "Hottest accelerator per node", "The highest accelerator temperature on each node.", "celsius",
@@ -157,8 +159,12 @@ def fleet():
     p.append(L.row("Errors"))
     p.append(panel(L, "timeseries", "Errors by type", "Error counters' increase over 10 minutes, by type (ECC, PCIe replay, row remapping, resets).",
                    "none", [(f"sum by (type) (increase(accelerator_errors_total{{{FLEET}}}[10m]))", "{{type}}")]))
-    p.append(panel(L, "table", "NVIDIA XIDs in the last day", "XID critical errors the driver reported, per accelerator and code.",
-                   "none", [target("sum by (node, accelerator, xid) (increase(accelerator_xid_errors_total[1d])) > 0", "", instant=True, fmt="table")]))
+    # An XID series appears with its first XID, which increase() does not count: a series new within the day counts
+    # in full (as in the XID alerts).
+    xids = "accelerator_xid_errors_total"
+    p.append(panel(L, "table", "NVIDIA XIDs in the last day", "XID critical errors the driver reported in the last day, per accelerator and code.",
+                   "none", [target(f"sum by (node, accelerator, xid) (({xids} unless {xids} offset 1d) or (increase({xids}[1d]) > 0))",
+                                   "", instant=True, fmt="table")]))
     return dashboard("accelmetrics-fleet", "AccelMetrics / Fleet", "Every accelerator of the cluster: inventory, use, power, heat, errors.",
                      [variable("vendor", "Vendor", "label_values(accelerator_info, vendor)"),
                       variable("model", "Model", 'label_values(accelerator_info{vendor=~"$vendor"}, model)')], p, ["fleet"])
@@ -220,6 +226,8 @@ def workload():
                    [(f"count(count by (node, accelerator) (accelerator_allocated{{{ns}}}) > 1) or vector(0)", "shared")], w=8))
     p.append(panel(L, "timeseries", "Utilization by namespace", "Sum of the namespace's utilization shares (1 = one accelerator fully busy).", "none",
                    [(f"namespace:accelerator_pod_utilization_ratio:sum{{{ns}}}", "{{namespace}}")], w=8))
+    p.append(panel(L, "timeseries", "Device memory by namespace", "Device memory the namespace's containers use (their own shares on shared GPUs).", "bytes",
+                   [(f"namespace:accelerator_pod_memory_used_bytes:sum{{{ns}}}", "{{namespace}}")], w=8))
     p.append(panel(L, "timeseries", "Attribution health", "1 while the exporter's pod attribution is current, per node.", "none",
                    [("accel_exporter_attribution_up", "{{node}}")], w=8))
     return dashboard("accelmetrics-workload", "AccelMetrics / Workloads", "Accelerators by namespace, pod and container, with per-pod use on shared GPUs.",
@@ -244,16 +252,25 @@ def inference():
     p.append(panel(L, "timeseries", "Time to first token p95", "95th percentile of the time to the first token, per model.", "s",
                    [(f"histogram_quantile(0.95, sum by (namespace, model_name, le) (rate(inference_time_to_first_token_seconds_bucket{{{sel}}}[$__rate_interval])))",
                      "{{model_name}}")]))
-    p.append(panel(L, "timeseries", "Per-pod p95 (exporter window)", "Each pod's own p95 over the exporter's --inference.window.", "s",
-                   [(f"inference_request_duration_p95_seconds{{{sel}}}", "{{pod}}")]))
+    p.append(panel(L, "timeseries", "Per-pod p50 / p95 / p99 (exporter window)", "Each pod's own request-latency percentiles over the exporter's --inference.window.", "s",
+                   [(f"inference_request_duration_p{q}_seconds{{{sel}}}", f"{{{{pod}}}} p{q}", ref) for q, ref in (("50", "A"), ("95", "B"), ("99", "C"))]))
     p.append(panel(L, "timeseries", "Time per output token p95", "95th percentile of the time per output token, per model.", "s",
                    [(f"histogram_quantile(0.95, sum by (namespace, model_name, le) (rate(inference_time_per_output_token_seconds_bucket{{{sel}}}[$__rate_interval])))",
+                     "{{model_name}}")]))
+    p.append(panel(L, "timeseries", "Queue time p95", "95th percentile of the time requests wait before running, per model.", "s",
+                   [(f"histogram_quantile(0.95, sum by (namespace, model_name, le) (rate(inference_queue_time_seconds_bucket{{{sel}}}[$__rate_interval])))",
                      "{{model_name}}")]))
     p.append(L.row("Throughput"))
     p.append(panel(L, "timeseries", "Tokens per second", "Generated tokens per second, per model.", "short",
                    [(f"sum by (namespace, model_name) (rate(inference_generated_tokens_total{{{sel}}}[$__rate_interval]))", "{{model_name}}")]))
     p.append(panel(L, "timeseries", "Requests per second", "Completed requests per second, per model.", "reqps",
                    [(f"sum by (namespace, model_name) (rate(inference_requests_total{{{sel}}}[$__rate_interval]))", "{{model_name}}")]))
+    p.append(panel(L, "table", "Last 5 minutes per model", "Per model (recorded every 30 s): requests waiting, requests/s, tokens/s, "
+                   "p95 latency and p95 time to first token from the merged buckets of all its pods.", "short",
+                   [target(f"namespace_model_name:{rec}{{{sel}}}", "", ref, instant=True, fmt="table")
+                    for rec, ref in (("inference_requests_waiting:sum", "A"), ("inference_requests:rate5m", "B"),
+                                     ("inference_generated_tokens:rate5m", "C"), ("inference_request_duration_seconds:p95_5m", "D"),
+                                     ("inference_time_to_first_token_seconds:p95_5m", "E"))], w=24, h=6))
     p.append(panel(L, "timeseries", "Model servers up", "1 while the exporter's last scrape of the model server succeeded.", "none",
                    [('accel_exporter_inference_target_up{namespace=~"$namespace"}', "{{namespace}}/{{pod}}")], w=24, h=6))
     return dashboard("accelmetrics-inference", "AccelMetrics / Inference", "Model servers: queue depth, KV cache, latency percentiles, throughput.",
@@ -278,6 +295,13 @@ def autoscaling():
                    [("sum by (kind, code) (rate(accel_metrics_adapter_request_duration_seconds_count[$__rate_interval]))", "{{kind}} {{code}}")], w=8))
     p.append(panel(L, "timeseries", "API latency p95", "95th percentile of the adapter's answer time, by kind.", "s",
                    [("histogram_quantile(0.95, sum by (kind, le) (rate(accel_metrics_adapter_request_duration_seconds_bucket[$__rate_interval])))", "{{kind}}")], w=8))
+    p.append(panel(L, "timeseries", "Exporters by state", "Exporters whose last scrape by the adapter succeeded (up) or failed (down).", "none",
+                   [("sum by (state) (accel_metrics_adapter_targets)", "{{state}}")], w=8))
+    p.append(panel(L, "timeseries", "Age of the exporters' samples", "Seconds since each exporter's last sample began: the timestamp the adapter serves "
+                   "with its values (it serves nothing older than its staleness bound).", "s",
+                   [('max by (node) (time() - accel_exporter_last_sample_timestamp_seconds{job=~".*accel-exporter.*"})', "{{node}}")], w=8))
+    p.append(panel(L, "timeseries", "Exporter scrape time p95", "95th percentile of the adapter's scrapes of the exporters.", "s",
+                   [("histogram_quantile(0.95, sum by (le) (rate(accel_metrics_adapter_scrape_duration_seconds_bucket[$__rate_interval])))", "p95")], w=8))
     p.append(panel(L, "timeseries", "Exporter scrapes by result", "The adapter's scrapes of the exporters per second, by result.", "ops",
                    [("sum by (result) (rate(accel_metrics_adapter_scrapes_total[$__rate_interval]))", "{{result}}")], w=8))
     p.append(L.row("HorizontalPodAutoscalers (kube-state-metrics)"))
