@@ -13,8 +13,7 @@ public final class AMDGPUSource: AcceleratorSource {
     private let nodeName: String?
     private let discoveryInterval: Double
     private var cards: [Card] = []
-    private var lastDiscovery: MonotonicInstant?
-    private var rediscover = true
+    private var schedule: DiscoverySchedule
 
     struct Card {
         /// `cardN` as found under class/drm, for log lines and file paths.
@@ -26,17 +25,17 @@ public final class AMDGPUSource: AcceleratorSource {
         self.sysfs = sysfs
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
+        self.schedule = DiscoverySchedule(interval: discoveryInterval)
         self.logger = logger
         self.problems = ProblemLog(logger: logger)
     }
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if rediscover || lastDiscovery.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+        if schedule.isDue(now) {
             do {
                 try discover()
-                lastDiscovery = now
-                rediscover = false
+                schedule.discovered(at: now)
             } catch {
                 problems.report("discovery", "amdgpu discovery failed: \(error)")
                 return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
@@ -47,7 +46,7 @@ public final class AMDGPUSource: AcceleratorSource {
         for card in cards {
             let sample = read(card)
             // A card that stopped answering may have left: look again next tick rather than in ten seconds.
-            if !sample.up { rediscover = true }
+            if !sample.up { schedule.requestSoon() }
             devices.append(sample)
         }
         return SourceResult(devices: devices)

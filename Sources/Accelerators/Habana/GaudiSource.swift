@@ -17,8 +17,7 @@ public final class GaudiSource: AcceleratorSource {
     private let devfs: FileRoot
     private let driverInfo: any GaudiDriverInfo
     private var devices: [Device] = []
-    private var lastDiscovery: MonotonicInstant?
-    private var rediscover = true
+    private var schedule: DiscoverySchedule
 
     struct Device {
         /// `class/accel/accel0/device`.
@@ -37,21 +36,21 @@ public final class GaudiSource: AcceleratorSource {
         self.driverInfo = driverInfo ?? HabanaControlDeviceInfo()
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
+        self.schedule = DiscoverySchedule(interval: discoveryInterval)
         self.logger = logger
         self.problems = ProblemLog(logger: logger)
     }
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if rediscover || lastDiscovery.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+        if schedule.isDue(now) {
             discover()
-            lastDiscovery = now
-            rediscover = false
+            schedule.discovered(at: now)
         }
         var out: [DeviceSample] = []
         for device in devices {
             let sample = read(device)
-            if !sample.up { rediscover = true }
+            if !sample.up { schedule.requestSoon() }
             out.append(sample)
         }
         return SourceResult(devices: out)

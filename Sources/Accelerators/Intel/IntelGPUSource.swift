@@ -18,8 +18,7 @@ public final class IntelGPUSource: AcceleratorSource {
     private let nodeName: String?
     private let discoveryInterval: Double
     private var cards: [Card] = []
-    private var lastDiscovery: MonotonicInstant?
-    private var rediscover = true
+    private var schedule: DiscoverySchedule
     private var tracker = DRMUsageTracker()
     private var lastScanAt: MonotonicInstant?
 
@@ -39,17 +38,17 @@ public final class IntelGPUSource: AcceleratorSource {
         self.procfs = procfs
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
+        self.schedule = DiscoverySchedule(interval: discoveryInterval)
         self.logger = logger
         self.problems = ProblemLog(logger: logger)
     }
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if rediscover || lastDiscovery.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+        if schedule.isDue(now) {
             do {
                 try discover()
-                lastDiscovery = now
-                rediscover = false
+                schedule.discovered(at: now)
             } catch {
                 problems.report("discovery", "intel discovery failed: \(error)")
                 return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
@@ -62,7 +61,7 @@ public final class IntelGPUSource: AcceleratorSource {
         devices.reserveCapacity(cards.count)
         for card in cards {
             let sample = read(card, usage: usage)
-            if !sample.up { rediscover = true }
+            if !sample.up { schedule.requestSoon() }
             devices.append(sample)
         }
         return SourceResult(devices: devices)

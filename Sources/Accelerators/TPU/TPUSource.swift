@@ -18,8 +18,7 @@ public final class TPUSource: AcceleratorSource {
     private let discoveryInterval: Double
     private let runtime: (any TPURuntimeReadings)?
     private var chips: [Chip] = []
-    private var lastDiscovery: MonotonicInstant?
-    private var rediscover = true
+    private var schedule: DiscoverySchedule
     /// Google devices that are not TPUs (gVNIC), said once at debug level.
     private var skippedLogged: Set<String> = []
 
@@ -36,6 +35,7 @@ public final class TPUSource: AcceleratorSource {
         self.sysfs = sysfs
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
+        self.schedule = DiscoverySchedule(interval: discoveryInterval)
         self.runtime = runtime
         self.logger = logger
         self.problems = ProblemLog(logger: logger)
@@ -44,11 +44,10 @@ public final class TPUSource: AcceleratorSource {
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if rediscover || lastDiscovery.map({ now.seconds(since: $0) >= discoveryInterval }) ?? true {
+        if schedule.isDue(now) {
             do {
                 try discover()
-                lastDiscovery = now
-                rediscover = false
+                schedule.discovered(at: now)
             } catch {
                 problems.report("discovery", "TPU discovery failed: \(error)")
                 return SourceResult(devices: chips.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
@@ -66,7 +65,7 @@ public final class TPUSource: AcceleratorSource {
             var sample = read(chip)
             if !sample.up {
                 // A chip that stopped answering may have left: look again next tick.
-                rediscover = true
+                schedule.requestSoon()
             } else if let values = runtimeValues[chip.pci] {
                 values.apply(to: &sample, devicesPerChip: chip.generation.devicesPerChip)
             }

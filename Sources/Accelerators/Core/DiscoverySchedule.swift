@@ -1,0 +1,27 @@
+/// When a sysfs source looks for its devices again: at its first sample, every `interval` seconds, and on the next
+/// tick after a device stopped answering (it may have left). Shared by the AMD, Intel, Gaudi and TPU sources.
+public struct DiscoverySchedule: Sendable {
+    public let interval: Double
+    private var last: MonotonicInstant?
+    private var soon = true
+
+    public init(interval: Double) {
+        self.interval = interval
+    }
+
+    /// Whether discovery should run at `now`.
+    public func isDue(_ now: MonotonicInstant) -> Bool {
+        soon || last.map { now.seconds(since: $0) >= interval } ?? true
+    }
+
+    /// Discovery completed at `now`.
+    public mutating func discovered(at now: MonotonicInstant) {
+        last = now
+        soon = false
+    }
+
+    /// Look again on the next tick rather than after the interval.
+    public mutating func requestSoon() {
+        soon = true
+    }
+}
