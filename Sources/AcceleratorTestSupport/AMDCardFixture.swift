@@ -83,19 +83,8 @@ public struct AMDCardFixture: Sendable {
                 attributes: attrs,
                 links: ["driver": "../../../bus/pci/drivers/amdgpu"]
             ),
-            FixtureDevice(
-                path: devicePath + "/drm/card\(card)",
-                properties: [("DEVNAME", "dri/card\(card)"), ("SUBSYSTEM", "drm")],
-                attributes: ["dev": .text("226:\(card)\n")],
-                links: ["device": "../../../\(pciAddress)"]
-            ),
-            FixtureDevice(
-                path: devicePath + "/drm/renderD\(128 + card)",
-                properties: [("DEVNAME", "dri/renderD\(128 + card)"), ("SUBSYSTEM", "drm")],
-                attributes: ["dev": .text("226:\(128 + card)\n")],
-                links: ["device": "../../../\(pciAddress)"]
-            ),
         ]
+        out += FixtureDevice.drmNodes(devicePath: devicePath, pciAddress: pciAddress, card: card)
         for connector in connectors {
             out.append(FixtureDevice(
                 path: devicePath + "/drm/card\(card)/card\(card)-\(connector)",

@@ -86,3 +86,25 @@ public struct FixtureDevice: Sendable, Equatable {
             && a.properties.map { $0.0 + "=" + $0.1 } == b.properties.map { $0.0 + "=" + $0.1 }
     }
 }
+
+extension FixtureDevice {
+    /// A GPU's two DRM nodes under its PCI device, as the kernel lays them out: `drm/card<N>` (with
+    /// `cardAttributes`, `dev` at least) and `drm/renderD<128+N>`, each linking back to the PCI function.
+    public static func drmNodes(devicePath: String, pciAddress: String, card: Int,
+                                cardAttributes: [String: Value]? = nil) -> [FixtureDevice] {
+        [
+            FixtureDevice(
+                path: devicePath + "/drm/card\(card)",
+                properties: [("DEVNAME", "dri/card\(card)"), ("SUBSYSTEM", "drm")],
+                attributes: cardAttributes ?? ["dev": .text("226:\(card)\n")],
+                links: ["device": "../../../\(pciAddress)"]
+            ),
+            FixtureDevice(
+                path: devicePath + "/drm/renderD\(128 + card)",
+                properties: [("DEVNAME", "dri/renderD\(128 + card)"), ("SUBSYSTEM", "drm")],
+                attributes: ["dev": .text("226:\(128 + card)\n")],
+                links: ["device": "../../../\(pciAddress)"]
+            ),
+        ]
+    }
+}

@@ -86,19 +86,8 @@ public struct IntelCardFixture: Sendable {
                 attributes: pci,
                 links: ["driver": "../../../../bus/pci/drivers/\(driver.rawValue)"]
             ),
-            FixtureDevice(
-                path: devicePath + "/drm/card\(card)",
-                properties: [("DEVNAME", "dri/card\(card)"), ("SUBSYSTEM", "drm")],
-                attributes: drm,
-                links: ["device": "../../../\(pciAddress)"]
-            ),
-            FixtureDevice(
-                path: devicePath + "/drm/renderD\(128 + card)",
-                properties: [("DEVNAME", "dri/renderD\(128 + card)"), ("SUBSYSTEM", "drm")],
-                attributes: ["dev": .text("226:\(128 + card)\n")],
-                links: ["device": "../../../\(pciAddress)"]
-            ),
         ]
+        out += FixtureDevice.drmNodes(devicePath: devicePath, pciAddress: pciAddress, card: card, cardAttributes: drm)
         if let hwmon { out.append(hwmon.device(parentPath: devicePath, pciAddress: pciAddress)) }
         return out
     }
