@@ -32,14 +32,9 @@ public final class AMDGPUSource: AcceleratorSource {
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if schedule.isDue(now) {
-            do {
-                try discover()
-                schedule.discovered(at: now)
-            } catch {
-                problems.report("discovery", "amdgpu discovery failed: \(error)")
-                return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
-            }
+        if let error = schedule.runIfDue(now, discover) {
+            problems.report("discovery", "amdgpu discovery failed: \(error)")
+            return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
         }
         var devices: [DeviceSample] = []
         devices.reserveCapacity(cards.count)

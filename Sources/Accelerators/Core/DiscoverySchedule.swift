@@ -20,6 +20,18 @@ public struct DiscoverySchedule: Sendable {
         soon = false
     }
 
+    /// Runs `discover` when it is due at `now`; returns the error it threw (the schedule then tries again next tick).
+    public mutating func runIfDue<E: Error>(_ now: MonotonicInstant, _ discover: () throws(E) -> Void) -> E? {
+        guard isDue(now) else { return nil }
+        do {
+            try discover()
+        } catch {
+            return error
+        }
+        discovered(at: now)
+        return nil
+    }
+
     /// Look again on the next tick rather than after the interval.
     public mutating func requestSoon() {
         soon = true

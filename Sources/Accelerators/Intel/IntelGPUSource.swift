@@ -45,14 +45,9 @@ public final class IntelGPUSource: AcceleratorSource {
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if schedule.isDue(now) {
-            do {
-                try discover()
-                schedule.discovered(at: now)
-            } catch {
-                problems.report("discovery", "intel discovery failed: \(error)")
-                return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
-            }
+        if let error = schedule.runIfDue(now, discover) {
+            problems.report("discovery", "intel discovery failed: \(error)")
+            return SourceResult(devices: cards.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
         }
         guard !cards.isEmpty else { return SourceResult() }
         // The fdinfo scan first, so its instant is as close to `now` as every other tick's.

@@ -44,14 +44,9 @@ public final class TPUSource: AcceleratorSource {
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
-        if schedule.isDue(now) {
-            do {
-                try discover()
-                schedule.discovered(at: now)
-            } catch {
-                problems.report("discovery", "TPU discovery failed: \(error)")
-                return SourceResult(devices: chips.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
-            }
+        if let error = schedule.runIfDue(now, discover) {
+            problems.report("discovery", "TPU discovery failed: \(error)")
+            return SourceResult(devices: chips.map { DeviceSample(identity: $0.identity, up: false) }, error: "\(error)")
         }
         guard !chips.isEmpty else { return SourceResult() }
         var runtimeValues: [String: ChipRuntime] = [:]
