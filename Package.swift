@@ -58,10 +58,13 @@ let package = Package(
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
+        // Every family the exporter writes: name, type, help, unit, labels. The exporter, the adapter, the simulator
+        // and (through dashboards/metric-schema.json) the dashboards read names from here and nowhere else.
+        .target(name: "MetricSchema", dependencies: ["Exposition"]),
         // YAML (libyaml) into a small value tree, for configuration files and kubeconfig.
         .target(name: "ConfigYAML", dependencies: ["CYAML"]),
         // Model servers' metrics (vLLM, SGLang, TGI, Triton) into the inference schema, with windowed percentiles.
-        .target(name: "Inference", dependencies: ["Exposition"]),
+        .target(name: "Inference", dependencies: ["Exposition", "MetricSchema"]),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
@@ -80,12 +83,12 @@ let package = Package(
         ),
         .target(
             name: "Accelerators",
-            dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient",
+                "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
                 "Kubernetes", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -137,7 +140,7 @@ let package = Package(
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
         // Devices to workloads: pod-resources allocations (device plugins, DRA), /proc cgroups, DRM fdinfo. No I/O
         // but files under the procfs root; the kubelet client and the pod watch only fill its input values.
-        .target(name: "Attribution", dependencies: ["Accelerators", "Exposition"]),
+        .target(name: "Attribution", dependencies: ["Accelerators", "Exposition", "MetricSchema"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
         // A small Kubernetes API client: in-cluster config and kubeconfig, get/list/watch/create/patch, informers.
@@ -156,7 +159,7 @@ let package = Package(
         .target(
             name: "Adapter",
             dependencies: [
-                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes",
+                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes", "MetricSchema",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -184,13 +187,14 @@ let package = Package(
         .executableTarget(
             name: "accel-simulator",
             dependencies: [
-                "AcceleratorTestSupport", "HTTPServer",
+                "AcceleratorTestSupport", "Exposition", "HTTPServer", "MetricSchema",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
+        .testTarget(name: "MetricSchemaTests", dependencies: ["MetricSchema", "Exposition"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(
             name: "ScrapeClientTests",
@@ -203,14 +207,15 @@ let package = Package(
         ),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
-        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition"]),
+        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition", "MetricSchema"]),
         .testTarget(
             name: "ExporterTests",
             dependencies: [
                 "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",
                 "TPURuntimeAPI", "TPURuntimeClient",

@@ -345,9 +345,13 @@ def metric_name(selector):
 
 
 def known_names(recorded):
-    """Names the README or the exporter's and adapter's sources spell out, the recording rules, kube-state-metrics."""
+    """Names the README, the schema (dashboards/metric-schema.json) or the adapter's sources spell out, the recording
+    rules, kube-state-metrics."""
     names = set(re.findall(r"[a-z][a-z0-9_]*", open(os.path.join(ROOT, "README.md")).read()))
-    for top in ("Exporter", "Exposition", "Attribution", "Inference", "Adapter", "Accelerators", "KubeletClient"):
+    schema = json.load(open(os.path.join(ROOT, "dashboards", "metric-schema.json")))
+    for family in schema["families"].values():
+        names |= {family["name"], *family["sample_names"]}
+    for top in ("Adapter",):
         for base, _, files in os.walk(os.path.join(ROOT, "Sources", top)):
             for f in files:
                 if f.endswith(".swift"):

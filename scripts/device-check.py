@@ -771,8 +771,8 @@ class Checker:
 
             # PCIe throughput: no nvidia-smi field; present and ≥ 0 unless NVML says not supported.
             for direction in ("tx", "rx"):
-                v = self.vals(ms, "accelerator_pcie_throughput_bytes_per_second", uuid, direction=direction)[0]
-                check = f'accelerator_pcie_throughput_bytes_per_second{{direction="{direction}"}}'
+                v = self.vals(ms, "accelerator_pcie_bandwidth_bytes_per_second", uuid, direction=direction)[0]
+                check = f'accelerator_pcie_bandwidth_bytes_per_second{{direction="{direction}"}}'
                 if v is not None:
                     self.row(phase, uuid, check, None, v, "present, ≥ 0", "PASS" if v >= 0 else "FAIL")
                 else:

@@ -7,14 +7,35 @@
 Each dashboard uses a Prometheus datasource chosen through the `datasource` variable (no UID of a live instance),
 current Grafana's schema, and panels that each carry a description and a unit. scripts/check-dashboards.py runs
 every query against a real Prometheus.
+
+Metric names come from dashboards/metric-schema.json, which the Swift MetricSchema module writes (a test keeps it
+current): every exporter series a query names must be one the schema defines, so renaming a family or changing its
+labels there fails this generator until the panels follow.
 """
 import json
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "dashboards")
 DS = {"type": "prometheus", "uid": "${datasource}"}
+
+SCHEMA = json.load(open(os.path.join(OUT, "metric-schema.json")))
+# Every series name the exporter writes: `accelerator_errors_total`, `accelerator_info`, histogram `_bucket`s…
+SERIES = {name for family in SCHEMA["families"].values() for name in family["sample_names"]}
+# An exporter series in a query: our prefixes, not part of a recording rule's name (`model:…:avg`).
+EXPORTER_SERIES = re.compile(r"(?<![\w:])((?:accelerator|inference|accel_exporter|hwmon)_[a-z0-9_]+)(?![\w:])")
+
+
+def schema_series(expr):
+    """The exporter series `expr` names; each must be in the schema."""
+    names = set(EXPORTER_SERIES.findall(expr))
+    unknown = sorted(names - SERIES)
+    if unknown:
+        sys.exit(f"generate-dashboards: {', '.join(unknown)} in {expr!r} is not a series of dashboards/metric-schema.json")
+    return names
+
 
 # Selectors shared by the panels: node drill-down and fleet filters.
 FLEET = 'vendor=~"$vendor", model=~"$model"'
@@ -27,6 +48,7 @@ def variable_datasource():
 
 
 def variable(name, label, query, multi=True, include_all=True):
+    schema_series(query)
     return {"name": name, "label": label, "type": "query", "datasource": DS,
             "query": {"query": query, "refId": f"{name}-var"}, "definition": query,
             "refresh": 2, "multi": multi, "includeAll": include_all, "allValue": ".*" if include_all else None,
@@ -34,6 +56,7 @@ def variable(name, label, query, multi=True, include_all=True):
 
 
 def target(expr, legend="", ref="A", instant=False, fmt=None):
+    schema_series(expr)
     t = {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": ref}
     if instant:
         t["instant"] = True

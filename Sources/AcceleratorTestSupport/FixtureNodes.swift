@@ -63,6 +63,8 @@ public enum FixtureNodes {
             m.socClockHertz = 1143e6
             m.pcieLinkWidth = 16
             m.pcieLinkSpeedTransfersPerSecond = 32e9
+            // pcie_bandwidth_inst, both directions, whole GB/s as the firmware reports it.
+            m.pcieBandwidthBytesPerSecond = (1 + 20 * wave).rounded() * 1e9
             m.throttleStatus = busy > 90 ? 1 : 0
             m.xgmiReadBytes = (0..<8).map { Double((1 << 30) * ($0 + 1)) + (time * 1e9).rounded() }
             m.xgmiWriteBytes = (0..<8).map { Double((1 << 29) * ($0 + 1)) + (time * 5e8).rounded() }

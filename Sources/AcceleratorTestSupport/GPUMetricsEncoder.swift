@@ -75,6 +75,9 @@ public enum GPUMetricsEncoder {
         var pcieWidth: Int
         var xgmiRead: Int
         var xgmiWrite: Int
+        /// `pcie_bandwidth_inst`, counted field by field in each struct (not derived from the XGMI offset as the
+        /// decoder does, so the two cross-check).
+        var pcieBandwidthInst: Int
         var firmwareTimestamp: Int
         var gfxclk: Int
         var socclk: Int
@@ -85,19 +88,19 @@ public enum GPUMetricsEncoder {
 
         // From gcc offsetof on gpu_metrics_v1_4 … v1_8 (x86-64).
         static let v14 = MI300(size: 288, vcnActivity: 16, energy: 24, throttle: 40, pcieWidth: 48, xgmiRead: 104,
-                               xgmiWrite: 168, firmwareTimestamp: 232, gfxclk: 240, socclk: 256, vclk0: 264, uclk: 280,
+                               xgmiWrite: 168, pcieBandwidthInst: 72, firmwareTimestamp: 232, gfxclk: 240, socclk: 256, vclk0: 264, uclk: 280,
                                xcpVcnBusy: nil)
         static let v15 = MI300(size: 360, vcnActivity: 16, energy: 88, throttle: 104, pcieWidth: 112, xgmiRead: 176,
-                               xgmiWrite: 240, firmwareTimestamp: 304, gfxclk: 312, socclk: 328, vclk0: 336, uclk: 352,
+                               xgmiWrite: 240, pcieBandwidthInst: 136, firmwareTimestamp: 304, gfxclk: 312, socclk: 328, vclk0: 336, uclk: 352,
                                xcpVcnBusy: nil)
         static let v16 = MI300(size: 1664, vcnActivity: nil, energy: 16, throttle: nil, pcieWidth: 60, xgmiRead: 128,
-                               xgmiWrite: 192, firmwareTimestamp: 256, gfxclk: 264, socclk: 280, vclk0: 288, uclk: 304,
+                               xgmiWrite: 192, pcieBandwidthInst: 88, firmwareTimestamp: 256, gfxclk: 264, socclk: 280, vclk0: 288, uclk: 304,
                                xcpVcnBusy: 312 + 96)
         static let v17 = MI300(size: 2208, vcnActivity: nil, energy: 24, throttle: nil, pcieWidth: 68, xgmiRead: 136,
-                               xgmiWrite: 200, firmwareTimestamp: 288, gfxclk: 296, socclk: 312, vclk0: 320, uclk: 336,
+                               xgmiWrite: 200, pcieBandwidthInst: 96, firmwareTimestamp: 288, gfxclk: 296, socclk: 312, vclk0: 320, uclk: 336,
                                xcpVcnBusy: 344 + 96)
         static let v18 = MI300(size: 3872, vcnActivity: nil, energy: 24, throttle: nil, pcieWidth: 68, xgmiRead: 136,
-                               xgmiWrite: 200, firmwareTimestamp: 288, gfxclk: 296, socclk: 312, vclk0: 320, uclk: 336,
+                               xgmiWrite: 200, pcieBandwidthInst: 96, firmwareTimestamp: 288, gfxclk: 296, socclk: 312, vclk0: 320, uclk: 336,
                                xcpVcnBusy: 344 + 112)
     }
 
@@ -113,6 +116,7 @@ public enum GPUMetricsEncoder {
         if let offset = l.throttle { w.u32(offset, m.asicThrottleStatus) }
         w.u16(l.pcieWidth, m.pcieLinkWidth, scale: 1)
         w.u16(l.pcieWidth + 2, m.pcieLinkSpeedTransfersPerSecond, scale: 1e-8)
+        w.u64(l.pcieBandwidthInst, m.pcieBandwidthBytesPerSecond.map { integer($0 / 1e9, max: UInt64.max - 1, "pcieBandwidthBytesPerSecond") })
         xgmi(&w, l.xgmiRead, m.xgmiReadBytes, "xgmiReadBytes")
         xgmi(&w, l.xgmiWrite, m.xgmiWriteBytes, "xgmiWriteBytes")
         w.u64(l.firmwareTimestamp, m.firmwareTimestamp)

@@ -1,4 +1,5 @@
 public import Exposition
+import MetricSchema
 import Synchronization
 
 /// The adapter's own metrics, on its `/metrics`. Names are documented in the README (the dashboards use them).
@@ -161,9 +162,7 @@ public final class AdapterMetrics: Sendable {
                     Sample(labels: [Label("result", $0.key)], value: Double($0.value))
                 }))
         out.append(
-            MetricFamily(
-                name: "process_start_time_seconds", help: "Start time of the process since the Unix epoch.",
-                kind: .gauge, unit: "seconds", samples: [Sample(labels: [], value: startTime)]))
+            Families.Process.startTime.family([Sample(labels: [], value: startTime)]))
         return out.filter { !$0.samples.isEmpty }
     }
 

@@ -1,4 +1,7 @@
 public import CustomMetricsAPI
+import MetricSchema
+
+private typealias I = Families.Inference
 
 /// How the series that belong to one object (a pod, a node, a namespace, a workload) become one value.
 public enum Aggregation: String, Sendable, Hashable, CaseIterable, Codable {
@@ -36,7 +39,15 @@ public struct SeriesSpec: Sendable, Hashable {
 
     /// True for families whose series name a pod (`namespace` and `pod` labels): their value is the pod's own.
     /// Other families are device series, which reach a pod through the accelerators it holds.
-    public var isPodSeries: Bool { family.hasPrefix("accelerator_pod_") || family.hasPrefix("inference_") }
+    /// A family the exporter does not define is a workload's own metric (KAR-0057: the exporter re-exports the
+    /// families a pod names in `accelmetrics.io/metrics`, and Prometheus scrapes them with `namespace` and `pod`):
+    /// a pod series too.
+    public var isPodSeries: Bool {
+        var name = family
+        if name.hasSuffix(RateTracker.suffix) { name.removeLast(RateTracker.suffix.count) }
+        guard let definition = Families.named(name) else { return true }
+        return definition.group == .pod || definition.group == .inference
+    }
 }
 
 /// One metric the adapter serves.
@@ -139,29 +150,29 @@ extension MetricDefinition {
             // Pods: the pod's own share; nodes: the device figure (the pod-share family has no node-wide meaning).
             MetricDefinition(
                 name: "gpu_utilization",
-                expression: .series(SeriesSpec(family: "accelerator_pod_utilization_ratio")),
+                expression: .series(SeriesSpec(family: Families.Pod.utilization.name)),
                 perAccelerator: .sum, across: .avg, namespaceTotal: .sum, scale: 100,
                 resources: everywhere, unit: "percent"),
             MetricDefinition(
                 name: "gpu_memory_used_bytes",
-                expression: .series(SeriesSpec(family: "accelerator_pod_memory_used_bytes")),
+                expression: .series(SeriesSpec(family: Families.Pod.memoryUsed.name)),
                 perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
                 resources: everywhere, unit: "bytes"),
             MetricDefinition(
                 name: "gpu_memory_utilization",
                 expression: .ratio(
-                    numerator: SeriesSpec(family: "accelerator_pod_memory_used_bytes"),
-                    denominator: SeriesSpec(family: "accelerator_memory_total_bytes", selector: vram)),
+                    numerator: SeriesSpec(family: Families.Pod.memoryUsed.name),
+                    denominator: SeriesSpec(family: Families.Device.memoryTotal.name, selector: vram)),
                 perAccelerator: .sum, across: .sum, namespaceTotal: .sum, scale: 100,
                 resources: everywhere, unit: "percent"),
             MetricDefinition(
                 name: "gpu_temperature_celsius",
-                expression: .series(SeriesSpec(family: "accelerator_temperature_celsius")),
+                expression: .series(SeriesSpec(family: Families.Device.temperature.name)),
                 perAccelerator: .max, across: .max, namespaceTotal: .max,
                 resources: everywhere, unit: "celsius"),
             MetricDefinition(
                 name: "gpu_power_watts",
-                expression: .series(SeriesSpec(family: "accelerator_power_watts")),
+                expression: .series(SeriesSpec(family: Families.Device.power.name)),
                 perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
                 resources: everywhere, unit: "watts"),
         ] + inference
@@ -179,31 +190,28 @@ extension MetricDefinition {
         }
         // Pods: the exporter's windowed percentile, the slowest model in the pod. Workloads and namespaces: the
         // percentile of the selected pods' merged bucket rates, never an average of per-pod percentiles.
-        func percentile(_ name: String, _ family: String, _ histogram: String, _ q: Double) -> MetricDefinition {
-            MetricDefinition(
-                name: name, expression: .series(SeriesSpec(family: family)), perAccelerator: .max, across: .max,
+        func percentile(_ name: String, _ histogram: FamilyDefinition, _ quantile: String) -> MetricDefinition {
+            let p = I.percentiles.first { $0.histogram == histogram && $0.name == quantile }!
+            return MetricDefinition(
+                name: name, expression: .series(SeriesSpec(family: p.family.name)), perAccelerator: .max, across: .max,
                 namespaceTotal: .max, resources: counts, unit: "seconds",
-                workloadExpression: .quantile(q, buckets: SeriesSpec(family: histogram + "_bucket" + RateTracker.suffix)))
+                workloadExpression: .quantile(p.quantile, buckets: SeriesSpec(family: histogram.sampleNames[0] + RateTracker.suffix)))
         }
-        let duration = "inference_request_duration_seconds"
         return [
-            total("inference_queue_depth", "inference_requests_waiting", unit: "requests"),
-            total("inference_requests_running", "inference_requests_running", unit: "requests"),
-            total("inference_requests_per_second", "inference_requests_total" + RateTracker.suffix, unit: "requests/s"),
+            total("inference_queue_depth", I.requestsWaiting.name, unit: "requests"),
+            // Served under the exporter family's own name.
+            total(I.requestsRunning.name, I.requestsRunning.name, unit: "requests"),
+            total("inference_requests_per_second", I.requests.queryName + RateTracker.suffix, unit: "requests/s"),
             MetricDefinition(
                 name: "inference_kv_cache_utilization",
-                expression: .series(SeriesSpec(family: "inference_kv_cache_utilization_ratio")),
+                expression: .series(SeriesSpec(family: I.kvCacheUtilization.name)),
                 perAccelerator: .max, across: .avg, namespaceTotal: .avg, scale: 100, resources: counts,
                 unit: "percent"),
-            percentile("inference_latency_p50_seconds", "inference_request_duration_p50_seconds", duration, 0.5),
-            percentile("inference_latency_p95_seconds", "inference_request_duration_p95_seconds", duration, 0.95),
-            percentile("inference_latency_p99_seconds", "inference_request_duration_p99_seconds", duration, 0.99),
-            percentile(
-                "inference_ttft_p95_seconds", "inference_time_to_first_token_p95_seconds",
-                "inference_time_to_first_token_seconds", 0.95),
-            percentile(
-                "inference_tpot_p95_seconds", "inference_time_per_output_token_p95_seconds",
-                "inference_time_per_output_token_seconds", 0.95),
+            percentile("inference_latency_p50_seconds", I.requestDuration, "p50"),
+            percentile("inference_latency_p95_seconds", I.requestDuration, "p95"),
+            percentile("inference_latency_p99_seconds", I.requestDuration, "p99"),
+            percentile("inference_ttft_p95_seconds", I.timeToFirstToken, "p95"),
+            percentile("inference_tpot_p95_seconds", I.timePerOutputToken, "p95"),
         ]
     }()
 
@@ -213,10 +221,10 @@ extension MetricDefinition {
         var copy = self
         func deviceSpec(_ spec: SeriesSpec) -> SeriesSpec {
             switch spec.family {
-            case "accelerator_pod_utilization_ratio":
-                SeriesSpec(family: "accelerator_utilization_ratio", selector: spec.selector)
-            case "accelerator_pod_memory_used_bytes":
-                SeriesSpec(family: "accelerator_memory_used_bytes", selector: Self.vramOnly(spec.selector))
+            case Families.Pod.utilization.name:
+                SeriesSpec(family: Families.Device.utilization.name, selector: spec.selector)
+            case Families.Pod.memoryUsed.name:
+                SeriesSpec(family: Families.Device.memoryUsed.name, selector: Self.vramOnly(spec.selector))
             default:
                 spec
             }

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOHTTPCompression
 import NIOSSL
 import Synchronization
+import MetricSchema
 
 /// How the Prometheus source reaches Prometheus (or Thanos Query, Mimir, VictoriaMetrics: the same HTTP API).
 public struct PrometheusSettings: Sendable {
@@ -95,7 +96,7 @@ public final class PrometheusSource: Sendable {
     public func refresh() async {
         let started = monotonicSeconds()
         let families = catalog.families.filter { !$0.hasSuffix(RateTracker.suffix) }.union([
-            "accelerator_info", "accelerator_allocated", TargetData.sampleTimestampFamily,
+            TargetData.infoSeries, Families.Pod.allocated.name, TargetData.sampleTimestampFamily,
         ]).sorted()
         var perInstance: [String: [MetricFamily]] = [:]
         do {

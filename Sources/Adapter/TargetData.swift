@@ -1,4 +1,5 @@
 public import Exposition
+import MetricSchema
 
 /// A pod, by namespace and name.
 public struct PodKey: Sendable, Hashable, Comparable, CustomStringConvertible {
@@ -65,7 +66,8 @@ public struct TargetData: Sendable {
     }
 
     /// The exporter's self-metric carrying the sample's wall-clock time.
-    public static let sampleTimestampFamily = "accel_exporter_last_sample_timestamp_seconds"
+    public static let sampleTimestampFamily = Families.Exporter.lastSampleTimestamp.name
+    static let infoSeries = Families.Device.info.queryName
 
     /// Indexes parsed exposition families, keeping only `families` (plus allocation, identity and the sample
     /// time). `scrapeTime` stands in for the sample time when the exporter does not say it; `fallbackNode` for the
@@ -93,7 +95,7 @@ public struct TargetData: Sendable {
             case Self.sampleTimestampFamily:
                 if let value = family.samples.first?.value, value.isFinite, value > 0 { sampleTime = value }
                 continue
-            case "accelerator_info":
+            case Self.infoSeries:
                 for sample in family.samples {
                     let labels = Self.dictionary(sample.labels)
                     if node == nil, let name = labels["node"], !name.isEmpty { node = name }
@@ -102,7 +104,7 @@ public struct TargetData: Sendable {
                     }
                 }
                 continue
-            case "accelerator_allocated":
+            case Families.Pod.allocated.name:
                 for sample in family.samples where sample.value > 0 {
                     let labels = Self.dictionary(sample.labels)
                     guard let pod = Self.podKey(labels), let accelerator = labels["accelerator"] else { continue }

@@ -3,6 +3,7 @@ import Attribution
 import Exposition
 import KubeletClient
 import Logging
+import MetricSchema
 
 /// Runs attribution on each tick before it is rendered: the kubelet client's latest allocation table (refreshed on
 /// its own interval, read here without waiting) joined to the tick's devices, plus per-process shares when
@@ -84,9 +85,7 @@ final class AttributionStage: @unchecked Sendable {
     }
 
     static func upFamily(_ up: Bool) -> MetricFamily {
-        MetricFamily(name: "accel_exporter_attribution_up",
-                     help: "1 while pod attribution is served from a current (or recent enough) kubelet pod-resources List, 0 when it was dropped.",
-                     kind: .gauge, samples: [Sample(labels: [], value: up ? 1 : 0)])
+        Families.Exporter.attributionUp.family([Sample(labels: [], value: up ? 1 : 0)])
     }
 
     /// `accelerator_pod_labels{namespace,pod,label_<name>…} 1` for each pod holding an accelerator on this node, with
@@ -94,9 +93,7 @@ final class AttributionStage: @unchecked Sendable {
     /// `accelerator_allocated` on (namespace, pod). Pods with none of the labels get no series.
     static func podLabelsFamily(_ table: AllocationTable, pods: [NodePodWatch.Entry], allowed: [String]) -> MetricFamily? {
         let holding = Set(table.allocations.map { "\($0.namespace)/\($0.pod)" })
-        var family = MetricFamily(name: "accelerator_pod_labels",
-                                  help: "1 for each pod holding an accelerator on this node, with its allow-listed labels as label_<name>.",
-                                  kind: .gauge)
+        var family = Families.Pod.labels.family()
         for pod in pods where holding.contains("\(pod.namespace)/\(pod.name)") {
             var labels = [Label("namespace", pod.namespace), Label("pod", pod.name)]
             for name in allowed {

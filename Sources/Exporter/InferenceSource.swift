@@ -5,6 +5,7 @@ public import Inference
 public import Logging
 public import ScrapeClient
 import Synchronization
+import MetricSchema
 
 /// A model server to scrape: the pod it runs in and its metrics URL.
 public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConvertible {
@@ -21,10 +22,15 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
     /// Set when those names were given but cannot be used: the target is reported down with this reason, rather
     /// than scraped with a guess.
     public var configurationProblem: String?
+    /// The workload's own families to re-export (`accelmetrics.io/metrics`, or a `;metrics=a|b` option), for
+    /// autoscaling on them; reported by `accel_exporter_workload_target_up`.
+    public var workloadFamilies: [String] = []
+    /// False for a pod scraped only for its own families: no engine is looked for and no inference status kept.
+    public var servesInference = true
 
     public init(
         namespace: String, pod: String, url: ScrapeURL, probe: Bool = false, metricNames: CustomMetricNames? = nil,
-        configurationProblem: String? = nil
+        configurationProblem: String? = nil, workloadFamilies: [String] = [], servesInference: Bool = true
     ) {
         self.namespace = namespace
         self.pod = pod
@@ -32,6 +38,8 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
         self.probe = probe
         self.metricNames = metricNames
         self.configurationProblem = configurationProblem
+        self.workloadFamilies = workloadFamilies
+        self.servesInference = servesInference
     }
 
     public static func < (lhs: InferenceTarget, rhs: InferenceTarget) -> Bool {
@@ -44,6 +52,8 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
     /// optionally followed by `;key=value` options naming the protocol's gauges (the keys of the annotations:
     /// `queued-metric`, `running-metric`, `kv-cache-metric`, `kv-cache-scale`, `model-label`), e.g.
     /// `ml/srv=http://10.0.0.5:8000/metrics;queued-metric=queue_len;kv-cache-metric=kv_pct;kv-cache-scale=0.01`.
+    /// `;metrics=a|b` names the workload's own families to re-export, and `;inference=false` says the server is no
+    /// model server (only those families are taken from it).
     public static func parseList(_ text: String) throws(ScrapeError) -> [InferenceTarget] {
         var out: [InferenceTarget] = []
         for entry in text.split(separator: ",") where !entry.allSatisfy({ $0 == " " }) {
@@ -58,11 +68,28 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
             let parts = trimmed[trimmed.index(after: equals)...].split(separator: ";", omittingEmptySubsequences: false)
             let url = try ScrapeURL(parsing: parts[0].trimmingSpaces)
             var options: [(key: String, value: String)] = []
+            var workload: [String] = []
+            var servesInference = true
             for option in parts.dropFirst() {
                 guard let split = option.firstIndex(of: "=") else {
                     throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": option \"\(option)\" is not key=value")
                 }
-                options.append((option[..<split].trimmingSpaces, String(option[option.index(after: split)...])))
+                let key = option[..<split].trimmingSpaces, value = String(option[option.index(after: split)...])
+                switch key {
+                case "metrics":
+                    do {
+                        workload = try WorkloadMetrics.parseNames(value.replacing("|", with: ","))
+                    } catch {
+                        throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": metrics: \(error)")
+                    }
+                case "inference":
+                    guard value == "true" || value == "false" else {
+                        throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": inference must be true or false")
+                    }
+                    servesInference = value == "true"
+                default:
+                    options.append((key, value))
+                }
             }
             let names: CustomMetricNames?
             do {
@@ -70,7 +97,9 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
             } catch {
                 throw ScrapeError(code: .invalidURL, message: "\"\(trimmed)\": \(error)")
             }
-            out.append(InferenceTarget(namespace: String(identity[0]), pod: String(identity[1]), url: url, metricNames: names))
+            out.append(InferenceTarget(
+                namespace: String(identity[0]), pod: String(identity[1]), url: url, metricNames: names, workloadFamilies: workload,
+                servesInference: servesInference || workload.isEmpty))
         }
         return out
     }
@@ -105,15 +134,20 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private var notModelServers: [InferenceTarget: MonotonicInstant] = [:]
     /// Probe targets that served a known engine: reported like named targets from then on.
     private var recognized: Set<InferenceTarget> = []
+    /// Bounds on what a pod's own families may be.
+    private let workloadLimits: WorkloadMetrics.Limits
+    /// Each workload target's dropped families at its last scrape: a change is logged once.
+    private var lastDropped: [InferenceTarget: [String: WorkloadMetrics.DropReason]] = [:]
     /// How long a probe target that is not a model server is left alone.
     static let probeInterval = 60.0
 
     public init(
         targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = 16 << 20,
-        parallelism: Int = 8, clock: @escaping @Sendable () -> Double,
+        parallelism: Int = 8, workloadLimits: WorkloadMetrics.Limits = .init(), clock: @escaping @Sendable () -> Double,
         logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.logger = logger
+        self.workloadLimits = workloadLimits
         self.targets = targets.sorted()
         self.normalizer = normalizer
         self.timeoutSeconds = timeoutSeconds
@@ -133,6 +167,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             for target in gone {
                 normalizer.forget(target)
                 lastProblems[target] = nil
+                lastDropped[target] = nil
                 recognized.remove(target)
                 notModelServers[target] = nil
             }
@@ -143,7 +178,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             return now >= until
         }
         var outcomes = [Outcome?](repeating: nil, count: current.count)
-        let timeout = timeoutSeconds, limit = maxBytes
+        let timeout = timeoutSeconds, limit = maxBytes, workloadBytes = workloadLimits.bytes
         outcomes.withUnsafeMutableBufferPointer { slots in
             let base = UncheckedPointer(slots.baseAddress)
             let lanes = min(parallelism, max(1, current.count))
@@ -151,22 +186,32 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                 var index = lane
                 while index < current.count {
                     // Each index is written by exactly one lane.
-                    base.pointer?[index] = Self.scrape(current[index], timeout: timeout, maxBytes: limit)
+                    let target = current[index]
+                    base.pointer?[index] = Self.scrape(target, timeout: timeout, maxBytes: target.servesInference ? limit : workloadBytes)
                     index += lanes
                 }
             }
         }
         let time = clock()
         var families: [MetricFamily] = []
-        var up = MetricFamily(
-            name: "accel_exporter_inference_target_up",
-            help: "1 if the model server's last scrape and parse succeeded, else 0.", kind: .gauge)
-        var duration = MetricFamily(
-            name: "accel_exporter_inference_target_scrape_duration_seconds",
-            help: "Time the model server's last scrape took.", kind: .gauge, unit: "seconds")
+        var up = Families.Exporter.inferenceTargetUp.family()
+        var duration = Families.Exporter.inferenceTargetScrapeDuration.family()
+        var workloadUp = Families.Exporter.workloadTargetUp.family()
+        var workloadDropped = Families.Exporter.workloadFamiliesDropped.family()
         for (target, outcome) in zip(current, outcomes) {
             let labels = [Label("namespace", target.namespace), Label("pod", target.pod)]
             guard let outcome else { continue }
+            if !target.workloadFamilies.isEmpty {
+                let (extracted, up, dropped) = workload(target, outcome)
+                families += extracted
+                workloadUp.samples.append(Sample(labels: labels, value: up ? 1 : 0))
+                var counts: [WorkloadMetrics.DropReason: Int] = [:]
+                for reason in dropped.values { counts[reason, default: 0] += 1 }
+                for (reason, count) in counts.sorted(by: { $0.key < $1.key }) {
+                    workloadDropped.samples.append(Sample(labels: labels + [Label("reason", reason.rawValue)], value: Double(count)))
+                }
+            }
+            guard target.servesInference else { continue }
             var targetUp = false
             var problem: String?
             switch outcome.result {
@@ -176,7 +221,8 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                 targetUp = refused == nil
                 problem = refused
                 if target.probe {
-                    if normalized.isEmpty && !recognized.contains(target) {
+                    // A pod that names its own families is scraped every tick for them, engine or not.
+                    if normalized.isEmpty && !recognized.contains(target) && target.workloadFamilies.isEmpty {
                         notModelServers[target] = now.adding(seconds: Self.probeInterval)
                     } else if !normalized.isEmpty {
                         recognized.insert(target)
@@ -185,7 +231,9 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                 }
             case .failure(let error):
                 problem = "scrape failed: \(error.message)"
-                if target.probe && !recognized.contains(target) { notModelServers[target] = now.adding(seconds: Self.probeInterval) }
+                if target.probe && !recognized.contains(target) && target.workloadFamilies.isEmpty {
+                    notModelServers[target] = now.adding(seconds: Self.probeInterval)
+                }
             }
             // An unrecognized probe target is some other exporter: none of ours to report.
             guard !target.probe || recognized.contains(target) else { continue }
@@ -202,7 +250,38 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         }
         families.append(up)
         families.append(duration)
+        families += [workloadUp, workloadDropped].filter { !$0.samples.isEmpty }
         return SourceResult(families: Self.merge(families))
+    }
+
+    /// A workload target's own families from this scrape, whether the scrape succeeded, and what was dropped
+    /// (logged when it changes). A failed scrape exports none of them: its last values are not repeated as current.
+    private func workload(_ target: InferenceTarget, _ outcome: Outcome) -> ([MetricFamily], Bool, [String: WorkloadMetrics.DropReason]) {
+        let parsed: [MetricFamily]
+        switch outcome.result {
+        case .success(let families):
+            parsed = families
+            // A model server's scrape problems are logged with its inference status; a pod scraped only for its
+            // own families logs them here, once per change.
+            if !target.servesInference, lastProblems.removeValue(forKey: target) != nil {
+                logger.info("workload metrics scrape succeeded again", metadata: ["target": "\(target)"])
+            }
+        case .failure(let error):
+            if !target.servesInference, lastProblems[target] != error.message {
+                logger.warning("workload metrics scrape failed", metadata: ["target": "\(target)", "url": "\(target.url)", "reason": "\(error.message)"])
+                lastProblems[target] = error.message
+            }
+            return ([], false, [:])
+        }
+        let result = WorkloadMetrics.extract(parsed, names: target.workloadFamilies, namespace: target.namespace, pod: target.pod, limits: workloadLimits)
+        if result.dropped != lastDropped[target] ?? [:] {
+            if !result.dropped.isEmpty {
+                let summary = result.dropped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.rawValue)" }.joined(separator: ", ")
+                logger.warning("workload metrics dropped", metadata: ["target": "\(target)", "families": "\(summary)"])
+            }
+            lastDropped[target] = result.dropped.isEmpty ? nil : result.dropped
+        }
+        return (result.families, result.dropped.isEmpty, result.dropped)
     }
 
     struct Outcome {

@@ -185,7 +185,7 @@ extension DeviceSample {
         m(&voltageVolts, o.voltageVolts)
         pcieLinkSpeedTransfersPerSecond = o.pcieLinkSpeedTransfersPerSecond ?? pcieLinkSpeedTransfersPerSecond
         pcieLinkWidth = o.pcieLinkWidth ?? pcieLinkWidth
-        m(&pcieThroughputBytesPerSecond, o.pcieThroughputBytesPerSecond)
+        m(&pcieBandwidthBytesPerSecond, o.pcieBandwidthBytesPerSecond)
         interconnectBytes.merge(o.interconnectBytes) { _, new in new }
         m(&throttleActive, o.throttleActive)
         m(&errors, o.errors)

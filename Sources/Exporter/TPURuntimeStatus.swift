@@ -1,5 +1,6 @@
 import Accelerators
 import Exposition
+import MetricSchema
 
 /// The TPU runtime client's health in a tick: `accel_exporter_collector_success{collector="tpu_runtime"}` and
 /// `accel_exporter_tpu_runtime_up{address}`.
@@ -16,10 +17,7 @@ enum TPURuntimeStatus {
         tick.collectors.append(Sampler.CollectorStatus(name: "tpu_runtime", success: failing.isEmpty,
                                                        durationSeconds: reports.map(\.durationSeconds).max() ?? 0,
                                                        error: failing.first))
-        tick.extraFamilies.append(MetricFamily(
-            name: "accel_exporter_tpu_runtime_up",
-            help: "1 while the libtpu runtime-metrics endpoint answered its last poll, 0 when no workload listens there or it fails.",
-            kind: .gauge,
-            samples: reports.map { Sample(labels: [Label("address", $0.target.address)], value: $0.state == .answering ? 1 : 0) }))
+        tick.extraFamilies.append(Families.Exporter.tpuRuntimeUp.family(
+            reports.map { Sample(labels: [Label("address", $0.target.address)], value: $0.state == .answering ? 1 : 0) }))
     }
 }

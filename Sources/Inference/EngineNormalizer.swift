@@ -1,4 +1,7 @@
 public import Exposition
+import MetricSchema
+
+private typealias I = Families.Inference
 
 /// The model servers whose metrics are understood.
 public enum InferenceEngine: String, Sendable, CaseIterable {
@@ -78,7 +81,7 @@ public final class EngineNormalizer {
         /// The custom names replace the engine's gauges for the schema families they fill.
         mutating func apply(_ custom: CustomMetricNames) {
             let named: [(String?, String, Double)] = [
-                (custom.queued, "inference_requests_waiting", 1), (custom.running, "inference_requests_running", 1),
+                (custom.queued, I.requestsWaiting.name, 1), (custom.running, I.requestsRunning.name, 1),
                 (custom.kvCache, EngineNormalizer.kvRatio, custom.kvCacheScale),
             ]
             for case let (name?, target, scale) in named {
@@ -93,7 +96,7 @@ public final class EngineNormalizer {
         var overridden: Set<String> = []
     }
 
-    static let kvRatio = "inference_kv_cache_utilization_ratio"
+    static let kvRatio = I.kvCacheUtilization.name
 
     /// From the reference's metric names. `sglang:token_usage` is read as the KV-cache fill ratio (UNVERIFIED that
     /// it is 0..1 in every version: values above 1 are refused). Triton's `nv_inference_first_response_histogram_ms`
@@ -102,60 +105,53 @@ public final class EngineNormalizer {
     public static let mappings: [InferenceEngine: Mapping] = [
         .vllm: Mapping(
             gauges: [
-                "vllm:num_requests_running": .init(target: "inference_requests_running", scale: 1, priority: 0),
-                "vllm:num_requests_waiting": .init(target: "inference_requests_waiting", scale: 1, priority: 0),
+                "vllm:num_requests_running": .init(target: I.requestsRunning.name, scale: 1, priority: 0),
+                "vllm:num_requests_waiting": .init(target: I.requestsWaiting.name, scale: 1, priority: 0),
                 "vllm:kv_cache_usage_perc": .init(target: kvRatio, scale: 1, priority: 0),
                 "vllm:gpu_cache_usage_perc": .init(target: kvRatio, scale: 1, priority: 0),
             ],
-            counters: ["vllm:request_success": "inference_requests", "vllm:generation_tokens": "inference_generated_tokens"],
+            counters: ["vllm:request_success": I.requests.name, "vllm:generation_tokens": I.generatedTokens.name],
             histograms: [
-                "vllm:e2e_request_latency_seconds": ("inference_request_duration_seconds", 1),
-                "vllm:time_to_first_token_seconds": ("inference_time_to_first_token_seconds", 1),
-                "vllm:inter_token_latency_seconds": ("inference_time_per_output_token_seconds", 1),
-                "vllm:time_per_output_token_seconds": ("inference_time_per_output_token_seconds", 1),
-                "vllm:request_queue_time_seconds": ("inference_queue_time_seconds", 1),
+                "vllm:e2e_request_latency_seconds": (I.requestDuration.name, 1),
+                "vllm:time_to_first_token_seconds": (I.timeToFirstToken.name, 1),
+                "vllm:inter_token_latency_seconds": (I.timePerOutputToken.name, 1),
+                "vllm:time_per_output_token_seconds": (I.timePerOutputToken.name, 1),
+                "vllm:request_queue_time_seconds": (I.queueTime.name, 1),
             ],
             modelLabel: "model_name"),
         .sglang: Mapping(
             gauges: [
-                "sglang:num_running_reqs": .init(target: "inference_requests_running", scale: 1, priority: 0),
-                "sglang:num_queue_reqs": .init(target: "inference_requests_waiting", scale: 1, priority: 0),
+                "sglang:num_running_reqs": .init(target: I.requestsRunning.name, scale: 1, priority: 0),
+                "sglang:num_queue_reqs": .init(target: I.requestsWaiting.name, scale: 1, priority: 0),
                 "sglang:token_usage": .init(target: kvRatio, scale: 1, priority: 0),
             ],
             counters: [:],
             histograms: [
-                "sglang:e2e_request_latency_seconds": ("inference_request_duration_seconds", 1),
-                "sglang:time_to_first_token_seconds": ("inference_time_to_first_token_seconds", 1),
-                "sglang:time_per_output_token_seconds": ("inference_time_per_output_token_seconds", 1),
+                "sglang:e2e_request_latency_seconds": (I.requestDuration.name, 1),
+                "sglang:time_to_first_token_seconds": (I.timeToFirstToken.name, 1),
+                "sglang:time_per_output_token_seconds": (I.timePerOutputToken.name, 1),
             ],
             modelLabel: "model_name"),
         .tgi: Mapping(
             gauges: [
-                "tgi_queue_size": .init(target: "inference_requests_waiting", scale: 1, priority: 0),
-                "tgi_batch_current_size": .init(target: "inference_requests_running", scale: 1, priority: 0),
+                "tgi_queue_size": .init(target: I.requestsWaiting.name, scale: 1, priority: 0),
+                "tgi_batch_current_size": .init(target: I.requestsRunning.name, scale: 1, priority: 0),
             ],
-            counters: ["tgi_request_success": "inference_requests"],
+            counters: ["tgi_request_success": I.requests.name],
             histograms: [
-                "tgi_request_duration": ("inference_request_duration_seconds", 1),
-                "tgi_request_queue_duration": ("inference_queue_time_seconds", 1),
-                "tgi_request_mean_time_per_token_duration": ("inference_time_per_output_token_seconds", 1),
+                "tgi_request_duration": (I.requestDuration.name, 1),
+                "tgi_request_queue_duration": (I.queueTime.name, 1),
+                "tgi_request_mean_time_per_token_duration": (I.timePerOutputToken.name, 1),
             ],
             modelLabel: nil),
         .triton: Mapping(
-            gauges: ["nv_inference_pending_request_count": .init(target: "inference_requests_waiting", scale: 1, priority: 0)],
-            counters: ["nv_inference_request_success": "inference_requests"],
-            histograms: ["nv_inference_first_response_histogram_ms": ("inference_time_to_first_token_seconds", 1000)],
+            gauges: ["nv_inference_pending_request_count": .init(target: I.requestsWaiting.name, scale: 1, priority: 0)],
+            counters: ["nv_inference_request_success": I.requests.name],
+            histograms: ["nv_inference_first_response_histogram_ms": (I.timeToFirstToken.name, 1000)],
             modelLabel: "model",
             tensorRTLLM: true),
     ]
 
-    /// Histograms that get windowed percentiles, and the quantiles.
-    static let percentileFamilies: [String: String] = [
-        "inference_request_duration_seconds": "inference_request_duration",
-        "inference_time_to_first_token_seconds": "inference_time_to_first_token",
-        "inference_time_per_output_token_seconds": "inference_time_per_output_token",
-    ]
-    static let quantiles: [(String, Double)] = [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)]
 
     public let windowSeconds: Double
 
@@ -210,8 +206,7 @@ public final class EngineNormalizer {
         var touched: Set<String> = []
         var out: [String: MetricFamily] = [:]
         func add(_ name: String, _ kind: MetricFamily.Kind, _ sample: Sample, unit: String? = nil) {
-            let help = Self.help[name] ?? "Percentile of the requests observed in the last window (\(Int(windowSeconds)) s)."
-            out[name, default: MetricFamily(name: name, help: help, kind: kind, unit: unit)].samples.append(sample)
+            out[name, default: Families.named(name)!.family()].samples.append(sample)
         }
         for (key, contributions) in run.gauges {
             let top = contributions.map(\.priority).max() ?? 0
@@ -228,11 +223,11 @@ public final class EngineNormalizer {
             }
             add(key.family, .histogram, Sample(suffix: "_sum", labels: key.labels, value: histogram.sum), unit: "seconds")
             add(key.family, .histogram, Sample(suffix: "_count", labels: key.labels, value: histogram.count), unit: "seconds")
-            guard let stem = Self.percentileFamilies[key.family] else { continue }
+            guard I.percentileHistograms.contains(where: { $0.name == key.family }) else { continue }
             let stateKey = prefix + key.family + "\u{0}" + key.labels.map { "\($0.name)=\($0.value)" }.joined(separator: ",")
             touched.insert(stateKey)
-            for (name, value) in windowedQuantiles(stateKey, time: time, buckets: histogram.buckets) {
-                add("\(stem)_\(name)_seconds", .gauge, Sample(labels: key.labels, value: value), unit: "seconds")
+            for (family, value) in windowedQuantiles(stateKey, time: time, buckets: histogram.buckets, histogram: key.family) {
+                add(family, .gauge, Sample(labels: key.labels, value: value), unit: "seconds")
             }
         }
         if mapping.counters["nv_inference_request_success"] != nil {
@@ -242,7 +237,7 @@ public final class EngineNormalizer {
         windows = windows.filter { !$0.key.hasPrefix(prefix) || touched.contains($0.key) }
         tritonPrevious = tritonPrevious.filter { !$0.key.hasPrefix(prefix) || touched.contains($0.key) }
         add(
-            "accel_exporter_inference_rejected_series", .gauge,
+            Families.Exporter.inferenceRejectedSeries.name, .gauge,
             Sample(labels: [Label("namespace", namespace), Label("pod", pod)], value: Double(run.problems.count)))
         return (out.keys.sorted().compactMap { out[$0] }, run.problems)
     }
@@ -256,7 +251,7 @@ public final class EngineNormalizer {
 
     /// Adds this scrape's cumulative buckets to the series' window and returns the quantiles of the increase over
     /// it (none while the window holds one scrape or no new requests).
-    private func windowedQuantiles(_ key: String, time: Double, buckets: [Double: Double]) -> [(String, Double)] {
+    private func windowedQuantiles(_ key: String, time: Double, buckets: [Double: Double], histogram: String) -> [(String, Double)] {
         var snapshots = windows[key] ?? []
         if let last = snapshots.last {
             if time < last.time {
@@ -275,7 +270,9 @@ public final class EngineNormalizer {
         guard snapshots.count >= 2, let first = snapshots.first else { return [] }
         var delta: [Double: Double] = [:]
         for (bound, count) in buckets { delta[bound] = count - (first.buckets[bound] ?? 0) }
-        return Self.quantiles.compactMap { name, q in HistogramQuantile.quantile(q, buckets: delta).map { (name, $0) } }
+        return I.percentiles.filter { $0.histogram.name == histogram }.compactMap { p in
+            HistogramQuantile.quantile(p.quantile, buckets: delta).map { (p.family.name, $0) }
+        }
     }
 
     /// Triton's mean request and queue times since the previous scrape, from its cumulative µs counters (never a
@@ -295,9 +292,9 @@ public final class EngineNormalizer {
             defer { tritonPrevious[key] = (count, micros, queueMicros) }
             guard let previous = tritonPrevious[key], count > previous.count, micros >= previous.micros else { continue }
             let requests = count - previous.count
-            add("inference_request_duration_mean_seconds", Sample(labels: labels, value: (micros - previous.micros) / requests / 1e6))
+            add(I.requestDurationMean.name, Sample(labels: labels, value: (micros - previous.micros) / requests / 1e6))
             if queueMicros >= previous.queueMicros, queue[labels] != nil {
-                add("inference_queue_time_mean_seconds", Sample(labels: labels, value: (queueMicros - previous.queueMicros) / requests / 1e6))
+                add(I.queueTimeMean.name, Sample(labels: labels, value: (queueMicros - previous.queueMicros) / requests / 1e6))
             }
         }
     }
@@ -305,21 +302,6 @@ public final class EngineNormalizer {
     static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)).0" : "\(value)"
     }
-
-    static let help: [String: String] = [
-        "inference_requests_running": "Requests the model server is processing.",
-        "inference_requests_waiting": "Requests waiting in the model server's queue.",
-        "inference_kv_cache_utilization_ratio": "Fraction of the KV cache in use, 0..1.",
-        "inference_requests": "Requests completed.",
-        "inference_generated_tokens": "Tokens generated.",
-        "inference_request_duration_seconds": "End-to-end request latency.",
-        "inference_time_to_first_token_seconds": "Time to the first token.",
-        "inference_time_per_output_token_seconds": "Time per output token after the first.",
-        "inference_queue_time_seconds": "Time requests waited in the queue.",
-        "inference_request_duration_mean_seconds": "Mean request latency since the previous scrape (Triton).",
-        "inference_queue_time_mean_seconds": "Mean queue time since the previous scrape (Triton).",
-        "accel_exporter_inference_rejected_series": "Model-server series refused in the last scrape (malformed histograms, out-of-range values, duplicates).",
-    ]
 }
 
 /// One scrape's normalization: the schema series found so far, keyed by family and normalized labels, and the
@@ -498,8 +480,8 @@ struct Run {
                 guard let type = sample.labels.first(where: { $0.name == "request_type" })?.value else { continue }
                 let target: String
                 switch type {
-                case "active": target = "inference_requests_running"
-                case "waiting": target = "inference_requests_waiting"
+                case "active": target = I.requestsRunning.name
+                case "waiting": target = I.requestsWaiting.name
                 default: continue
                 }
                 guard !overridden.contains(target) else { continue }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Dispatch
+import Exposition
 import HTTPServer
 import Logging
 import Synchronization
+import MetricSchema
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,32 +60,34 @@ struct Fleet: ParsableCommand {
     static func exposition(node: String, pods: Int, bump: Double?) -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var lines: [String] = []
-        lines.reserveCapacity(16 + pods * 6)
-        lines.append("# TYPE accelerator_info gauge")
-        for gpu in 0..<8 {
-            lines.append("accelerator_info{accelerator=\"\(node)-gpu\(gpu)\",model=\"H100 80GB HBM3\",node=\"\(node)\",vendor=\"nvidia\"} 1")
+        let model = "H100 80GB HBM3"
+        func device(_ gpu: Int) -> [Label] {
+            [Label(SchemaLabel.accelerator, "\(node)-gpu\(gpu)"), Label(SchemaLabel.vendor, "nvidia"), Label(SchemaLabel.model, model),
+             Label(SchemaLabel.pciBusID, "0000:\(String(0x18 + 0x10 * gpu, radix: 16)):00.0")]
         }
-        lines.append("# TYPE accelerator_utilization_ratio gauge")
-        for gpu in 0..<8 { lines.append("accelerator_utilization_ratio{accelerator=\"\(node)-gpu\(gpu)\",model=\"H100 80GB HBM3\",vendor=\"nvidia\"} 0.5") }
-        lines.append("# TYPE accelerator_memory_total_bytes gauge")
-        for gpu in 0..<8 { lines.append("accelerator_memory_total_bytes{accelerator=\"\(node)-gpu\(gpu)\",memory=\"vram\",model=\"H100 80GB HBM3\",vendor=\"nvidia\"} 8.5e10") }
-        lines.append("# TYPE accelerator_power_watts gauge")
-        for gpu in 0..<8 { lines.append("accelerator_power_watts{accelerator=\"\(node)-gpu\(gpu)\",model=\"H100 80GB HBM3\",vendor=\"nvidia\"} 400") }
-        lines.append("# TYPE accelerator_allocated gauge")
-        lines.append("# TYPE accelerator_pod_utilization_ratio gauge")
-        var shares: [String] = []
-        var allocations: [String] = []
+        let gpus = 0..<8
+        var families = [
+            Families.Device.info.family(gpus.map { Sample(labels: device($0) + [Label("node", node)], value: 1) }),
+            Families.Device.utilization.family(gpus.map { Sample(labels: device($0), value: 0.5) }),
+            Families.Device.memoryTotal.family(gpus.map { Sample(labels: device($0) + [Label("memory", "vram")], value: 8.5e10) }),
+            Families.Device.power.family(gpus.map { Sample(labels: device($0), value: 400) }),
+        ]
+        var allocated = Families.Pod.allocated.family()
+        var shares = Families.Pod.utilization.family()
         for pod in 0..<pods {
-            let labels = "accelerator=\"\(node)-gpu\(pod % 8)\",container=\"main\",model=\"H100 80GB HBM3\",namespace=\"fleet\",pod=\"\(node)-pod\(pod)\",vendor=\"nvidia\""
-            allocations.append("accelerator_allocated{\(labels)} 1")
-            shares.append("accelerator_pod_utilization_ratio{\(labels)} \(bump ?? 0.25)")
+            let labels = device(pod % 8) + [
+                Label(SchemaLabel.namespace, "fleet"), Label(SchemaLabel.pod, "\(node)-pod\(pod)"), Label(SchemaLabel.container, "main"),
+            ]
+            allocated.samples.append(Sample(labels: labels, value: 1))
+            shares.samples.append(Sample(labels: labels, value: bump ?? 0.25))
         }
-        lines.insert(contentsOf: allocations, at: lines.count - 1)
-        lines += shares
-        lines.append("# TYPE accel_exporter_last_sample_timestamp_seconds gauge")
-        lines.append("accel_exporter_last_sample_timestamp_seconds \(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)")
-        return lines.joined(separator: "\n") + "\n"
+        families += [
+            allocated, shares,
+            Families.Exporter.lastSampleTimestamp.family([Sample(labels: [], value: Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)]),
+        ]
+        var bytes: [UInt8] = []
+        ExpositionEncoder.encode(families, format: .text, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -64,7 +64,21 @@ import Testing
 
     @Test func staticFactsOnlyOnInfo() {
         for f in Schema.families(for: [device()]) where f.name != "accelerator" {
-            for s in f.samples { #expect(!s.labels.contains { ["pci_bus_id", "driver", "serial", "vbios", "node"].contains($0.name) }) }
+            for s in f.samples { #expect(!s.labels.contains { ["driver", "serial", "vbios", "node"].contains($0.name) }) }
+        }
+    }
+
+    /// Every series of a device carries the four identity labels, `pci_bus_id` (the conformance suite's device
+    /// key) included, once; info facts never repeat them.
+    @Test func everySeriesCarriesThePCIBusID() {
+        var sample = device()
+        sample.identity.pciAddress = "0000:05:00.0"
+        sample.identity.info = [("pci_bus_id", "0000:05:00.0"), ("driver", "amdgpu")]
+        for f in Schema.families(for: [sample]) {
+            for s in f.samples {
+                #expect(Array(s.labels.prefix(4).map(\.name)) == ["accelerator", "vendor", "model", "pci_bus_id"], "\(f.name)")
+                #expect(s.labels.filter { $0.name == "pci_bus_id" }.map(\.value) == ["0000:05:00.0"], "\(f.name)")
+            }
         }
     }
 }

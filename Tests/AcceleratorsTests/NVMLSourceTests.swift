@@ -77,7 +77,7 @@ struct NVMLSourceTests {
         #expect(first.identity.accelerator == "GPU-11111111-2222-3333-4444-555555555555")
         #expect(first.identity.model == "H100 80GB HBM3")
         #expect(first.identity.pciAddress == "0000:1a:00.0")
-        #expect(first.identity.info.contains { $0 == ("pci_bus_id", "0000:1a:00.0") })
+        #expect(!first.identity.info.contains { $0.0 == "pci_bus_id" }, "an identity label, not an info fact")
         #expect(first.utilizationRatio == 0.4)
         #expect(first.powerWatts == 250)
         // Not described: NOT_SUPPORTED, so absent rather than zero.

@@ -42,7 +42,8 @@ struct TPUSourceTests {
             #expect(chip.up)
             #expect(chip.identity.vendor == "google")
             #expect(chip.identity.model == "TPU v5e")
-            #expect(info(chip) == ["pci_bus_id": chip.identity.accelerator, "driver": "vfio-pci", "node": "tpu-node",
+            #expect(chip.identity.pciAddress == chip.identity.accelerator)
+            #expect(info(chip) == ["driver": "vfio-pci", "node": "tpu-node",
                                    "chip_index": "\(i)", "device_node": "/dev/vfio/\(i)"])
             #expect(chip.identity.aliases.otherIDs == ["\(i)", "/dev/vfio/\(i)"])
             #expect(chip.pcieLinkSpeedTransfersPerSecond == 16e9)
@@ -63,7 +64,8 @@ struct TPUSourceTests {
         for (i, chip) in result.devices.enumerated() {
             #expect(chip.identity.model == "TPU v4")
             // No driver link in the fixture: no driver label rather than a guess.
-            #expect(info(chip) == ["pci_bus_id": chip.identity.accelerator, "node": "tpu-node", "chip_index": "\(i)",
+            #expect(chip.identity.pciAddress == chip.identity.accelerator)
+            #expect(info(chip) == ["node": "tpu-node", "chip_index": "\(i)",
                                    "device_node": "/dev/accel\(i)"])
             #expect(chip.identity.aliases.cardNames == ["accel\(i)"])
             #expect(chip.pcieLinkSpeedTransfersPerSecond == 8e9)

@@ -1,6 +1,7 @@
 import Accelerators
 @testable import Attribution
 import Exposition
+import MetricSchema
 import Testing
 
 @Suite struct PodShareTests {
@@ -181,8 +182,8 @@ import Testing
         let names = families.map(\.name)
         #expect(names == ["accelerator_allocated", "accelerator_pod_utilization_ratio"])
         let allocated = families[0].samples.map { $0.labels.map(\.name) }
-        #expect(allocated == [["accelerator", "vendor", "model", "namespace", "pod", "container"],
-                              ["accelerator", "vendor", "model", "namespace", "pod", "container", "claim"]])
+        #expect(allocated == [["accelerator", "vendor", "model", "pci_bus_id", "namespace", "pod", "container"],
+                              ["accelerator", "vendor", "model", "pci_bus_id", "namespace", "pod", "container", "claim"]])
         for family in families {
             for sample in family.samples { #expect(sample.labels.count <= 8) }
         }
@@ -191,13 +192,13 @@ import Testing
         ExpositionEncoder.encode(families, format: .text, into: &text)
         let rendered = String(decoding: text, as: UTF8.self)
         let expected = """
-        # HELP accelerator_allocated \(AttributionMetrics.definitions["accelerator_allocated"]!.help)
+        # HELP accelerator_allocated \(Families.Pod.allocated.help)
         # TYPE accelerator_allocated gauge
-        accelerator_allocated{accelerator="\(TestNode.gpu0)",vendor="nvidia",model="H100 80GB HBM3",namespace="ml",pod="train-0",container="trainer"} 1
-        accelerator_allocated{accelerator="\(TestNode.gpu1)",vendor="nvidia",model="H100 80GB HBM3",namespace="ml",pod="infer-0",container="server",claim="big"} 1
-        # HELP accelerator_pod_utilization_ratio \(AttributionMetrics.definitions["accelerator_pod_utilization_ratio"]!.help)
+        accelerator_allocated{accelerator="\(TestNode.gpu0)",vendor="nvidia",model="H100 80GB HBM3",pci_bus_id="0000:18:00.0",namespace="ml",pod="train-0",container="trainer"} 1
+        accelerator_allocated{accelerator="\(TestNode.gpu1)",vendor="nvidia",model="H100 80GB HBM3",pci_bus_id="0000:3b:00.0",namespace="ml",pod="infer-0",container="server",claim="big"} 1
+        # HELP accelerator_pod_utilization_ratio \(Families.Pod.utilization.help)
         # TYPE accelerator_pod_utilization_ratio gauge
-        accelerator_pod_utilization_ratio{accelerator="\(TestNode.gpu0)",vendor="nvidia",model="H100 80GB HBM3",namespace="ml",pod="train-0",container="trainer"} 0.5
+        accelerator_pod_utilization_ratio{accelerator="\(TestNode.gpu0)",vendor="nvidia",model="H100 80GB HBM3",pci_bus_id="0000:18:00.0",namespace="ml",pod="train-0",container="trainer"} 0.5
 
         """
         #expect(rendered == expected)

@@ -112,7 +112,7 @@ public final class AMDGPUSource: AcceleratorSource {
         let productName = attribute("product_name")
         let model = deviceID.flatMap { AMDModels.name(deviceID: $0) } ?? productName
             ?? deviceID.map { "AMD GPU 0x" + String($0, radix: 16) } ?? "AMD GPU"
-        var info: [(String, String)] = [("pci_bus_id", pci), ("driver", "amdgpu")]
+        var info: [(String, String)] = [("driver", "amdgpu")]
         if let node = nodeName { info.append(("node", node)) }
         if let vbios = attribute("vbios_version") { info.append(("vbios", vbios)) }
         if let serial { info.append(("serial", serial)) }
@@ -251,6 +251,10 @@ public final class AMDGPUSource: AcceleratorSource {
         set(&sample.voltageVolts, "memory", m.voltageMemoryVolts)
         if sample.pcieLinkWidth == nil { sample.pcieLinkWidth = m.pcieLinkWidth }
         if sample.pcieLinkSpeedTransfersPerSecond == nil { sample.pcieLinkSpeedTransfersPerSecond = m.pcieLinkSpeedTransfersPerSecond }
+        // The firmware gives the sum of both directions; `pcie_bw` (when read) gives them apart.
+        if sample.pcieBandwidthBytesPerSecond.isEmpty, let total = m.pcieBandwidthBytesPerSecond {
+            sample.pcieBandwidthBytesPerSecond["total"] = total
+        }
         if let status = m.throttleStatus {
             for (bit, reason) in AMDThrottle.independentBits {
                 sample.throttleActive[reason] = (status & (1 << bit)) != 0 ? 1 : 0

@@ -72,6 +72,9 @@ public struct GPUMetrics: Sendable, Equatable {
     public var pcieLinkWidth: Double?
     /// `pcie_link_speed` is in 0.1 GT/s.
     public var pcieLinkSpeedTransfersPerSecond: Double?
+    /// `pcie_bandwidth_inst` (v1_4+), both directions together, in bytes per second. The headers say GB/s;
+    /// v1_4 and v1_5 are taken as 10^9 B/s **[UNVERIFIED for v1_6+, which the reference also reports as Mb/s]**.
+    public var pcieBandwidthBytesPerSecond: Double?
 
     /// The ASIC-independent throttler bits (`indep_throttle_status`, kernel `SMU_THROTTLER_*_BIT`), present in v1_3
     /// and v2_4. Layouts that only carry the ASIC-specific word leave this nil: see `asicThrottleStatus`.
@@ -171,6 +174,10 @@ extension GPUMetrics {
         var pcieLinkSpeed: Int
         var xgmiReadDataAcc: Int
         var xgmiWriteDataAcc: Int
+        /// `pcie_bandwidth_inst` (u64): 32 bytes before the XGMI accumulators in v1_4, 40 from v1_5 on, which adds
+        /// the two u32 NAK counters in between (checked against the v1_4 and v1_5 structs).
+        var pcieBandwidthInst: Int { xgmiReadDataAcc - (hasNAKCounters ? 40 : 32) }
+        var hasNAKCounters = true
         var firmwareTimestamp: Int
         var currentGfxclk: Int
         var currentSocclk: Int
@@ -209,7 +216,7 @@ extension GPUMetrics {
         // gpu_metrics_v1_4: sizeof 288.
         Layout(format: 1, content: 4, size: 288, kind: .mi300(.init(
             vcnActivity: 16, energyAccumulator: 24, throttleStatus: 40, pcieLinkWidth: 48, pcieLinkSpeed: 50,
-            xgmiReadDataAcc: 104, xgmiWriteDataAcc: 168, firmwareTimestamp: 232,
+            xgmiReadDataAcc: 104, xgmiWriteDataAcc: 168, hasNAKCounters: false, firmwareTimestamp: 232,
             currentGfxclk: 240, currentSocclk: 256, currentVclk0: 264, currentUclk: 280, xcpStats: nil))),
         // gpu_metrics_v1_5: sizeof 360 (jpeg_activity[32] at 24 pushes energy to 88).
         Layout(format: 1, content: 5, size: 360, kind: .mi300(.init(
@@ -347,6 +354,7 @@ extension GPUMetrics {
 
         let read = (0..<8).map { r.u64Available(l.xgmiReadDataAcc + 8 * $0).map { Double($0) * 1024 } }
         let write = (0..<8).map { r.u64Available(l.xgmiWriteDataAcc + 8 * $0).map { Double($0) * 1024 } }
+        m.pcieBandwidthBytesPerSecond = r.u64Available(l.pcieBandwidthInst).map { Double($0) * 1e9 }
         m.xgmiReadBytes = read.contains { $0 != nil } ? read : nil
         m.xgmiWriteBytes = write.contains { $0 != nil } ? write : nil
 

@@ -32,8 +32,8 @@ public struct DeviceSample: Sendable, Equatable {
     public var voltageVolts: [String: Double] = [:]
     public var pcieLinkSpeedTransfersPerSecond: Double?
     public var pcieLinkWidth: Double?
-    /// Keyed by `direction` (`rx`, `tx`).
-    public var pcieThroughputBytesPerSecond: [String: Double] = [:]
+    /// Keyed by `direction`: `rx`, `tx`, or `total` where the hardware gives only the sum (AMD gpu_metrics).
+    public var pcieBandwidthBytesPerSecond: [String: Double] = [:]
     public var interconnectBytes: [InterconnectKey: Double] = [:]
     /// Keyed by `reason`; 1 while it holds, 0 otherwise.
     public var throttleActive: [String: Double] = [:]
@@ -112,7 +112,7 @@ public struct ProcessUsage: Sendable, Equatable {
     }
 }
 
-/// Who a device is. `accelerator`, `vendor` and `model` go on every series; `info` only on `accelerator_info`.
+/// Who a device is. `accelerator`, `vendor`, `model` and `pci_bus_id` go on every series; `info` only on `accelerator_info`.
 /// Names by which device plugins, DRA drivers and CDI specs refer to a device, beyond its `accelerator` id and PCI
 /// address: what a source knows and the attribution join may need.
 public struct DeviceAliases: Sendable, Equatable, Hashable {
@@ -135,9 +135,10 @@ public struct DeviceIdentity: Sendable, Equatable, Hashable {
     public var accelerator: String
     public var vendor: String
     public var model: String
-    /// PCI address (`0000:03:00.0`), used to join hwmon chips and, later, pod-resources ids.
+    /// PCI address (`0000:03:00.0`): the `pci_bus_id` label of every series of the device (a MIG slice's is its
+    /// parent's), and the key that joins hwmon chips and pod-resources ids.
     public var pciAddress: String?
-    /// Static facts for `accelerator_info` (`pci_bus_id`, `driver`, `vbios`, `serial`, …), without the three keys above.
+    /// Static facts for `accelerator_info` (`driver`, `vbios`, `serial`, …), without the identity labels.
     public var info: [(String, String)] {
         get { infoPairs.map { ($0.name, $0.value) } }
         set { infoPairs = newValue.map { InfoPair(name: $0.0, value: $0.1) } }

@@ -105,7 +105,7 @@ public final class GaudiSource: AcceleratorSource {
         // `device_type` is e.g. GAUDI2 or GAUDI3; a serial attribute is UNVERIFIED (read when present).
         let model = attribute("device_type").map(Self.modelName) ?? "Gaudi"
         let serial = attribute("serial_number")
-        var info: [(String, String)] = [("pci_bus_id", pci), ("driver", "habanalabs")]
+        var info: [(String, String)] = [("driver", "habanalabs")]
         if let node = nodeName { info.append(("node", node)) }
         if let module = attribute("module_id") { info.append(("module_id", module)) }
         if let serial { info.append(("serial", serial)) }

@@ -2,6 +2,7 @@ internal import CSensors
 import Exposition
 public import Logging
 import Synchronization
+import MetricSchema
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -263,12 +264,12 @@ struct EnergyPower {
 
 /// `hwmon_*` families for the node's non-accelerator chips (`--collector.hwmon.all`).
 struct NodeChipFamilies {
-    var temperature = MetricFamily(name: "hwmon_temperature_celsius", help: "Temperature of a node hwmon sensor (libsensors).", kind: .gauge, unit: "celsius")
-    var power = MetricFamily(name: "hwmon_power_watts", help: "Power of a node hwmon sensor (average, else input).", kind: .gauge, unit: "watts")
-    var energy = MetricFamily(name: "hwmon_energy_joules", help: "Cumulative energy of a node hwmon sensor.", kind: .counter, unit: "joules")
-    var fan = MetricFamily(name: "hwmon_fan_speed_rpm", help: "Fan speed of a node hwmon sensor in revolutions per minute.", kind: .gauge)
-    var voltage = MetricFamily(name: "hwmon_voltage_volts", help: "Voltage of a node hwmon sensor.", kind: .gauge, unit: "volts")
-    var current = MetricFamily(name: "hwmon_current_amperes", help: "Current of a node hwmon sensor.", kind: .gauge, unit: "amperes")
+    var temperature = Families.Hwmon.temperature.family()
+    var power = Families.Hwmon.power.family()
+    var energy = Families.Hwmon.energy.family()
+    var fan = Families.Hwmon.fan.family()
+    var voltage = Families.Hwmon.voltage.family()
+    var current = Families.Hwmon.current.family()
 
     mutating func add(chip: String, _ r: ChipReadings) {
         func labels(_ sensor: String) -> [Label] { [Label("chip", chip), Label("sensor", HwmonSource.sensorLabel(sensor))] }

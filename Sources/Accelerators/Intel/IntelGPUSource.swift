@@ -113,7 +113,7 @@ public final class IntelGPUSource: AcceleratorSource {
         }
         let model = deviceID.flatMap(IntelModels.name(deviceID:))
             ?? deviceID.map { "Intel GPU 0x" + String($0, radix: 16) } ?? "Intel GPU"
-        var info: [(String, String)] = [("pci_bus_id", pci), ("driver", driver.rawValue), ("card", entry)]
+        var info: [(String, String)] = [("driver", driver.rawValue), ("card", entry)]
         if let node = nodeName { info.append(("node", node)) }
         // Neither driver exposes a serial or unique id in sysfs: the PCI address names the card.
         return DeviceIdentity(accelerator: pci, vendor: "intel", model: model, pciAddress: pci, info: info)

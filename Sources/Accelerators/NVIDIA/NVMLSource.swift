@@ -2,6 +2,7 @@ internal import CNVML
 import Exposition
 public import Logging
 import Synchronization
+import MetricSchema
 
 /// NVIDIA GPUs and MIG devices through NVML, loaded with dlopen.
 ///
@@ -158,8 +159,7 @@ public final class NVMLSource: AcceleratorSource {
             labels.append(Label("cuda_version", "\(cuda / 1000).\((cuda % 1000) / 10)"))
         }
         if let node = configuration.nodeName { labels.append(Label("node", node)) }
-        return MetricFamily(name: "accelerator_driver", help: "The accelerator driver's version on this node; value 1.",
-                            kind: .info, samples: [Sample(labels: labels, value: 1)])
+        return Families.Device.driver.family([Sample(labels: labels, value: 1)])
     }
 
     // MARK: Discovery
@@ -220,7 +220,6 @@ public final class NVMLSource: AcceleratorSource {
             }
         }
         var info: [(String, String)] = []
-        if let pci { info.append(("pci_bus_id", pci)) }
         info.append(("driver", "nvidia"))
         if let node = configuration.nodeName { info.append(("node", node)) }
         if let get = fn.nvmlDeviceGetVbiosVersion, let v = library.string({ get(handle, $0, $1) }, capacity: 32).1 { info.append(("vbios", v)) }
@@ -266,7 +265,8 @@ public final class NVMLSource: AcceleratorSource {
             if let get = fn.nvmlDeviceGetGpuInstanceId, NVMLReturn(get(migHandle, &gi)) == .success { info.append(("gpu_instance_id", "\(gi)")) }
             if let get = fn.nvmlDeviceGetComputeInstanceId, NVMLReturn(get(migHandle, &ci)) == .success { info.append(("compute_instance_id", "\(ci)")) }
             if let profile = Self.migProfile(fromName: name) { info.append(("mig_profile", profile)) }
-            if let node = configuration.nodeName { info.append(("node", node)) }
+            // No `node` here: the parent's info carries it, and a MIG info series stays within the 8-label budget
+            // with the parent's `pci_bus_id`.
             let identity = DeviceIdentity(accelerator: uuid, vendor: "nvidia", model: gpu.identity.model,
                                           pciAddress: gpu.identity.pciAddress, info: info)
             logger.info("accelerator discovered", metadata: ["accelerator": "\(uuid)", "collector": "nvidia", "parent": "\(gpu.uuid)"])
@@ -363,7 +363,7 @@ public final class NVMLSource: AcceleratorSource {
         }
         for (counter, label) in Self.pcieCounters {
             if try call(uuid, "pcie throughput", { fn.nvmlDeviceGetPcieThroughput?(h, counter, &u) }), let v = Self.valid(u) {
-                s.pcieThroughputBytesPerSecond[label] = v * 1024  // NVML: KB/s
+                s.pcieBandwidthBytesPerSecond[label] = v * 1024  // NVML: KB/s
             }
         }
         if try call(uuid, "pcie generation", { fn.nvmlDeviceGetCurrPcieLinkGeneration?(h, &u) }), let rate = Self.pcieTransferRate[u] {

@@ -113,7 +113,7 @@ public final class TPUSource: AcceleratorSource {
     private func identity(_ chip: Chip, index: Int) -> DeviceIdentity {
         let base = "bus/pci/devices/\(chip.pci)"
         let driver = (try? sysfs.readLink("\(base)/driver")).map(AMDGPUSource.lastComponent)
-        var info: [(String, String)] = [("pci_bus_id", chip.pci)]
+        var info: [(String, String)] = []
         if let driver { info.append(("driver", driver)) }
         if let node = nodeName { info.append(("node", node)) }
         info.append(("chip_index", "\(index)"))
