@@ -15,6 +15,9 @@
    exporter pod's namespace/pod to exporter_namespace/exporter_pod and adds node (run through a small emulation of
    Prometheus' relabelling, with the labels the Prometheus Operator adds first), selectors that find their Service
    and ports, the generated PrometheusRule being current, and deploy/prometheus-scrape.yaml through promtool.
+   The Kubernetes AI conformance suite's ways in: the exporter's Service through the API server's service proxy
+   (http, a named port 9445 whose target is the port the exporter listens on, /metrics, NetworkPolicies that admit
+   a control-plane source; TLS overlays listed, not failed), with mutated renders that must fail.
 4. Scans the rendered manifests with checkov (framework kubernetes). Every finding must be fixed or accepted with a
    `checkov.io/skipN: CKV_K8S_xx=reason` annotation beside a comment in the manifest; the accepted ones are listed.
 5. Lints deploy/Containerfile* with hadolint (any finding fails; an accepted one has `# hadolint ignore=` under a
@@ -26,6 +29,8 @@ Ends with one line, `N passed, M failed`; exits 1 if anything failed.
 """
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import os
 import pathlib
@@ -55,6 +60,14 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "APIService"
 # HPA examples, which live with the workloads they scale.
 OTHER_NAMESPACES = {("RoleBinding", "accel-metrics-adapter-auth-reader"): "kube-system"}
 EXAMPLE_OVERLAYS = {"examples"}
+# The AI conformance suite (kubernetes-sigs/ai-conformance, test/), as its tests reach us. KAR-0059: GET
+# /api/v1/namespaces/<ns>/services/http:<svc>:<port>/proxy/metrics, with the flags the README gives.
+EXPORTER_NAMESPACE, EXPORTER_SERVICE, EXPORTER_PORT = "accel-metrics", "accel-exporter", 9445
+# The Service port's name: what the ServiceMonitor, the PodMonitor and prometheus-scrape.yaml's keep rule select.
+EXPORTER_PORT_NAME = "metrics"
+EXPORTER_LABELS = {"app.kubernetes.io/name": "accel-exporter"}
+# The exporter's defaults (Sources/accel-exporter/AccelExporter.swift) when its args do not set them.
+EXPORTER_DEFAULTS = {"--web.listen-address": ":9445", "--web.telemetry-path": "/metrics"}
 # Host paths the exporter may mount, all read-only: the kubelet's pod-resources directory, the host's /proc, and the
 # kubelet's pod log directories (deploy/attribution, deploy/attribution/processes).
 HOST_PATHS = {"/var/lib/kubelet/pod-resources", "/proc", "/var/log/pods"}
@@ -391,6 +404,269 @@ def check_monitor(report: Report, overlay: str, obj: dict, everything: list[tupl
                          f"{ewhere}: HTTPS without the adapter's CA ({ADAPTER_CERT_SECRET}) and server name {ADAPTER_SERVER_NAME}")
 
 
+def selector_matches(selector: dict | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions) against labels: None selects nothing, {} all."""
+    if selector is None:
+        return False
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if ((operator == "In" and labels.get(key) not in values)
+                or (operator == "NotIn" and key in labels and labels[key] in values)
+                or (operator == "Exists" and key not in labels)
+                or (operator == "DoesNotExist" and key in labels)):
+            return False
+    return True
+
+
+def arg_value(args: list[str], flag: str) -> str | None:
+    """The value of --flag=value or --flag value in a container's args, the last one winning."""
+    value = None
+    for index, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == flag and index + 1 < len(args):
+            value = args[index + 1]
+    return value
+
+
+def container_port(container: dict, target) -> dict | None:
+    """The container port a Service's targetPort (a name or a number) resolves to."""
+    by_name = isinstance(target, str) and not target.isdigit()
+    for port in container.get("ports") or []:
+        if (by_name and port.get("name") == target) or (not by_name and port.get("containerPort") == int(target)):
+            return port
+    return None
+
+
+def ports_cover(rule_ports: list[dict] | None, port: dict) -> bool:
+    """Whether a NetworkPolicy rule's ports admit a container port (no ports: every port)."""
+    if not rule_ports:
+        return True
+    for entry in rule_ports:
+        if entry.get("protocol", "TCP") != port.get("protocol", "TCP"):
+            continue
+        number = entry.get("port")
+        if number is None or number == port.get("name") or (
+                isinstance(number, int) and number <= port["containerPort"] <= entry.get("endPort", number)):
+            return True
+    return False
+
+
+def admits_control_plane(objects: list[dict], namespace: str, pod_labels: dict[str, str], port: dict) -> tuple[bool, str]:
+    """Whether the render's NetworkPolicies let the API server's service proxy reach a pod's port. The proxy dials
+    from the control plane's address (a host-network process, or konnectivity on a node), which only a rule with no
+    `from` (any source) or with an ipBlock can admit; pod and namespace selectors never match it."""
+    isolating = [o for o in objects if o.get("kind") == "NetworkPolicy"
+                 and o["metadata"].get("namespace") == namespace
+                 and selector_matches(o["spec"].get("podSelector", {}), pod_labels)
+                 and "Ingress" in (o["spec"].get("policyTypes") or ["Ingress"])]
+    if not isolating:
+        return True, "no NetworkPolicy isolates the pods"
+    for policy in isolating:
+        for rule in policy["spec"].get("ingress") or []:
+            if not ports_cover(rule.get("ports"), port):
+                continue
+            peers = rule.get("from") or []
+            if not peers:
+                return True, f"NetworkPolicy {policy['metadata']['name']} admits any source to port {port['containerPort']}"
+            blocks = [p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p]
+            if blocks:
+                return True, (f"NetworkPolicy {policy['metadata']['name']} admits ipBlock {blocks} to port "
+                              f"{port['containerPort']} (it must cover the control plane's addresses)")
+    names = sorted(p["metadata"]["name"] for p in isolating)
+    return False, (f"NetworkPolicies {names} do not admit the API server's service proxy to port "
+                   f"{port['containerPort']}: it comes from a control-plane address, which needs a rule without "
+                   "`from` (or an ipBlock); pod/namespace selectors never match it")
+
+
+def mounted_file(objects: list[dict], spec: dict, container: dict, path: str) -> str | None:
+    """The content of a file in a ConfigMap or Secret volume, if the render holds it."""
+    for mount in container.get("volumeMounts") or []:
+        base = mount["mountPath"].rstrip("/")
+        if not path.startswith(base + "/") and path != base:
+            continue
+        key = mount.get("subPath") or path[len(base) + 1:]
+        volume = next((v for v in spec.get("volumes") or [] if v["name"] == mount["name"]), {})
+        source = volume.get("configMap") or volume.get("secret") or {}
+        kind, name = ("ConfigMap", source.get("name")) if "configMap" in volume else ("Secret", source.get("secretName"))
+        for item in source.get("items") or []:
+            if item.get("path") == key:
+                key = item["key"]
+        for obj in objects:
+            if obj.get("kind") == kind and obj["metadata"].get("name") == name:
+                if key in (obj.get("stringData") or {}):
+                    return obj["stringData"][key]
+                if kind == "Secret" and key in (obj.get("data") or {}):
+                    return base64.b64decode(obj["data"][key]).decode()
+                return (obj.get("data") or {}).get(key)
+    return None
+
+
+def exporter_reachability(objects: list[dict]) -> tuple[list[tuple[bool, str]], list[str], str]:
+    """The exporter as the AI conformance suite's KAR-0059 test reaches it, in one render holding its DaemonSet:
+    GET /api/v1/namespaces/accel-metrics/services/http:accel-exporter:9445/proxy/metrics. The API server finds the
+    Service port numbered 9445, takes its name, and dials a ready endpoint's port of that name (the targetPort,
+    resolved on the pod) with plain HTTP. Returns (ok, what) for each rule, the reasons the render serves TLS (the
+    suite cannot scrape it then: reported, not failed) and a one-line summary."""
+    results: list[tuple[bool, str]] = []
+    tls: list[str] = []
+    ds = next(o for o in objects if o.get("kind") == "DaemonSet" and o["metadata"]["name"] == EXPORTER_SERVICE)
+    namespace, spec = ds["metadata"].get("namespace"), ds["spec"]["template"]["spec"]
+    pod_labels = ds["spec"]["template"]["metadata"].get("labels") or {}
+    container = next((c for c in spec["containers"] if c["name"] == EXPORTER_SERVICE), None)
+    if not container:
+        return [(False, f"the DaemonSet has no container {EXPORTER_SERVICE}")], tls, ""
+    args = container.get("args") or []
+    service = next((o for o in objects if o.get("kind") == "Service" and o["metadata"]["name"] == EXPORTER_SERVICE
+                    and o["metadata"].get("namespace") == namespace), None)
+    results.append((namespace == EXPORTER_NAMESPACE and service is not None,
+                    f"no Service {EXPORTER_SERVICE} beside the DaemonSet in {EXPORTER_NAMESPACE} (-metrics-namespace "
+                    f"{EXPORTER_NAMESPACE} -metrics-service-name {EXPORTER_SERVICE})"))
+    if service is None:
+        return results, tls, ""
+    selector = service["spec"].get("selector") or {}
+    results.append((bool(selector) and selector.items() <= pod_labels.items(),
+                    f"Service {EXPORTER_SERVICE}'s selector {selector} does not select the exporter pods {pod_labels}"))
+    ports = service["spec"].get("ports") or []
+    numbered = [p for p in ports if p.get("port") == EXPORTER_PORT]
+    results.append((len(numbered) == 1, f"Service {EXPORTER_SERVICE} has no port numbered {EXPORTER_PORT} "
+                    f"(ports {[(p.get('name'), p.get('port')) for p in ports]}): -metrics-service-port {EXPORTER_PORT} finds nothing"))
+    if len(numbered) != 1:
+        return results, tls, ""
+    service_port = numbered[0]
+    results.append((bool(service_port.get("name")), f"Service {EXPORTER_SERVICE} port {EXPORTER_PORT} has no name: the "
+                    "proxy maps the number to the port's name and dials the endpoints' port of that name"))
+    results.append((not service_port.get("name") or service_port.get("name") == EXPORTER_PORT_NAME,
+                    f"Service {EXPORTER_SERVICE} port {EXPORTER_PORT} is named {service_port.get('name')!r}, not "
+                    f"{EXPORTER_PORT_NAME!r} (what the monitors, prometheus-scrape.yaml and the README name)"))
+    results.append((service_port.get("protocol", "TCP") == "TCP", f"Service port {EXPORTER_PORT} is not TCP"))
+    target = service_port.get("targetPort", service_port["port"])
+    port = container_port(container, target)
+    results.append((port is not None, f"Service port {EXPORTER_PORT}'s targetPort {target!r} is no container port of "
+                    f"{EXPORTER_SERVICE} ({[(p.get('name'), p.get('containerPort')) for p in container.get('ports') or []]})"))
+    if port is None:
+        return results, tls, ""
+    listen = arg_value(args, "--web.listen-address") or EXPORTER_DEFAULTS["--web.listen-address"]
+    host, _, listen_port = listen.rpartition(":")
+    results.append((listen_port.isdigit() and int(listen_port) == port["containerPort"],
+                    f"the exporter listens on {listen!r} but the Service's target is container port {port['containerPort']}"))
+    results.append((host.strip("[]") not in ("localhost", "127.0.0.1", "::1"),
+                    f"the exporter listens on {listen!r}: loopback only, the proxy dials the pod IP"))
+    path = arg_value(args, "--web.telemetry-path") or EXPORTER_DEFAULTS["--web.telemetry-path"]
+    results.append((path == "/metrics", f"--web.telemetry-path {path}: the suite GETs /metrics"))
+    web_config = arg_value(args, "--web.config.file")
+    if web_config:
+        text = mounted_file(objects, spec, container, web_config)
+        config = yaml.safe_load(text) if text else None
+        if config is None:
+            tls.append(f"--web.config.file {web_config} is not in the render (if it has tls_server_config or "
+                       "basic_auth_users, the suite cannot scrape)")
+        else:
+            if config.get("tls_server_config"):
+                tls.append(f"--web.config.file {web_config} has tls_server_config")
+            if config.get("basic_auth_users"):
+                tls.append(f"--web.config.file {web_config} has basic_auth_users (the suite sends no credentials)")
+    admitted, how = admits_control_plane(objects, namespace, pod_labels, port)
+    results.append((admitted, how))
+    summary = (f"http:{EXPORTER_SERVICE}:{EXPORTER_PORT} → port {service_port.get('name')} → container port "
+               f"{port.get('name')}/{port['containerPort']}, listening {listen}, {path}; {how}")
+    return results, tls, summary
+
+
+def monitor_tls(objects: list[dict]) -> list[str]:
+    """Monitors in a render that scrape the exporter over HTTPS: the exporter serves TLS there."""
+    out = []
+    for obj in objects:
+        if obj.get("kind") in ("ServiceMonitor", "PodMonitor") and \
+                selector_matches(obj["spec"].get("selector"), EXPORTER_LABELS):
+            for endpoint in obj["spec"].get("endpoints") or obj["spec"].get("podMetricsEndpoints") or []:
+                if endpoint.get("scheme") == "https":
+                    out.append(f"{obj_id(obj)} scrapes the exporter with scheme https")
+    return out
+
+
+def reachability_mutations(objects: list[dict]) -> list[tuple[str, list[dict], bool]]:
+    """Renders broken one way each, to show the rules catch it: (what, objects, expect TLS rather than a failure)."""
+    def mutated(change) -> list[dict]:
+        copied = copy.deepcopy(objects)
+        change({(o["kind"], o["metadata"]["name"]): o for o in copied})
+        return copied
+
+    def service_port(o):
+        return o[("Service", EXPORTER_SERVICE)]["spec"]["ports"][0]
+
+    def container(o):
+        return o[("DaemonSet", EXPORTER_SERVICE)]["spec"]["template"]["spec"]["containers"][0]
+
+    def policy_rule(o):
+        return o[("NetworkPolicy", EXPORTER_SERVICE)]["spec"]["ingress"][0]
+
+    def with_web_config(config: str) -> list[dict]:
+        copied = copy.deepcopy(objects)
+        o = {(x["kind"], x["metadata"]["name"]): x for x in copied}
+        container(o).setdefault("args", []).append("--web.config.file=/etc/accel-exporter/web.yml")
+        container(o).setdefault("volumeMounts", []).append({"name": "web", "mountPath": "/etc/accel-exporter"})
+        o[("DaemonSet", EXPORTER_SERVICE)]["spec"]["template"]["spec"].setdefault("volumes", []).append(
+            {"name": "web", "configMap": {"name": "web"}})
+        copied.append({"apiVersion": "v1", "kind": "ConfigMap", "data": {"web.yml": config},
+                       "metadata": {"name": "web", "namespace": EXPORTER_NAMESPACE}})
+        return copied
+
+    cases = [
+        ("the Service port renamed", lambda o: service_port(o).update(name="http")),
+        ("the Service port's name dropped", lambda o: service_port(o).pop("name", None)),
+        ("the Service port renumbered", lambda o: service_port(o).update(port=9400)),
+        ("the container port renamed", lambda o: container(o)["ports"][0].update(name="web")),
+        ("a numeric targetPort the container does not have", lambda o: service_port(o).update(targetPort=9400)),
+        ("--web.listen-address on another port", lambda o: container(o)["args"].append("--web.listen-address=:9500")),
+        ("--web.listen-address on loopback", lambda o: container(o)["args"].append("--web.listen-address=127.0.0.1:9445")),
+        ("--web.telemetry-path moved", lambda o: container(o)["args"].append("--web.telemetry-path=/stats")),
+        ("the NetworkPolicy narrowed to a namespaceSelector", lambda o: policy_rule(o).update({"from": [{"namespaceSelector": {}}]})),
+        ("the NetworkPolicy admitting another port", lambda o: policy_rule(o).update(ports=[{"protocol": "TCP", "port": 9500}])),
+    ]
+    out = [(what, mutated(change), False) for what, change in cases]
+    out.append(("--web.config.file with tls_server_config",
+                with_web_config("tls_server_config: {cert_file: tls.crt, key_file: tls.key}\n"), True))
+    return out
+
+
+def check_reachability(report: Report, renders: dict[str, list[dict]]) -> None:
+    section("the exporter's Service as the AI conformance suite reaches it (KAR-0059: the API server's service proxy)")
+    tls_renders = {}
+    for overlay, objects in renders.items():
+        tls = monitor_tls(objects)
+        if any(o.get("kind") == "DaemonSet" and o["metadata"]["name"] == EXPORTER_SERVICE for o in objects):
+            results, more_tls, summary = exporter_reachability(objects)
+            tls += more_tls
+            for ok, what in results:
+                report.check(ok, f"{overlay}: {what}")
+            if summary:
+                print(f"  {overlay:24} {summary}")
+        if tls:
+            tls_renders[overlay] = tls
+            print(f"  {overlay:24} TLS: the suite's http proxy cannot scrape; see README ({'; '.join(tls)})")
+    print(f"  TLS overlays (the suite's http proxy cannot scrape them): {', '.join(sorted(tls_renders)) or 'none'}")
+    # The rules must fail on a broken render: each mutation of deploy/base must be caught (or, for TLS, recognised).
+    base = renders.get("base")
+    if not report.check(base is not None, "self-test: deploy/base did not render"):
+        return
+    caught, mutations = 0, reachability_mutations(base)
+    for what, objects, expect_tls in mutations:
+        results, tls, _ = exporter_reachability(objects)
+        failures = [message for ok, message in results if not ok]
+        if expect_tls:
+            ok = bool(tls) and not failures
+        else:
+            ok = bool(failures)
+        caught += report.check(ok, f"self-test: deploy/base with {what}: the reachability rules did not "
+                               f"{'recognise TLS' if expect_tls else 'fail'} (failures {failures}, TLS {tls})")
+    print(f"  self-test: {caught} of {len(mutations)} broken copies of deploy/base caught")
+
+
+
+
 def check_scrape_config(report: Report) -> None:
     section("deploy/prometheus-scrape.yaml: honor_labels, relabelling, promtool")
     path = DEPLOY / "prometheus-scrape.yaml"
@@ -542,6 +818,7 @@ def main() -> int:
     validate_schemas(report, renders)
     check_generated_rules(report)
     check_rules(report, renders)
+    check_reachability(report, renders)
     check_scrape_config(report)
     run_checkov(report, renders)
     check_containerfiles(report)
