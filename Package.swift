@@ -179,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "CommandLineSupport", "ConfigYAML", "Exporter", "Kubernetes", "LineLogging",
+                "CommandLineSupport", "ConfigYAML", "Exporter", "Inference", "Kubernetes", "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

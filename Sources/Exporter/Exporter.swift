@@ -3,6 +3,7 @@ import Attribution
 import ConfigYAML
 import Dispatch
 import Exposition
+public import Inference
 import HTTPServer
 import KubeletClient
 public import Kubernetes
@@ -42,6 +43,8 @@ public final class Exporter: Sendable {
         public var inferenceTargets: [InferenceTarget] = []
         /// `--inference.window`: the span of the windowed percentiles.
         public var inferenceWindowSeconds = 60.0
+        /// `--workload-metrics.*`: what a pod's own families (`accelmetrics.io/metrics`) may be.
+        public var workloadLimits = WorkloadMetrics.Limits()
         /// `--web.config.file`: TLS, client certificates, headers and basic auth (exporter-toolkit's format).
         public var webConfigPath: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
@@ -190,7 +193,7 @@ public final class Exporter: Sendable {
                 normalizer: EngineInferenceNormalizer(
                     windowSeconds: configuration.inferenceWindowSeconds, logger: logger.with("collector", "inference")),
                 // Scrapes finish within the sample interval, so a slow server never delays the tick.
-                timeoutSeconds: max(0.1, configuration.interval * 0.8),
+                timeoutSeconds: max(0.1, configuration.interval * 0.8), workloadLimits: configuration.workloadLimits,
                 clock: { Exporter.unixNow() }, logger: logger.with("collector", "inference"))
             sources.append(source)
             inference = source

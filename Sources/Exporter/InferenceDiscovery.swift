@@ -17,6 +17,10 @@ import ScrapeClient
 /// `…/kv-cache-metric`, and optionally `…/kv-cache-scale` (0.01 for a gauge in percent) and `…/model-label`
 /// (the label naming the served model, default `model_name`). Annotations that cannot be used leave the pod a
 /// target reported down with the reason, never scraped with a guess.
+///
+/// A pod that names its own families for autoscaling in `accelmetrics.io/metrics` ("app_queue_depth,app_inflight")
+/// is scraped for them every tick on the same loop (port `accelmetrics.io/port`, else as above; path
+/// `accelmetrics.io/path`, else as above), model server or not.
 public enum InferenceDiscovery {
     public static let scrapeAnnotation = "inference.accelmetrics.io/scrape"
     public static let portAnnotation = "inference.accelmetrics.io/port"
@@ -30,10 +34,27 @@ public enum InferenceDiscovery {
         guard pod.phase == "Running", let ip = pod.podIP, !ip.isEmpty else { return nil }
         let a = pod.annotations
         let own = a[scrapeAnnotation]?.lowercased()
-        let probe: Bool
-        let portText: String?
-        let pathText: String?
-        if own == "true" {
+        var probe: Bool
+        var portText: String?
+        var pathText: String?
+        var servesInference = true
+        var workloadProblem: String?
+        var workload: [String] = []
+        if let names = a[WorkloadMetrics.annotation] {
+            do {
+                workload = try WorkloadMetrics.parseNames(names)
+            } catch {
+                workloadProblem = "annotation \(WorkloadMetrics.annotation): \(error)"
+            }
+        }
+        let isWorkload = !workload.isEmpty || workloadProblem != nil
+        if isWorkload, own != "true", a["prometheus.io/scrape"]?.lowercased() != "true" || own == "false" {
+            // Only its own families: no engine looked for.
+            probe = false
+            servesInference = false
+            portText = a[WorkloadMetrics.portAnnotation] ?? a[portAnnotation] ?? a["prometheus.io/port"]
+            pathText = a[WorkloadMetrics.pathAnnotation] ?? a[pathAnnotation] ?? a["prometheus.io/path"]
+        } else if own == "true" {
             probe = false
             portText = a[portAnnotation] ?? a["prometheus.io/port"]
             pathText = a[pathAnnotation] ?? a["prometheus.io/path"]
@@ -56,7 +77,10 @@ public enum InferenceDiscovery {
         var path = pathText ?? "/metrics"
         if path.isEmpty { path = "/metrics" }
         if !path.hasPrefix("/") { path = "/" + path }
-        var target = InferenceTarget(namespace: pod.namespace, pod: pod.name, url: ScrapeURL(host: ip, port: port, target: path), probe: probe)
+        var target = InferenceTarget(
+            namespace: pod.namespace, pod: pod.name, url: ScrapeURL(host: ip, port: port, target: path), probe: probe,
+            workloadFamilies: workload, servesInference: servesInference)
+        if let workloadProblem, !servesInference { target.configurationProblem = workloadProblem }
         // IPv6 pod IPs go in brackets inside the URL; ScrapeURL keeps the bare host.
         let options = CustomMetricNames.keys.compactMap { key in a[annotationPrefix + key].map { (key: key, value: $0) } }
         do {

@@ -201,7 +201,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         for (target, outcome) in zip(current, outcomes) {
             let labels = [Label("namespace", target.namespace), Label("pod", target.pod)]
             guard let outcome else { continue }
-            if !target.workloadFamilies.isEmpty {
+            if !target.workloadFamilies.isEmpty || !target.servesInference {
                 let (extracted, up, dropped) = workload(target, outcome)
                 families += extracted
                 workloadUp.samples.append(Sample(labels: labels, value: up ? 1 : 0))
@@ -257,6 +257,13 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     /// A workload target's own families from this scrape, whether the scrape succeeded, and what was dropped
     /// (logged when it changes). A failed scrape exports none of them: its last values are not repeated as current.
     private func workload(_ target: InferenceTarget, _ outcome: Outcome) -> ([MetricFamily], Bool, [String: WorkloadMetrics.DropReason]) {
+        if !target.servesInference, let problem = target.configurationProblem {
+            if lastProblems[target] != problem {
+                logger.warning("workload metrics not scraped", metadata: ["target": "\(target)", "reason": "\(problem)"])
+                lastProblems[target] = problem
+            }
+            return ([], false, [:])
+        }
         let parsed: [MetricFamily]
         switch outcome.result {
         case .success(let families):

@@ -5,6 +5,7 @@ import ConfigYAML
 import Dispatch
 import Exporter
 import HTTPServer
+import Inference
 import Kubernetes
 import LineLogging
 import Logging
@@ -27,8 +28,17 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.listen-address"), help: "Address to listen on: [host]:port.")
     var listenAddress = ":9445"
 
-    @Option(name: .customLong("inference.targets"), help: "Model servers to scrape: namespace/pod=http://host:port/metrics,… (each optionally followed by ;queued-metric=NAME;running-metric=NAME;kv-cache-metric=NAME;kv-cache-scale=0.01;model-label=LABEL for a server that is none of the known engines).")
+    @Option(name: .customLong("inference.targets"), help: "Model servers to scrape: namespace/pod=http://host:port/metrics,… (each optionally followed by ;queued-metric=NAME;running-metric=NAME;kv-cache-metric=NAME;kv-cache-scale=0.01;model-label=LABEL for a server that is none of the known engines; ;metrics=NAME|NAME names a workload's own families to re-export, ;inference=false a server that is no model server).")
     var inferenceTargets: String?
+
+    @Option(name: .customLong("workload-metrics.max-families"), help: "Families a pod may name in accelmetrics.io/metrics; the rest are dropped (reason too_many_families).")
+    var workloadMaxFamilies = 10
+
+    @Option(name: .customLong("workload-metrics.max-series"), help: "Series one named family may have; a family with more is dropped (reason too_many_series).")
+    var workloadMaxSeries = 100
+
+    @Option(name: .customLong("workload-metrics.max-bytes"), help: "Response size of a pod scraped only for its own families; a larger one fails that pod's scrape (a model server keeps the inference bound).")
+    var workloadMaxBytes = 1 << 20
 
     @Option(name: .customLong("inference.window"), help: "Span of the windowed latency percentiles (e.g. 60s).")
     var inferenceWindow = "60s"
@@ -220,6 +230,10 @@ struct AccelExporter: ParsableCommand {
             }
         }
         config.inferenceWindowSeconds = try Self.parseDuration(inferenceWindow, flag: "--inference.window", minimum: 1)
+        guard workloadMaxFamilies >= 1, workloadMaxSeries >= 1, workloadMaxBytes >= 1024 else {
+            throw ValidationError("--workload-metrics.max-families and .max-series must be at least 1, .max-bytes at least 1024")
+        }
+        config.workloadLimits = WorkloadMetrics.Limits(families: workloadMaxFamilies, seriesPerFamily: workloadMaxSeries, bytes: workloadMaxBytes)
         /// Start-up facts logged once the exporter runs.
         var notes: [(String, Logger.Metadata)] = []
         let labels = podLabels.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty }
