@@ -17,7 +17,8 @@
    and ports, the generated PrometheusRule being current, and deploy/prometheus-scrape.yaml through promtool.
    The Kubernetes AI conformance suite's ways in: the exporter's Service through the API server's service proxy
    (http, a named port 9445 whose target is the port the exporter listens on, /metrics, NetworkPolicies that admit
-   a control-plane source; TLS overlays listed, not failed), with mutated renders that must fail.
+   a control-plane source; TLS overlays listed, not failed), with mutated renders that must fail; the optional
+   Prometheus (selectors that find the suite's ServiceMonitor and ours, RBAC, restricted pod security, its Service).
 4. Scans the rendered manifests with checkov (framework kubernetes). Every finding must be fixed or accepted with a
    `checkov.io/skipN: CKV_K8S_xx=reason` annotation beside a comment in the manifest; the accepted ones are listed.
 5. Lints deploy/Containerfile* with hadolint (any finding fails; an accepted one has `# hadolint ignore=` under a
@@ -68,6 +69,15 @@ EXPORTER_PORT_NAME = "metrics"
 EXPORTER_LABELS = {"app.kubernetes.io/name": "accel-exporter"}
 # The exporter's defaults (Sources/accel-exporter/AccelExporter.swift) when its args do not set them.
 EXPORTER_DEFAULTS = {"--web.listen-address": ":9445", "--web.telemetry-path": "/metrics"}
+# KAR-0061: the suite's fields (its namespace is ai-service-metrics-<5 random>, its run ID 10 random lower-case
+# letters and digits), and the label the README tells users to pass with -service-metrics-scrape-labels for our
+# Prometheus.
+SUITE_FIELDS = {"Namespace": "ai-service-metrics-x7k2p", "ServiceName": "ai-metrics-stub", "PortName": "http",
+                "Port": "8080", "AppLabelKey": "app.kubernetes.io/name", "AppLabelValue": "ai-metrics-stub",
+                "RunID": "b5x9q2m7kd"}
+SUITE_SCRAPE_LABELS = {"accelmetrics.io/monitor": "true"}
+# A Prometheus run by the operator listens on 9090, container port `web` unless spec.portName says otherwise.
+PROMETHEUS_PORT = 9090
 # Host paths the exporter may mount, all read-only: the kubelet's pod-resources directory, the host's /proc, and the
 # kubelet's pod log directories (deploy/attribution, deploy/attribution/processes).
 HOST_PATHS = {"/var/lib/kubelet/pod-resources", "/proc", "/var/log/pods"}
@@ -76,6 +86,7 @@ CRD_MODELS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): prometheus_operator_v1.ServiceMonitor,
     ("monitoring.coreos.com/v1", "PodMonitor"): prometheus_operator_v1.PodMonitor,
     ("monitoring.coreos.com/v1", "PrometheusRule"): prometheus_operator_v1.PrometheusRule,
+    ("monitoring.coreos.com/v1", "Prometheus"): prometheus_operator_v1.Prometheus,
     ("cert-manager.io/v1", "Issuer"): cert_manager_v1.Issuer,
     ("cert-manager.io/v1", "ClusterIssuer"): cert_manager_v1.ClusterIssuer,
     ("cert-manager.io/v1", "Certificate"): cert_manager_v1.Certificate,
@@ -665,6 +676,99 @@ def check_reachability(report: Report, renders: dict[str, list[dict]]) -> None:
     print(f"  self-test: {caught} of {len(mutations)} broken copies of deploy/base caught")
 
 
+def check_prometheus(report: Report, overlay: str, obj: dict, objects: list[dict],
+                     everything: list[tuple[str, dict]]) -> None:
+    """A Prometheus we ship: it must pick up the suite's ServiceMonitor (KAR-0061) and ours, our rules, be allowed
+    to discover them, meet the restricted Pod Security level, and be queryable through the service proxy."""
+    where = f"{overlay}: {obj_id(obj)}"
+    spec, name, namespace = obj["spec"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+
+    def namespaces_selected(selector_key: str, other_namespace: str) -> bool:
+        selector = spec.get(selector_key)
+        if selector is None:   # unset: the Prometheus's own namespace only
+            return other_namespace == namespace
+        return selector_matches(selector, {"kubernetes.io/metadata.name": other_namespace})
+
+    report.check(selector_matches(spec.get("serviceMonitorSelector"), SUITE_SCRAPE_LABELS)
+                 and namespaces_selected("serviceMonitorNamespaceSelector", SUITE_FIELDS["Namespace"]),
+                 f"{where}: does not select the suite's ServiceMonitor (labels {SUITE_SCRAPE_LABELS} from "
+                 f"-service-metrics-scrape-labels, in namespace {SUITE_FIELDS['Namespace']})")
+    wanted = {"ServiceMonitor": ("serviceMonitorSelector", "serviceMonitorNamespaceSelector"),
+              "PodMonitor": ("podMonitorSelector", "podMonitorNamespaceSelector"),
+              "PrometheusRule": ("ruleSelector", "ruleNamespaceSelector")}
+    seen = set()
+    for other_overlay, other in everything:
+        if other.get("kind") not in wanted or obj_id(other) in seen:
+            continue
+        seen.add(obj_id(other))
+        selector, namespace_selector = wanted[other["kind"]]
+        report.check(selector_matches(spec.get(selector), other["metadata"].get("labels") or {})
+                     and namespaces_selected(namespace_selector, other["metadata"]["namespace"]),
+                     f"{where}: does not select {obj_id(other)} ({other_overlay}) by {selector}/{namespace_selector}")
+    report.check(not spec.get("overrideHonorLabels") and not spec.get("enforcedNamespaceLabel"),
+                 f"{where}: overrideHonorLabels/enforcedNamespaceLabel rewrite the workload labels of the exporter's series")
+    # Restricted Pod Security: the operator makes its containers read-only, non-escalating, without capabilities;
+    # the pod's settings are ours.
+    security = spec.get("securityContext") or {}
+    report.check(security.get("runAsNonRoot") is True and security.get("runAsUser", 1) > 0
+                 and (security.get("seccompProfile") or {}).get("type") == "RuntimeDefault"
+                 and not spec.get("hostNetwork") and not spec.get("containers") and not spec.get("initContainers"),
+                 f"{where}: securityContext {security}: restricted Pod Security needs runAsNonRoot, a non-zero uid, "
+                 "RuntimeDefault seccomp, no hostNetwork and no container overrides")
+    report.check(bool((spec.get("resources") or {}).get("requests")) and "memory" in ((spec.get("resources") or {}).get("limits") or {}),
+                 f"{where}: resources: requests and a memory limit")
+    # RBAC: the ServiceAccount, bound cluster-wide (its monitor namespace selectors reach every namespace) to
+    # read what service discovery lists and watches.
+    account = spec.get("serviceAccountName", "default")
+    report.check(any(o.get("kind") == "ServiceAccount" and o["metadata"]["name"] == account
+                     and o["metadata"].get("namespace") == namespace for o in objects),
+                 f"{where}: ServiceAccount {account} is not in the render")
+    roles = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ClusterRole"}
+    granted: set[tuple[str, str, str]] = set()
+    for binding in (o for o in objects if o.get("kind") == "ClusterRoleBinding"):
+        if any(s.get("kind") == "ServiceAccount" and s.get("name") == account and s.get("namespace") == namespace
+               for s in binding.get("subjects") or []):
+            for rule in (roles.get(binding["roleRef"]["name"]) or {}).get("rules") or []:
+                for group in rule.get("apiGroups") or []:
+                    for resource in rule.get("resources") or []:
+                        granted |= {(group, resource, verb) for verb in rule.get("verbs") or []}
+                for url in rule.get("nonResourceURLs") or []:
+                    granted |= {("url", url, verb) for verb in rule.get("verbs") or []}
+    needed = {(group, resource, verb) for group, resource in
+              [("", "services"), ("", "endpoints"), ("", "pods"), ("discovery.k8s.io", "endpointslices")]
+              for verb in ("get", "list", "watch")} | {("url", "/metrics", "get")}
+    report.check(needed <= granted, f"{where}: its ServiceAccount lacks, cluster-wide: {sorted(needed - granted)}")
+    # Queryable through the API server's service proxy: a Service selecting the operator's pods, a named port 9090
+    # whose target is the Prometheus's web port, NetworkPolicies admitting the proxy.
+    port_name = spec.get("portName", "web")
+    pod_labels = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator",
+                  "app.kubernetes.io/instance": name, "prometheus": name, "operator.prometheus.io/name": name,
+                  "operator.prometheus.io/shard": "0"}
+    container = {"ports": [{"name": port_name, "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}]}
+    services = []
+    for service in (o for o in objects if o.get("kind") == "Service" and o["metadata"].get("namespace") == namespace):
+        selector = service["spec"].get("selector") or {}
+        for port in service["spec"].get("ports") or []:
+            if selector and selector.items() <= pod_labels.items() and port.get("port") == PROMETHEUS_PORT and \
+                    port.get("name") and container_port(container, port.get("targetPort", port["port"])):
+                services.append(service["metadata"]["name"])
+    if report.check(bool(services), f"{where}: no Service with a named port {PROMETHEUS_PORT} reaching its pods' "
+                    f"{port_name} port: -service-metrics-prometheus-service has nothing to proxy to"):
+        print(f"  {overlay}: -service-metrics-prometheus-service {namespace}/{services[0]}:{PROMETHEUS_PORT}")
+    admitted, how = admits_control_plane(objects, namespace, pod_labels, container["ports"][0])
+    report.check(admitted, f"{where}: {how}")
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 def check_scrape_config(report: Report) -> None:
@@ -726,6 +830,8 @@ def check_rules(report: Report, renders: dict[str, list[dict]]) -> None:
         check_tls(report, overlay, obj, yaml.safe_dump(obj))
         if obj.get("kind") in ("ServiceMonitor", "PodMonitor"):
             check_monitor(report, overlay, obj, everything)
+        if obj.get("kind") == "Prometheus":
+            check_prometheus(report, overlay, obj, renders[overlay], everything)
         for check, reason in skipped_checks(obj).items():
             report.check(re.fullmatch(r"CKV2?_K8S_\d+", check) is not None and len(reason.strip()) >= 20,
                          f"{overlay}: {obj_id(obj)}: skip annotation {check}={reason!r} needs a check id and a reason")
