@@ -18,7 +18,9 @@
    The Kubernetes AI conformance suite's ways in: the exporter's Service through the API server's service proxy
    (http, a named port 9445 whose target is the port the exporter listens on, /metrics, NetworkPolicies that admit
    a control-plane source; TLS overlays listed, not failed), with mutated renders that must fail; the optional
-   Prometheus (selectors that find the suite's ServiceMonitor and ours, RBAC, restricted pod security, its Service).
+   Prometheus (selectors that find the suite's ServiceMonitor and ours, RBAC, restricted pod security, its Service);
+   the -service-metrics-scrape-manifest template, rendered with the suite's fields and validated like a render, and
+   the scrape job that must keep it.
 4. Scans the rendered manifests with checkov (framework kubernetes). Every finding must be fixed or accepted with a
    `checkov.io/skipN: CKV_K8S_xx=reason` annotation beside a comment in the manifest; the accepted ones are listed.
 5. Lints deploy/Containerfile* with hadolint (any finding fails; an accepted one has `# hadolint ignore=` under a
@@ -69,13 +71,16 @@ EXPORTER_PORT_NAME = "metrics"
 EXPORTER_LABELS = {"app.kubernetes.io/name": "accel-exporter"}
 # The exporter's defaults (Sources/accel-exporter/AccelExporter.swift) when its args do not set them.
 EXPORTER_DEFAULTS = {"--web.listen-address": ":9445", "--web.telemetry-path": "/metrics"}
-# KAR-0061: the suite's fields (its namespace is ai-service-metrics-<5 random>, its run ID 10 random lower-case
-# letters and digits), and the label the README tells users to pass with -service-metrics-scrape-labels for our
-# Prometheus.
+# KAR-0061: the fields the suite fills a -service-metrics-scrape-manifest template with (its namespace is
+# ai-service-metrics-<5 random>, its run ID 10 random lower-case letters and digits), the labels its stub carries,
+# and the label the README tells users to pass with -service-metrics-scrape-labels for our Prometheus.
+SCRAPE_TEMPLATE = DEPLOY / "conformance" / "service-metrics-scrape.yaml.tmpl"
+TEMPLATE_RENDER = "conformance/service-metrics-scrape.yaml.tmpl"
 SUITE_FIELDS = {"Namespace": "ai-service-metrics-x7k2p", "ServiceName": "ai-metrics-stub", "PortName": "http",
                 "Port": "8080", "AppLabelKey": "app.kubernetes.io/name", "AppLabelValue": "ai-metrics-stub",
                 "RunID": "b5x9q2m7kd"}
 SUITE_SCRAPE_LABELS = {"accelmetrics.io/monitor": "true"}
+ANNOTATED_JOB = "accelmetrics-annotated-services"
 # A Prometheus run by the operator listens on 9090, container port `web` unless spec.portName says otherwise.
 PROMETHEUS_PORT = 9090
 # Host paths the exporter may mount, all read-only: the kubelet's pod-resources directory, the host's /proc, and the
@@ -247,6 +252,11 @@ def check_namespaces(report: Report, overlay: str, obj: dict) -> None:
     if overlay in EXAMPLE_OVERLAYS:
         report.check(bool(meta.get("namespace")), f"{where}: no namespace")
         return
+    if overlay == TEMPLATE_RENDER:
+        # The suite creates them in its own namespace, deleted after the run; nothing may land elsewhere.
+        report.check(meta.get("namespace") == SUITE_FIELDS["Namespace"],
+                     f"{where}: namespace {meta.get('namespace')!r}, expected the suite's ({SUITE_FIELDS['Namespace']})")
+        return
     wanted = OTHER_NAMESPACES.get((kind, meta.get("name")), "accel-metrics")
     report.check(meta.get("namespace") == wanted,
                  f"{where}: namespace {meta.get('namespace')!r}, expected {wanted!r} (an object without one lands in "
@@ -316,8 +326,9 @@ def check_tls(report: Report, overlay: str, obj: dict, text: str) -> None:
                      f"{where}: a fixed caBundle (the adapter or cert-manager keeps it current)")
 
 
-def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
-    """Prometheus' relabelling (replace, keep, drop, labeldrop, labelkeep), enough for these jobs."""
+def relabel(labels: dict[str, str], configs: list[dict], internal: bool = False) -> dict[str, str] | None:
+    """Prometheus' relabelling (replace, keep, drop, labeldrop, labelkeep), enough for these jobs. With internal,
+    the __ labels (__address__, __metrics_path__, …) are kept in the result too."""
     labels = dict(labels)
     for config in configs:
         get = lambda snake, camel, default=None: config.get(snake, config.get(camel, default))  # noqa: E731
@@ -339,7 +350,7 @@ def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | Non
                 labels[target] = result
             else:
                 labels.pop(target, None)
-    return {k: v for k, v in labels.items() if not k.startswith("__")}
+    return {k: v for k, v in labels.items() if internal or not k.startswith("__")}
 
 
 def target_meta(service: str, port: str, pod: str) -> dict[str, str]:
@@ -698,7 +709,7 @@ def check_prometheus(report: Report, overlay: str, obj: dict, objects: list[dict
               "PrometheusRule": ("ruleSelector", "ruleNamespaceSelector")}
     seen = set()
     for other_overlay, other in everything:
-        if other.get("kind") not in wanted or obj_id(other) in seen:
+        if other.get("kind") not in wanted or obj_id(other) in seen or other_overlay == TEMPLATE_RENDER:
             continue
         seen.add(obj_id(other))
         selector, namespace_selector = wanted[other["kind"]]
@@ -761,34 +772,155 @@ def check_prometheus(report: Report, overlay: str, obj: dict, objects: list[dict
 
 
 
+def render_scrape_template(report: Report) -> dict[str, list[dict]]:
+    """deploy/conformance/service-metrics-scrape.yaml.tmpl filled in as the suite fills it (Go text/template with
+    missingkey=error): only {{.Field}} actions of the suite's fields are allowed, so this substitution is exact."""
+    text = SCRAPE_TEMPLATE.read_text()
+    actions = re.findall(r"\{\{(.*?)\}\}", text, re.S)
+    for action in actions:
+        field = re.fullmatch(r"\.(\w+)", action)
+        report.check(field is not None and field.group(1) in SUITE_FIELDS,
+                     f"{TEMPLATE_RENDER}: {{{{{action}}}}} is not one of the suite's fields as a plain {{{{.Field}}}} "
+                     f"({sorted(SUITE_FIELDS)})")
+    rendered = re.sub(r"\{\{\.(\w+)\}\}", lambda m: SUITE_FIELDS.get(m.group(1), m.group(0)), text)
+    if not report.check("{{" not in rendered and "}}" not in rendered,
+                        f"{TEMPLATE_RENDER}: left over after rendering: {re.findall(r'.*(?:[{][{]|[}][}]).*', rendered)}"):
+        return {}
+    try:
+        objects = [o for o in yaml.safe_load_all(rendered) if o]
+    except yaml.YAMLError as error:
+        report.fail(f"{TEMPLATE_RENDER}: rendered, it is not YAML: {error}")
+        return {}
+    report.check(bool(objects) and all(o.get("apiVersion") and o.get("kind") and (o.get("metadata") or {}).get("name")
+                                       for o in objects),
+                 f"{TEMPLATE_RENDER}: the suite needs apiVersion, kind and metadata.name in every document")
+    print(f"  {TEMPLATE_RENDER:36} {len(objects):3} objects (rendered with the suite's fields: {len(actions)} substitutions)")
+    return {TEMPLATE_RENDER: objects}
 
 
+def sanitise(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
+def endpointslice_meta(service: dict, pod: str, address: str, endpoint_port: int) -> dict[str, str]:
+    """The labels Prometheus' endpointslice discovery gives one endpoint of a Service's first port, with the service
+    role's labels it adds (annotations and labels, their names sanitised)."""
+    meta, port = service["metadata"], service["spec"]["ports"][0]
+    out = {"__address__": f"{address}:{endpoint_port}", "__meta_kubernetes_namespace": meta["namespace"],
+           "__meta_kubernetes_service_name": meta["name"], "__meta_kubernetes_endpointslice_port_name": port.get("name", ""),
+           "__meta_kubernetes_endpointslice_port": str(endpoint_port),
+           "__meta_kubernetes_endpointslice_port_protocol": port.get("protocol", "TCP"),
+           "__meta_kubernetes_endpointslice_endpoint_conditions_ready": "true",
+           "__meta_kubernetes_pod_name": pod, "__meta_kubernetes_pod_node_name": "gpu-node-7",
+           "__meta_kubernetes_pod_container_port_name": port.get("name", ""), "__metrics_path__": "/metrics"}
+    for kind, values in (("annotation", meta.get("annotations") or {}), ("label", meta.get("labels") or {})):
+        for key, value in values.items():
+            out[f"__meta_kubernetes_service_{kind}_{sanitise(key)}"] = str(value)
+            out[f"__meta_kubernetes_service_{kind}present_{sanitise(key)}"] = "true"
+    return out
 
 
+def suite_stub_service() -> dict:
+    """The suite's own stub Service (KAR-0061): the app label, port `http` 8080 targeting the container port `http`."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": SUITE_FIELDS["ServiceName"], "namespace": SUITE_FIELDS["Namespace"],
+                         "labels": {SUITE_FIELDS["AppLabelKey"]: SUITE_FIELDS["AppLabelValue"]}},
+            "spec": {"selector": {SUITE_FIELDS["AppLabelKey"]: SUITE_FIELDS["AppLabelValue"]},
+                     "ports": [{"name": SUITE_FIELDS["PortName"], "port": int(SUITE_FIELDS["Port"]),
+                                "targetPort": SUITE_FIELDS["PortName"]}]}}
 
 
+def check_annotated_job(report: Report, where: str, job: dict, renders: dict[str, list[dict]]) -> None:
+    """The job that scrapes annotated Services, against the Service the scrape template creates for the suite's
+    stub: kept, on the right address and path, labelled namespace/pod/service; the stub's own Service and the
+    exporter's are not."""
+    report.check(job.get("honor_labels", False) is False,
+                 f"{where}: honor_labels: arbitrary workloads must not set their own namespace/pod target labels")
+    sd = job.get("kubernetes_sd_configs") or [{}]
+    report.check(len(sd) == 1 and sd[0].get("role") == "endpointslice" and not sd[0].get("namespaces"),
+                 f"{where}: kubernetes_sd_configs {sd}: role endpointslice in every namespace (the suite's is random)")
+    services = [o for o in renders.get(TEMPLATE_RENDER) or [] if o.get("kind") == "Service"]
+    if not report.check(len(services) == 1, f"{TEMPLATE_RENDER}: {len(services)} Services, expected the one the job scrapes"):
+        return
+    service = services[0]
+    name, spec = service["metadata"]["name"], service["spec"]
+    port = (spec.get("ports") or [{}])[0]
+    report.check(re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name) is not None,
+                 f"{TEMPLATE_RENDER}: Service name {name!r} is not a DNS-1035 label of at most 63 characters")
+    report.check(name != SUITE_FIELDS["ServiceName"] and SUITE_FIELDS["RunID"] in name,
+                 f"{TEMPLATE_RENDER}: Service name {name!r} must differ from the suite's own Service and carry the run ID")
+    report.check(spec.get("selector") == {SUITE_FIELDS["AppLabelKey"]: SUITE_FIELDS["AppLabelValue"]},
+                 f"{TEMPLATE_RENDER}: selector {spec.get('selector')} does not select the stub pods")
+    report.check(len(spec.get("ports") or []) == 1 and port.get("name") == SUITE_FIELDS["PortName"]
+                 and port.get("port") == int(SUITE_FIELDS["Port"])
+                 and port.get("targetPort") in (SUITE_FIELDS["PortName"], int(SUITE_FIELDS["Port"])),
+                 f"{TEMPLATE_RENDER}: ports {spec.get('ports')}: want one, {SUITE_FIELDS['PortName']} → {SUITE_FIELDS['Port']}")
+    # The stub's container port `http` is 8080: the endpoints of either Service carry 8080.
+    stub_port = int(SUITE_FIELDS["Port"])
+    for address in ("10.244.3.17", "[fd00:10:244::17]"):
+        target = relabel(endpointslice_meta(service, SUITE_FIELDS["ServiceName"], address, stub_port),
+                         job["relabel_configs"], internal=True)
+        if not report.check(target is not None, f"{where}: drops the suite's annotated Service {name} ({address})"):
+            continue
+        report.check(target.get("__address__") == f"{address}:{SUITE_FIELDS['Port']}"
+                     and target.get("__metrics_path__") == "/metrics",
+                     f"{where}: scrapes {target.get('__address__')}{target.get('__metrics_path__')}, "
+                     f"want {address}:{SUITE_FIELDS['Port']}/metrics")
+        labels = {k: v for k, v in target.items() if not k.startswith("__")}
+        report.check(labels == {"namespace": SUITE_FIELDS["Namespace"], "pod": SUITE_FIELDS["ServiceName"], "service": name},
+                     f"{where}: target labels {labels}, want namespace, pod and service of the stub")
+    # The port comes from the annotation, whatever the endpoint's own port (IPv6 hosts keep their brackets).
+    moved = copy.deepcopy(service)
+    moved["metadata"]["annotations"]["accelmetrics.io/port"] = "9102"
+    for address in ("10.244.3.17", "[fd00:10:244::17]"):
+        target = relabel(endpointslice_meta(moved, "p", address, stub_port), job["relabel_configs"], internal=True)
+        report.check(target is not None and target["__address__"] == f"{address}:9102",
+                     f"{where}: accelmetrics.io/port 9102 on {address}:{stub_port} gives address {target and target['__address__']}")
+    report.check(relabel(endpointslice_meta(suite_stub_service(), "p", "10.244.3.17", stub_port), job["relabel_configs"]) is None,
+                 f"{where}: keeps the suite's own (unannotated) stub Service: a second target for the same pod")
+    exporter = next((o for o in renders.get("base") or [] if o.get("kind") == "Service" and o["metadata"]["name"] == EXPORTER_SERVICE), None)
+    if exporter:
+        report.check(relabel(endpointslice_meta(exporter, "accel-exporter-x7k2p", "10.244.3.18", EXPORTER_PORT), job["relabel_configs"]) is None,
+                     f"{where}: keeps the exporter's Service: it would be scraped without honor_labels")
+    print(f"  {ANNOTATED_JOB}: keeps {SUITE_FIELDS['Namespace']}/{name} → {SUITE_FIELDS['Port']}/metrics with "
+          "namespace/pod/service; drops the stub's own Service and the exporter's")
 
 
-def check_scrape_config(report: Report) -> None:
-    section("deploy/prometheus-scrape.yaml: honor_labels, relabelling, promtool")
+def check_scrape_config(report: Report, renders: dict[str, list[dict]]) -> None:
+    section("deploy/prometheus-scrape.yaml: honor_labels, relabelling (the suite's annotated Service too), promtool")
     path = DEPLOY / "prometheus-scrape.yaml"
     config = yaml.safe_load(path.read_text())
+    exporter_jobs = {"accel-exporter": ("accel-exporter", "metrics"), "accel-metrics-adapter": ("accel-metrics-adapter", "https")}
     for job in config["scrape_configs"]:
         where = f"prometheus-scrape.yaml job {job['job_name']}"
+        for rule in job.get("relabel_configs") or []:
+            try:
+                re.compile(str(rule.get("regex", "(.*)")))
+            except re.error as error:
+                report.fail(f"{where}: regex {rule['regex']!r} does not compile: {error}")
+                job["relabel_configs"] = []
+        if job["job_name"] == ANNOTATED_JOB:
+            check_annotated_job(report, where, job, renders)
+            continue
+        if not report.check(job["job_name"] in exporter_jobs, f"{where}: a job this check does not know"):
+            continue
         report.check(job.get("honor_labels") is True, f"{where}: honor_labels is not true")
-        service, port = {"accel-exporter": ("accel-exporter", "metrics"),
-                         "accel-metrics-adapter": ("accel-metrics-adapter", "https")}[job["job_name"]]
+        service, port = exporter_jobs[job["job_name"]]
         pod = f"{service}-x7k2p"
         check_target_labels(report, where, relabel(target_meta(service, port, pod), job["relabel_configs"]), pod)
         other = "accel-metrics-adapter" if service == "accel-exporter" else "accel-exporter"
         report.check(relabel(target_meta(other, "metrics", pod), job["relabel_configs"]) is None,
                      f"{where}: keeps the {other} Service's endpoints too")
+        for annotated in (o for o in renders.get(TEMPLATE_RENDER) or [] if o.get("kind") == "Service"):
+            report.check(relabel(endpointslice_meta(annotated, "p", "10.244.3.17", 8080), job["relabel_configs"]) is None,
+                         f"{where}: keeps the suite's annotated Service {annotated['metadata']['name']} too")
         tls = job.get("tls_config") or {}
         if job.get("scheme") == "https":
             report.check(tls.get("server_name") == ADAPTER_SERVER_NAME and bool(tls.get("ca_file")),
                          f"{where}: HTTPS without the adapter's CA and server name")
+    report.check({job["job_name"] for job in config["scrape_configs"]} == set(exporter_jobs) | {ANNOTATED_JOB},
+                 f"prometheus-scrape.yaml: jobs {[job['job_name'] for job in config['scrape_configs']]}, "
+                 f"expected {sorted(set(exporter_jobs) | {ANNOTATED_JOB})}")
     # promtool: Debian's Prometheus is built without Kubernetes service discovery, so the check runs on a copy whose
     # kubernetes_sd_configs are a static target and whose files exist; everything else is checked as written.
     promtool = shutil.which("promtool")
@@ -921,11 +1053,12 @@ def main() -> int:
     report = Report()
     os.chdir(ROOT)
     renders = render_all(report)
+    renders.update(render_scrape_template(report))
     validate_schemas(report, renders)
     check_generated_rules(report)
     check_rules(report, renders)
     check_reachability(report, renders)
-    check_scrape_config(report)
+    check_scrape_config(report, renders)
     run_checkov(report, renders)
     check_containerfiles(report)
     print()
