@@ -20,7 +20,7 @@
    a control-plane source; TLS overlays listed, not failed), with mutated renders that must fail; the optional
    Prometheus (selectors that find the suite's ServiceMonitor and ours, RBAC, restricted pod security, its Service);
    the -service-metrics-scrape-manifest template, rendered with the suite's fields and validated like a render, and
-   the scrape job that must keep it.
+   the scrape job that must keep it; the KAR-0057 example workload and its HPA.
 4. Scans the rendered manifests with checkov (framework kubernetes). Every finding must be fixed or accepted with a
    `checkov.io/skipN: CKV_K8S_xx=reason` annotation beside a comment in the manifest; the accepted ones are listed.
 5. Lints deploy/Containerfile* with hadolint (any finding fails; an accepted one has `# hadolint ignore=` under a
@@ -306,8 +306,9 @@ def check_workload(report: Report, overlay: str, obj: dict) -> None:
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         report.check("cpu" in requests and "memory" in requests and "memory" in limits,
                      f"{cwhere}: requests (cpu, memory) and a memory limit")
-        report.check(not any("gpu" in k or "habana" in k for k in list(requests) + list(limits)),
-                     f"{cwhere}: requests an accelerator: it watches devices, it must not take them from workloads")
+        if overlay not in EXAMPLE_OVERLAYS:   # the examples are workloads: they are meant to take accelerators
+            report.check(not any("gpu" in k or "habana" in k for k in list(requests) + list(limits)),
+                         f"{cwhere}: requests an accelerator: it watches devices, it must not take them from workloads")
         for mount in container.get("volumeMounts") or []:
             if mount["name"] in host_volumes:
                 report.check(mount.get("readOnly") is True, f"{cwhere}: host mount {mount['mountPath']} is not readOnly")
@@ -770,6 +771,30 @@ def check_prometheus(report: Report, overlay: str, obj: dict, objects: list[dict
     report.check(admitted, f"{where}: {how}")
 
 
+def check_example_hpa(report: Report, overlay: str, obj: dict, objects: list[dict]) -> None:
+    """An HPA whose workload the render ships (KAR-0057): its Pods metrics are families the pods name in
+    accelmetrics.io/metrics, served on accelmetrics.io/port; each pod requests an accelerator."""
+    target = obj["spec"]["scaleTargetRef"]
+    workload = next((o for o in objects if o.get("kind") == target["kind"] and o["metadata"]["name"] == target["name"]
+                     and o["metadata"].get("namespace") == obj["metadata"]["namespace"]), None)
+    if workload is None:
+        return
+    where = f"{overlay}: {obj_id(obj)} → {obj_id(workload)}"
+    template = workload["spec"]["template"]
+    annotations = template["metadata"].get("annotations") or {}
+    families = {f.strip() for f in annotations.get("accelmetrics.io/metrics", "").split(",") if f.strip()}
+    for metric in obj["spec"].get("metrics") or []:
+        if metric["type"] == "Pods":
+            name = metric["pods"]["metric"]["name"]
+            report.check(name in families, f"{where}: Pods metric {name} is not among the pods' accelmetrics.io/metrics {sorted(families)}")
+    numbers = {str(p.get("containerPort")) for c in template["spec"]["containers"] for p in c.get("ports") or []}
+    report.check(annotations.get("accelmetrics.io/port") in numbers,
+                 f"{where}: accelmetrics.io/port {annotations.get('accelmetrics.io/port')!r} is none of the pods' container ports {sorted(numbers)}")
+    report.check(any(any("gpu" in k for k in (c.get("resources") or {}).get("limits") or {})
+                     for c in template["spec"]["containers"]),
+                 f"{where}: its pods request no accelerator (KAR-0057 scales pods that each take one)")
+    report.check(((obj["spec"].get("behavior") or {}).get("scaleDown") or {}).get("stabilizationWindowSeconds") is not None,
+                 f"{where}: no scale-down stabilization window (the test waits it out)")
 
 
 def render_scrape_template(report: Report) -> dict[str, list[dict]]:
@@ -964,6 +989,8 @@ def check_rules(report: Report, renders: dict[str, list[dict]]) -> None:
             check_monitor(report, overlay, obj, everything)
         if obj.get("kind") == "Prometheus":
             check_prometheus(report, overlay, obj, renders[overlay], everything)
+        if obj.get("kind") == "HorizontalPodAutoscaler":
+            check_example_hpa(report, overlay, obj, renders[overlay])
         for check, reason in skipped_checks(obj).items():
             report.check(re.fullmatch(r"CKV2?_K8S_\d+", check) is not None and len(reason.strip()) >= 20,
                          f"{overlay}: {obj_id(obj)}: skip annotation {check}={reason!r} needs a check id and a reason")
