@@ -345,10 +345,10 @@ def metric_name(selector):
 
 
 def known_names(recorded):
-    """Names the README, the schema (dashboards/metric-schema.json) or the adapter's sources spell out, the recording
+    """Names the README, the schema (docs/metric-schema.json) or the adapter's sources spell out, the recording
     rules, kube-state-metrics."""
     names = set(re.findall(r"[a-z][a-z0-9_]*", open(os.path.join(ROOT, "README.md")).read()))
-    schema = json.load(open(os.path.join(ROOT, "dashboards", "metric-schema.json")))
+    schema = json.load(open(os.path.join(ROOT, "docs", "metric-schema.json")))
     for family in schema["families"].values():
         names |= {family["name"], *family["sample_names"]}
     for top in ("Adapter",):

@@ -8,7 +8,7 @@ Each dashboard uses a Prometheus datasource chosen through the `datasource` vari
 current Grafana's schema, and panels that each carry a description and a unit. scripts/check-dashboards.py runs
 every query against a real Prometheus.
 
-Metric names come from dashboards/metric-schema.json, which the Swift MetricSchema module writes (a test keeps it
+Metric names come from docs/metric-schema.json, which the Swift MetricSchema module writes (a test keeps it
 current): every exporter series a query names must be one the schema defines, so renaming a family or changing its
 labels there fails this generator until the panels follow.
 """
@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "dashboards")
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
-SCHEMA = json.load(open(os.path.join(OUT, "metric-schema.json")))
+SCHEMA = json.load(open(os.path.join(HERE, "..", "docs", "metric-schema.json")))
 # Every series name the exporter writes: `accelerator_errors_total`, `accelerator_info`, histogram `_bucket`s…
 SERIES = {name for family in SCHEMA["families"].values() for name in family["sample_names"]}
 # An exporter series in a query: our prefixes, not part of a recording rule's name (`model:…:avg`).
@@ -33,7 +33,7 @@ def schema_series(expr):
     names = set(EXPORTER_SERIES.findall(expr))
     unknown = sorted(names - SERIES)
     if unknown:
-        sys.exit(f"generate-dashboards: {', '.join(unknown)} in {expr!r} is not a series of dashboards/metric-schema.json")
+        sys.exit(f"generate-dashboards: {', '.join(unknown)} in {expr!r} is not a series of docs/metric-schema.json")
     return names
 
 

@@ -1,6 +1,6 @@
 import Exposition
 
-/// The schema as JSON, for tools outside Swift: `dashboards/metric-schema.json` is this text (a test keeps it
+/// The schema as JSON, for tools outside Swift: `docs/metric-schema.json` is this text (a test keeps it
 /// current), and `scripts/generate-dashboards.py` takes every family name from it.
 extension Families {
     /// `{"families": {"<key>": {"name", "type", "help", "unit", "group", "labels", "sample_names", "query_name"}}}`,

@@ -8,15 +8,15 @@ import Testing
 @Suite struct MetricSchemaTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("dashboards/metric-schema.json is the schema's current dump")
+    @Test("docs/metric-schema.json is the schema's current dump")
     func jsonIsCurrent() throws {
-        let file = Self.packageRoot.appendingPathComponent("dashboards/metric-schema.json")
+        let file = Self.packageRoot.appendingPathComponent("docs/metric-schema.json")
         let current = Families.json()
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
             try current.write(to: file, atomically: false, encoding: .utf8)
         }
         let committed = try String(contentsOf: file, encoding: .utf8)
-        #expect(committed == current, "dashboards/metric-schema.json is stale; re-record with UPDATE_GOLDEN=1")
+        #expect(committed == current, "docs/metric-schema.json is stale; re-record with UPDATE_GOLDEN=1")
         // It is JSON a generator can read, with every family under its name.
         let parsed = try JSONSerialization.jsonObject(with: Data(current.utf8)) as? [String: Any]
         let families = parsed?["families"] as? [String: [String: Any]]
