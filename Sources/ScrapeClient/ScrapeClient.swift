@@ -233,7 +233,7 @@ public enum ScrapeClient {
                 if count > 0 {
                     received += count
                     // Headers and chunk framing count too: a bound on what we read, not only on the body.
-                    guard received <= maxBytes + 65536 else {
+                    guard received - 65536 <= maxBytes else {
                         throw ScrapeError(code: .tooLarge, message: "answer larger than \(maxBytes) bytes")
                     }
                     buffer.append(contentsOf: chunk[0..<count])
@@ -305,7 +305,9 @@ public enum ScrapeClient {
                         throw ScrapeError(code: .protocolError, message: "bad chunk size \"\(sizeLine.prefix(20))\"")
                     }
                     if size == 0 { break }
-                    guard body.count + size <= maxBytes else {
+                    // body.count never exceeds maxBytes, so the subtraction cannot overflow where `body.count + size`
+                    // did (a chunk size near 2^63 trapped the exporter).
+                    guard size <= maxBytes - body.count else {
                         throw ScrapeError(code: .tooLarge, message: "answer larger than \(maxBytes) bytes")
                     }
                     body += try bytes(size)

@@ -103,6 +103,14 @@ final class CannedServer: @unchecked Sendable {
         let tooBig = #expect(throws: ScrapeError.self) { try ScrapeClient.get(huge.url, timeoutSeconds: 5, maxBytes: 1000) }
         #expect(tooBig?.code == .tooLarge)
 
+        // A hostile chunk size near 2^63 is refused as too large (it trapped on overflow), and one past Int.max is
+        // not a chunk size at all.
+        for (size, code) in [("7ffffffffffffff0", ScrapeError.Code.tooLarge), ("fffffffffffffffff", .protocolError)] {
+            let hostile = try CannedServer(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n\(size)\r\nx".utf8))
+            let refused = #expect(throws: ScrapeError.self) { try ScrapeClient.get(hostile.url, timeoutSeconds: 5, maxBytes: 16 << 20) }
+            #expect(refused?.code == code, "chunk size \(size)")
+        }
+
         // Nobody listens on the canned server's port once its socket is closed.
         var port = 0
         do {
