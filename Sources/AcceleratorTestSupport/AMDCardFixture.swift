@@ -29,6 +29,8 @@ public struct AMDCardFixture: Sendable {
     public var linkSpeed = "32.0 GT/s PCIe"
     public var linkWidth = 16
     public var gpuMetrics: GPUMetrics?
+    /// `pcie_bw`: packets received and sent in the driver's one-second window, and the maximum payload size.
+    public var pcieBW: (received: UInt64, sent: UInt64, mps: Int)?
     public var hwmon: HwmonFixture?
     /// Extra DRM entries under the card (connectors such as `card0-DP-1`) that discovery must skip.
     public var connectors: [String] = []
@@ -65,6 +67,7 @@ public struct AMDCardFixture: Sendable {
             "current_link_width": .text("\(linkWidth)\n"),
             "power_dpm_force_performance_level": .text("auto\n"),
         ]
+        if let bw = pcieBW { attrs["pcie_bw"] = .text("\(bw.received) \(bw.sent) \(bw.mps)\n") }
         if let visVramTotal { attrs["mem_info_vis_vram_total"] = .text("\(visVramTotal)\n") }
         if let visVramUsed { attrs["mem_info_vis_vram_used"] = .text("\(visVramUsed)\n") }
         if let uniqueID { attrs["unique_id"] = .text(uniqueID + "\n") }

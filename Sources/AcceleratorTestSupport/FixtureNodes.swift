@@ -65,6 +65,8 @@ public enum FixtureNodes {
             m.pcieLinkSpeedTransfersPerSecond = 32e9
             // pcie_bandwidth_inst, both directions, whole GB/s as the firmware reports it.
             m.pcieBandwidthBytesPerSecond = (1 + 20 * wave).rounded() * 1e9
+            // Cards 0-3 also have pcie_bw (per direction, which wins over the firmware's sum); 4-7 only the sum.
+            if i < 4 { card.pcieBW = (received: UInt64(1_000_000 * (i + 1)), sent: UInt64(500_000 * (i + 1)), mps: 256) }
             m.throttleStatus = busy > 90 ? 1 : 0
             m.xgmiReadBytes = (0..<8).map { Double((1 << 30) * ($0 + 1)) + (time * 1e9).rounded() }
             m.xgmiWriteBytes = (0..<8).map { Double((1 << 29) * ($0 + 1)) + (time * 5e8).rounded() }

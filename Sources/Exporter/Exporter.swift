@@ -26,6 +26,8 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
+        /// `--amdgpu.pcie-bw-interval`: seconds between rounds of `pcie_bw` reads; nil: not read.
+        public var amdPCIeBandwidthInterval: Double? = 15
         public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
         public var hwmonAllChips = false
         public var hwmonConfigPath: String?
@@ -131,6 +133,7 @@ public final class Exporter: Sendable {
         if configuration.collectors.contains("amdgpu") {
             sources.append(AMDGPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
                                         discoveryInterval: configuration.discoveryInterval,
+                                        pcieBandwidthInterval: configuration.amdPCIeBandwidthInterval,
                                         logger: logger.with("collector", "amdgpu")))
         }
         if configuration.collectors.contains("habana") {

@@ -67,6 +67,9 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("discovery.interval"), help: "How often device discovery re-runs (e.g. 10s).")
     var discoveryInterval = "10s"
 
+    @Option(name: .customLong("amdgpu.pcie-bw-interval"), help: "How often amdgpu's pcie_bw is read for PCIe traffic per direction, off the sampler (each read blocks a second per card in the driver); 0 turns it off.")
+    var amdPCIeBandwidthInterval = "15s"
+
     @Flag(name: .customLong("collector.amdgpu"), inversion: .prefixedNo, help: "AMD GPUs through amdgpu sysfs and gpu_metrics.")
     var amdgpu = true
 
@@ -190,6 +193,8 @@ struct AccelExporter: ParsableCommand {
         config.telemetryPath = telemetryPath
         config.interval = try Self.parseDuration(interval, flag: "--collect.interval", minimum: 0.05)
         config.discoveryInterval = try Self.parseDuration(discoveryInterval, flag: "--discovery.interval", minimum: 0.05)
+        let pcieInterval = try Self.parseDuration(amdPCIeBandwidthInterval, flag: "--amdgpu.pcie-bw-interval", minimum: 0)
+        config.amdPCIeBandwidthInterval = pcieInterval > 0 ? pcieInterval : nil
         config.requestTimeoutSeconds = max(1, Int(try Self.parseDuration(requestTimeout, flag: "--web.request-timeout", minimum: 1)))
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be positive") }
         config.maxConnections = maxConnections

@@ -14,6 +14,9 @@ public final class AMDGPUSource: AcceleratorSource {
     private let discoveryInterval: Double
     private var cards: [Card] = []
     private var schedule: DiscoverySchedule
+    /// `pcie_bw`, read off the sampler (nil: not read).
+    private let pcieBandwidth: PCIeBandwidthReader?
+    private let pcieBandwidthInterval: Double
 
     struct Card {
         /// `cardN` as found under class/drm, for log lines and file paths.
@@ -21,8 +24,12 @@ public final class AMDGPUSource: AcceleratorSource {
         var identity: DeviceIdentity
     }
 
-    public init(sysfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
+    /// `pcieBandwidthInterval`: seconds between rounds of `pcie_bw` reads (each blocks a second per card in the
+    /// driver, on a queue of its own); nil leaves the file alone.
+    public init(sysfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, pcieBandwidthInterval: Double? = 15, logger: Logger) {
         self.sysfs = sysfs
+        self.pcieBandwidth = pcieBandwidthInterval.map { PCIeBandwidthReader(sysfs: sysfs, interval: $0) }
+        self.pcieBandwidthInterval = pcieBandwidthInterval ?? 0
         self.nodeName = nodeName
         self.discoveryInterval = discoveryInterval
         self.schedule = DiscoverySchedule(interval: discoveryInterval)
@@ -80,6 +87,7 @@ public final class AMDGPUSource: AcceleratorSource {
         for gone in before.subtracting(after).sorted() { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
         for new in after.subtracting(before).sorted() { logger.info("accelerator discovered", metadata: ["accelerator": "\(new)", "collector": "amdgpu"]) }
         cards = found
+        pcieBandwidth?.setCards(found.map(\.entry))
     }
 
     /// `card0`, `card57` — but not connector entries such as `card0-DP-1` or render nodes.
@@ -202,6 +210,12 @@ public final class AMDGPUSource: AcceleratorSource {
             if let speed = Self.parseLinkSpeed(text) { sample.pcieLinkSpeedTransfersPerSecond = speed }
         }
         if let width = value("current_link_width", range: 1...64) { sample.pcieLinkWidth = width }
+        // Per direction from `pcie_bw` while its last round is recent (a round takes a second per card); the
+        // firmware's sum in gpu_metrics fills in otherwise.
+        let maxAge = 2 * pcieBandwidthInterval + 2 * Double(cards.count)
+        if let reading = pcieBandwidth?.latest(card.entry, now: .now(), maxAge: maxAge) {
+            sample.pcieBandwidthBytesPerSecond = ["rx": reading.receivedBytesPerSecond, "tx": reading.sentBytesPerSecond]
+        }
 
         readGPUMetrics(base: base, entry: card.entry, tag: tag, into: &sample)
         return sample
