@@ -20,6 +20,8 @@ let package = Package(
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
         .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
         .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
+        // The habanalabs INFO ioctl answered at the syscall boundary (preloaded before umockdev's), for Gaudi nodes.
+        .library(name: "FakeHabanaIoctl", type: .dynamic, targets: ["FakeHabanaIoctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -56,6 +58,7 @@ let package = Package(
         // Fake NVML for tests: NVML's C entry points answering from a description file ($FAKE_NVML_CONFIG).
         .target(name: "FakeNVML", path: "Sources/FakeNVML"),
         .target(name: "FakeNVMLOld", path: "Sources/FakeNVMLOld"),
+        .target(name: "FakeHabanaIoctl", path: "Sources/FakeHabanaIoctl"),
 
         .target(name: "Exposition", dependencies: ["CZlib"]),
         // Every family the exporter writes: name, type, help, unit, labels. The exporter, the adapter, the simulator

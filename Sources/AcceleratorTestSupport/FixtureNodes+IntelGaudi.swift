@@ -110,10 +110,17 @@ extension FixtureNodes {
 
     // MARK: Gaudi 2 (habanalabs)
 
+    /// `$FAKE_HABANA_INFO` for `gaudi2x8`: device N at 10·N+5 % utilization, with 96 GiB of DRAM of which 48 GiB
+    /// plus N GiB are free.
+    public static var gaudiDriverInfo: String {
+        (0..<8).map { "accel_controlD\($0)=\(10 * $0 + 5),\(96 << 30),\((48 << 30) + ($0 << 30))" }.joined(separator: ";")
+    }
+
     /// Eight Gaudi2 devices (accel0…7) with the accel driver's layout — PCI device with habanalabs' attributes, an
     /// `accel/accelN` compute entry and an `accel/accel_controlDN` control entry — and each device's hwmon chip on
     /// the PCI device, named after the firmware's card name, with unlabelled temperatures and power input.
-    /// Device 3 is `in reset`.
+    /// Device 3 is `in reset`. The control nodes exist under /dev; what their INFO ioctls answer comes from
+    /// `gaudiDriverInfo` through the FakeHabanaIoctl library.
     public static func gaudi2x8() -> FixtureTree {
         var devices: [FixtureDevice] = []
         for index in 0..<8 {
@@ -136,7 +143,8 @@ extension FixtureNodes {
                 attributes: ["dev": .text("261:\(index)\n")], links: ["device": "../../../\(pci)"]))
             devices.append(FixtureDevice(
                 path: pciPath + "/accel/accel_controlD\(index)", properties: [("DEVNAME", "accel/accel_controlD\(index)"), ("SUBSYSTEM", "accel")],
-                attributes: ["dev": .text("510:\(index)\n")], links: ["device": "../../../\(pci)"]))
+                attributes: ["dev": .text("510:\(index)\n")], links: ["device": "../../../\(pci)"],
+                node: "accel/accel_controlD\(index)"))
             devices.append(HwmonFixture(index: 10 + index, name: "HL-225", attributes: [
                 "temp1_input": "\(31000 + 1000 * index)", "temp2_input": "\(38000 + 500 * index)", "temp3_input": "29000",
                 "power1_input": "\(180_000_000 + 10_000_000 * index)", "power1_input_highest": "410000000",

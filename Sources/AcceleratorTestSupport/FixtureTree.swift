@@ -11,6 +11,7 @@ public struct FixtureTree: Sendable, Equatable {
         var out = ""
         for device in devices.sorted(by: { $0.path < $1.path }) {
             out += "P: \(device.path)\n"
+            if let node = device.node { out += "N: \(node)\n" }
             for (k, v) in device.properties { out += "E: \(k)=\(v)\n" }
             for (name, value) in device.attributes.sorted(by: { $0.key < $1.key }) {
                 switch value {
@@ -73,16 +74,21 @@ public struct FixtureDevice: Sendable, Equatable {
     public var properties: [(String, String)]
     public var attributes: [String: Value]
     public var links: [String: String]
+    /// A `/dev` entry umockdev creates for the device (`accel/accel_controlD0`; umockdev makes it a PTY): only for
+    /// nodes a source opens.
+    public var node: String?
 
-    public init(path: String, properties: [(String, String)] = [], attributes: [String: Value] = [:], links: [String: String] = [:]) {
+    public init(path: String, properties: [(String, String)] = [], attributes: [String: Value] = [:], links: [String: String] = [:],
+                node: String? = nil) {
         self.path = path
         self.properties = properties
         self.attributes = attributes
         self.links = links
+        self.node = node
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.path == b.path && a.attributes == b.attributes && a.links == b.links
+        a.path == b.path && a.attributes == b.attributes && a.links == b.links && a.node == b.node
             && a.properties.map { $0.0 + "=" + $0.1 } == b.properties.map { $0.0 + "=" + $0.1 }
     }
 }

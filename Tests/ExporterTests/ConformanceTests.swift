@@ -97,6 +97,7 @@ struct ConformanceTests {
         .init(node: "nvml-a100-mig", temperature: true, power: true, interconnect: true),
         .init(node: "arc-a770", temperature: false, power: true, interconnect: false),
         .init(node: "max-1550", temperature: true, power: true, interconnect: false),
+        .init(node: "gaudi2-8", temperature: true, power: true, interconnect: false),
         .init(node: "tpu-v5e-8", temperature: false, power: false, interconnect: false),
     ]
 
@@ -146,7 +147,7 @@ struct ConformanceTests {
             let exporter = try NVIDIATests.exporter(machine)
             defer { exporter.stop() }
             return try exporter.waitForMetrics { $0.contains("accelerator_memory_used_bytes{") && $0.contains("accelerator_utilization_ratio{") }
-        case "arc-a770", "max-1550":
+        case "arc-a770", "max-1550", "gaudi2-8":
             let (exporter, proc) = try IntelGaudiEndToEndTests.start(node)
             defer { exporter.stop(); try? FileManager.default.removeItem(at: proc) }
             return try IntelGaudiEndToEndTests.settled(exporter, node)

@@ -33,7 +33,9 @@ final class ExporterProcess {
 
     /// `tree` nil: no umockdev (for collectors that do not read /sys, such as NVML through the fake library).
     /// `environment` is added to the runner's.
-    init(tree: FixtureTree?, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `preloadFirst`: a library preloaded into the exporter ahead of umockdev's (a fake driver at the syscall
+    /// boundary, which must see the calls before umockdev routes them).
+    init(tree: FixtureTree?, arguments: [String] = [], environment: [String: String] = [:], preloadFirst: String? = nil) throws {
         workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
         let description = workdir.appendingPathComponent("node.umockdev")
@@ -45,7 +47,8 @@ final class ExporterProcess {
         let exporter = Self.binary("accel-exporter")
         let args = (["--web.listen-address", "127.0.0.1:0", "--kubernetes.node-name", "test-node", "--log.level", "debug"] + arguments)
             .map { "'\($0)'" }.joined(separator: " ")
-        let script = "echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; exec '\(exporter)' \(args)"
+        let preload = preloadFirst.map { "LD_PRELOAD='\($0)'${LD_PRELOAD:+:$LD_PRELOAD} " } ?? ""
+        let script = "echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; \(preload)exec '\(exporter)' \(args)"
         if tree != nil {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/umockdev-run")
             process.arguments = ["-d", description.path, "--", "/bin/sh", "-c", script]
