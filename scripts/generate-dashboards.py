@@ -214,6 +214,9 @@ def node():
                    [(f"accelerator_throttle_active{{{NODE}}} == 1", "{{accelerator}} {{reason}}")]))
     p.append(panel(L, "timeseries", "Errors", "Error counters' increase over 10 minutes.", "none",
                    [(f"increase(accelerator_errors_total{sel}[10m])", "{{accelerator}} {{type}}")]))
+    p.append(panel(L, "timeseries", "PCIe traffic", "Bytes per second over PCIe per accelerator and direction (total where "
+                   "the hardware gives only the sum).", "Bps",
+                   [(f"accelerator_pcie_bandwidth_bytes_per_second{sel}", "{{accelerator}} {{direction}}")]))
     p.append(L.row("Exporter"))
     p.append(panel(L, "timeseries", "Collector health", "1 when the collector's last sample succeeded.", "none",
                    [(f"accel_exporter_collector_success{sel}", "{{collector}}")], w=8))

@@ -1,4 +1,5 @@
 import Accelerators
+import MetricSchema
 
 /// The `/` page: the node's accelerators, their current readings and the last minutes of them as small charts
 /// (server-rendered SVG), refreshed every few seconds, with links.
@@ -22,13 +23,21 @@ enum LandingPage {
         if devices.isEmpty {
             html += "<p>No accelerators found on this node.</p>\n"
         } else {
-            html += "<table><tr><th>Accelerator</th><th>Vendor</th><th>Model</th><th>State</th><th>Utilization</th><th>Memory used / total</th><th>Hottest</th><th>Power</th><th>Graphics clock</th></tr>\n"
+            // Each reading's column names the family it is exported as (hover for its meaning).
+            func header(_ title: String, _ family: FamilyDefinition) -> String {
+                "<th title=\"\(escape(family.queryName)): \(escape(family.help))\">\(title)</th>"
+            }
+            let D = Families.Device.self
+            html += "<table><tr><th>Accelerator</th><th>PCI bus id</th><th>Vendor</th><th>Model</th>" + header("State", D.up)
+                + header("Utilization", D.utilization) + header("Memory used / total", D.memoryUsed) + header("Hottest", D.temperature)
+                + header("Power", D.power) + header("Graphics clock", D.clock) + "</tr>\n"
             for d in devices {
                 let mem: String
                 if let used = d.memoryUsedBytes["vram"], let total = d.memoryTotalBytes["vram"] {
                     mem = "\(gib(used)) / \(gib(total)) GiB"
                 } else { mem = "–" }
-                html += "<tr><td class=l>\(escape(d.identity.accelerator))</td><td class=l>\(escape(d.identity.vendor))</td>"
+                html += "<tr><td class=l>\(escape(d.identity.accelerator))</td><td class=l>\(escape(d.identity.pciAddress ?? "–"))</td>"
+                html += "<td class=l>\(escape(d.identity.vendor))</td>"
                 html += "<td class=l>\(escape(d.identity.model))</td>"
                 html += d.up ? "<td class=l>up</td>" : "<td class='l down'>not answering</td>"
                 html += "<td>\(d.utilizationRatio.map { fixed($0 * 100, 1) + " %" } ?? "–")</td><td>\(mem)</td>"
