@@ -195,8 +195,10 @@ public final class Exporter: Sendable {
                 targets: configuration.inferenceTargets,
                 normalizer: EngineInferenceNormalizer(
                     windowSeconds: configuration.inferenceWindowSeconds, logger: logger.with("collector", "inference")),
-                // Scrapes finish within the sample interval, so a slow server never delays the tick.
+                // A scrape may take most of an interval; the tick waits half of one for its round, so a server that
+                // hangs or drips delays only itself and keeps its last values (marked down) for ten intervals.
                 timeoutSeconds: max(0.1, configuration.interval * 0.8), workloadLimits: configuration.workloadLimits,
+                waitSeconds: configuration.interval * 0.5, staleSeconds: max(10, configuration.interval * 10),
                 clock: { Exporter.unixNow() }, logger: logger.with("collector", "inference"))
             sources.append(source)
             inference = source

@@ -114,8 +114,10 @@ public protocol InferenceNormalizer: AnyObject {
     func forget(_ target: InferenceTarget)
 }
 
-/// Scrapes the node's model servers each sample tick, concurrently, each with a timeout and a size bound, through
-/// the project's parser; a slow, dead or lying server affects only its own `accel_exporter_inference_target_up`.
+/// Scrapes the node's model servers (and pods naming their own families) each sample tick, on lanes of their own,
+/// each with a timeout and a size bound, through the project's parser. A tick waits a bounded time for its round and
+/// takes what finished; a slow, dead or lying server affects only its own status and keeps its last good values,
+/// marked down, until they are stale.
 public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     // @unchecked: `targets` and the normalizer are only touched on the sampler's worker queue for this source,
     // except `setTargets`, which goes through `pending` under its lock.
@@ -140,12 +142,24 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private var lastDropped: [InferenceTarget: [String: WorkloadMetrics.DropReason]] = [:]
     /// How long a probe target that is not a model server is left alone.
     static let probeInterval = 60.0
+    /// The scrapes, off the sampler's thread.
+    private let lanes: ScrapeLanes
+    /// Each target's latest state.
+    private var states: [InferenceTarget: TargetState] = [:]
+    /// How long a tick waits for its round of scrapes.
+    private let waitSeconds: Double
+    /// How long a target that stopped answering keeps serving its last good values.
+    private let staleSeconds: Double
 
     public init(
         targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = 16 << 20,
-        parallelism: Int = 8, workloadLimits: WorkloadMetrics.Limits = .init(), clock: @escaping @Sendable () -> Double,
+        parallelism: Int = 8, workloadLimits: WorkloadMetrics.Limits = .init(), waitSeconds: Double? = nil, staleSeconds: Double = 15,
+        clock: @escaping @Sendable () -> Double,
         logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        self.lanes = ScrapeLanes(parallelism: max(1, parallelism))
+        self.waitSeconds = waitSeconds ?? timeoutSeconds + 0.5
+        self.staleSeconds = staleSeconds
         self.logger = logger
         self.workloadLimits = workloadLimits
         self.targets = targets.sorted()
@@ -170,56 +184,101 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                 lastDropped[target] = nil
                 recognized.remove(target)
                 notModelServers[target] = nil
+                states[target] = nil
             }
             targets = next
         }
-        let current = targets.filter { target in
-            guard let until = notModelServers[target] else { return true }
-            return now >= until
+        // Scrapes run on the lanes, off this thread. A target still being scraped from an earlier tick is not asked
+        // again; the tick waits at most `waitSeconds` for this round, so a target that hangs or drips delays only
+        // itself and never this collector's deadline.
+        let round = DispatchGroup()
+        for target in targets {
+            if let until = notModelServers[target], now < until { continue }
+            lanes.submit(target, timeout: timeoutSeconds, maxBytes: target.servesInference ? maxBytes : workloadLimits.bytes, group: round)
         }
-        var outcomes = [Outcome?](repeating: nil, count: current.count)
-        let timeout = timeoutSeconds, limit = maxBytes, workloadBytes = workloadLimits.bytes
-        outcomes.withUnsafeMutableBufferPointer { slots in
-            let base = UncheckedPointer(slots.baseAddress)
-            let lanes = min(parallelism, max(1, current.count))
-            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-                var index = lane
-                while index < current.count {
-                    // Each index is written by exactly one lane.
-                    let target = current[index]
-                    base.pointer?[index] = Self.scrape(target, timeout: timeout, maxBytes: target.servesInference ? limit : workloadBytes)
-                    index += lanes
-                }
-            }
-        }
+        _ = round.wait(timeout: .now() + .nanoseconds(Int(waitSeconds * 1e9)))
         let time = clock()
+        let current = Set(targets)
+        for (target, outcome) in lanes.takeFinished() where current.contains(target) {
+            update(target, outcome, time: time, now: now)
+        }
+
         var families: [MetricFamily] = []
         var up = Families.Exporter.inferenceTargetUp.family()
         var duration = Families.Exporter.inferenceTargetScrapeDuration.family()
+        var down = Families.Exporter.inferenceTargetDownReason.family()
         var workloadUp = Families.Exporter.workloadTargetUp.family()
         var workloadDropped = Families.Exporter.workloadFamiliesDropped.family()
-        for (target, outcome) in zip(current, outcomes) {
+        for target in targets {
+            guard let state = states[target] else { continue }
             let labels = [Label("namespace", target.namespace), Label("pod", target.pod)]
-            guard let outcome else { continue }
-            if !target.workloadFamilies.isEmpty || !target.servesInference {
-                let (extracted, up, dropped) = workload(target, outcome)
-                families += extracted
-                workloadUp.samples.append(Sample(labels: labels, value: up ? 1 : 0))
+            // A target that stopped answering keeps its last good values for `staleSeconds`, marked down.
+            if state.scrapeOK || state.lastGood.map({ now.seconds(since: $0) <= staleSeconds }) == true {
+                families += state.families
+            }
+            if let reason = state.downReason, state.reported || state.workload {
+                down.samples.append(Sample(labels: labels + [Label("reason", reason)], value: 1))
+            }
+            if state.workload {
+                workloadUp.samples.append(Sample(labels: labels, value: state.workloadUp ? 1 : 0))
                 var counts: [WorkloadMetrics.DropReason: Int] = [:]
-                for reason in dropped.values { counts[reason, default: 0] += 1 }
+                for reason in state.dropped.values { counts[reason, default: 0] += 1 }
                 for (reason, count) in counts.sorted(by: { $0.key < $1.key }) {
                     workloadDropped.samples.append(Sample(labels: labels + [Label("reason", reason.rawValue)], value: Double(count)))
                 }
             }
-            guard target.servesInference else { continue }
-            var targetUp = false
-            var problem: String?
-            switch outcome.result {
-            case .success(let parsed):
+            guard state.reported else { continue }
+            duration.samples.append(Sample(labels: labels, value: state.duration))
+            up.samples.append(Sample(labels: labels, value: state.up ? 1 : 0))
+        }
+        families.append(up)
+        families.append(duration)
+        families += [down, workloadUp, workloadDropped].filter { !$0.samples.isEmpty }
+        return SourceResult(families: Self.merge(families))
+    }
+
+    /// What one target serves, from its latest finished scrape.
+    struct TargetState {
+        /// Its normalized and workload families from the latest scrape that succeeded.
+        var families: [MetricFamily] = []
+        /// The latest scrape was answered and parsed.
+        var scrapeOK = false
+        /// When a scrape last succeeded: the families are served until `staleSeconds` after it.
+        var lastGood: MonotonicInstant?
+        /// As a model server: answered and understood.
+        var up = false
+        /// Why it is down (`timeout`, `connect`, `too_large`, `protocol`, `http_status`, `refused`, `configuration`).
+        var downReason: String?
+        var duration = 0.0
+        /// Reported as a model server (an unrecognized probe target is some other exporter: none of ours).
+        var reported = false
+        var workload = false
+        var workloadUp = false
+        var dropped: [String: WorkloadMetrics.DropReason] = [:]
+    }
+
+    private func update(_ target: InferenceTarget, _ outcome: Outcome, time: Double, now: MonotonicInstant) {
+        var state = states[target] ?? TargetState()
+        state.duration = outcome.seconds
+        var fresh: [MetricFamily] = []
+        if !target.workloadFamilies.isEmpty || !target.servesInference {
+            let (extracted, ok, dropped) = workload(target, outcome)
+            fresh += extracted
+            state.workload = true
+            state.workloadUp = ok
+            state.dropped = dropped
+        }
+        var problem: String?
+        switch outcome.result {
+        case .success(let parsed):
+            state.scrapeOK = true
+            state.lastGood = now
+            state.downReason = nil
+            if target.servesInference {
                 let (normalized, refused) = normalizer.normalize(parsed, target: target, time: time)
-                families += normalized
-                targetUp = refused == nil
+                fresh += normalized
                 problem = refused
+                if refused != nil { state.downReason = target.configurationProblem == nil ? "refused" : "configuration" }
                 if target.probe {
                     // A pod that names its own families is scraped every tick for them, engine or not.
                     if normalized.isEmpty && !recognized.contains(target) && target.workloadFamilies.isEmpty {
@@ -229,14 +288,21 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                         notModelServers[target] = nil
                     }
                 }
-            case .failure(let error):
-                problem = "scrape failed: \(error.message)"
-                if target.probe && !recognized.contains(target) && target.workloadFamilies.isEmpty {
-                    notModelServers[target] = now.adding(seconds: Self.probeInterval)
-                }
+            } else if target.configurationProblem != nil {
+                state.downReason = "configuration"
             }
-            // An unrecognized probe target is some other exporter: none of ours to report.
-            guard !target.probe || recognized.contains(target) else { continue }
+            state.families = fresh
+        case .failure(let error):
+            state.scrapeOK = false
+            state.downReason = error.code.description
+            problem = "scrape failed: \(error.message)"
+            if target.probe && !recognized.contains(target) && target.workloadFamilies.isEmpty {
+                notModelServers[target] = now.adding(seconds: Self.probeInterval)
+            }
+        }
+        state.up = target.servesInference && state.scrapeOK && problem == nil
+        state.reported = target.servesInference && (!target.probe || recognized.contains(target))
+        if state.reported, target.servesInference {
             if lastProblems[target] != problem {
                 if let problem {
                     logger.warning("model server down", metadata: ["target": "\(target)", "url": "\(target.url)", "reason": "\(problem)"])
@@ -245,17 +311,12 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
                 }
             }
             lastProblems[target] = problem
-            duration.samples.append(Sample(labels: labels, value: outcome.seconds))
-            up.samples.append(Sample(labels: labels, value: targetUp ? 1 : 0))
         }
-        families.append(up)
-        families.append(duration)
-        families += [workloadUp, workloadDropped].filter { !$0.samples.isEmpty }
-        return SourceResult(families: Self.merge(families))
+        states[target] = state
     }
 
     /// A workload target's own families from this scrape, whether the scrape succeeded, and what was dropped
-    /// (logged when it changes). A failed scrape exports none of them: its last values are not repeated as current.
+    /// (logged when it changes). After a failed scrape its last good families are served until they are stale.
     private func workload(_ target: InferenceTarget, _ outcome: Outcome) -> ([MetricFamily], Bool, [String: WorkloadMetrics.DropReason]) {
         if !target.servesInference, let problem = target.configurationProblem {
             if lastProblems[target] != problem {
@@ -291,7 +352,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         return (result.families, result.dropped.isEmpty, result.dropped)
     }
 
-    struct Outcome {
+    struct Outcome: Sendable {
         var result: Result<[MetricFamily], ScrapeError>
         var seconds: Double
     }
@@ -339,11 +400,6 @@ extension Substring {
     }
 }
 
-/// A raw pointer carried into `concurrentPerform`'s closure; each lane writes disjoint indices.
-private struct UncheckedPointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>?
-    init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
-}
 
 /// ``InferenceNormalizer`` over the engine tables of the Inference module (vLLM, SGLang, TGI, Triton).
 public final class EngineInferenceNormalizer: InferenceNormalizer {
@@ -376,5 +432,71 @@ public final class EngineInferenceNormalizer: InferenceNormalizer {
     public func forget(_ target: InferenceTarget) {
         engine.forget(namespace: target.namespace, pod: target.pod)
         lastRejected[target] = nil
+    }
+}
+
+/// At most `parallelism` scrapes at a time, each on a lane of a queue of its own, never on the sampler's thread; a
+/// target is scraped by one lane at a time, so one that hangs holds one lane until its own timeout.
+final class ScrapeLanes: Sendable {
+    private struct Job: Sendable {
+        var target: InferenceTarget
+        var timeout: Double
+        var maxBytes: Int
+        var group: DispatchGroup
+    }
+
+    private struct State {
+        var pending: [Job] = []
+        var inFlight: Set<InferenceTarget> = []
+        var lanes = 0
+        var finished: [InferenceTarget: InferenceSource.Outcome] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let parallelism: Int
+    private let queue = DispatchQueue(label: "accel-exporter.inference.scrapes", attributes: .concurrent)
+
+    init(parallelism: Int) { self.parallelism = parallelism }
+
+    /// Starts a scrape of `target` unless one is underway; `group` is left when it finishes.
+    func submit(_ target: InferenceTarget, timeout: Double, maxBytes: Int, group: DispatchGroup) {
+        group.enter()
+        let start = state.withLock { s -> Bool? in
+            guard s.inFlight.insert(target).inserted else { return nil }
+            s.pending.append(Job(target: target, timeout: timeout, maxBytes: maxBytes, group: group))
+            guard s.lanes < parallelism else { return false }
+            s.lanes += 1
+            return true
+        }
+        guard let start else {
+            group.leave()
+            return
+        }
+        if start { queue.async { self.lane() } }
+    }
+
+    private func lane() {
+        while let job = state.withLock({ s -> Job? in
+            guard !s.pending.isEmpty else {
+                s.lanes -= 1
+                return nil
+            }
+            return s.pending.removeFirst()
+        }) {
+            let outcome = InferenceSource.scrape(job.target, timeout: job.timeout, maxBytes: job.maxBytes)
+            state.withLock { s in
+                s.finished[job.target] = outcome
+                s.inFlight.remove(job.target)
+            }
+            job.group.leave()
+        }
+    }
+
+    /// The scrapes finished since the last call.
+    func takeFinished() -> [InferenceTarget: InferenceSource.Outcome] {
+        state.withLock { s in
+            defer { s.finished = [:] }
+            return s.finished
+        }
     }
 }

@@ -161,6 +161,7 @@ public enum Families {
         public static let inferenceRejectedSeries = exporter("accel_exporter_inference_rejected_series", .gauge, "Model-server series refused in the last scrape (malformed histograms, out-of-range values, duplicates).", target)
         public static let inferenceTargetUp = exporter("accel_exporter_inference_target_up", .gauge, "1 if the model server's last scrape and parse succeeded, else 0.", target)
         public static let inferenceTargetScrapeDuration = exporter("accel_exporter_inference_target_scrape_duration_seconds", .gauge, "Time the model server's last scrape took.", unit: "seconds", target)
+        public static let inferenceTargetDownReason = exporter("accel_exporter_inference_target_down_reason", .gauge, "1 while a model server or workload target is down, with why: timeout, connect, too_large, protocol, http_status, refused or configuration.", target + ["reason"])
         public static let workloadTargetUp = exporter("accel_exporter_workload_target_up", .gauge, "1 if the pod's last scrape for the families its accelmetrics.io/metrics annotation names succeeded and none was dropped, else 0.", target)
         public static let workloadFamiliesDropped = exporter("accel_exporter_workload_families_dropped", .gauge, "Families a pod named in accelmetrics.io/metrics that the last scrape did not export, by reason.", target + ["reason"])
         public static let tpuRuntimeUp = exporter("accel_exporter_tpu_runtime_up", .gauge, "1 while the libtpu runtime-metrics endpoint answered its last poll, 0 when no workload listens there or it fails.", ["address"])
@@ -168,7 +169,7 @@ public enum Families {
         public static let all = [
             build, collectorSuccess, collectorDuration, sampleDuration, lastSampleTimestamp, samples, scrapes, attributionUp,
             attributionUnmatchedDevices, attributionSkippedProcesses, attributionSharedWithoutProcessData,
-            inferenceRejectedSeries, inferenceTargetUp, inferenceTargetScrapeDuration, workloadTargetUp,
+            inferenceRejectedSeries, inferenceTargetUp, inferenceTargetScrapeDuration, inferenceTargetDownReason, workloadTargetUp,
             workloadFamiliesDropped, tpuRuntimeUp,
         ]
     }

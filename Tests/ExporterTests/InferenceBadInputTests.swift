@@ -87,7 +87,9 @@ import Testing
         // Not a model server, or two engines in one exposition: down, nothing normalized.
         for pod in ["not-a-model-server", "ambiguous"] {
             #expect(up(pod) == 0, "\(pod)")
-            #expect(Self.lines(together, pod: pod).allSatisfy { $0.hasPrefix("accel_exporter_inference_target_up") }, "\(pod)")
+            // Only its status: up 0, the scrape's duration and why it is down.
+            #expect(Self.lines(together, pod: pod).allSatisfy { $0.hasPrefix("accel_exporter_inference_target_") }, "\(pod)")
+            #expect(Self.value(together, "accel_exporter_inference_target_down_reason", pod: pod) == 1, "\(pod)")
         }
 
         // SGLang with token usage in percent: the ratio refused (not rescaled by guess), its queue served.

@@ -1,0 +1,110 @@
+import Foundation
+import HTTPServer
+import Logging
+import Synchronization
+import Testing
+
+/// A flag threads share.
+final class SharedFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+/// A TCP peer that accepts connections and then either says nothing at all or drips one byte a second, as a hung
+/// or hostile model server does; closed by `stop()`.
+final class MisbehavingServer: @unchecked Sendable {
+    // Safe: `fd` and `port` are set in init and read afterwards; the accept thread owns the accepted sockets.
+    enum Behaviour { case silent, drip }
+    let fd: Int32
+    let port: Int
+    private let stopped = SharedFlag()
+
+    init(_ behaviour: Behaviour) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 64) == 0 else { throw HarnessError("cannot listen") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let stopped = self.stopped
+        Thread.detachNewThread {
+            var clients: [Int32] = []
+            defer { for client in clients { close(client) } }
+            while !stopped.isSet {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&poller, 1, 200) > 0 {
+                    let client = accept(fd, nil, nil)
+                    if client >= 0 { clients.append(client) }
+                }
+                if behaviour == .drip {
+                    let byte: [UInt8] = [UInt8(ascii: "H")]
+                    for client in clients { _ = send(client, byte, 1, Int32(MSG_NOSIGNAL)) }
+                    Thread.sleep(forTimeInterval: 0.8)
+                }
+            }
+        }
+    }
+
+    func stop() {
+        stopped.set()
+        Thread.sleep(forTimeInterval: 0.3)
+        close(fd)
+    }
+}
+
+/// Issue 15, case 2: one model server that never answers, or drips a byte a second, must not blank the others;
+/// a server that stops answering keeps its last values, marked down with the reason, until they are stale.
+@Suite(.serialized) struct InferenceIsolationTests {
+    @Test func aHungServerDelaysOnlyItself() throws {
+        let silent = try MisbehavingServer(.silent)
+        let drip = try MisbehavingServer(.drip)
+        defer { silent.stop(); drip.stop() }
+        let hang = SharedFlag()
+        func vllm(_ waiting: Int, hangs: SharedFlag? = nil) -> HTTPServer {
+            HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 2), logger: Logger(label: "vllm"), handler: { _ in
+                if hangs?.isSet == true { Thread.sleep(forTimeInterval: 3) }
+                return .text("# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name=\"m\"} \(waiting)\n")
+            })
+        }
+        let good = vllm(4)
+        let flaky = vllm(6, hangs: hang)
+        try good.start()
+        try flaky.start()
+        defer { good.stop(); flaky.stop() }
+        let targets = [
+            "ml/good=http://127.0.0.1:\(good.port)/metrics", "ml/flaky=http://127.0.0.1:\(flaky.port)/metrics",
+            "ml/silent=http://127.0.0.1:\(silent.port)/metrics", "ml/drip=http://127.0.0.1:\(drip.port)/metrics",
+        ].joined(separator: ",")
+        let exporter = try ExporterProcess(
+            tree: nil,
+            arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia", "--collect.interval", "200ms",
+                        "--inference.targets", targets])
+        defer { exporter.stop() }
+        let goodSeries = #"inference_requests_waiting{model_name="m",namespace="ml",pod="good"} 4"#
+        var text = try exporter.waitForMetrics {
+            $0.contains(goodSeries) && $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="silent",reason="timeout"} 1"#)
+        }
+        #expect(text.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="drip",reason="timeout"} 1"#))
+        #expect(text.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="drip"} 0"#))
+        // Every scrape for the next few seconds still has the healthy servers, and the collector never misses.
+        for _ in 0..<15 {
+            text = try exporter.get("/metrics").text
+            #expect(text.contains(goodSeries))
+            #expect(text.contains(#"inference_requests_waiting{model_name="m",namespace="ml",pod="flaky"} 6"#))
+            #expect(text.contains(#"accel_exporter_collector_success{collector="inference"} 1"#))
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        // The flaky server starts hanging: down with the reason, its last value still served while fresh.
+        hang.set()
+        text = try exporter.waitForMetrics { $0.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="flaky"} 0"#) }
+        #expect(text.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="flaky",reason="timeout"} 1"#))
+        #expect(text.contains(#"inference_requests_waiting{model_name="m",namespace="ml",pod="flaky"} 6"#))
+        #expect(text.contains(goodSeries))
+        #expect(!exporter.log.contains("collector missed its deadline"), "\(exporter.log.suffix(2000))")
+    }
+}
