@@ -203,7 +203,7 @@ public final class ExporterSource: Sendable {
         let result: String
         do {
             let data = try await fetch(target)
-            store.update(data, rateCounters: catalog.rateCounters)
+            store.update(data, rateCounters: catalog.rateCounters, ageByArrival: true)
             result = "success"
             record(target, error: nil)
         } catch let error as ScrapeFailure {

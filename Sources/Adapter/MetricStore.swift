@@ -31,9 +31,23 @@ public final class MetricStore: Sendable {
     }
 
     /// Replaces the data of `data.target`, adding `<counter>:rate` series for the `rateCounters`.
-    public func update(_ data: TargetData, rateCounters: Set<String> = []) {
+    ///
+    /// `ageByArrival`: the data's freshness starts when this store first saw its sample time (by the store's clock),
+    /// not at the sample time itself, so an exporter whose clock runs ahead or behind cannot stretch or shrink how
+    /// long its data is served; an exporter whose sampling stopped (the same sample time again) does not refresh
+    /// it. A sample time further from the store's clock than the staleness bound is not served as the timestamp.
+    public func update(_ data: TargetData, rateCounters: Set<String> = [], ageByArrival: Bool = false) {
         var data = data
+        let now = clock()
         state.withLock { state in
+            if ageByArrival {
+                if let old = state.targets[data.target], old.reportedSampleTime == data.reportedSampleTime {
+                    data.freshAsOf = old.freshAsOf
+                } else {
+                    data.freshAsOf = now
+                }
+                if abs(data.reportedSampleTime - now) > maxAgeSeconds { data.sampleTime = data.freshAsOf }
+            }
             state.rates.apply(to: &data, counters: rateCounters)
             if let old = state.targets[data.target] { Self.unindex(old, in: &state) }
             state.targets[data.target] = data
@@ -108,8 +122,8 @@ public final class MetricStore: Sendable {
     private static func freshest(_ targets: Set<String>, in state: State, notBefore oldest: Double) -> TargetData? {
         var best: TargetData?
         for target in targets {
-            guard let data = state.targets[target], data.sampleTime >= oldest else { continue }
-            if best == nil || data.sampleTime > best!.sampleTime { best = data }
+            guard let data = state.targets[target], data.freshAsOf >= oldest else { continue }
+            if best == nil || data.freshAsOf > best!.freshAsOf { best = data }
         }
         return best
     }

@@ -40,8 +40,15 @@ public struct TargetData: Sendable {
     /// the target address.
     public var node: String
     /// Unix seconds of the sample the values come from (`accel_exporter_last_sample_timestamp_seconds`), else of
-    /// the scrape.
+    /// the scrape: the timestamp served. Replaced by `freshAsOf` when the store ages data by arrival and the
+    /// exporter's clock is further off than the staleness bound.
     public var sampleTime: Double
+    /// When the data counts as taken, for staleness, by the store's own clock: the sample time for the Prometheus
+    /// source; for exporters, when the adapter first saw this sample (an exporter's clock never decides how long
+    /// its data stays fresh).
+    public var freshAsOf: Double
+    /// The sample time the exporter reported, as it reported it: a sample seen again is no fresher.
+    var reportedSampleTime: Double
     /// Device series: accelerator → family → series. Series without an `accelerator` label are under "".
     public var deviceSeries: [String: [String: [SeriesPoint]]]
     /// Pod series (`accelerator_pod_*`, `inference_*` and any configured family with `namespace` and `pod`).
@@ -59,6 +66,8 @@ public struct TargetData: Sendable {
         self.target = target
         self.node = node
         self.sampleTime = sampleTime
+        self.freshAsOf = sampleTime
+        self.reportedSampleTime = sampleTime
         self.deviceSeries = deviceSeries
         self.podSeries = podSeries
         self.podAccelerators = podAccelerators
