@@ -40,6 +40,8 @@ public final class Exporter: Sendable {
         public var nodeName: String?
         public var httpThreads = 2
         public var maxConnections = 512
+        /// `--web.max-connections-per-ip`: one client address's share (0: no limit).
+        public var maxConnectionsPerIP = 32
         public var requestTimeoutSeconds = 10
         /// Model servers to scrape (`--inference.targets`); empty turns the inference collector off.
         public var inferenceTargets: [InferenceTarget] = []
@@ -269,6 +271,7 @@ public final class Exporter: Sendable {
         let http = HTTPServer(
             configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
                                  threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
+                                 perIPConnectionLimit: configuration.maxConnectionsPerIP,
                                  connectionTimeoutSeconds: configuration.requestTimeoutSeconds, tls: webConfig?.tls),
             logger: logger,
             handler: { [self] request in self.guardedHandle(request) }

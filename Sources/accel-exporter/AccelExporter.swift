@@ -52,6 +52,9 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.max-connections"), help: "Maximum concurrent HTTP connections.")
     var maxConnections = 512
 
+    @Option(name: .customLong("web.max-connections-per-ip"), help: "Most connections open at once from one client address (0: no limit), so one client that holds connections open cannot starve the others.")
+    var maxConnectionsPerIP = 32
+
     @Option(name: .customLong("web.request-timeout"), help: "Drop a client idle for this long (e.g. 10s).")
     var requestTimeout = "10s"
 
@@ -198,6 +201,8 @@ struct AccelExporter: ParsableCommand {
         config.requestTimeoutSeconds = max(1, Int(try Self.parseDuration(requestTimeout, flag: "--web.request-timeout", minimum: 1)))
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be positive") }
         config.maxConnections = maxConnections
+        guard maxConnectionsPerIP >= 0 else { throw ValidationError("--web.max-connections-per-ip must not be negative") }
+        config.maxConnectionsPerIP = maxConnectionsPerIP
         config.sysfs = FileRoot(sysfs)
         config.procfs = FileRoot(procfs)
         guard config.sysfs.exists(".") else {
