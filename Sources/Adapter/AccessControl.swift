@@ -73,27 +73,61 @@ public struct AccessControl: Sendable {
 }
 
 extension APIHandler {
-    /// A synchronous handler for the HTTP server that runs `access` first. The access check may ask the API
-    /// server (a TokenReview or SubjectAccessReview on a cache miss), so the worker thread waits for it; answers
-    /// are cached ~10 s, so steady HPA traffic rarely waits.
-    public func guarded(by access: AccessControl) -> @Sendable (HTTPRequest) -> HTTPResponse {
+    /// A synchronous handler for the HTTP server that runs `access` first.
+    ///
+    /// The access check may ask the API server (a TokenReview or SubjectAccessReview on a cache miss), so the
+    /// worker thread waits for it, but never for long and never all of them: health paths are answered without it;
+    /// at most `maxWaiting` requests wait at once (the rest get 503 at once, so a stalled API server cannot tie up
+    /// every worker); and a check that takes longer than `deadlineSeconds` fails that request with 503. Answers are
+    /// cached ~10 s, so steady HPA traffic rarely waits.
+    public func guarded(by access: AccessControl, maxWaiting: Int = 4, deadlineSeconds: Double = 5) -> @Sendable (HTTPRequest) -> HTTPResponse {
         let handler = self
+        let gate = WaitingGate(limit: maxWaiting)
         return { request in
             let started = monotonicSeconds()
-            let (checked, refusal) = blockingAwait { await access.check(request, peerChain: request.peerCertificates) }
-            if let refusal {
-                handler.metrics.observeRequest(
-                    kind: APIHandler.kind(ofPath: request.path).rawValue, code: refusal.status,
-                    seconds: monotonicSeconds() - started)
-                return refusal
+            if AccessControl.isOpen(request.path) {
+                return handler.respond(to: access.authenticator.strippingIdentityHeaders(request))
             }
+            func refuse(_ response: HTTPResponse) -> HTTPResponse {
+                handler.metrics.observeRequest(
+                    kind: APIHandler.kind(ofPath: request.path).rawValue, code: response.status, seconds: monotonicSeconds() - started)
+                return response
+            }
+            guard gate.enter() else {
+                access.logger.warning("request refused: too many requests wait for the API server", metadata: ["path": "\(request.path)"])
+                return refuse(APIHandler.status(Status.serviceUnavailable("too many requests are waiting for the API server; retry")))
+            }
+            defer { gate.leave() }
+            guard let (checked, refusal) = blockingAwait(timeout: deadlineSeconds, { await access.check(request, peerChain: request.peerCertificates) })
+            else {
+                access.logger.error("request refused: the API server did not answer its review in time", metadata: ["path": "\(request.path)"])
+                return refuse(APIHandler.status(Status.serviceUnavailable("the API server did not answer in \(deadlineSeconds) s; retry")))
+            }
+            if let refusal { return refuse(refusal) }
             return handler.respond(to: checked)
         }
     }
 }
 
-/// Runs `body` on the concurrency pool and waits for it on this (non-pool) thread.
-func blockingAwait<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) -> Result {
+/// Counts the worker threads waiting on access checks; refuses past `limit`, never blocks.
+final class WaitingGate: Sendable {
+    private let waiting = Atomic<Int>(0)
+    private let limit: Int
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func enter() -> Bool {
+        if waiting.add(1, ordering: .acquiring).newValue <= limit { return true }
+        waiting.subtract(1, ordering: .releasing)
+        return false
+    }
+
+    func leave() { waiting.subtract(1, ordering: .releasing) }
+}
+
+/// Runs `body` on the concurrency pool and waits for it on this (non-pool) thread, at most `timeout` seconds (nil:
+/// it did not finish in time; it goes on, and its result is dropped).
+func blockingAwait<Result: Sendable>(timeout: Double, _ body: @escaping @Sendable () async -> Result) -> Result? {
     let box = ResultBox<Result>()
     let done = DispatchSemaphore(value: 0)
     Task {
@@ -101,8 +135,8 @@ func blockingAwait<Result: Sendable>(_ body: @escaping @Sendable () async -> Res
         box.value.withLock { $0 = result }
         done.signal()
     }
-    done.wait()
-    return box.value.withLock { $0! }
+    guard done.wait(timeout: .now() + .nanoseconds(Int(timeout * 1e9))) == .success else { return nil }
+    return box.value.withLock { $0 }
 }
 
 private final class ResultBox<Result: Sendable>: Sendable {

@@ -106,6 +106,11 @@ public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertibl
         return Status(message: "forbidden: \(text)", reason: "Forbidden", code: 403, details: Details())
     }
 
+    /// 503 (`NewServiceUnavailable`): try again later.
+    public static func serviceUnavailable(_ message: String) -> Status {
+        Status(message: message, reason: "ServiceUnavailable", code: 503, details: Details())
+    }
+
     /// 500 (`NewInternalError`): the cause is repeated in `details.causes`.
     public static func internalError(_ cause: String) -> Status {
         Status(
