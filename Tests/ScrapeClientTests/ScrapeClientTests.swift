@@ -111,12 +111,17 @@ final class CannedServer: @unchecked Sendable {
             #expect(refused?.code == code, "chunk size \(size)")
         }
 
-        // Nobody listens on the canned server's port once its socket is closed.
-        var port = 0
-        do {
-            let gone = try CannedServer([])
-            port = gone.port
-        }
+        // Nobody listens on a port that was bound and closed without listening (a canned server's accept thread
+        // would keep its socket listening after close).
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        close(probe)
         let refused = #expect(throws: ScrapeError.self) {
             try ScrapeClient.get(ScrapeURL(host: "127.0.0.1", port: port), timeoutSeconds: 5, maxBytes: 100)
         }
