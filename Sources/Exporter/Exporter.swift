@@ -41,7 +41,7 @@ public final class Exporter: Sendable {
         public var httpThreads = 2
         public var maxConnections = 512
         /// `--web.max-connections-per-ip`: one client address's share (0: no limit).
-        public var maxConnectionsPerIP = 32
+        public var maxConnectionsPerIP = 128
         public var requestTimeoutSeconds = 10
         /// Model servers to scrape (`--inference.targets`); empty turns the inference collector off.
         public var inferenceTargets: [InferenceTarget] = []

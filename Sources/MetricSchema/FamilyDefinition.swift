@@ -3,8 +3,8 @@ public import Exposition
 /// One metric family of the schema: the only place its name, type, help, unit and labels are written down.
 ///
 /// The exporter builds its families from these, the adapter reads exporter series by these names, the simulator
-/// writes them, and `docs/metric-schema.json` (written from ``MetricSchema/json()`` by a test) gives them to
-/// the dashboards' generator. Renaming a family or adding a label is a change here and nowhere else.
+/// writes them, and `docs/metric-schema.json` (which `MetricSchemaTests` writes from them and keeps current) gives
+/// them to the dashboards' generator. Renaming a family or adding a label is a change here and nowhere else.
 public struct FamilyDefinition: Sendable, Hashable {
     /// Where a family's series come from, which decides its identity labels.
     public enum Group: String, Sendable, Hashable, CaseIterable {

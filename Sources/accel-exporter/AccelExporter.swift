@@ -53,7 +53,7 @@ struct AccelExporter: ParsableCommand {
     var maxConnections = 512
 
     @Option(name: .customLong("web.max-connections-per-ip"), help: "Most connections open at once from one client address (0: no limit), so one client that holds connections open cannot starve the others.")
-    var maxConnectionsPerIP = 32
+    var maxConnectionsPerIP = 128
 
     @Option(name: .customLong("web.request-timeout"), help: "Drop a client idle for this long (e.g. 10s).")
     var requestTimeout = "10s"

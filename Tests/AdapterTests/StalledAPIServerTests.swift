@@ -91,7 +91,8 @@ import Testing
         let codes = flood.map(code)
         #expect(codes.allSatisfy { $0 == "503" || $0 == "000" }, "\(codes)")
         #expect(codes.filter { $0 == "503" }.count >= 24, "\(codes)")
-        #expect(Date().timeIntervalSince(began) < 15)
+        // Well inside curl's own 30 s limit: the review deadline ended each one (a loaded machine adds a little).
+        #expect(Date().timeIntervalSince(began) < 25)
         #expect(adapter.log.contains("too many requests wait for the API server"))
     }
 }

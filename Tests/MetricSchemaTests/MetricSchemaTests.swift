@@ -11,7 +11,7 @@ import Testing
     @Test("docs/metric-schema.json is the schema's current dump")
     func jsonIsCurrent() throws {
         let file = Self.packageRoot.appendingPathComponent("docs/metric-schema.json")
-        let current = Families.json()
+        let current = try Self.json()
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
             try current.write(to: file, atomically: false, encoding: .utf8)
         }
@@ -23,6 +23,23 @@ import Testing
         #expect(families?.count == Families.all.count)
         #expect(families?["accelerator_errors"]?["query_name"] as? String == "accelerator_errors_total")
         #expect(parsed?["identity_labels"] as? [String] == ["accelerator", "vendor", "model", "pci_bus_id"])
+    }
+
+    /// The schema for tools outside Swift: every family by name, with its type, help, unit, group, labels, the
+    /// names its samples carry and the name a query uses; keys sorted, so the file changes only with the schema.
+    static func json() throws -> String {
+        var families: [String: Any] = [:]
+        for family in Families.all {
+            families[family.name] = [
+                "name": family.name, "type": family.kind.rawValue, "help": family.help, "unit": family.unit ?? NSNull(),
+                "group": family.group.rawValue, "labels": family.labels, "sample_names": family.sampleNames, "query_name": family.queryName,
+            ] as [String: Any]
+        }
+        let document: [String: Any] = [
+            "identity_labels": SchemaLabel.deviceIdentity, "label_budget": SchemaLabel.budget, "families": families,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     @Test("every family is defined once, with unique sample names, and found by any of its names")
