@@ -101,6 +101,9 @@ struct EndToEndTests {
     @Test func gzipWhenAcceptedAndIdenticalContent() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "10s"])
         defer { exporter.stop() }
+        // The two scrapes must see one tick: wait for the tick that has pcie_bw (read off the sampler, it lands a
+        // tick after the first), after which nothing changes for 10 s.
+        _ = try exporter.waitForMetrics(timeout: 15) { $0.contains("direction=\"rx\"") }
         let plain = try exporter.get("/metrics")
         let zipped = try exporter.get("/metrics", headers: ["Accept-Encoding": "gzip"])
         #expect(zipped.headers["content-encoding"] == "gzip")
