@@ -42,7 +42,7 @@ import Testing
         for card in ["card1", "card9"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent("class/drm/\(card)/device"), withIntermediateDirectories: true)
         }
-        try "100 50 256\n".write(to: root.appendingPathComponent("class/drm/card1/device/pcie_bw"), atomically: true, encoding: .utf8)
+        try "100 50 256\n".write(to: root.appendingPathComponent("class/drm/card1/device/pcie_bw"), atomically: false, encoding: .utf8)
         // card9 has no file (an APU, or an older kernel): it is left alone.
         let reader = PCIeBandwidthReader(sysfs: FileRoot(root.path), interval: 0.05)
         reader.setCards(["card1", "card9"])
