@@ -142,6 +142,13 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private var lastDropped: [InferenceTarget: [String: WorkloadMetrics.DropReason]] = [:]
     /// How long a probe target that is not a model server is left alone.
     static let probeInterval = 60.0
+    /// Series one scrape may hold (a vLLM with a hundred LoRA adapters writes ~15k); more is `too_large`, whole.
+    static let maxSeries = 50_000
+    /// A line, so a label value, may be at most this long.
+    static let maxLineLength = 16 << 10
+    /// Served models one target may report (`model_name` values after normalization): a server minting a model name
+    /// per request would otherwise grow every window and series without bound.
+    static let maxModels = 256
     /// The scrapes, off the sampler's thread.
     private let lanes: ScrapeLanes
     /// Each target's latest state.
@@ -275,10 +282,19 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             state.lastGood = now
             state.downReason = nil
             if target.servesInference {
-                let (normalized, refused) = normalizer.normalize(parsed, target: target, time: time)
+                var (normalized, refused) = normalizer.normalize(parsed, target: target, time: time)
+                let models = Set(normalized.flatMap { $0.samples.compactMap { $0.labels.first { $0.name == SchemaLabel.modelName }?.value } })
+                if models.count > Self.maxModels {
+                    // Nothing partial: a server over the bound serves none of its series.
+                    normalizer.forget(target)
+                    normalized = []
+                    refused = "\(models.count) served models, over the bound of \(Self.maxModels)"
+                    state.downReason = "too_many_models"
+                } else if refused != nil {
+                    state.downReason = target.configurationProblem == nil ? "refused" : "configuration"
+                }
                 fresh += normalized
                 problem = refused
-                if refused != nil { state.downReason = target.configurationProblem == nil ? "refused" : "configuration" }
                 if target.probe {
                     // A pod that names its own families is scraped every tick for them, engine or not.
                     if normalized.isEmpty && !recognized.contains(target) && target.workloadFamilies.isEmpty {
@@ -364,8 +380,14 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             let format: ExpositionFormat =
                 response.header("content-type")?.contains("application/openmetrics-text") == true ? .openMetrics : .text
             do {
-                let families = try ExpositionParser.parse(response.body, format: format)
+                let limits = ExpositionParser.Limits(maxBytes: maxBytes, maxSamples: maxSeries, maxLineLength: maxLineLength)
+                let families = try ExpositionParser.parse(response.body, format: format, limits: limits)
                 return Outcome(result: .success(families), seconds: MonotonicInstant.now().seconds(since: started))
+            } catch where error.overLimit {
+                // Over a bound: the whole answer is refused, nothing of it kept.
+                return Outcome(
+                    result: .failure(ScrapeError(code: .tooLarge, message: "\(error.message)")),
+                    seconds: MonotonicInstant.now().seconds(since: started))
             } catch {
                 return Outcome(
                     result: .failure(ScrapeError(code: .protocolError, message: "unparsable exposition: \(error)")),

@@ -53,7 +53,7 @@ struct ExpositionLineParser {
     mutating func run() throws(ExpositionParseError) -> [MetricFamily] {
         guard bytes.count <= limits.maxBytes else {
             throw ExpositionParseError(
-                line: 1, column: 1, message: "exposition is \(bytes.count) bytes, over the limit of \(limits.maxBytes)")
+                line: 1, column: 1, message: "exposition is \(bytes.count) bytes, over the limit of \(limits.maxBytes)", overLimit: true)
         }
         var sawEOF = false
         var next = 0
@@ -65,13 +65,13 @@ struct ExpositionLineParser {
             let maxEnd = min(count, next + limits.maxLineLength + 1)
             while end < maxEnd, bytes[end] != Self.lf { end += 1 }
             if end < count, bytes[end] != Self.lf {
-                throw error("line is longer than \(limits.maxLineLength) bytes", at: next)
+                throw error("line is longer than \(limits.maxLineLength) bytes", at: next, overLimit: true)
             }
             next = end + 1
             lineEnd = end
             if !strict, lineEnd > lineStart, bytes[lineEnd - 1] == Self.cr { lineEnd -= 1 }
             if lineEnd - lineStart > limits.maxLineLength {
-                throw error("line is longer than \(limits.maxLineLength) bytes", at: lineStart)
+                throw error("line is longer than \(limits.maxLineLength) bytes", at: lineStart, overLimit: true)
             }
             pos = lineStart
             if try parseLine() {
@@ -401,7 +401,7 @@ struct ExpositionLineParser {
         try check(value: value, labels: labels, suffix: suffix, family: family, at: valueStart, labelsAt: nameEnd)
         sampleCount += 1
         guard sampleCount <= limits.maxSamples else {
-            throw error("more than \(limits.maxSamples) samples", at: nameStart)
+            throw error("more than \(limits.maxSamples) samples", at: nameStart, overLimit: true)
         }
         builders[family].samples.append(
             Sample(suffix: suffix, labels: labels, value: value, timestampMilliseconds: timestamp))
@@ -790,8 +790,8 @@ struct ExpositionLineParser {
         return "\\x" + (hex.count == 1 ? "0" + hex : hex)
     }
 
-    private func error(_ message: String, at position: Int) -> ExpositionParseError {
-        ExpositionParseError(line: lineNumber, column: max(1, position - lineStart + 1), message: message)
+    private func error(_ message: String, at position: Int, overLimit: Bool = false) -> ExpositionParseError {
+        ExpositionParseError(line: lineNumber, column: max(1, position - lineStart + 1), message: message, overLimit: overLimit)
     }
 }
 

@@ -72,11 +72,15 @@ public struct ExpositionParseError: Error, CustomStringConvertible, Sendable, Eq
     public var line: Int
     public var column: Int
     public var message: String
+    /// The exposition went over one of the ``ExpositionParser/Limits`` (size, samples, line length), rather than
+    /// being malformed.
+    public var overLimit: Bool
 
-    public init(line: Int, column: Int, message: String) {
+    public init(line: Int, column: Int, message: String, overLimit: Bool = false) {
         self.line = line
         self.column = column
         self.message = message
+        self.overLimit = overLimit
     }
 
     public var description: String { "line \(line): \(message)" }

@@ -107,4 +107,33 @@ final class MisbehavingServer: @unchecked Sendable {
         #expect(text.contains(goodSeries))
         #expect(!exporter.log.contains("collector missed its deadline"), "\(exporter.log.suffix(2000))")
     }
+
+    /// Issue 15, case 3: a server flooding series (one `model_name` per request id) is refused whole, with the
+    /// reason, and nothing of it is kept; the other servers are untouched.
+    @Test func seriesFloodsAreRefusedWhole() throws {
+        func server(_ body: String) -> HTTPServer {
+            HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "vllm"), handler: { _ in .text(body) })
+        }
+        let header = "# TYPE vllm:num_requests_waiting gauge\n"
+        let flood = server(header + (0..<100_000).map { "vllm:num_requests_waiting{model_name=\"req-\($0)\"} 1\n" }.joined())
+        let manyModels = server(header + (0..<300).map { "vllm:num_requests_waiting{model_name=\"m-\($0)\"} 1\n" }.joined())
+        let good = server(header + "vllm:num_requests_waiting{model_name=\"m\"} 2\n")
+        for s in [flood, manyModels, good] { try s.start() }
+        defer { for s in [flood, manyModels, good] { s.stop() } }
+        let targets = [("flood", flood), ("many", manyModels), ("good", good)]
+            .map { "ml/\($0.0)=http://127.0.0.1:\($0.1.port)/metrics" }.joined(separator: ",")
+        let exporter = try ExporterProcess(
+            tree: nil,
+            arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia", "--collect.interval", "500ms",
+                        "--inference.targets", targets])
+        defer { exporter.stop() }
+        let text = try exporter.waitForMetrics(timeout: 20) {
+            $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="flood",reason="too_large"} 1"#)
+                && $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="many",reason="too_many_models"} 1"#)
+        }
+        #expect(text.contains(#"inference_requests_waiting{model_name="m",namespace="ml",pod="good"} 2"#))
+        #expect(!text.contains("req-"), "nothing of the flood is kept")
+        #expect(!text.contains(#"model_name="m-"#), "nothing of the over-bound server is kept")
+        #expect(text.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="good"} 1"#))
+    }
 }
