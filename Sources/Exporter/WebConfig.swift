@@ -104,7 +104,7 @@ public struct WebConfig: Sendable, Equatable {
                 guard let certificate, let privateKey else {
                     throw ConfigError(path: key, message: "cert_file and key_file are both required")
                 }
-                let versions = ["TLS12": "+VERS-TLS1.2", "TLS13": "+VERS-TLS1.3"]
+                let versions = ["TLS12": "VERS-TLS1.2", "TLS13": "VERS-TLS1.3"]
                 guard versions[minimum] != nil else {
                     throw ConfigError(path: "\(key).min_version", message: "\"\(minimum)\" is not TLS12 or TLS13")
                 }
@@ -120,7 +120,7 @@ public struct WebConfig: Sendable, Equatable {
                 config.tls = HTTPServer.TLSConfiguration(
                     certificateChainPEM: certificate, privateKeyPEM: privateKey,
                     clientCAsPEM: config.clientAuth == .noClientCert ? nil : (config.clientCAPEM ?? []),
-                    priorities: "SECURE256:+SECURE128:-VERS-ALL:" + allowed.joined(separator: ":") + ":%SERVER_PRECEDENCE")
+                    priorities: HTTPServer.TLSConfiguration.priorities(versions: allowed))
                 if config.clientAuth != .noClientCert, config.clientCAPEM == nil {
                     // Ask for a certificate with an empty CA list.
                     config.tls?.clientCAsPEM = nil

@@ -148,12 +148,21 @@ extension HTTPServer {
         /// handlers find in ``HTTPRequest/peerCertificates`` and verify with a ``CertificateAuthority``. Nil asks
         /// for none. (Clients such as Go's send a certificate only when its issuer is named here.)
         public var clientCAsPEM: [UInt8]?
-        /// GnuTLS priority string: TLS 1.2 and 1.3 with GnuTLS' secure defaults.
+        /// GnuTLS priority string (see ``priorities(versions:)``).
         public var priorities: String
+
+        /// TLS 1.2 and 1.3 (or the `versions` given, GnuTLS spelling `VERS-TLS1.2`) with forward-secret key exchange
+        /// and AEAD ciphers only: GnuTLS' SECURE levels alone still admit CBC suites with SHA-1 MACs and static RSA
+        /// key exchange on TLS 1.2.
+        public static func priorities(versions: [String] = ["VERS-TLS1.3", "VERS-TLS1.2"]) -> String {
+            (["SECURE256", "+SECURE128", "-VERS-ALL"] + versions.map { "+" + $0 }
+                + ["-CIPHER-ALL", "+AES-256-GCM", "+AES-128-GCM", "+CHACHA20-POLY1305", "-MAC-ALL", "+AEAD",
+                   "-KX-ALL", "+ECDHE-ECDSA", "+ECDHE-RSA", "%SERVER_PRECEDENCE"]).joined(separator: ":")
+        }
 
         public init(
             certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAsPEM: [UInt8]? = nil,
-            priorities: String = "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+            priorities: String = TLSConfiguration.priorities()
         ) {
             self.certificateChainPEM = certificateChainPEM
             self.privateKeyPEM = privateKeyPEM

@@ -98,6 +98,31 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(!plain.contains("certificate"))
     }
 
+    /// Issue 15, case 7: only forward-secret AEAD suites. A client offering nothing but CBC with SHA-1, or static
+    /// RSA key exchange, gets no handshake; a current client gets TLS 1.3, or ECDHE with GCM on TLS 1.2.
+    @Test func onlyForwardSecretAEADSuites() throws {
+        let pki = try TestPKI()
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
+            handler: { _ in .text("ok") })
+        try server.start()
+        defer { server.stop() }
+        func handshake(_ options: [String]) throws -> (ok: Bool, output: String) {
+            let (out, err, status) = try runTool(
+                "/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.path("ca.pem")] + options, timeout: 10)
+            return (status == 0 && out.contains("Verify return code: 0"), out + err)
+        }
+        let cbc = try handshake(["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA"])
+        #expect(!cbc.ok, "\(cbc.output.suffix(600))")
+        let staticRSA = try handshake(["-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384"])
+        #expect(!staticRSA.ok)
+        let gcm = try handshake(["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"])
+        #expect(gcm.ok, "\(gcm.output.suffix(600))")
+        #expect(gcm.output.contains("ECDHE-ECDSA-AES128-GCM-SHA256"))
+        let tls13 = try handshake(["-tls1_3"])
+        #expect(tls13.ok, "\(tls13.output.suffix(600))")
+    }
+
     @Test func organizationsAndCommonNameFromTheClientCA() throws {
         let pki = try TestPKI()
         let clientCA = try CertificateAuthority(pem: try pki.bytes("client-ca.pem"))
