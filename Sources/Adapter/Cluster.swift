@@ -158,6 +158,10 @@ public final class AuthenticationConfigWatcher: Sendable {
     public func start() { informer.start() }
     public func stop() async { await informer.stop() }
 
+    /// Allowed names that no certificate has: what an allowed-names entry that cannot be read stands for, so the
+    /// front proxy is refused (closed) rather than every name accepted (open).
+    public static let noAllowedName = ["\u{0}unreadable requestheader-allowed-names"]
+
     static func settings(_ data: [String: String]) -> Settings {
         func list(_ key: String, _ fallback: [String]) -> [String] {
             guard let text = data[key], let value = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
@@ -165,9 +169,14 @@ public final class AuthenticationConfigWatcher: Sendable {
             }
             return value.isEmpty ? fallback : value
         }
+        // Present but not a JSON list of strings: no name is allowed (an absent or empty list allows any).
+        var allowedNames = list("requestheader-allowed-names", [])
+        if let text = data["requestheader-allowed-names"], (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) == nil {
+            allowedNames = noAllowedName
+        }
         return Settings(
             requestHeaderCAPEM: data["requestheader-client-ca-file"].map { Array($0.utf8) },
-            allowedNames: list("requestheader-allowed-names", []),
+            allowedNames: allowedNames,
             usernameHeaders: list("requestheader-username-headers", ["X-Remote-User"]),
             groupHeaders: list("requestheader-group-headers", ["X-Remote-Group"]),
             extraHeaderPrefixes: list("requestheader-extra-headers-prefix", ["X-Remote-Extra-"]),

@@ -58,7 +58,7 @@ extension AccelMetricsAdapter {
             requestHeaderCA = pem
             requestHeader = RequestHeaderSettings(
                 verifier: CertificateVerifier(try CertificateAuthority(pem: pem)),
-                allowedNames: Self.list(requestHeaderAllowedNames), usernameHeaders: Self.list(requestHeaderUsernameHeaders),
+                allowedNames: Self.allowedNames(requestHeaderAllowedNames), usernameHeaders: Self.list(requestHeaderUsernameHeaders),
                 groupHeaders: Self.list(requestHeaderGroupHeaders), extraHeaderPrefixes: Self.list(requestHeaderExtraPrefixes))
         }
         let authenticator = Authenticator(
@@ -150,8 +150,12 @@ extension AccelMetricsAdapter {
                 }
                 apply()
                 handler.readiness.satisfy("extension-apiserver-authentication")
-                logger.info("front-proxy settings loaded from kube-system/extension-apiserver-authentication",
-                            metadata: ["allowed_names": "\(settings.allowedNames.joined(separator: ","))"])
+                if settings.allowedNames == AuthenticationConfigWatcher.noAllowedName {
+                    logger.error("requestheader-allowed-names in kube-system/extension-apiserver-authentication is not a JSON list of names: the front proxy is refused until it is")
+                } else {
+                    logger.info("front-proxy settings loaded from kube-system/extension-apiserver-authentication",
+                                metadata: ["allowed_names": "\(settings.allowedNames.joined(separator: ","))"])
+                }
             }
             watcher.start()
             tasks.append(Task {
@@ -163,6 +167,16 @@ extension AccelMetricsAdapter {
             })
         }
         return (server, tasks)
+    }
+
+    /// `--requestheader-allowed-names`: empty text allows any name (as the API server's flag does), but text that
+    /// names none (`,`, spaces) is a mistake that would do the same: refused at start, never read as "any".
+    static func allowedNames(_ text: String) -> [String] {
+        let names = list(text)
+        if names.isEmpty && text.contains(where: { !$0.isWhitespace }) {
+            fail("--requestheader-allowed-names: \"\(text)\" names no common name (leave it empty to allow any)")
+        }
+        return names
     }
 
     static func list(_ text: String) -> [String] {

@@ -1,0 +1,33 @@
+@testable import Adapter
+import Foundation
+import Testing
+
+/// Issue 15, case 7: allowed names for the front proxy that cannot be read never mean "any name".
+@Suite struct AllowedNamesTests {
+    @Test func anUnreadableConfigMapEntryAllowsNoName() {
+        let settings = { (value: String?) in
+            AuthenticationConfigWatcher.settings(value.map { ["requestheader-allowed-names": $0] } ?? [:]).allowedNames
+        }
+        #expect(settings(#"["front-proxy-client"]"#) == ["front-proxy-client"])
+        #expect(settings(nil) == [])
+        #expect(settings("[]") == [])
+        for broken in ["front-proxy-client", #"["front-proxy-client""#, "{}", "[1]"] {
+            #expect(settings(broken) == AuthenticationConfigWatcher.noAllowedName, "\(broken)")
+        }
+    }
+
+    @Test func aFlagNamingNoNameStopsTheAdapter() throws {
+        let pki = try Harness.temporaryDirectory("accel-names")
+        defer { try? FileManager.default.removeItem(at: pki) }
+        let (_, pkiErr, pkiStatus) = try runProgram("/bin/bash", [Harness.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        try #require(pkiStatus == 0, "\(pkiErr)")
+        let (_, err, status) = try runProgram(
+            Harness.binary("accel-metrics-adapter"),
+            ["--secure-port", "\(try Harness.freePort())", "--bind-address", "127.0.0.1", "--exporters.targets", "127.0.0.1:1",
+             "--tls-cert-file", pki.appendingPathComponent("server.pem").path, "--tls-private-key-file", pki.appendingPathComponent("server.key").path,
+             "--requestheader-client-ca-file", pki.appendingPathComponent("proxy-ca.pem").path, "--requestheader-allowed-names", " , ", "--authorization-mode", "AlwaysAllow"],
+            timeout: 15)
+        #expect(status != 0)
+        #expect(err.contains("--requestheader-allowed-names"), "\(err)")
+    }
+}
