@@ -91,7 +91,7 @@ public struct APIHandler: Sendable {
             break
         }
         do throws(Status) {
-            let route = try MetricsRoute(path: request.path, query: request.query)
+            let route = try MetricsRoute(path: request.rawPath, query: request.query)
             switch route {
             case .groupList:
                 let groups = MetricsAPIGroup.allCases.filter { servesExternal || $0 != .external }.map(APIGroup.init)

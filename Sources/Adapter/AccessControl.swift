@@ -43,7 +43,7 @@ public struct AccessControl: Sendable {
         }
         let stripped = authenticator.strippingIdentityHeaders(request)
         guard let authorizer else { return (stripped, nil) }
-        let attributes = RequestAttributes.of(method: request.method, path: request.path, query: request.query)
+        let attributes = RequestAttributes.of(method: request.method, path: request.rawPath, query: request.query)
         do {
             let decision = try await authorizer.authorize(user, attributes)
             guard decision.allowed else {

@@ -125,10 +125,14 @@ final class RequestState {
     var phase = Phase.new
     /// The raw query string, captured before libmicrohttpd splits and decodes it.
     let query: String
+    /// The raw path (still percent-encoded), captured before libmicrohttpd decodes it: handlers decode it once,
+    /// segment by segment (decoding twice would turn `%252A` into the wildcard `*`).
+    let path: String?
     var discardedBodyBytes = 0
 
-    init(query: String) {
+    init(query: String, path: String? = nil) {
         self.query = query
+        self.path = path
     }
 }
 
@@ -138,10 +142,17 @@ let requestStarted: @convention(c) (
     UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?
 ) -> UnsafeMutableRawPointer? = { _, uri, _ in
     var query = ""
-    if let uri, let mark = strchr(uri, Int32(UInt8(ascii: "?"))) {
-        query = String(cString: mark + 1)
+    var path: String?
+    if let uri {
+        let target = String(cString: uri)
+        if let mark = target.firstIndex(of: "?") {
+            query = String(target[target.index(after: mark)...])
+            path = String(target[..<mark])
+        } else {
+            path = target
+        }
     }
-    return CallbackContext.retain(RequestState(query: query))
+    return CallbackContext.retain(RequestState(query: query, path: path))
 }
 
 /// `MHD_OPTION_NOTIFY_COMPLETED`: the request is over (answered, failed, or the connection closed).
@@ -212,6 +223,7 @@ let accessHandler: MHD_AccessHandlerCallback = {
         let incoming = HTTPRequest(
             method: String(cString: method),
             path: String(cString: url),
+            rawPath: request.path,
             query: request.query,
             headers: requestHeaders(connection),
             remoteAddress: CMicroHTTPD_client_address(connection).flatMap(socketAddressString),

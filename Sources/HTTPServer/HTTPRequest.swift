@@ -5,6 +5,9 @@ public struct HTTPRequest: Sendable {
     public var method: String
     /// Path without the query, percent-decoded by libmicrohttpd (`/metrics`).
     public var path: String
+    /// The same path as the client sent it, still percent-encoded (`/pods/%2A/m`): for handlers that decode it
+    /// themselves, segment by segment, exactly once (decoding ``path`` again would turn `%252A` into `*`).
+    public var rawPath: String
     /// Everything after the first `?` of the request target, not decoded; empty when there is none.
     public var query: String
     /// Request headers in the order received; see ``header(_:)``.
@@ -18,6 +21,7 @@ public struct HTTPRequest: Sendable {
     public init(
         method: String,
         path: String,
+        rawPath: String? = nil,
         query: String = "",
         headers: [(name: String, value: String)] = [],
         remoteAddress: String? = nil,
@@ -25,6 +29,7 @@ public struct HTTPRequest: Sendable {
     ) {
         self.method = method
         self.path = path
+        self.rawPath = rawPath ?? path
         self.query = query
         self.headers = headers
         self.remoteAddress = remoteAddress

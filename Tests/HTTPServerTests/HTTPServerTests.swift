@@ -74,7 +74,7 @@ struct HTTPServerTests {
         }
     }
 
-    @Test("The handler sees method, decoded path, raw query, headers case-insensitively and the peer address")
+    @Test("The handler sees method, decoded and raw path, raw query, headers case-insensitively and the peer address")
     func requestFields() throws {
         try withServer { server throws in
             let response = try request(
