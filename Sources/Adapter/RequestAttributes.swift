@@ -47,6 +47,18 @@ public enum RequestAttributes: Sendable, Hashable {
             // The API server treats `*` as a name; the HPA's RBAC grants `get` on it.
             case .all: name = "*"
             }
+            if read.namespace == nil, read.resource == .namespaces {
+                // RequestInfo takes `namespaces/{ns}` as the namespace (only `status` and `finalize` are the
+                // Namespace's own subresources) and reads the rest as a resource in it: the Namespace object's
+                // metric (`namespaces/ml/metrics/m`) is `get` on `metrics` named `m` in `ml`, and the root form
+                // (`namespaces/ml/m`) is `list` on `m` in `ml`.
+                let objectForm = path.split(separator: "/").suffix(4).first == "namespaces"
+                return .resource(
+                    Resource(
+                        verb: objectForm ? verb : (verb == "get" ? "list" : verb), group: MetricsAPIGroup.custom.rawValue,
+                        version: read.version.rawValue, resource: objectForm ? "metrics" : read.metricName,
+                        name: objectForm ? read.metricName : "", namespace: name))
+            }
             return .resource(
                 Resource(
                     verb: verb, group: MetricsAPIGroup.custom.rawValue, version: read.version.rawValue,

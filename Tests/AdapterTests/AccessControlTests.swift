@@ -51,9 +51,14 @@ final class RecordingReviewer: AccessReviewer, TokenReviewer {
         let node = RequestAttributes.of(method: "GET", path: "/apis/custom.metrics.k8s.io/v1beta1/nodes/n1/gpu_power_watts", query: "")
         #expect(node == .resource(.init(verb: "get", group: "custom.metrics.k8s.io", version: "v1beta1", resource: "nodes",
                                           subresource: "gpu_power_watts", name: "n1")))
+        // The Namespace object's metric, as RequestInfo reads it: `metrics` named `m` in namespace `ml` (issue 15,
+        // case 7: these were `namespaces`/`ml` with subresource `m`, which the API server never asks about).
         let namespace = RequestAttributes.of(method: "GET", path: "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/metrics/m", query: "")
-        #expect(namespace == .resource(.init(verb: "get", group: "custom.metrics.k8s.io", version: "v1beta2", resource: "namespaces",
-                                               subresource: "m", name: "ml")))
+        #expect(namespace == .resource(.init(verb: "get", group: "custom.metrics.k8s.io", version: "v1beta2", resource: "metrics",
+                                               name: "m", namespace: "ml")))
+        let rootForm = RequestAttributes.of(method: "GET", path: "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/m", query: "")
+        #expect(rootForm == .resource(.init(verb: "list", group: "custom.metrics.k8s.io", version: "v1beta2", resource: "m",
+                                              namespace: "ml")))
         let external = RequestAttributes.of(method: "GET", path: "/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/queue", query: "")
         #expect(external == .resource(.init(verb: "list", group: "external.metrics.k8s.io", version: "v1beta1", resource: "queue",
                                               namespace: "ml")))
