@@ -140,7 +140,7 @@ struct KubeletClientTests {
         fake.set { $0.list = listMessage([podMessage("a", "b", [])]) }
         try await fake.start()
         // staleAfter leaves room for a loaded machine between the last good answer and the first failure seen here.
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 0.3, staleAfter: 8),
+        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 0.3, staleAfter: 15),
                                         logger: Self.logger)
         client.start()
         defer { client.stop() }
@@ -153,7 +153,7 @@ struct KubeletClientTests {
         #expect(failing.error?.contains("deadline") == true)
         // Kept for a bounded time after the last good answer, then dropped.
         #expect(failing.list != nil)
-        let dropped = await eventually(timeout: 20) { client.status.list == nil }
+        let dropped = await eventually(timeout: 30) { client.status.list == nil }
         #expect(dropped)
         // An error status (e.g. a kubelet that cannot serve) is a failure too; answers come back after it.
         fake.set { $0.listBehaviour = .fail(.internalError) }
