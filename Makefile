@@ -15,14 +15,21 @@ build: deps
 run: build
 	./scripts/demo.sh
 
+# SwiftPM itself leaves TemporaryDirectory.* folders (holding only `.keep-directory`) in the temp folder, about 6 per
+# build and 5 per `swift test`; the tests clean up their own. Those made during this run are removed after it.
+SWIFTPM_TMP_MARK = .build/.test-started
+
 test: deps check-manifests
+	@mkdir -p .build && touch $(SWIFTPM_TMP_MARK)
 	promtool check rules dashboards/*.yaml
 	cd dashboards && promtool test rules tests/*.yaml
 	$(SWIFT) build --build-tests
 	python3 scripts/check-fake-nvml.py .build/debug/libFakeNVML.so Tests/Fixtures/nvml --old .build/debug/libFakeNVMLOld.so
 	python3 scripts/generate-dashboards.py --check
 	python3 scripts/check-dashboards.py .build/debug
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build; status=$$?; \
+	  ./scripts/clean-swiftpm-tmp.sh $(SWIFTPM_TMP_MARK); \
+	  exit $$status
 
 # The images' binaries: static Swift stdlib; from the system only libmicrohttpd, GnuTLS, libsensors, libyaml, libcrypt
 # and zlib (exporter) and libmicrohttpd, GnuTLS, libyaml and zlib (adapter), plus libstdc++ and libgcc for the Swift

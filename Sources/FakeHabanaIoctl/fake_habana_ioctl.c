@@ -50,15 +50,21 @@ typedef int (*ioctl_fn)(int, unsigned long, ...);
 
 #define NEXT(name, type) static type next_##name; if (next_##name == NULL) next_##name = (type)dlsym(RTLD_NEXT, #name)
 
+// open and open64 are the same call under two names (x86-64): one body, the next definition looked up by name.
+static int open_noting(const char *symbol, open_fn *next, const char *path, int flags, mode_t mode) {
+    if (*next == NULL) *next = (open_fn)dlsym(RTLD_NEXT, symbol);
+    int fd = (*next)(path, flags, mode);
+    note(fd, path);
+    return fd;
+}
+
 int open(const char *path, int flags, ...) {
     va_list ap;
     va_start(ap, flags);
     mode_t mode = (flags & O_CREAT) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    NEXT(open, open_fn);
-    int fd = next_open(path, flags, mode);
-    note(fd, path);
-    return fd;
+    static open_fn next;
+    return open_noting("open", &next, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...) {
@@ -66,10 +72,8 @@ int open64(const char *path, int flags, ...) {
     va_start(ap, flags);
     mode_t mode = (flags & O_CREAT) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    NEXT(open64, open_fn);
-    int fd = next_open64(path, flags, mode);
-    note(fd, path);
-    return fd;
+    static open_fn next;
+    return open_noting("open64", &next, path, flags, mode);
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
