@@ -41,6 +41,7 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(
     MHD_AccessHandlerCallback handler, void *handler_context,
     MHD_RequestCompletedCallback completed, void *completed_context,
     void *(*uri_log)(void *cls, const char *uri, struct MHD_Connection *connection), void *uri_log_context,
+    MHD_NotifyConnectionCallback notify_connection, void *notify_connection_context,
     const struct CMicroHTTPD_Logger *logger,
     struct MHD_OptionItem *options
 ) {
@@ -49,12 +50,14 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(
                                 MHD_OPTION_EXTERNAL_LOGGER, &CMicroHTTPD_log_trampoline, (void *)logger,
                                 MHD_OPTION_NOTIFY_COMPLETED, completed, completed_context,
                                 MHD_OPTION_URI_LOG_CALLBACK, uri_log, uri_log_context,
+                                MHD_OPTION_NOTIFY_CONNECTION, notify_connection, notify_connection_context,
                                 MHD_OPTION_ARRAY, options,
                                 MHD_OPTION_END);
     }
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_context,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_context,
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, uri_log_context,
+                            MHD_OPTION_NOTIFY_CONNECTION, notify_connection, notify_connection_context,
                             MHD_OPTION_ARRAY, options,
                             MHD_OPTION_END);
 }
@@ -69,6 +72,12 @@ static inline uint16_t CMicroHTTPD_bound_port(struct MHD_Daemon *daemon) {
 static inline const struct sockaddr *CMicroHTTPD_client_address(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return info == NULL ? NULL : info->client_addr;
+}
+
+/// The connection's socket (`MHD_CONNECTION_INFO_CONNECTION_FD`), or -1.
+static inline int CMicroHTTPD_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
 }
 
 /// The connection's GnuTLS session (`gnutls_session_t`), or NULL for a plain-HTTP connection.

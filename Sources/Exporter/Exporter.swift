@@ -272,7 +272,8 @@ public final class Exporter: Sendable {
             configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
                                  threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
                                  perIPConnectionLimit: configuration.maxConnectionsPerIP,
-                                 connectionTimeoutSeconds: configuration.requestTimeoutSeconds, tls: webConfig?.tls),
+                                 connectionTimeoutSeconds: configuration.requestTimeoutSeconds,
+                                 headerTimeoutSeconds: Double(configuration.requestTimeoutSeconds), tls: webConfig?.tls),
             logger: logger,
             handler: { [self] request in self.guardedHandle(request) }
         )

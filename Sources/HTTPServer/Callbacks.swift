@@ -28,6 +28,8 @@ final class ServerContext: Sendable {
     let allowedMethods: [String]
     let methodNotAllowed: HTTPResponse
     let maxRequestBodySize: Int
+    /// The header deadline's bookkeeping; nil when it is off.
+    let headerDeadlines: HeaderDeadlines?
     /// Whether connections are TLS (then the peer's certificates are read for each request).
     let tls: Bool
     /// libmicrohttpd's messages while the daemon starts explain a failed start (logged as errors); afterwards
@@ -66,6 +68,9 @@ final class ServerContext: Sendable {
         self.allowedMethods = configuration.allowedMethods
         self.maxRequestBodySize = configuration.maxRequestBodySize
         self.tls = configuration.tls != nil
+        self.headerDeadlines = configuration.headerTimeoutSeconds > 0
+            ? HeaderDeadlines(limit: configuration.headerTimeoutSeconds, idleAllowance: Double(configuration.connectionTimeoutSeconds))
+            : nil
         self.methodNotAllowed = HTTPResponse(
             status: 405,
             headers: [
@@ -156,7 +161,10 @@ let requestStarted: @convention(c) (
 }
 
 /// `MHD_OPTION_NOTIFY_COMPLETED`: the request is over (answered, failed, or the connection closed).
-let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestContext, _ in
+let requestCompleted: MHD_RequestCompletedCallback = { cls, connection, requestContext, _ in
+    if let cls, let connection {
+        CallbackContext.fromOpaque(cls, as: ServerContext.self).takeUnretainedValue().headerDeadlines?.requestFinished(connection)
+    }
     guard let requestContext, let pointer = requestContext.pointee else { return }
     requestContext.pointee = nil
     CallbackContext.fromOpaque(pointer, as: RequestState.self).release()
@@ -198,6 +206,7 @@ let accessHandler: MHD_AccessHandlerCallback = {
     switch request.phase {
     case .new:
         request.phase = .receiving
+        server.headerDeadlines?.headComplete(connection)
         let methodName = String(cString: method)
         guard server.allowedMethods.contains(methodName) else {
             request.phase = .answered

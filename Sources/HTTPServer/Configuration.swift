@@ -20,6 +20,10 @@ extension HTTPServer {
         /// Seconds a connection may stay idle (a client that sends half a request and stalls, or an idle
         /// keep-alive connection) before it is closed. 0 never closes idle connections.
         public var connectionTimeoutSeconds: Int
+        /// Seconds a connection has from being accepted (TLS handshake included) to a complete request head, and a
+        /// kept-alive one from the end of a request to its next head beyond ``connectionTimeoutSeconds``. Unlike
+        /// the idle timeout, a client trickling bytes cannot extend it. 0 turns it off.
+        public var headerTimeoutSeconds: Double
         /// Bytes of memory per connection for the request line, the headers and the response headers. A request
         /// whose headers do not fit is answered 431 (or 414 for a long URI) and the connection is closed.
         public var connectionMemoryLimit: Int
@@ -39,6 +43,7 @@ extension HTTPServer {
             connectionLimit: Int = 512,
             perIPConnectionLimit: Int = 0,
             connectionTimeoutSeconds: Int = 10,
+            headerTimeoutSeconds: Double = 10,
             connectionMemoryLimit: Int = 32 * 1024,
             maxRequestBodySize: Int = 64 * 1024,
             allowedMethods: [String] = ["GET", "HEAD"],
@@ -50,6 +55,7 @@ extension HTTPServer {
             self.connectionLimit = connectionLimit
             self.perIPConnectionLimit = perIPConnectionLimit
             self.connectionTimeoutSeconds = connectionTimeoutSeconds
+            self.headerTimeoutSeconds = headerTimeoutSeconds
             self.connectionMemoryLimit = connectionMemoryLimit
             self.maxRequestBodySize = maxRequestBodySize
             self.allowedMethods = allowedMethods
@@ -123,6 +129,9 @@ extension HTTPServer {
             guard (0...86_400).contains(connectionTimeoutSeconds) else {
                 throw failure("connectionTimeoutSeconds \(connectionTimeoutSeconds) is not in 0...86400")
             }
+            guard headerTimeoutSeconds.isFinite, (0...86_400).contains(headerTimeoutSeconds) else {
+                throw failure("headerTimeoutSeconds \(headerTimeoutSeconds) is not in 0...86400")
+            }
             guard (4096...(64 << 20)).contains(connectionMemoryLimit) else {
                 throw failure("connectionMemoryLimit \(connectionMemoryLimit) is not in 4096...67108864")
             }
@@ -146,7 +155,8 @@ extension HTTPServer {
         public var privateKeyPEM: [UInt8]
         /// CA certificates named in the TLS CertificateRequest: clients may then present a certificate, which
         /// handlers find in ``HTTPRequest/peerCertificates`` and verify with a ``CertificateAuthority``. Nil asks
-        /// for none. (Clients such as Go's send a certificate only when its issuer is named here.)
+        /// for none; empty asks for any certificate and names no CA. (Clients such as Go's send a certificate only
+        /// when its issuer is named here, or when no CA is named.)
         public var clientCAsPEM: [UInt8]?
         /// GnuTLS priority string (see ``priorities(versions:)``).
         public var priorities: String

@@ -20,7 +20,7 @@ public final class HTTPServer: Sendable {
     /// What a running daemon owns; guarded so that start and stop from different threads do not interleave.
     private let lifecycle = Mutex<Running?>(nil)
     /// Daemons replaced by a TLS reload, finishing their connections.
-    private let retiring = Mutex<[DaemonParts]>([])
+    private let retiring = Mutex<[Retiring]>([])
     /// Separate from `lifecycle` so that reading them never waits on a start or stop in progress.
     private let boundPort = Atomic<Int>(0)
     private let running = Atomic<Bool>(false)
@@ -79,15 +79,14 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// Serves new connections with `tls` from now on, without dropping the listen socket: a second daemon takes
-    /// over the socket at once; the previous one stops accepting and finishes its connections' requests (it is
-    /// stopped after `drainSeconds`). Throws, and keeps serving the previous credentials, when `tls` does not
-    /// load. Only for a server started with TLS.
-    public func reloadTLS(_ tls: HTTPServer.TLSConfiguration, drainSeconds: Double = 10) throws {
-        try checkCredentials(tls)
-        let retired: DaemonParts? = try lifecycle.withLock { current in
+    /// Serves new connections with `tls` from now on (nil: plain HTTP), without dropping the listen socket: a
+    /// second daemon takes over the socket at once; the previous one stops accepting and finishes its connections'
+    /// requests (it is stopped after `drainSeconds`, or by ``stop()``, whichever comes first). Throws, and keeps
+    /// serving as before, when `tls` does not load. Turning TLS on or off this way is allowed: the socket stays.
+    public func reloadTLS(_ tls: HTTPServer.TLSConfiguration?, drainSeconds: Double = 10) throws {
+        if let tls { try checkCredentials(tls) }
+        let retired: Retiring? = try lifecycle.withLock { current in
             guard var running = current else { return nil }
-            precondition(running.tls != nil, "reloadTLS on a server started without TLS")
             guard running.tls != tls else { return nil }
             var updated = configuration
             updated.tls = tls
@@ -96,23 +95,27 @@ public final class HTTPServer: Sendable {
             running.daemon = fresh
             running.tls = tls
             current = running
-            return old
+            // The old daemon stops accepting; it hands back its duplicate of the listen socket, which is ours to
+            // close (with the daemon, after the drain or on stop: a duplicate left open keeps the port listening).
+            let retiring = Retiring(parts: old, quiescedFD: MHD_quiesce_daemon(old.daemon))
+            self.retiring.withLock { $0.append(retiring) }
+            return retiring
         }
         guard let retired else { return }
-        // The old daemon stops accepting; its open connections finish before it is stopped.
-        let quiescedFD = MHD_quiesce_daemon(retired.daemon)
-        retiring.withLock { $0.append(retired) }
-        logger.info("TLS credentials reloaded", metadata: ["port": "\(port)"])
+        logger.info(tls == nil ? "TLS turned off" : "TLS credentials reloaded", metadata: ["port": "\(port)"])
         DispatchQueue.global().asyncAfter(deadline: .now() + drainSeconds) { [self] in
             let stillRetiring = retiring.withLock { list -> Bool in
-                guard let index = list.firstIndex(where: { $0.daemon == retired.daemon }) else { return false }
+                guard let index = list.firstIndex(where: { $0.parts.daemon == retired.parts.daemon }) else { return false }
                 list.remove(at: index)
                 return true
             }
-            guard stillRetiring else { return }
-            retired.stop()
-            if quiescedFD >= 0 { close(quiescedFD) }
+            if stillRetiring { retired.stop() }
         }
+    }
+
+    /// The TLS settings of the daemon serving new connections (nil: plain HTTP); nil when stopped.
+    public var currentTLS: HTTPServer.TLSConfiguration? {
+        lifecycle.withLock { $0?.tls }
     }
 
     /// Loads the pair with GnuTLS first: a clear error instead of a failed daemon start, and a warning for a
@@ -126,7 +129,7 @@ public final class HTTPServer: Sendable {
         } else if notBefore > now {
             logger.warning("the TLS serving certificate is not valid yet", metadata: ["not_before": "\(notBefore)"])
         }
-        if let clientCAs = tls.clientCAsPEM { _ = try CertificateAuthority(pem: clientCAs) }
+        if let clientCAs = tls.clientCAsPEM, !clientCAs.isEmpty { _ = try CertificateAuthority(pem: clientCAs) }
     }
 
     /// Closes the listen socket and every connection and waits for the worker threads to finish. Does nothing if
@@ -191,7 +194,10 @@ public final class HTTPServer: Sendable {
             options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: cString(tls.certificateChainPEM)))
             options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: cString(Array(tls.priorities.utf8))))
             if let clientCAs = tls.clientCAsPEM {
-                options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: cString(clientCAs)))
+                // libmicrohttpd asks for a client certificate only when it has a trust list. An empty one (a PEM
+                // holding no certificate, which GnuTLS loads as zero CAs) asks for any certificate and names no CA.
+                let trust = clientCAs.isEmpty ? Array("# no CA: any client certificate\n".utf8) : clientCAs
+                options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: cString(trust)))
             }
         }
         options.append(option(.END, 0))
@@ -204,6 +210,7 @@ public final class HTTPServer: Sendable {
                 accessHandler, contextPointer,
                 requestCompleted, contextPointer,
                 requestStarted, contextPointer,
+                connectionNotified, contextPointer,
                 logSink,
                 buffer.baseAddress
             )
@@ -246,6 +253,18 @@ private struct Running {
     var tls: HTTPServer.TLSConfiguration?
 }
 
+/// A daemon replaced by a TLS reload: quiesced (no longer accepting), finishing its connections.
+private struct Retiring: Sendable {
+    let parts: DaemonParts
+    /// The daemon's duplicate of the listen socket, handed back by `MHD_quiesce_daemon` (-1 if it failed).
+    let quiescedFD: Int32
+
+    func stop() {
+        parts.stop()
+        if quiescedFD >= 0 { close(quiescedFD) }
+    }
+}
+
 /// One libmicrohttpd daemon and what its callbacks use.
 struct DaemonParts: @unchecked Sendable {
     // @unchecked: the pointers are owned by this value's holder and freed once, in `stop()`, after the daemon's
@@ -259,6 +278,7 @@ struct DaemonParts: @unchecked Sendable {
     func stop() {
         MHD_stop_daemon(daemon)
         // No callback can run any more: the context, the log sink and the credentials may go.
+        context.takeUnretainedValue().headerDeadlines?.stop()
         context.release()
         logSink.deinitialize(count: 1)
         logSink.deallocate()

@@ -263,6 +263,36 @@ struct HTTPServerTests {
         }
     }
 
+    /// Issue 15: a client trickling one header byte at a time resets libmicrohttpd's idle timer forever; the header
+    /// deadline closes it all the same, counted from the connection's start. A kept-alive connection that asks
+    /// again in time is served.
+    @Test("A trickle of header bytes cannot extend the header deadline; keep-alive requests in time are served")
+    func trickledHeadersMeetTheDeadline() throws {
+        try withServer({ $0.connectionTimeoutSeconds = 2; $0.headerTimeoutSeconds = 1 }) { server throws in
+            let slow = try TestClient(port: server.port, timeout: 0.3)
+            let started = ContinuousClock.now
+            try slow.send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Trickle: ")
+            var outcome = TestClient.CloseOutcome.timedOut
+            // One byte every 0.3 s (well inside the 2 s idle timeout) for up to 6 s.
+            while ContinuousClock.now - started < .seconds(6) {
+                do { try slow.send("a") } catch { outcome = .closed; break }
+                outcome = slow.waitForClose()
+                if outcome != .timedOut { break }
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(outcome == .closed)
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(3), "closed after \(elapsed)")
+
+            let kept = try TestClient(port: server.port, timeout: 5)
+            for _ in 0..<3 {
+                try kept.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try kept.readResponse().status == 200)
+                Thread.sleep(forTimeInterval: 0.6)  // a pause between requests, inside idle + header allowance
+            }
+        }
+    }
+
     @Test("Headers larger than connectionMemoryLimit are refused and the server keeps serving")
     func oversizeHeaders() throws {
         try withServer({ $0.connectionMemoryLimit = 8 * 1024 }) { server throws in

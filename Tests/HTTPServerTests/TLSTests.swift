@@ -170,6 +170,60 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(logs.contains("TLS credentials reloaded"))
     }
 
+    /// Issue 15, case 7: `stop()` soon after a reload used to stop the retired daemon but not close the listen
+    /// socket's duplicate it had handed back, so the port kept accepting connections nobody answered.
+    @Test func stopSoonAfterAReloadStopsListening() throws {
+        let pki = try TestPKI()
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
+            handler: { _ in .text("ok") })
+        try server.start()
+        let port = server.port
+        try server.reloadTLS(try pki.serverTLS("server2"), drainSeconds: 30)
+        server.stop()
+        #expect(throws: ClientError.self) { _ = try TestClient(port: port, timeout: 1) }
+    }
+
+    /// Issue 15, case 7: TLS added to (or removed from) a running server's configuration takes effect on the same
+    /// socket, instead of being ignored.
+    @Test func tlsTurnsOnAndOffWithoutARestart() throws {
+        let pki = try TestPKI()
+        let logs = CapturedLogs()
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0), logger: logs.logger, handler: { _ in .text("ok") })
+        try server.start()
+        defer { server.stop() }
+        let port = server.port
+        #expect(try request("GET", "/", port: port).status == 200)
+        try server.reloadTLS(try pki.serverTLS(), drainSeconds: 0.2)
+        #expect(server.currentTLS != nil)
+        #expect(try curl(port, pki).0 == "ok")
+        #expect(try servedSubject(port) == "subject=CN = localhost")
+        try server.reloadTLS(nil, drainSeconds: 0.2)
+        #expect(server.currentTLS == nil)
+        #expect(try request("GET", "/", port: port).status == 200)
+        #expect(logs.contains("TLS turned off"))
+    }
+
+    /// Issue 15, case 7: an empty CA list still asks the client for a certificate (naming no CA), so a handler
+    /// can require one without a CA to verify it against (`RequireAnyClientCert` without `client_ca_file`).
+    @Test func anEmptyCAListAsksForAnyCertificate() throws {
+        let pki = try TestPKI()
+        var tls = try pki.serverTLS()
+        tls.clientCAsPEM = []
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, tls: tls), logger: CapturedLogs().logger,
+            handler: Self.echoIdentity(nil))
+        try server.start()
+        defer { server.stop() }
+        #expect(try curl(server.port, pki, cert: "alice").0 == "certificate, not checked")
+        #expect(try curl(server.port, pki, cert: "rogue").0 == "certificate, not checked")
+        #expect(try curl(server.port, pki).0 == "no certificate")
+        let (out, _, _) = try runTool(
+            "/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(server.port) -cert \(pki.path("alice.pem")) -key \(pki.path("alice.key")) </dev/null 2>&1"])
+        #expect(out.contains("No client certificate CA names sent"), "\(out.prefix(800))")
+    }
+
     @Test func aBadPairFailsTheStartWithAClearError() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
