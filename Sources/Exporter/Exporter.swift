@@ -130,6 +130,7 @@ public final class Exporter: Sendable {
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
+        loginGuard = LoginGuard(maxConcurrent: max(1, configuration.httpThreads - 1))
         self.logger = logger
         var sources: [any AcceleratorSource] = []
         if configuration.collectors.contains("amdgpu") {
@@ -257,7 +258,7 @@ public final class Exporter: Sendable {
         var webConfig: WebConfig?
         if let path = configuration.webConfigPath {
             let loaded = try WebConfig.load(path: path)
-            webAccess.withLock { $0 = try? WebAccess(config: loaded) }
+            webAccess.withLock { $0 = try? WebAccess(config: loaded, loginGuard: loginGuard) }
             guard webAccess.withLock({ $0 }) != nil else {
                 throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
             }
@@ -279,7 +280,9 @@ public final class Exporter: Sendable {
         )
         try http.start()
         server.withLock { $0 = http }
-        if let path = configuration.webConfigPath { watchWebConfig(path, server: http, last: Self.fingerprint(path)) }
+        if let path = configuration.webConfigPath, let webConfig {
+            watchWebConfig(path, server: http, files: webConfig.files, last: Self.fingerprint(path, files: webConfig.files))
+        }
         if let delay = configuration.trimStartupMemoryAfterSeconds {
             let logger = self.logger
             DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) {
@@ -295,8 +298,13 @@ public final class Exporter: Sendable {
 
     /// The web configuration in force; re-read when its file changes (a bad file keeps the previous one).
     private let webAccess = Mutex<WebAccess?>(nil)
+    /// Bounds bcrypt runs (one at a time, leaving the other HTTP threads free) and throttles failing addresses.
+    private let loginGuard: LoginGuard
 
     private func guardedHandle(_ request: HTTPRequest) -> HTTPResponse {
+        // The health paths answer without credentials: kubelet probes carry none, and they must never wait on a
+        // bcrypt run. They tell nothing but "ok" and the readiness reason.
+        if request.path == "/healthz" || request.path == "/readyz" { return handle(request) }
         guard let access = webAccess.withLock({ $0 }) else { return handle(request) }
         if let refusal = access.check(request) { return refusal }
         var response = handle(request)
@@ -304,27 +312,32 @@ public final class Exporter: Sendable {
         return response
     }
 
-    /// Re-reads `--web.config.file` every 5 s when it changed: new credentials, users, headers and certificates
-    /// apply to new connections; a file that does not load is logged and the previous one stays.
-    private func watchWebConfig(_ path: String, server: HTTPServer, last: [Int]) {
+    /// Re-reads `--web.config.file` every 5 s when it, or a certificate, key or CA file it names, changed: new
+    /// credentials, users, headers and certificates apply to new connections, and TLS added or removed takes effect
+    /// on the same socket. A file that does not load is logged and the previous configuration stays.
+    private func watchWebConfig(_ path: String, server: HTTPServer, files: [String], last: [Int]) {
         let logger = self.logger
         DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 5) { [weak self] in
             guard let self, server.isRunning else { return }
             var seen = last
-            let now = Self.fingerprint(path)
+            var watched = files
+            let now = Self.fingerprint(path, files: files)
             if now != seen {
-                seen = now
                 do {
                     let loaded = try WebConfig.load(path: path)
-                    let access = try WebAccess(config: loaded)
-                    if let tls = loaded.tls, server.configuration.tls != nil { try server.reloadTLS(tls) }
+                    let access = try WebAccess(config: loaded, loginGuard: loginGuard)
+                    if loaded.tls != server.currentTLS { try server.reloadTLS(loaded.tls) }
                     webAccess.withLock { $0 = access }
-                    logger.info("web configuration reloaded", metadata: ["file": "\(path)"])
+                    watched = loaded.files
+                    logger.info("web configuration reloaded", metadata: [
+                        "file": "\(path)", "tls": "\(loaded.tls == nil ? "off" : "on")", "client_auth": "\(loaded.clientAuth.rawValue)",
+                    ])
                 } catch {
                     logger.error("web configuration rejected; keeping the previous one", metadata: ["file": "\(path)", "error": "\(error)"])
                 }
+                seen = Self.fingerprint(path, files: watched)
             }
-            self.watchWebConfig(path, server: server, last: seen)
+            self.watchWebConfig(path, server: server, files: watched, last: seen)
         }
     }
 

@@ -5,6 +5,11 @@ import Musl
 #endif
 
 extension Exporter {
+    /// The fingerprints of `path` and of each of `files`, in order.
+    static func fingerprint(_ path: String, files: [String]) -> [Int] {
+        ([path] + files).flatMap { fingerprint($0) + [-1] }
+    }
+
     /// The length and an FNV-1a hash of `path`'s first MiB (`[0]` when it cannot be read): a change means "reload".
     /// Content rather than `stat`: a file rewritten in place within one mtime tick, or a ConfigMap's symlink swap,
     /// is seen all the same.

@@ -3,6 +3,7 @@ import CCrypt
 import Kubernetes
 public import ConfigYAML
 public import HTTPServer
+import Dispatch
 import Synchronization
 
 /// `--web.config.file`, in Prometheus exporter-toolkit's shape: TLS with optional client certificates, response
@@ -38,6 +39,8 @@ public struct WebConfig: Sendable, Equatable {
     public var headers: [(name: String, value: String)] = []
     /// user → bcrypt hash.
     public var users: [String: String] = [:]
+    /// The certificate, key and CA files read, as full paths: the reload watches them as well as the file itself.
+    public var files: [String] = []
 
     public static func == (lhs: WebConfig, rhs: WebConfig) -> Bool {
         lhs.tls == rhs.tls && lhs.clientAuth == rhs.clientAuth && lhs.clientCAPEM == rhs.clientCAPEM
@@ -65,6 +68,7 @@ public struct WebConfig: Sendable, Equatable {
         }
         func read(_ file: String, at path: String) throws(ConfigError) -> [UInt8] {
             let full = file.hasPrefix("/") ? file : directory + "/" + file
+            config.files.append(full)
             do {
                 return try FileRoot("/").readBytes(String(full.drop { $0 == "/" }), limit: 1 << 20)
             } catch {
@@ -117,14 +121,12 @@ public struct WebConfig: Sendable, Equatable {
                 {
                     throw ConfigError(path: "\(key).client_ca_file", message: "is required for \(config.clientAuth.rawValue)")
                 }
+                // Without client_ca_file (RequestClientCert, RequireAnyClientCert) the server still asks for a
+                // certificate, with an empty CA list, so that clients send whichever they have.
                 config.tls = HTTPServer.TLSConfiguration(
                     certificateChainPEM: certificate, privateKeyPEM: privateKey,
                     clientCAsPEM: config.clientAuth == .noClientCert ? nil : (config.clientCAPEM ?? []),
                     priorities: HTTPServer.TLSConfiguration.priorities(versions: allowed))
-                if config.clientAuth != .noClientCert, config.clientCAPEM == nil {
-                    // Ask for a certificate with an empty CA list.
-                    config.tls?.clientCAsPEM = nil
-                }
             case "http_server_config":
                 guard case .map(let fields) = value else { throw ConfigError(path: key, message: "must be a map") }
                 for (field, item) in fields {
@@ -167,13 +169,16 @@ public struct WebConfig: Sendable, Equatable {
 
 /// Checks requests against a ``WebConfig``: client certificates, then basic auth. Successful bcrypt checks are
 /// cached (bcrypt is slow on purpose, and Prometheus sends the same credentials every scrape); failures are not.
+/// Uncached checks go through a ``LoginGuard``: bounded in number at once, refused for an address that keeps failing.
 final class WebAccess: Sendable {
     let config: WebConfig
     private let authority: CertificateAuthority?
+    private let loginGuard: LoginGuard
     private let verified = Mutex<[String: String]>([:])  // user → the password's bcrypt result that matched
 
-    init(config: WebConfig) throws {
+    init(config: WebConfig, loginGuard: LoginGuard = LoginGuard()) throws {
         self.config = config
+        self.loginGuard = loginGuard
         authority = try config.clientCAPEM.map { try CertificateAuthority(pem: $0) }
     }
 
@@ -200,29 +205,47 @@ final class WebAccess: Sendable {
         else { return challenge }
         let user = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
-        guard let hash = config.users[user] else {
+        let hash = config.users[user]
+        let key = user + "\u{0}" + (hash ?? "")
+        if hash != nil, let cached = verified.withLock({ $0[key] }), Self.constantTimeEquals(cached, password) { return nil }
+        // A bcrypt run from here on: refused for an address over its failures, or when too many run at once.
+        let address = request.remoteAddress ?? ""
+        switch loginGuard.admit(address) {
+        case .throttled(let retryAfter):
+            return HTTPResponse.text("too many failed logins from this address\n", status: 429)
+                .withHeader("Retry-After", "\(retryAfter)")
+        case .busy:
+            return HTTPResponse.text("authentication busy\n", status: 503).withHeader("Retry-After", "1")
+        case .admitted:
+            break
+        }
+        defer { loginGuard.finished() }
+        guard let hash else {
             // Spend a bcrypt run on unknown users too, so the answer's timing does not tell which users exist.
             var out = [CChar](repeating: 0, count: 256)
             _ = CCrypt_hash(password, Self.dummyHash, &out, out.count)
+            loginGuard.failed(address)
             return challenge
         }
-        return Self.matches(password: password, hash: hash, user: user, cache: verified) ? nil : challenge
+        guard Self.bcryptMatches(password: password, hash: hash) else {
+            loginGuard.failed(address)
+            return challenge
+        }
+        // As in exporter-toolkit, a verified (user, hash, password) is remembered in memory, so each scrape does not
+        // pay a bcrypt run; only an exact match of all three skips it, so a wrong password always runs bcrypt.
+        verified.withLock { $0[key] = password }
+        loginGuard.succeeded(address)
+        return nil
     }
 
     /// A bcrypt hash of nothing anyone knows (cost 10), checked for unknown users.
     static let dummyHash = "$2b$10$ErxT.v881dCsz2xndRWCz..U.vddRFOkoHjulEoDcg2z2HY3upvXa"
 
-    static func matches(password: String, hash: String, user: String, cache: borrowing Mutex<[String: String]>) -> Bool {
-        // As in exporter-toolkit, a verified (user, hash, password) is remembered in memory, so each scrape does not
-        // pay a bcrypt run; only an exact match of all three skips it, so a wrong password always runs bcrypt.
-        let key = user + "\u{0}" + hash
-        if let cached = cache.withLock({ $0[key] }), constantTimeEquals(cached, password) { return true }
+    static func bcryptMatches(password: String, hash: String) -> Bool {
         var out = [CChar](repeating: 0, count: 256)
         guard CCrypt_hash(password, hash, &out, out.count) == 0 else { return false }
         let computed = String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard constantTimeEquals(computed, hash) else { return false }
-        cache.withLock { $0[key] = password }
-        return true
+        return constantTimeEquals(computed, hash)
     }
 
     static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
@@ -235,3 +258,75 @@ final class WebAccess: Sendable {
     }
 }
 
+
+/// What stands between clients and bcrypt runs (each about 50 ms at cost 10, on an HTTP worker thread):
+/// - at most ``maxConcurrent`` run at once; another is answered 503 at once rather than waiting, so the other
+///   worker threads stay free for scrapes with cached credentials and for the health paths;
+/// - an address with ``allowedFailures`` failed logins within ``window`` seconds is answered 429 without a run
+///   until the window since its first failure passes; a success clears its count.
+/// The table of addresses is bounded (``maxAddresses``): when full, expired entries go, then all of them.
+/// It outlives web configuration reloads.
+final class LoginGuard: Sendable {
+    enum Admission: Equatable {
+        case admitted
+        case busy
+        case throttled(retryAfter: Int)
+    }
+
+    let maxConcurrent: Int
+    let allowedFailures: Int
+    let window: Double
+    let maxAddresses: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var running = 0
+        /// address → failures and when the first of them happened (monotonic seconds).
+        var failures: [String: (count: Int, since: Double)] = [:]
+    }
+
+    init(maxConcurrent: Int = 1, allowedFailures: Int = 5, window: Double = 60, maxAddresses: Int = 4096) {
+        self.maxConcurrent = max(1, maxConcurrent)
+        self.allowedFailures = max(1, allowedFailures)
+        self.window = window
+        self.maxAddresses = max(1, maxAddresses)
+    }
+
+    func admit(_ address: String, now: Double = LoginGuard.now()) -> Admission {
+        state.withLock { state in
+            if let entry = state.failures[address] {
+                if now - entry.since >= window {
+                    state.failures[address] = nil
+                } else if entry.count >= allowedFailures {
+                    return .throttled(retryAfter: max(1, Int((window - (now - entry.since)).rounded(.up))))
+                }
+            }
+            guard state.running < maxConcurrent else { return .busy }
+            state.running += 1
+            return .admitted
+        }
+    }
+
+    func finished() {
+        state.withLock { $0.running = max(0, $0.running - 1) }
+    }
+
+    func failed(_ address: String, now: Double = LoginGuard.now()) {
+        state.withLock { state in
+            if state.failures[address] == nil, state.failures.count >= maxAddresses {
+                state.failures = state.failures.filter { now - $0.value.since < window }
+                if state.failures.count >= maxAddresses { state.failures.removeAll() }
+            }
+            let entry = state.failures[address] ?? (0, now)
+            state.failures[address] = (entry.count + 1, entry.since)
+        }
+    }
+
+    func succeeded(_ address: String) {
+        _ = state.withLock { $0.failures.removeValue(forKey: address) }
+    }
+
+    static func now() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+}

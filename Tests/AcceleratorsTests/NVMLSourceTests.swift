@@ -12,6 +12,8 @@ struct NVMLSourceTests {
     static let config: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("accel-nvml-\(getpid()).nvml")
         setenv("FAKE_NVML_CONFIG", url.path, 1)
+        // The description outlives every test (NVML stays loaded); it goes when the test process exits.
+        atexit { unlink(NVMLSourceTests.config.path) }
         return url
     }()
 

@@ -1,6 +1,7 @@
 import ConfigYAML
 @testable import Exporter
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct WebConfigParsingTests {
@@ -36,6 +37,37 @@ import Testing
         #expect(config.users.keys.sorted() == ["prometheus"])
         #expect(config.headers.map(\.name) == ["X-Frame-Options", "Strict-Transport-Security"])
         #expect(config.tls == nil)
+    }
+
+    /// Issue 15, case 7: failed passwords are throttled per address, and bcrypt runs are bounded in number.
+    @Test func loginGuardThrottlesFailuresAndBoundsRuns() {
+        let guarded = LoginGuard(maxConcurrent: 1, allowedFailures: 3, window: 60, maxAddresses: 2)
+        #expect(guarded.admit("a", now: 0) == .admitted)
+        #expect(guarded.admit("b", now: 0) == .busy)  // one run at a time
+        guarded.finished()
+        for second in 0..<3 {
+            #expect(guarded.admit("a", now: Double(second)) == .admitted)
+            guarded.failed("a", now: Double(second))
+            guarded.finished()
+        }
+        #expect(guarded.admit("a", now: 10) == .throttled(retryAfter: 50))
+        #expect(guarded.admit("b", now: 10) == .admitted)  // another address is not held back
+        guarded.finished()
+        #expect(guarded.admit("a", now: 60) == .admitted)  // the window since the first failure passed
+        guarded.finished()
+        // A success clears the count.
+        guarded.failed("c", now: 61)
+        guarded.failed("c", now: 61)
+        guarded.succeeded("c")
+        guarded.failed("c", now: 62)
+        #expect(guarded.admit("c", now: 62) == .admitted)
+        guarded.finished()
+        // The table is bounded: a third address evicts rather than grows it.
+        guarded.failed("d", now: 200)
+        guarded.failed("e", now: 200)
+        guarded.failed("f", now: 200)
+        #expect(guarded.admit("f", now: 200) == .admitted)
+        guarded.finished()
     }
 
     @Test func constantTimeComparison() {
@@ -125,6 +157,101 @@ import Testing
         while Date() < brokenDeadline && !exporter.log.contains("web configuration rejected") { Thread.sleep(forTimeInterval: 0.3) }
         #expect(exporter.log.contains("web configuration rejected"))
         #expect(try curl(["--cert", pki.appendingPathComponent("alice.pem").path, "--key", pki.appendingPathComponent("alice.key").path]).status == 200)
+    }
+
+    /// Issue 15, case 7, each confirmed against the real binary:
+    /// - bcrypt ran on every HTTP thread at once and failed passwords were never throttled: now an address that
+    ///   keeps failing gets 429 (even with the right password) while another address logs in, at most one bcrypt
+    ///   runs at a time, and the health paths answer without credentials throughout;
+    /// - `tls_server_config` added to a running exporter's file was ignored while the log said "reloaded";
+    /// - certificate files named in the file were never re-read;
+    /// - `RequireAnyClientCert` without `client_ca_file` never asked the client for a certificate.
+    @Test func throttledLoginsTLSAddedAtRuntimeRotatedFilesAndAnyClientCert() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-web-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pki = dir.appendingPathComponent("pki")
+        _ = try run("/bin/bash", [ExporterProcess.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        func pkiPath(_ name: String) -> String { pki.appendingPathComponent(name).path }
+        // The serving pair under names the test rotates.
+        try FileManager.default.copyItem(atPath: pkiPath("server.pem"), toPath: dir.appendingPathComponent("tls.crt").path)
+        try FileManager.default.copyItem(atPath: pkiPath("server.key"), toPath: dir.appendingPathComponent("tls.key").path)
+        let hash = try Self.bcrypt("s3cret")
+        let config = dir.appendingPathComponent("web.yml")
+        try "basic_auth_users:\n  prometheus: \(hash)\n".write(to: config, atomically: false, encoding: .utf8)
+        let root = ExporterProcess.packageRoot.path
+        let exporter = try ExporterProcess(
+            tree: nil,
+            arguments: ["--web.config.file", config.path, "--nvml.library", ExporterProcess.binary("libFakeNVML.so"),
+                        "--no-collector.amdgpu", "--no-collector.hwmon"],
+            environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
+        defer { exporter.stop() }
+        let port = exporter.port
+
+        // Logins from 127.0.0.1 fail; eight more arrive at once. Each is 401 (its bcrypt ran and failed), 503 (another
+        // run was in progress) or 429 (the address is throttled); no more than the allowed five failures ever ran.
+        for _ in 0..<3 {
+            let (out, _, _) = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
+                                                        "http://127.0.0.1:\(port)/metrics"])
+            #expect(String(decoding: out, as: UTF8.self) == "401")
+        }
+        let burst = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let out = (try? run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
+                                                  "http://127.0.0.1:\(port)/metrics"]))?.0 ?? Data()
+            burst.withLock { $0.append(String(decoding: out, as: UTF8.self)) }
+        }
+        let codes = burst.withLock { $0 }
+        #expect(codes.count == 8)
+        #expect(codes.allSatisfy { ["401", "429", "503"].contains($0) }, "\(codes)")
+        #expect(codes.filter { $0 == "401" }.count <= 2, "\(codes)")
+        #expect(codes.contains("429"), "\(codes)")
+        func status(_ extra: [String], _ url: String) throws -> String {
+            let (out, _, _) = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10"] + extra + [url])
+            return String(decoding: out, as: UTF8.self)
+        }
+        // Throttled: even the right password from that address, without a bcrypt run.
+        #expect(try status(["-u", "prometheus:s3cret"], "http://127.0.0.1:\(port)/metrics") == "429")
+        // Another address logs in; the health paths need no credentials.
+        #expect(try status(["--interface", "127.0.0.2", "-u", "prometheus:s3cret"], "http://127.0.0.1:\(port)/metrics") == "200")
+        #expect(try status([], "http://127.0.0.1:\(port)/healthz") == "200")
+        #expect(try status([], "http://127.0.0.1:\(port)/metrics").hasPrefix("4"))
+
+        // TLS added to the running exporter's file: served on the same port.
+        func waitFor(_ what: String, _ condition: () throws -> Bool) throws {
+            let deadline = Date().addingTimeInterval(25)
+            while Date() < deadline { if try condition() { return }; Thread.sleep(forTimeInterval: 0.3) }
+            Issue.record("timed out waiting for \(what); log: \(exporter.log.suffix(1500))")
+        }
+        let https = "https://127.0.0.1:\(port)/metrics"
+        let trust = ["--cacert", pkiPath("ca.pem"), "--interface", "127.0.0.2", "-u", "prometheus:s3cret"]
+        try """
+            tls_server_config: {cert_file: tls.crt, key_file: tls.key}
+            basic_auth_users:
+              prometheus: \(hash)
+            """.write(to: config, atomically: false, encoding: .utf8)
+        try waitFor("HTTPS") { try status(trust, https) == "200" }
+        #expect(exporter.log.contains("tls=on") || exporter.log.contains("\"tls\":\"on\""))
+        func subject() throws -> String {
+            let (out, _, _) = try run("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -subject"])
+            return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try subject() == "subject=CN = localhost")
+
+        // The certificate files are rewritten; web.yml is not touched.
+        try FileManager.default.removeItem(atPath: dir.appendingPathComponent("tls.crt").path)
+        try FileManager.default.removeItem(atPath: dir.appendingPathComponent("tls.key").path)
+        try FileManager.default.copyItem(atPath: pkiPath("server2.pem"), toPath: dir.appendingPathComponent("tls.crt").path)
+        try FileManager.default.copyItem(atPath: pkiPath("server2.key"), toPath: dir.appendingPathComponent("tls.key").path)
+        try waitFor("the rotated certificate") { try subject() == "subject=CN = localhost-rotated" }
+
+        // RequireAnyClientCert without client_ca_file: any certificate will do, none will not.
+        try """
+            tls_server_config: {cert_file: tls.crt, key_file: tls.key, client_auth_type: RequireAnyClientCert}
+            """.write(to: config, atomically: false, encoding: .utf8)
+        let rogue = ["--cacert", pkiPath("ca.pem"), "--cert", pkiPath("rogue.pem"), "--key", pkiPath("rogue.key")]
+        try waitFor("a client certificate to be asked for") { try status(rogue, https) == "200" }
+        #expect(try status(["--cacert", pkiPath("ca.pem")], https) == "401")
     }
 
     @Test func aBrokenFileStopsTheStartWithOneLine() throws {
