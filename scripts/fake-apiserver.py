@@ -19,6 +19,8 @@ Control API (no authentication):
     POST   /fake/compact            watches from older resourceVersions get 410 Gone
     POST   /fake/fail?count=N       the next N API requests answer 500
     POST   /fake/drop-watches       closes every open watch stream
+    POST   /fake/freeze-watches     every open watch stream goes silent but stays open (a half-open connection);
+                                    later watches are served as usual
 """
 import argparse
 import copy
@@ -45,7 +47,7 @@ RESOURCES = {v[2]: k for k, v in KINDS.items()}
 lock = threading.Condition()
 objects = {}          # (resource, namespace, name) -> object
 events = []           # (rv, type, resource, object)
-state = {"rv": 100, "compacted": 0, "fail": 0, "generation": 0}
+state = {"rv": 100, "compacted": 0, "fail": 0, "generation": 0, "frozen": set()}
 reviews = {"subjectaccessreviews": [], "tokenreviews": []}
 config = {"tokens": {}, "allow": [], "token": None}
 
@@ -192,6 +194,11 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and url.path == "/fake/fail":
                 state["fail"] = int(query.get("count", "1"))
                 return self.send_json(200, {})
+            if method == "POST" and url.path == "/fake/freeze-watches":
+                state["frozen"].add(state["generation"])
+                state["generation"] += 1
+                lock.notify_all()
+                return self.send_json(200, {})
             if method == "POST" and url.path == "/fake/drop-watches":
                 state["generation"] += 1
                 lock.notify_all()
@@ -259,6 +266,11 @@ class Handler(BaseHTTPRequestHandler):
                 while time.time() < deadline:
                     with lock:
                         dropped = state["generation"] != generation
+                        frozen = generation in state["frozen"]
+                    if frozen:
+                        # Silent, never closed: what a client sees of a peer that vanished without a FIN.
+                        while True:
+                            time.sleep(3600)
                     if dropped:
                         # Drop the connection without the final chunk, as a dying API server would.
                         self.close_connection = True

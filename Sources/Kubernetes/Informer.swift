@@ -11,6 +11,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     private let client: KubernetesClient
     private let logger: Logger
     private let onChange: @Sendable ([String: Object]) -> Void
+    /// Seconds the server keeps each watch open (it then ends it, and the informer watches again).
+    public let watchSeconds: Int
+    /// Seconds without a byte after which a watch's connection is presumed dead: the informer lists again.
+    public let readTimeoutSeconds: Double
     private let state = Mutex(State())
 
     private struct State {
@@ -18,13 +22,22 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         var synced = false
         var task: Task<Void, Never>?
         var lastError: String?
+        /// Where the next watch starts; nil: list first.
+        var resourceVersion: String?
     }
 
     /// `onChange` runs after every change of the set (on the informer's task), with the whole set.
+    ///
+    /// Each watch lasts `watchSeconds` on the server (it sends bookmarks meanwhile); a watch that brings no byte
+    /// for `readTimeoutSeconds` (default: `watchSeconds` + 30) is a dead connection, and the informer lists
+    /// again, so a half-open connection cannot freeze the set.
     public init(
         client: KubernetesClient, path: String, query: [String: String] = [:], logger: Logger,
+        watchSeconds: Int = 300, readTimeoutSeconds: Double? = nil,
         onChange: @escaping @Sendable ([String: Object]) -> Void = { _ in }
     ) {
+        self.watchSeconds = watchSeconds
+        self.readTimeoutSeconds = readTimeoutSeconds ?? Double(watchSeconds + 30)
         self.client = client
         self.path = path
         self.query = query
@@ -58,7 +71,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
 
     private func run() async {
         var failures = 0
-        var resourceVersion: String?
+        var resourceVersion: String? {
+            get { state.withLock { $0.resourceVersion } }
+            set { state.withLock { $0.resourceVersion = newValue } }
+        }
         while !Task.isCancelled {
             do {
                 if resourceVersion == nil {
@@ -75,9 +91,11 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                     if failures > 0 { logger.info("list recovered", metadata: ["path": "\(path)"]) }
                     failures = 0
                 }
-                try await client.watch(path, query: query, resourceVersion: resourceVersion ?? "", as: Object.self) {
-                    event in
-                    if let version = event.object.metadata.resourceVersion { resourceVersion = version }
+                try await client.watch(
+                    path, query: query, resourceVersion: resourceVersion ?? "", as: Object.self, timeoutSeconds: watchSeconds,
+                    idleTimeoutSeconds: readTimeoutSeconds
+                ) { [self] event in
+                    if let seen = event.object.metadata.resourceVersion { state.withLock { $0.resourceVersion = seen } }
                     let table: [String: Object]? = state.withLock { state in
                         switch event.type {
                         case "ADDED", "MODIFIED": state.objects[event.object.key] = event.object

@@ -1,8 +1,10 @@
 import AsyncHTTPClient
+import Dispatch
 public import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -20,6 +22,8 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
         /// The API server answered with an error status (see ``status``).
         public static let api = Code(name: "api")
         public static let decoding = Code(name: "decoding")
+        /// No byte arrived within a read deadline (a watch on a half-open connection).
+        public static let timeout = Code(name: "timeout")
     }
 
     public var code: Code
@@ -42,6 +46,19 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
     public var isAlreadyExists: Bool { status == 409 && reason == "AlreadyExists" }
     /// 410 Gone: a watch's resourceVersion is too old; list again.
     public var isGone: Bool { status == 410 || reason == "Expired" || reason == "Gone" }
+}
+
+/// When a watch last received a byte (monotonic), shared between its reader and its read deadline.
+private final class LastByte: Sendable {
+    private let nanoseconds = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+
+    func touch() {
+        nanoseconds.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    func secondsSince() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds &- nanoseconds.load(ordering: .relaxed)) / 1e9
+    }
 }
 
 /// A small client for the few API calls this project makes: get, list (paginated), watch, create, patch.
@@ -133,9 +150,15 @@ public final class KubernetesClient: Sendable {
 
     /// Watch events from `resourceVersion` on, until the server ends the stream (after `timeoutSeconds`), the
     /// connection drops, or the task is cancelled. An `ERROR` event is thrown as a ``KubernetesError``.
+    ///
+    /// A watch on a half-open connection (a peer gone without a FIN, a stalled proxy) would otherwise wait forever,
+    /// freezing whatever it feeds: when no byte (event or bookmark) arrives for `idleTimeoutSeconds`, it fails with
+    /// ``KubernetesError/Code/timeout``. Pick it above `timeoutSeconds`, which the server honours by ending the
+    /// stream, so that only a dead connection trips it.
     public func watch<Object: Decodable & Sendable>(
         _ path: String, query: [String: String] = [:], resourceVersion: String, as type: Object.Type = Object.self,
-        timeoutSeconds: Int = 300, onEvent: (WatchEvent<Object>) async throws -> Void
+        timeoutSeconds: Int = 300, idleTimeoutSeconds: Double = 330,
+        onEvent: @escaping @Sendable (WatchEvent<Object>) async throws -> Void
     ) async throws {
         var parameters = query
         parameters["watch"] = "true"
@@ -144,31 +167,55 @@ public final class KubernetesClient: Sendable {
         parameters["timeoutSeconds"] = String(timeoutSeconds)
         var request = try makeRequest(method: .GET, path: path, query: parameters)
         request.headers.replaceOrAdd(name: "Accept", value: "application/json")
-        let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds + 30)))
-        guard response.status.code == 200 else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw Self.apiError(status: Int(response.status.code), body: Array(buffer: body), path: path)
-        }
-        var pending: [UInt8] = []
-        for try await chunk in response.body {
-            pending += Array(buffer: chunk)
-            guard pending.count <= maxResponseBytes else {
-                throw KubernetesError(code: .decoding, message: "watch event larger than \(maxResponseBytes) bytes")
-            }
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                guard !line.isEmpty else { continue }
-                let raw = try decode(RawWatchEvent.self, from: line)
-                if raw.type == "ERROR" {
-                    let status = try? decode(StatusDocument.self, from: line)
-                    throw KubernetesError(
-                        code: .api, message: "watch \(path): \(status?.object.message ?? "error event")",
-                        status: status?.object.code, reason: status?.object.reason)
+        let prepared = request
+        let lastByte = LastByte()
+        let maxResponseBytes = self.maxResponseBytes
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [http] in
+                let response = try await http.execute(prepared, timeout: .seconds(Int64(timeoutSeconds + 30)))
+                guard response.status.code == 200 else {
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    throw Self.apiError(status: Int(response.status.code), body: Array(buffer: body), path: path)
                 }
-                let event = try decode(WatchEvent<Object>.self, from: line)
-                try await onEvent(event)
+                lastByte.touch()
+                var pending: [UInt8] = []
+                for try await chunk in response.body {
+                    lastByte.touch()
+                    pending += Array(buffer: chunk)
+                    guard pending.count <= maxResponseBytes else {
+                        throw KubernetesError(code: .decoding, message: "watch event larger than \(maxResponseBytes) bytes")
+                    }
+                    while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                        let line = Array(pending[..<newline])
+                        pending.removeSubrange(...newline)
+                        guard !line.isEmpty else { continue }
+                        let raw = try Self.decodeJSON(RawWatchEvent.self, from: line)
+                        if raw.type == "ERROR" {
+                            let status = try? Self.decodeJSON(StatusDocument.self, from: line)
+                            throw KubernetesError(
+                                code: .api, message: "watch \(path): \(status?.object.message ?? "error event")",
+                                status: status?.object.code, reason: status?.object.reason)
+                        }
+                        try await onEvent(try Self.decodeJSON(WatchEvent<Object>.self, from: line))
+                    }
+                }
             }
+            group.addTask {
+                // The read deadline: checked a few times per idle period, so it fires within a quarter of it.
+                let step = max(0.05, idleTimeoutSeconds / 4)
+                while true {
+                    try await Task.sleep(for: .milliseconds(Int64(step * 1000)))
+                    let idle = lastByte.secondsSince()
+                    if idle >= idleTimeoutSeconds {
+                        throw KubernetesError(
+                            code: .timeout,
+                            message: "watch \(path): no data for \(Int(idle.rounded(.up))) s (read deadline \(idleTimeoutSeconds) s); the connection is presumed dead")
+                    }
+                }
+            }
+            // Whichever ends first ends the watch: the stream (normally or with an error) or the read deadline.
+            defer { group.cancelAll() }
+            try await group.next()
         }
     }
 
@@ -222,6 +269,10 @@ public final class KubernetesClient: Sendable {
     }
 
     private func decode<Object: Decodable>(_ type: Object.Type, from bytes: [UInt8]) throws -> Object {
+        try Self.decodeJSON(type, from: bytes)
+    }
+
+    static func decodeJSON<Object: Decodable>(_ type: Object.Type, from bytes: [UInt8]) throws -> Object {
         do {
             return try JSONDecoder().decode(Object.self, from: Data(bytes))
         } catch {

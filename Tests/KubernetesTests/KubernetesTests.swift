@@ -167,6 +167,35 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         await client.shutdown()
     }
 
+    /// Issue 15, case 7: a watch whose connection goes silent without closing (a half-open connection) used to
+    /// freeze the informer's set for good. Past its read deadline the informer lists again, and sees the change.
+    @Test func aSilentWatchHitsItsReadDeadlineAndTheInformerListsAgain() async throws {
+        let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a")]])
+        let client = try client(server)
+        let informer = Informer<Pod>(
+            client: client, path: "/api/v1/pods", query: ["fieldSelector": "spec.nodeName=n1"], logger: logger,
+            watchSeconds: 60, readTimeoutSeconds: 1.5)
+        informer.start()
+        func waitFor(_ expected: Set<String>, within seconds: Double) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if Set(informer.objects.keys) == expected { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+        #expect(try await waitFor(["ml/a"], within: 30))
+        // Healthy watches carry bookmarks every second, inside the deadline: no relist needed for this one.
+        try server.control("POST", "/fake/objects", pod("ml", "b"))
+        #expect(try await waitFor(["ml/a", "ml/b"], within: 10))
+        try server.control("POST", "/fake/freeze-watches")
+        try server.control("POST", "/fake/objects", pod("ml", "c"))
+        let seen = try await waitFor(["ml/a", "ml/b", "ml/c"], within: 15)
+        #expect(seen, "the informer holds \(informer.objects.keys.sorted()) after its watch went silent")
+        await informer.stop()
+        await client.shutdown()
+    }
+
     @Test func reviewsGoOutFieldByField() async throws {
         let server = try FakeAPIServer(seed: [
             "tokens": ["t0k3n": ["username": "system:serviceaccount:kube-system:hpa", "uid": "u-1", "groups": ["system:serviceaccounts"]]],
