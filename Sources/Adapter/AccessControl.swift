@@ -73,22 +73,23 @@ public struct AccessControl: Sendable {
 }
 
 extension APIHandler {
-    /// A synchronous handler for the HTTP server that runs `access` first.
+    /// A handler for the HTTP server that runs `access` first, off the HTTP worker threads.
     ///
-    /// The access check may ask the API server (a TokenReview or SubjectAccessReview on a cache miss), so the
-    /// worker thread waits for it, but never for long and never all of them: health paths are answered without it;
-    /// at most `maxWaiting` requests wait at once (the rest get 503 at once, so a stalled API server cannot tie up
-    /// every worker); and a check that takes longer than `deadlineSeconds` fails that request with 503. Answers are
-    /// cached ~10 s, so steady HPA traffic rarely waits.
-    public func guarded(by access: AccessControl, maxWaiting: Int = 4, deadlineSeconds: Double = 5) -> @Sendable (HTTPRequest) -> HTTPResponse {
+    /// The access check may ask the API server (a TokenReview or SubjectAccessReview on a cache miss). The request
+    /// is deferred (``HTTPResponse/later(_:)``: libmicrohttpd suspends the connection and the worker thread goes
+    /// back to serving), the check runs as a task, and the answer comes when it ends or at `deadlineSeconds`,
+    /// whichever is first (then 503). Health paths are answered at once, without a check. At most `maxPending`
+    /// checks run at once; past that a request gets 503 at once, so a stalled API server costs bounded memory.
+    /// Answers are cached ~10 s, so steady HPA traffic rarely asks the API server.
+    public func guarded(by access: AccessControl, maxPending: Int = 256, deadlineSeconds: Double = 5) -> @Sendable (HTTPRequest) -> HTTPResponse {
         let handler = self
-        let gate = WaitingGate(limit: maxWaiting)
+        let gate = WaitingGate(limit: maxPending)
         return { request in
             let started = monotonicSeconds()
             if AccessControl.isOpen(request.path) {
                 return handler.respond(to: access.authenticator.strippingIdentityHeaders(request))
             }
-            func refuse(_ response: HTTPResponse) -> HTTPResponse {
+            @Sendable func refuse(_ response: HTTPResponse) -> HTTPResponse {
                 handler.metrics.observeRequest(
                     kind: APIHandler.kind(ofPath: request.path).rawValue, code: response.status, seconds: monotonicSeconds() - started)
                 return response
@@ -97,19 +98,26 @@ extension APIHandler {
                 access.logger.warning("request refused: too many requests wait for the API server", metadata: ["path": "\(request.path)"])
                 return refuse(APIHandler.status(Status.serviceUnavailable("too many requests are waiting for the API server; retry")))
             }
-            defer { gate.leave() }
-            guard let (checked, refusal) = blockingAwait(timeout: deadlineSeconds, { await access.check(request, peerChain: request.peerCertificates) })
-            else {
-                access.logger.error("request refused: the API server did not answer its review in time", metadata: ["path": "\(request.path)"])
-                return refuse(APIHandler.status(Status.serviceUnavailable("the API server did not answer in \(deadlineSeconds) s; retry")))
+            return .later { responder in
+                DispatchQueue.global().asyncAfter(deadline: .now() + deadlineSeconds) {
+                    let late = APIHandler.status(Status.serviceUnavailable("the API server did not answer in \(deadlineSeconds) s; retry"))
+                    if responder.respond(late) {
+                        _ = refuse(late)
+                        access.logger.error("request refused: the API server did not answer its review in time", metadata: ["path": "\(request.path)"])
+                    }
+                }
+                Task {
+                    let (checked, refusal) = await access.check(request, peerChain: request.peerCertificates)
+                    // The review is over (answered, failed or timed out on its own deadline): its slot is free.
+                    gate.leave()
+                    responder.respond(refusal.map(refuse) ?? handler.respond(to: checked))
+                }
             }
-            if let refusal { return refuse(refusal) }
-            return handler.respond(to: checked)
         }
     }
 }
 
-/// Counts the worker threads waiting on access checks; refuses past `limit`, never blocks.
+/// Counts the access checks in progress; refuses past `limit`, never blocks.
 final class WaitingGate: Sendable {
     private let waiting = Atomic<Int>(0)
     private let limit: Int
@@ -125,23 +133,6 @@ final class WaitingGate: Sendable {
     func leave() { waiting.subtract(1, ordering: .releasing) }
 }
 
-/// Runs `body` on the concurrency pool and waits for it on this (non-pool) thread, at most `timeout` seconds (nil:
-/// it did not finish in time; it goes on, and its result is dropped).
-func blockingAwait<Result: Sendable>(timeout: Double, _ body: @escaping @Sendable () async -> Result) -> Result? {
-    let box = ResultBox<Result>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let result = await body()
-        box.value.withLock { $0 = result }
-        done.signal()
-    }
-    guard done.wait(timeout: .now() + .nanoseconds(Int(timeout * 1e9))) == .success else { return nil }
-    return box.value.withLock { $0 }
-}
-
-private final class ResultBox<Result: Sendable>: Sendable {
-    let value = Mutex<Result?>(nil)
-}
 
 import Dispatch
 import Synchronization

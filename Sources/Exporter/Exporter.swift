@@ -306,11 +306,35 @@ public final class Exporter: Sendable {
         // bcrypt run. They tell nothing but "ok" and the readiness reason.
         if request.path == "/healthz" || request.path == "/readyz" { return handle(request) }
         guard let access = webAccess.withLock({ $0 }) else { return handle(request) }
-        if let refusal = access.check(request) { return refusal }
-        var response = handle(request)
-        for header in access.config.headers { response.headers.append(header) }
-        return response
+        func answer() -> HTTPResponse {
+            var response = handle(request)
+            for header in access.config.headers { response.headers.append(header) }
+            return response
+        }
+        switch access.check(request) {
+        case .allowed:
+            return answer()
+        case .refused(let refusal):
+            return refusal
+        case .verify(let login):
+            // bcrypt is slow on purpose: it runs on a queue of its own while libmicrohttpd holds the connection,
+            // and the worker thread goes back to serving.
+            return .later { [self] responder in
+                Self.loginQueue.async {
+                    if let refusal = access.verify(login) {
+                        responder.respond(refusal)
+                    } else {
+                        var response = self.handle(request)
+                        for header in access.config.headers { response.headers.append(header) }
+                        responder.respond(response)
+                    }
+                }
+            }
+        }
     }
+
+    /// Where bcrypt runs (the login guard admits one at a time by default).
+    private static let loginQueue = DispatchQueue(label: "accel-exporter.login", qos: .userInitiated, attributes: .concurrent)
 
     /// Re-reads `--web.config.file` every 5 s when it, or a certificate, key or CA file it names, changed: new
     /// credentials, users, headers and certificates apply to new connections, and TLS added or removed takes effect

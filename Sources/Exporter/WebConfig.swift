@@ -169,7 +169,8 @@ public struct WebConfig: Sendable, Equatable {
 
 /// Checks requests against a ``WebConfig``: client certificates, then basic auth. Successful bcrypt checks are
 /// cached (bcrypt is slow on purpose, and Prometheus sends the same credentials every scrape); failures are not.
-/// Uncached checks go through a ``LoginGuard``: bounded in number at once, refused for an address that keeps failing.
+/// Uncached checks go through a ``LoginGuard``: bounded in number at once, refused for an address that keeps failing;
+/// the exporter runs them off its HTTP worker threads (``Decision/verify(_:)``).
 final class WebAccess: Sendable {
     let config: WebConfig
     private let authority: CertificateAuthority?
@@ -182,59 +183,80 @@ final class WebAccess: Sendable {
         authority = try config.clientCAPEM.map { try CertificateAuthority(pem: $0) }
     }
 
-    /// Nil when the request may go on; else the refusal.
-    func check(_ request: HTTPRequest) -> HTTPResponse? {
+    /// What ``check(_:)`` decides without a bcrypt run.
+    enum Decision {
+        case allowed
+        case refused(HTTPResponse)
+        /// Admitted by the login guard: run ``verify(_:)`` off the HTTP worker thread (it calls bcrypt).
+        case verify(Login)
+    }
+
+    struct Login: Sendable {
+        let user: String
+        let password: String
+        let hash: String?
+        let address: String
+        let challenge: HTTPResponse
+    }
+
+    /// The checks that need no bcrypt run: client certificates, the header, cached credentials, the login guard.
+    func check(_ request: HTTPRequest) -> Decision {
         switch config.clientAuth {
         case .noClientCert, .requestClientCert:
             break
         case .requireAnyClientCert:
-            guard request.peerCertificates != nil else { return .text("client certificate required\n", status: 401) }
+            guard request.peerCertificates != nil else { return .refused(.text("client certificate required\n", status: 401)) }
         case .verifyClientCertIfGiven, .requireAndVerifyClientCert:
             if let chain = request.peerCertificates {
                 guard let authority, (try? authority.verify(chain: chain)) != nil else {
-                    return .text("client certificate not trusted\n", status: 403)
+                    return .refused(.text("client certificate not trusted\n", status: 403))
                 }
             } else if config.clientAuth == .requireAndVerifyClientCert {
-                return .text("client certificate required\n", status: 401)
+                return .refused(.text("client certificate required\n", status: 401))
             }
         }
-        guard !config.users.isEmpty else { return nil }
+        guard !config.users.isEmpty else { return .allowed }
         let challenge = HTTPResponse.text("Unauthorized\n", status: 401).withHeader("WWW-Authenticate", "Basic realm=\"accel-exporter\"")
         guard let header = request.header("Authorization"), header.lowercased().hasPrefix("basic "),
             let decoded = Base64.decode(String(header.dropFirst(6))).flatMap({ String(validating: $0, as: UTF8.self) }), let colon = decoded.firstIndex(of: ":")
-        else { return challenge }
+        else { return .refused(challenge) }
         let user = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
         let hash = config.users[user]
-        let key = user + "\u{0}" + (hash ?? "")
-        if hash != nil, let cached = verified.withLock({ $0[key] }), Self.constantTimeEquals(cached, password) { return nil }
+        if hash != nil, let cached = verified.withLock({ $0[user + "\u{0}" + (hash ?? "")] }), Self.constantTimeEquals(cached, password) {
+            return .allowed
+        }
         // A bcrypt run from here on: refused for an address over its failures, or when too many run at once.
         let address = request.remoteAddress ?? ""
         switch loginGuard.admit(address) {
         case .throttled(let retryAfter):
-            return HTTPResponse.text("too many failed logins from this address\n", status: 429)
-                .withHeader("Retry-After", "\(retryAfter)")
+            return .refused(HTTPResponse.text("too many failed logins from this address\n", status: 429)
+                .withHeader("Retry-After", "\(retryAfter)"))
         case .busy:
-            return HTTPResponse.text("authentication busy\n", status: 503).withHeader("Retry-After", "1")
+            return .refused(HTTPResponse.text("authentication busy\n", status: 503).withHeader("Retry-After", "1"))
         case .admitted:
-            break
+            return .verify(Login(user: user, password: password, hash: hash, address: address, challenge: challenge))
         }
+    }
+
+    /// The bcrypt run for an admitted login: nil when the password matches, else the challenge.
+    func verify(_ login: Login) -> HTTPResponse? {
         defer { loginGuard.finished() }
-        guard let hash else {
+        guard let hash = login.hash else {
             // Spend a bcrypt run on unknown users too, so the answer's timing does not tell which users exist.
             var out = [CChar](repeating: 0, count: 256)
-            _ = CCrypt_hash(password, Self.dummyHash, &out, out.count)
-            loginGuard.failed(address)
-            return challenge
+            _ = CCrypt_hash(login.password, Self.dummyHash, &out, out.count)
+            loginGuard.failed(login.address)
+            return login.challenge
         }
-        guard Self.bcryptMatches(password: password, hash: hash) else {
-            loginGuard.failed(address)
-            return challenge
+        guard Self.bcryptMatches(password: login.password, hash: hash) else {
+            loginGuard.failed(login.address)
+            return login.challenge
         }
         // As in exporter-toolkit, a verified (user, hash, password) is remembered in memory, so each scrape does not
         // pay a bcrypt run; only an exact match of all three skips it, so a wrong password always runs bcrypt.
-        verified.withLock { $0[key] = password }
-        loginGuard.succeeded(address)
+        verified.withLock { $0[login.user + "\u{0}" + hash] = login.password }
+        loginGuard.succeeded(login.address)
         return nil
     }
 
@@ -259,9 +281,10 @@ final class WebAccess: Sendable {
 }
 
 
-/// What stands between clients and bcrypt runs (each about 50 ms at cost 10, on an HTTP worker thread):
-/// - at most ``maxConcurrent`` run at once; another is answered 503 at once rather than waiting, so the other
-///   worker threads stay free for scrapes with cached credentials and for the health paths;
+/// What stands between clients and bcrypt runs (each about 50 ms at cost 10; the exporter runs them on a queue of
+/// their own while the connection is suspended):
+/// - at most ``maxConcurrent`` run at once; another is answered 503 at once rather than waiting, so a flood of
+///   logins costs bounded CPU and memory;
 /// - an address with ``allowedFailures`` failed logins within ``window`` seconds is answered 429 without a run
 ///   until the window since its first failure passes; a success clears its count.
 /// The table of addresses is bounded (``maxAddresses``): when full, expired entries go, then all of them.

@@ -30,6 +30,31 @@ final class ServerContext: Sendable {
     let maxRequestBodySize: Int
     /// The header deadline's bookkeeping; nil when it is off.
     let headerDeadlines: HeaderDeadlines?
+    /// Responses owed on suspended connections (``HTTPResponse/later(_:)``), answered 503 before the daemon stops.
+    /// Once `stopping`, nothing more is suspended.
+    let owed = Mutex<(stopping: Bool, table: [ObjectIdentifier: Responder])>((false, [:]))
+
+    /// Suspends `connection` for `responder`, unless the daemon is stopping (then false: answer at once).
+    /// Under the same lock as ``answerOwed()``, so that no resume can come before its suspend.
+    func suspend(_ connection: OpaquePointer, for responder: Responder) -> Bool {
+        owed.withLock { owed in
+            guard !owed.stopping else { return false }
+            owed.table[ObjectIdentifier(responder)] = responder
+            MHD_suspend_connection(connection)
+            return true
+        }
+    }
+
+    /// Answers every response still owed (503) and suspends nothing more, so that no connection is suspended when
+    /// the daemon stops.
+    func answerOwed() {
+        let pending = owed.withLock { owed in
+            owed.stopping = true
+            defer { owed.table = [:] }
+            return Array(owed.table.values)
+        }
+        for responder in pending { responder.respond(.text("the server is shutting down\n", status: 503)) }
+    }
     /// Whether connections are TLS (then the peer's certificates are read for each request).
     let tls: Bool
     /// libmicrohttpd's messages while the daemon starts explain a failed start (logged as errors); afterwards
@@ -123,6 +148,8 @@ final class RequestState {
         case new
         /// The first call returned; body bytes (if any) are being discarded.
         case receiving
+        /// The handler deferred its answer; the connection is suspended until the responder resumes it.
+        case suspended(Responder)
         /// A response is queued.
         case answered
     }
@@ -238,7 +265,23 @@ let accessHandler: MHD_AccessHandlerCallback = {
             remoteAddress: CMicroHTTPD_client_address(connection).flatMap(socketAddressString),
             peerCertificates: server.tls ? peerCertificates(session: CMicroHTTPD_tls_session(connection)) : nil
         )
-        return server.queue(server.handler(incoming), on: connection)
+        let response = server.handler(incoming)
+        guard let work = response.deferred else { return server.queue(response, on: connection) }
+        let responder = Responder(server: server, connection: connection)
+        guard server.suspend(connection, for: responder) else {
+            request.phase = .answered
+            return server.queue(.text("the server is shutting down\n", status: 503), on: connection)
+        }
+        request.phase = .suspended(responder)
+        // Suspended before `work` runs, so a resume can never come first.
+        work(responder)
+        return .YES
+
+    case .suspended(let responder):
+        // Called again after the responder resumed the connection.
+        guard let response = responder.takeResponse() else { return .YES }
+        request.phase = .answered
+        return server.queue(response, on: connection)
 
     case .answered:
         return .YES
@@ -263,4 +306,41 @@ private func requestHeaders(_ connection: OpaquePointer) -> [(name: String, valu
         )
     }
     return headers
+}
+
+/// Answers a request whose handler returned ``HTTPResponse/later(_:)``. Thread-safe; only the first answer counts.
+public final class Responder: Sendable {
+    private let server: ServerContext
+    /// Valid while the connection is suspended, that is until the first `respond` resumes it; never touched after.
+    private nonisolated(unsafe) let connection: OpaquePointer
+    private let state = Mutex<(answered: Bool, response: HTTPResponse?)>((false, nil))
+
+    init(server: ServerContext, connection: OpaquePointer) {
+        self.server = server
+        self.connection = connection
+    }
+
+    /// Sends `response`; returns false (and sends nothing) when an answer was already given.
+    @discardableResult
+    public func respond(_ response: HTTPResponse) -> Bool {
+        var answer = response
+        answer.deferred = nil
+        let first = state.withLock { state -> Bool in
+            guard !state.answered else { return false }
+            state = (true, answer)
+            return true
+        }
+        guard first else { return false }
+        _ = server.owed.withLock { $0.table.removeValue(forKey: ObjectIdentifier(self)) }
+        MHD_resume_connection(connection)
+        return true
+    }
+
+    /// The response, once, for the access handler's call after the resume.
+    func takeResponse() -> HTTPResponse? {
+        state.withLock { state in
+            defer { state.response = nil }
+            return state.response
+        }
+    }
 }

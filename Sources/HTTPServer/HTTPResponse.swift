@@ -7,6 +7,8 @@ public struct HTTPResponse: Sendable {
     public var headers: [(name: String, value: String)]
     /// The body; for a HEAD request only its length is sent.
     public var body: ResponseBody
+    /// Set by ``later(_:)``: the real response comes through a ``Responder``.
+    public internal(set) var deferred: (@Sendable (Responder) -> Void)?
 
     public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: ResponseBody = .empty) {
         self.status = status
@@ -32,6 +34,17 @@ public struct HTTPResponse: Sendable {
     /// 404 with a short plain-text body.
     public static let notFound = HTTPResponse(
         status: 404, contentType: "text/plain; charset=utf-8", body: cannedNotFoundBody)
+
+    /// A response given later, from any thread: the worker thread goes back to serving other connections at once
+    /// (libmicrohttpd suspends this one), and `work` runs, on the worker thread, with the ``Responder`` that
+    /// answers. `work` must return at once (start a `Task`, or dispatch); the responder must be called once. A
+    /// suspended connection has no idle timeout, so whoever defers owns the deadline. When the server stops, the
+    /// connections still owed a response are resumed (with a 503 that libmicrohttpd may not get to send) and closed.
+    public static func later(_ work: @escaping @Sendable (Responder) -> Void) -> HTTPResponse {
+        var response = HTTPResponse(status: 503)
+        response.deferred = work
+        return response
+    }
 
     /// Adds a header and returns the response, for building responses in one expression.
     public func withHeader(_ name: String, _ value: String) -> HTTPResponse {

@@ -188,6 +188,7 @@ public final class HTTPServer: Sendable {
             return pointer
         }
         var flags = MHD_USE_EPOLL_INTERNAL_THREAD.rawValue | MHD_USE_ERROR_LOG.rawValue | MHD_USE_ITC.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue
         if let tls = configuration.tls {
             flags |= MHD_USE_TLS.rawValue
             options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: cString(tls.privateKeyPEM)))
@@ -276,6 +277,8 @@ struct DaemonParts: @unchecked Sendable {
     let strings: [UnsafeMutablePointer<CChar>]
 
     func stop() {
+        // libmicrohttpd must not stop with a suspended connection: answer what is still owed first.
+        context.takeUnretainedValue().answerOwed()
         MHD_stop_daemon(daemon)
         // No callback can run any more: the context, the log sink and the credentials may go.
         context.takeUnretainedValue().headerDeadlines?.stop()

@@ -85,14 +85,12 @@ import Testing
             #expect(Date().timeIntervalSince(started) < 2)
             Thread.sleep(forTimeInterval: 0.3)
         }
-        // Every flooded request failed, none hung: 503 (refused at once, or past the review deadline), or, for a
-        // connection queued behind a worker that waited, closed by the server's idle timeout (curl's 000): the
-        // worker threads still wait on reviews, only never all of them and never for long.
+        // Every flooded request failed with 503 at the review deadline, none hung and none was dropped: no worker
+        // thread waits on a review (the connections are suspended), so none queues behind another.
         let codes = flood.map(code)
-        #expect(codes.allSatisfy { $0 == "503" || $0 == "000" }, "\(codes)")
-        #expect(codes.filter { $0 == "503" }.count >= 24, "\(codes)")
+        #expect(codes.allSatisfy { $0 == "503" }, "\(codes)")
         // Well inside curl's own 30 s limit: the review deadline ended each one (a loaded machine adds a little).
         #expect(Date().timeIntervalSince(began) < 25)
-        #expect(adapter.log.contains("too many requests wait for the API server"))
+        #expect(adapter.log.contains("the API server did not answer its review in time"))
     }
 }

@@ -293,6 +293,55 @@ struct HTTPServerTests {
         }
     }
 
+    /// Issue 15: a handler that waits on a peer (the adapter's TokenReview) defers its answer, and the worker thread
+    /// goes back to serving: with one worker and five deferred requests outstanding, another is answered at once.
+    @Test("Deferred answers free the worker thread; each deferred request gets its own answer")
+    func deferredAnswersFreeTheWorker() throws {
+        var router = testRouter()
+        router.add("/later") { request in
+            .later { responder in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
+                    responder.respond(.text("late \(request.query)\n"))
+                    #expect(!responder.respond(.text("twice\n")))  // only the first answer counts
+                }
+            }
+        }
+        try withServer({ $0.threads = 1 }, router: router) { server throws in
+            let waiting = try (0..<5).map { index in
+                let client = try TestClient(port: server.port, timeout: 10)
+                try client.send("GET /later?\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
+                return client
+            }
+            let started = ContinuousClock.now
+            #expect(try request("GET", "/metrics", port: server.port, timeout: 2).status == 200)
+            #expect(ContinuousClock.now - started < .milliseconds(900), "the only worker was held by a deferred request")
+            for (index, client) in waiting.enumerated() {
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(String(decoding: response.body, as: UTF8.self) == "late \(index)\n")
+            }
+        }
+    }
+
+    /// A response still owed when the server stops ends the connection (libmicrohttpd must not stop with a
+    /// suspended connection: the server resumes it first), and the stop neither waits for it nor traps.
+    @Test("Stopping ends the deferred requests still owed")
+    func stopAnswersOwedRequests() throws {
+        var router = testRouter()
+        router.add("/never") { _ in .later { _ in } }
+        let server = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLogs().logger, router: router)
+        try server.start()
+        let client = try TestClient(port: server.port, timeout: 5)
+        try client.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+        Thread.sleep(forTimeInterval: 0.3)  // the request reaches the handler and is suspended
+        let started = ContinuousClock.now
+        server.stop()
+        #expect(ContinuousClock.now - started < .seconds(2))
+        // Closed, or (should libmicrohttpd flush it first) the 503 the server answers owed requests with.
+        let outcome = client.waitForClose()
+        #expect(outcome != .timedOut)
+    }
+
     @Test("Headers larger than connectionMemoryLimit are refused and the server keeps serving")
     func oversizeHeaders() throws {
         try withServer({ $0.connectionMemoryLimit = 8 * 1024 }) { server throws in
