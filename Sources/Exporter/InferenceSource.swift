@@ -149,6 +149,9 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     /// Served models one target may report (`model_name` values after normalization): a server minting a model name
     /// per request would otherwise grow every window and series without bound.
     static let maxModels = 256
+    /// A label value the exporter keeps for a model server (a model name, a LoRA adapter) may be at most this long;
+    /// a longer one refuses the target whole, as `too_large`.
+    static let maxLabelValueLength = 1024
     /// The scrapes, off the sampler's thread.
     private let lanes: ScrapeLanes
     /// Each target's latest state.
@@ -284,7 +287,13 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             if target.servesInference {
                 var (normalized, refused) = normalizer.normalize(parsed, target: target, time: time)
                 let models = Set(normalized.flatMap { $0.samples.compactMap { $0.labels.first { $0.name == SchemaLabel.modelName }?.value } })
-                if models.count > Self.maxModels {
+                let longest = normalized.lazy.flatMap(\.samples).flatMap(\.labels).map(\.value.utf8.count).max() ?? 0
+                if longest > Self.maxLabelValueLength {
+                    normalizer.forget(target)
+                    normalized = []
+                    refused = "a label value of \(longest) bytes, over the bound of \(Self.maxLabelValueLength)"
+                    state.downReason = "too_large"
+                } else if models.count > Self.maxModels {
                     // Nothing partial: a server over the bound serves none of its series.
                     normalizer.forget(target)
                     normalized = []

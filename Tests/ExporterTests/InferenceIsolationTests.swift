@@ -118,9 +118,10 @@ final class MisbehavingServer: @unchecked Sendable {
         let flood = server(header + (0..<100_000).map { "vllm:num_requests_waiting{model_name=\"req-\($0)\"} 1\n" }.joined())
         let manyModels = server(header + (0..<300).map { "vllm:num_requests_waiting{model_name=\"m-\($0)\"} 1\n" }.joined())
         let good = server(header + "vllm:num_requests_waiting{model_name=\"m\"} 2\n")
-        for s in [flood, manyModels, good] { try s.start() }
-        defer { for s in [flood, manyModels, good] { s.stop() } }
-        let targets = [("flood", flood), ("many", manyModels), ("good", good)]
+        let longName = server(header + "vllm:num_requests_waiting{model_name=\"m\"} 3\nvllm:num_requests_waiting{model_name=\"\(String(repeating: "x", count: 2000))\"} 1\n")
+        for s in [flood, manyModels, good, longName] { try s.start() }
+        defer { for s in [flood, manyModels, good, longName] { s.stop() } }
+        let targets = [("flood", flood), ("many", manyModels), ("good", good), ("long", longName)]
             .map { "ml/\($0.0)=http://127.0.0.1:\($0.1.port)/metrics" }.joined(separator: ",")
         let exporter = try ExporterProcess(
             tree: nil,
@@ -130,7 +131,10 @@ final class MisbehavingServer: @unchecked Sendable {
         let text = try exporter.waitForMetrics(timeout: 20) {
             $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="flood",reason="too_large"} 1"#)
                 && $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="many",reason="too_many_models"} 1"#)
+                && $0.contains(#"accel_exporter_inference_target_down_reason{namespace="ml",pod="long",reason="too_large"} 1"#)
         }
+        #expect(!text.contains("xxxxxxxx"), "nothing of the server with a 2,000-byte model name is kept")
+        #expect(!text.contains(#"pod="long"} 3"#))
         #expect(text.contains(#"inference_requests_waiting{model_name="m",namespace="ml",pod="good"} 2"#))
         #expect(!text.contains("req-"), "nothing of the flood is kept")
         #expect(!text.contains(#"model_name="m-"#), "nothing of the over-bound server is kept")
