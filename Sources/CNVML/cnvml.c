@@ -65,7 +65,24 @@ static const Entry entries[] = {
     ONE(nvmlDeviceRegisterEvents),
     ONE(nvmlEventSetWait_v2),
     ONE(nvmlEventSetFree),
+    ONE(nvmlDeviceGetNvLinkState),
+    ONE(nvmlGpmQueryDeviceSupport),
+    ONE(nvmlGpmSampleAlloc),
+    ONE(nvmlGpmSampleFree),
+    ONE(nvmlGpmSampleGet),
+    ONE(nvmlGpmMigSampleGet),
+    ONE(nvmlGpmMetricsGet),
 };
+
+// Layouts as pynvml's ctypes structures give them (x86-64 and aarch64 Linux): a mismatch here would make the driver
+// write past a buffer or read garbage ids.
+_Static_assert(sizeof(nvmlFieldValue_t) == 40, "nvmlFieldValue_t is 40 bytes");
+_Static_assert(offsetof(nvmlFieldValue_t, scopeId) == 4, "scopeId follows fieldId");
+_Static_assert(sizeof(nvmlGpmSupport_t) == 8, "nvmlGpmSupport_t is 8 bytes");
+_Static_assert(sizeof(nvmlGpmMetric_t) == 40, "nvmlGpmMetric_t is 40 bytes");
+_Static_assert(offsetof(nvmlGpmMetric_t, value) == 8, "nvmlGpmMetric_t.value at 8");
+_Static_assert(offsetof(nvmlGpmMetricsGet_t, metrics) == 24, "metrics[] at 24");
+_Static_assert(sizeof(nvmlGpmMetricsGet_t) == 24 + 40 * NVML_GPM_METRIC_MAX, "nvmlGpmMetricsGet_t size");
 
 void *CNVML_open(const char *path, CNVMLFunctions *out, char *error, size_t errorSize) {
     memset(out, 0, sizeof *out);

@@ -13,6 +13,8 @@ extern "C" {
 typedef int nvmlReturn_t;
 typedef struct nvmlDevice_st *nvmlDevice_t;
 typedef struct nvmlEventSet_st *nvmlEventSet_t;
+// An opaque GPM sample buffer (nvmlGpmSampleAlloc / nvmlGpmSampleFree).
+typedef struct nvmlGpmSample_st *nvmlGpmSample_t;
 
 enum {
     NVML_SUCCESS = 0,
@@ -78,7 +80,54 @@ enum {
     NVML_FI_DEV_REMAPPED_FAILURE = 145,
     NVML_FI_DEV_POWER_AVERAGE = 185,
     NVML_FI_DEV_POWER_INSTANT = 186,
+    // NVLink error counters, summed over the device's links (pynvml: "total for all Lanes", its old word for links).
+    NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL = 38,
+    NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL = 45,
+    NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL = 52,
+    NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL = 59,
+    // NVLink throughput counters in KiB, per link: the link goes in nvmlFieldValue_t.scopeId. DATA excludes the
+    // protocol overhead, RAW includes it.
+    NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX = 138,
+    NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX = 139,
+    NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX = 140,
+    NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX = 141,
 };
+
+// nvmlDeviceGetNvLinkState: links are numbered 0 ..< NVML_NVLINK_MAX_LINKS (36 in pynvml 13.x, fewer in older headers;
+// a link the device does not have answers INVALID_ARGUMENT or NOT_SUPPORTED).
+enum { NVML_NVLINK_MAX_LINKS = 36 };
+enum { NVML_FEATURE_DISABLED = 0, NVML_FEATURE_ENABLED = 1 };
+
+// GPU Performance Monitoring (Hopper and later). Metric ids as pynvml 13.615.71 defines them.
+enum {
+    NVML_GPM_METRIC_GRAPHICS_UTIL = 1,     // % of time any graphics/compute context was active
+    NVML_GPM_METRIC_SM_UTIL = 2,           // % of SMs busy
+    NVML_GPM_METRIC_SM_OCCUPANCY = 3,      // % of warps resident vs the theoretical maximum
+    NVML_GPM_METRIC_INTEGER_UTIL = 4,
+    NVML_GPM_METRIC_ANY_TENSOR_UTIL = 5,
+    NVML_GPM_METRIC_DFMA_TENSOR_UTIL = 6,
+    NVML_GPM_METRIC_HMMA_TENSOR_UTIL = 7,
+    NVML_GPM_METRIC_DMMA_TENSOR_UTIL = 8,
+    NVML_GPM_METRIC_IMMA_TENSOR_UTIL = 9,
+    NVML_GPM_METRIC_DRAM_BW_UTIL = 10,     // % of the theoretical DRAM bandwidth
+    NVML_GPM_METRIC_FP64_UTIL = 11,
+    NVML_GPM_METRIC_FP32_UTIL = 12,
+    NVML_GPM_METRIC_FP16_UTIL = 13,
+    NVML_GPM_METRIC_PCIE_TX_PER_SEC = 20,  // header: MiB/s
+    NVML_GPM_METRIC_PCIE_RX_PER_SEC = 21,
+    NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC = 60,
+    NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC = 61,
+    // Link L (0..17): RX is 62 + 2L, TX is 63 + 2L. Links 18..35 have ids of their own (212..247).
+    NVML_GPM_METRIC_NVLINK_L0_RX_PER_SEC = 62,
+    NVML_GPM_METRIC_NVLINK_L0_TX_PER_SEC = 63,
+    NVML_GPM_METRIC_NVLINK_L17_TX_PER_SEC = 97,
+    NVML_GPM_METRIC_NVLINK_L18_RX_PER_SEC = 212,
+    // One more than the largest id. It grew between headers with the struct version unchanged (98 in R5xx headers,
+    // 477 here): the array is sized by it, but only the first numMetrics slots are read or written.
+    NVML_GPM_METRIC_MAX = 477,
+};
+enum { NVML_GPM_METRICS_GET_VERSION = 1, NVML_GPM_SUPPORT_VERSION = 1 };
+
 
 // nvmlFieldValue_t.valueType.
 enum {
@@ -146,6 +195,37 @@ typedef struct {
     unsigned int gpuInstanceId, computeInstanceId;
 } nvmlEventData_t;
 
+typedef struct {
+    unsigned int version;           // NVML_GPM_SUPPORT_VERSION
+    unsigned int isSupportedDevice; // 0 before Hopper
+} nvmlGpmSupport_t;
+
+typedef struct {
+    const char *shortName;
+    const char *longName;
+    const char *unit;
+} nvmlGpmMetricInfo_t;
+
+typedef struct {
+    unsigned int metricId;          // in: NVML_GPM_METRIC_*
+    nvmlReturn_t nvmlReturn;        // out: this metric's own result
+    double value;                   // out: the average between sample1 and sample2
+    nvmlGpmMetricInfo_t metricInfo; // out: static strings owned by NVML
+} nvmlGpmMetric_t;
+
+typedef struct {
+    unsigned int version;           // NVML_GPM_METRICS_GET_VERSION
+    unsigned int numMetrics;        // slots of metrics[] in use
+    nvmlGpmSample_t sample1;        // the older sample
+    nvmlGpmSample_t sample2;        // the newer sample
+    nvmlGpmMetric_t metrics[NVML_GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+/// Slot `index` of a metrics request (Swift sees `metrics` as a 477-element tuple; this keeps it out of Swift).
+static inline nvmlGpmMetric_t *CNVML_gpmMetric(nvmlGpmMetricsGet_t *get, unsigned int index) {
+    return &get->metrics[index];
+}
+
 // Every NVML entry point the exporter uses, resolved with dlsym. A NULL member was not found in the library.
 // Where NVML has versioned names, the loader stores the newest one it finds with this signature and records the
 // name it used in the matching *_name member (e.g. nvmlDeviceGetComputeRunningProcesses_v3, else _v2).
@@ -194,6 +274,14 @@ typedef struct CNVMLFunctions {
     nvmlReturn_t (*nvmlDeviceRegisterEvents)(nvmlDevice_t, unsigned long long, nvmlEventSet_t);
     nvmlReturn_t (*nvmlEventSetWait_v2)(nvmlEventSet_t, nvmlEventData_t *, unsigned int);
     nvmlReturn_t (*nvmlEventSetFree)(nvmlEventSet_t);
+    nvmlReturn_t (*nvmlDeviceGetNvLinkState)(nvmlDevice_t, unsigned int, unsigned int *);
+    nvmlReturn_t (*nvmlGpmQueryDeviceSupport)(nvmlDevice_t, nvmlGpmSupport_t *);
+    nvmlReturn_t (*nvmlGpmSampleAlloc)(nvmlGpmSample_t *);
+    nvmlReturn_t (*nvmlGpmSampleFree)(nvmlGpmSample_t);
+    nvmlReturn_t (*nvmlGpmSampleGet)(nvmlDevice_t, nvmlGpmSample_t);
+    // The GPU (not the MIG device handle) and the MIG device's GPU instance id.
+    nvmlReturn_t (*nvmlGpmMigSampleGet)(nvmlDevice_t, unsigned int, nvmlGpmSample_t);
+    nvmlReturn_t (*nvmlGpmMetricsGet)(nvmlGpmMetricsGet_t *);
 
     const char *nvmlDeviceGetCurrentClocksEventReasons_name;
     const char *nvmlDeviceGetComputeRunningProcesses_name;
