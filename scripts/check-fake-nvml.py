@@ -5,10 +5,12 @@
 
 pynvml (PyPI nvidia-ml-py: `pip install nvidia-ml-py`) loads the fake as libnvidia-ml.so.1 through its normal
 loader (a temporary directory with that symlink on LD_LIBRARY_PATH) and must read back what each description
-says: identity, readings, field values, processes, MIG devices, `fail` lines and absent keys as NVML errors. Then
+says: identity, readings, field values, processes, MIG devices, NVLink state and throughput counters, GPM samples
+and metrics (the GPU's and each MIG slice's), `fail` lines and absent keys as NVML errors. Then
 scenarios edit a temporary copy of a description while the library runs (XID events, a GPU falling off the bus,
 `vary 1`), check that no description means "driver not loaded", and probe the C interface directly with ctypes
-(per-entry field returns, process-utilization lastSeen, buffer sizes, NULL pointers). With --old, the old-driver
+(per-entry field returns, process-utilization lastSeen, buffer sizes, NULL pointers, GPM sample order, struct
+sizes against pynvml's). With --old, the old-driver
 build is checked for its smaller, older set of entry points.
 
 Every scenario runs in a child process of its own (NVML state is per process). Exit status 0 only if all pass.
@@ -34,6 +36,11 @@ CODES = {
     "NOT_READY": 27, "GPU_NOT_FOUND": 28, "INVALID_STATE": 29, "RESET_TYPE_NOT_SUPPORTED": 30, "UNKNOWN": 999,
 }
 OK, NOT_SUPPORTED, INVALID_ARGUMENT, NOT_FOUND, INSUFFICIENT_SIZE = 0, 3, 2, 6, 7
+NVLINK_MAX_LINKS = 36
+# GPM metric ids whose values are rates (MiB/s in the header), not percentages.
+GPM_PER_SEC = set(range(20, 22)) | set(range(60, 98)) | set(range(212, 248))
+# The GPM ids the exporter asks for (its NVMLSource.GPM tables); each description's own ids are asked too.
+GPM_ASKED = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -50,11 +57,11 @@ def parse_description(path):
         key, rest = tok[0], line[len(tok[0]):].strip()
         num = lambda s: int(s, 0)
         if key == "device":
-            gpu = {"has": {}, "procs": [], "putil": [], "fails": [], "xids": [], "migs": []}
+            gpu = {"has": {}, "procs": [], "putil": [], "fails": [], "xids": [], "migs": [], "gpm": {}, "nvlinks": {}}
             mig = None
             machine["gpus"].append(gpu)
         elif key == "mig":
-            mig = {"has": {}, "procs": [], "putil": [], "fails": []}
+            mig = {"has": {}, "procs": [], "putil": [], "fails": [], "gpm": {}}
             gpu["migs"].append(mig)
         elif gpu is None:
             if key == "driver_version": machine["driver"] = tok[1]
@@ -73,6 +80,16 @@ def parse_description(path):
             elif key == "xid":
                 gi, ci = (num(tok[2]), num(tok[3])) if len(tok) == 4 else (NO_INSTANCE, NO_INSTANCE)
                 block["xids"].append((num(tok[1]), gi, ci))
+            elif key == "gpm":
+                block["gpm"][num(tok[1])] = float(tok[2])
+            elif key == "gpm_nvlink":
+                block["has"][key] = [float(tok[1]), float(tok[2])]
+            elif key == "nvlinks":
+                for link in range(num(tok[1])):
+                    block["nvlinks"][link] = [1, num(tok[2]), num(tok[3])]
+            elif key == "nvlink":
+                old = block["nvlinks"].get(num(tok[1]), [0, 0, 0])
+                block["nvlinks"][num(tok[1])] = [num(tok[2])] + ([num(tok[3]), num(tok[4])] if len(tok) == 5 else old[1:])
             elif key in ("name", "serial", "vbios"):
                 block["has"][key] = rest
             elif key in ("uuid", "pci"):
@@ -108,6 +125,58 @@ def field_fail(block, field):
         if fn == f"field:{field}":
             return code
     return None
+
+
+def gpm_fail(block, metric):
+    for fn, code in block["fails"]:
+        if fn == f"gpm:{metric}":
+            return code
+    return None
+
+
+def gpm_expected(gpu, mig, metric, k, vary):
+    """(code, value) nvmlGpmMetricsGet should give for `metric` between two samples, the newer taken at k."""
+    block = mig if mig is not None else gpu
+    forced = gpm_fail(block, metric)
+    if forced is not None:
+        return forced, 0.0
+    value = block["gpm"].get(metric)
+    links = gpu["nvlinks"]
+    if value is None and mig is None and "gpm_nvlink" in gpu["has"]:
+        rx, tx = gpu["has"]["gpm_nvlink"]
+        active = [l for l, (a, _, _) in links.items() if a]
+        if 62 <= metric <= 97 or 212 <= metric <= 247:
+            link = (metric - 62) // 2 if metric <= 97 else 18 + (metric - 212) // 2
+            if link in active:
+                value = tx if (metric - (62 if metric <= 97 else 212)) % 2 else rx
+        elif metric in (60, 61):
+            value = len(active) * (tx if metric == 61 else rx)
+    if value is None:
+        return NOT_SUPPORTED, 0.0
+    if vary:
+        if metric in GPM_PER_SEC:
+            value *= 1.0 + (k % 10) / 10.0
+        elif mig is None and "utilization" in gpu["has"]:
+            value = value * ((gpu["has"]["utilization"][0] + 7 * k) % 101) / 100.0
+    return 0, value
+
+
+def gpm_metrics_get(sample1, sample2, ids):
+    """nvmlGpmMetricsGet through pynvml's own structure: (call code, [(metricId, nvmlReturn, value, unit)])."""
+    import pynvml
+    get = pynvml.c_nvmlGpmMetricsGet_t()
+    get.version = pynvml.NVML_GPM_METRICS_GET_VERSION
+    get.numMetrics = len(ids)
+    get.sample1, get.sample2 = sample1, sample2
+    for i, metric in enumerate(ids):
+        get.metrics[i].metricId = metric
+    code, _ = call(pynvml.nvmlGpmMetricsGet, get)
+    return code, [(get.metrics[i].metricId, get.metrics[i].nvmlReturn, get.metrics[i].value,
+                   get.metrics[i].metricInfo.unit) for i in range(len(ids))]
+
+
+def gpm_live(lib):
+    return ctypes.CDLL(lib).fakeNvmlGpmSamplesAllocated()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -391,7 +460,114 @@ def describe(lib, path):
         elif not fail_code(gpu, None, ["nvmlDeviceGetMigDeviceHandleByIndex"]):
             code, _ = call(pynvml.nvmlDeviceGetMigDeviceHandleByIndex, handle, 0)
             F.check(code == INVALID_ARGUMENT, f"{g} MIG index 0 with MIG off: {code}, expected INVALID_ARGUMENT")
+
+        check_nvlink(handle, gpu, g, k if vary else 0)
+        k = check_gpm(lib, handle, gpu, g, k, vary)
+    F.check(gpm_live(lib) == 0, f"GPM samples left allocated: {gpm_live(lib)}")
     pynvml.nvmlShutdown()
+
+
+def check_nvlink(handle, gpu, g, k):
+    """Link state for every link number, then the data/raw throughput counters per link and summed (scopeId
+    UINT_MAX), and the NVLink error totals."""
+    import pynvml
+    links = gpu["nvlinks"]
+    for link in range(NVLINK_MAX_LINKS):
+        want_code = NOT_SUPPORTED if not links else (0 if link in links else INVALID_ARGUMENT)
+        expect(f"{g} nvlink {link} state", "nvmlDeviceGetNvLinkState", lambda: pynvml.nvmlDeviceGetNvLinkState(handle, link),
+               gpu, None, links[link][0] if link in links else None, want_code)
+    if fail_code(gpu, None, ["nvmlDeviceGetFieldValues"]):
+        return
+    kib = lambda link, tx: links[link][1 if tx else 2] + k * 1024 * (link + 1)
+    asks = [(fid, link) for link in list(links) + [NVLINK_MAX_LINKS - 1 if NVLINK_MAX_LINKS - 1 not in links else 0]
+            for fid in (138, 139, 140, 141)] + [(138, 0xFFFFFFFF), (139, 0xFFFFFFFF), (38, 0), (45, 0), (52, 0), (59, 0)]
+    code, values = call(pynvml.nvmlDeviceGetFieldValues, handle, asks)
+    F.check(code == 0, f"{g} nvlink field values: {code}")
+    if code:
+        return
+    errors = gpu["has"].get("nvlink_errors")
+    for (fid, scope), fv in zip(asks, values):
+        want = field_fail(gpu, fid)
+        value = None
+        if fid in (38, 45, 52, 59):
+            value = errors[(fid - 38) // 7] if errors else None
+            want = want if want is not None else (0 if errors else NOT_SUPPORTED)
+        elif want is None:
+            tx = fid in (138, 140)
+            if not links:
+                want = NOT_SUPPORTED
+            elif scope == 0xFFFFFFFF:
+                want, value = 0, sum(kib(l, tx) for l in links)
+            elif scope in links:
+                want, value = 0, kib(scope, tx)
+            else:
+                want = INVALID_ARGUMENT
+            if value is not None and fid in (140, 141):
+                value += value // 16
+        F.check(fv.nvmlReturn == want, f"{g} field {fid} scope {scope}: nvmlReturn {fv.nvmlReturn}, expected {want}")
+        if want == 0:
+            F.check(fv.valueType == pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG and fv.value.ullVal == value,
+                    f"{g} field {fid} scope {scope}: {fv.value.ullVal}, expected {value}")
+
+
+def check_gpm(lib, handle, gpu, g, k, vary):
+    """Support query; then, where supported, two samples of the GPU (and of each MIG slice through its GPU instance
+    id) and every metric read back with its own return. Returns k after the utilization calls made here."""
+    import pynvml
+    supported = gpu["has"].get("gpm_support", [0])[0]
+    code, support = call(pynvml.nvmlGpmQueryDeviceSupport, handle)
+    forced = fail_code(gpu, None, ["nvmlGpmQueryDeviceSupport"])
+    F.check(code == forced, f"{g} GPM support query: {code}, expected {forced}")
+    if code == 0:
+        F.check(support.isSupportedDevice == supported, f"{g} GPM supported {support.isSupportedDevice}, expected {supported}")
+    links = [l for l, (a, _, _) in gpu["nvlinks"].items() if a]
+    ids = sorted(set(GPM_ASKED) | set(gpu["gpm"]) | {62, 63, 60, 61} | {62 + 2 * l for l in links if l < 18})
+    s1, s2 = pynvml.nvmlGpmSampleAlloc(), pynvml.nvmlGpmSampleAlloc()
+    F.check(gpm_live(lib) == 2, "two GPM samples allocated")
+    sample_fail = fail_code(gpu, None, ["nvmlGpmSampleGet"])
+    for s in (s1, s2):
+        code, _ = call(pynvml.nvmlGpmSampleGet, handle, s)
+        want = sample_fail or (0 if supported else NOT_SUPPORTED)
+        F.check(code == want, f"{g} GPM sample: {code}, expected {want}")
+        if vary and code == 0 and fail_code(gpu, None, ["nvmlDeviceGetUtilizationRates"]) == 0:
+            # The fake reads k at each sample; move it between the two, as the exporter's ticks do.
+            call(pynvml.nvmlDeviceGetUtilizationRates, handle)
+            k += 1
+    if supported and not sample_fail:
+        metrics_fail = fail_code(gpu, None, ["nvmlGpmMetricsGet"])
+        code, got = gpm_metrics_get(s1, s2, ids)
+        F.check(code == metrics_fail, f"{g} GPM metrics: {code}, expected {metrics_fail}")
+        for metric, ret, value, unit in got if code == 0 else []:
+            want_code, want = gpm_expected(gpu, None, metric, k - 1 if vary else 0, vary)
+            F.check(ret == want_code, f"{g} GPM metric {metric}: return {ret}, expected {want_code}")
+            if want_code == 0:
+                F.check(abs(value - want) < 1e-9, f"{g} GPM metric {metric}: {value}, expected {want}")
+            F.check(unit == (b"MiB/s" if metric in GPM_PER_SEC else b"%"), f"{g} GPM metric {metric}: unit {unit}")
+        # The newer sample first: refused.
+        code, _ = gpm_metrics_get(s2, s1, ids[:2])
+        F.check(code == (metrics_fail or INVALID_ARGUMENT), f"{g} GPM metrics with the samples swapped: {code}")
+    mig_on = gpu["has"].get("mig_mode", [0])[0] == 1
+    for mg in gpu["migs"] if mig_on else []:
+        gi = mg["has"].get("gpu_instance", [None])[0]
+        if gi is None:
+            continue
+        m = f"{g} MIG gi {gi}"
+        want = fail_code(gpu, mg, ["nvmlGpmMigSampleGet"]) or (0 if supported else NOT_SUPPORTED)
+        codes = [call(pynvml.nvmlGpmMigSampleGet, handle, gi, s)[0] for s in (s1, s2)]
+        F.check(codes == [want, want], f"{m} GPM MIG samples: {codes}, expected {want}")
+        if want == 0:
+            code, got = gpm_metrics_get(s1, s2, sorted(set(GPM_ASKED) | set(mg["gpm"])))
+            F.check(code == 0, f"{m} GPM metrics: {code}")
+            for metric, ret, value, _ in got if code == 0 else []:
+                want_code, want_value = gpm_expected(gpu, mg, metric, 0, vary)
+                F.check(ret == want_code and (ret or abs(value - want_value) < 1e-9),
+                        f"{m} GPM metric {metric}: {ret} {value}, expected {want_code} {want_value}")
+    if mig_on and supported:
+        code, _ = call(pynvml.nvmlGpmMigSampleGet, handle, 999, s1)
+        F.check(code == NOT_FOUND or fail_code(gpu, None, ["nvmlGpmMigSampleGet"]), f"{g} GPM MIG sample of GPU instance 999: {code}")
+    for s in (s1, s2):
+        pynvml.nvmlGpmSampleFree(s)
+    return k
 
 
 def edit_device(path, index, line=None, remove=None):

@@ -5,7 +5,7 @@
 //
 // Compiled twice: as is (libFakeNVML.so, a current driver) and with FAKE_NVML_OLD_DRIVER defined
 // (libFakeNVMLOld.so, an old driver: _v2 process queries, ...ThrottleReasons, and no memory _v2, field values,
-// CUDA version _v2, energy, MIG or nvmlEventSetWait_v2).
+// CUDA version _v2, energy, MIG, GPM or nvmlEventSetWait_v2).
 //
 // Every exported function takes one mutex; nvmlEventSetWait_v2 releases it while it sleeps.
 #define _GNU_SOURCE
@@ -32,6 +32,8 @@ enum {
     MAX_PUTIL = 64,
     MAX_FAILS = 32,
     MAX_XIDS = 256,
+    MAX_GPM = 64,             // `gpm` lines per block
+    FAKE_GPM_METRICS_MAX = 98, // numMetrics an R5xx driver accepts (its header's NVML_GPM_METRIC_MAX)
     TEXT = 128,
 };
 #define NO_INSTANCE 0xFFFFFFFFu  // gpuInstanceId/computeInstanceId outside MIG
@@ -43,7 +45,10 @@ enum {
 
 typedef struct { unsigned pid; unsigned long long mem; int mps; } Proc;
 typedef struct { unsigned pid, sm, mem, enc, dec; } ProcUtil;
-typedef struct { char fn[64]; int field; nvmlReturn_t code; } Fail;  // field >= 0: `field:N`; fn "*": every call
+// field >= 0: `field:N`; gpm >= 0: `gpm:N` (that GPM metric's own return); fn "*": every call.
+typedef struct { char fn[64]; int field, gpm; nvmlReturn_t code; } Fail;
+typedef struct { unsigned id; double value; } GpmValue;
+typedef struct { int present, active; unsigned long long tx, rx; } NvLink;  // throughput counters in KiB
 typedef struct { unsigned long long xid; unsigned gi, ci; } Xid;
 
 // Which keys a block gave (absent: that query is NOT_SUPPORTED).
@@ -53,7 +58,7 @@ enum {
     H_POWER = 1u << 10, H_PLIMIT = 1u << 11, H_ENERGY = 1u << 12, H_CLOCKS = 1u << 13, H_PCIETP = 1u << 14,
     H_PCIELINK = 1u << 15, H_FAN = 1u << 16, H_PSTATE = 1u << 17, H_CER = 1u << 18, H_ECCVOL = 1u << 19,
     H_ECCAGG = 1u << 20, H_RETIRED = 1u << 21, H_REMAP = 1u << 22, H_REPLAY = 1u << 23, H_MIGMODE = 1u << 24,
-    H_GI = 1u << 25, H_CI = 1u << 26,
+    H_GI = 1u << 25, H_CI = 1u << 26, H_GPMSUP = 1u << 27, H_GPMNVL = 1u << 28, H_NVLERR = 1u << 29,
 };
 
 typedef struct {
@@ -61,10 +66,11 @@ typedef struct {
     char uuid[TEXT], name[TEXT];
     unsigned gi, ci;
     unsigned long long memTotal, memUsed;
-    int nprocs, nputil, nfails;
+    int nprocs, nputil, nfails, ngpm;
     Proc procs[MAX_PROCS];
     ProcUtil putil[MAX_PUTIL];
     Fail fails[MAX_FAILS];
+    GpmValue gpm[MAX_GPM];
 } MigDesc;
 
 typedef struct {
@@ -87,6 +93,13 @@ typedef struct {
     unsigned remapPending, remapFailure;
     unsigned long long pcieReplay;
     unsigned migCurrent, migPending;
+    unsigned gpmSupport;
+    double gpmNvlinkRx, gpmNvlinkTx;  // MiB/s on each active link (`gpm_nvlink`)
+    unsigned long long nvlinkErrors[4];  // CRC flit, CRC data, replay, recovery (fields 38/45/52/59)
+    int nvlinkDescribed;  // any `nvlink`/`nvlinks` line: nvmlDeviceGetNvLinkState answers
+    NvLink nvlinks[NVML_NVLINK_MAX_LINKS];
+    int ngpm;
+    GpmValue gpm[MAX_GPM];
     int nprocs, nputil, nfails, nxids, nmig;
     Proc procs[MAX_PROCS];
     ProcUtil putil[MAX_PUTIL];
@@ -221,6 +234,8 @@ static const char *const kFailable[] = {
     "nvmlDeviceGetProcessUtilization", "nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount",
     "nvmlDeviceGetMigDeviceHandleByIndex", "nvmlDeviceGetGpuInstanceId", "nvmlDeviceGetComputeInstanceId",
     "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", "nvmlDeviceRegisterEvents", "nvmlEventSetWait",
+    "nvmlDeviceGetNvLinkState", "nvmlGpmQueryDeviceSupport", "nvmlGpmSampleGet", "nvmlGpmMigSampleGet",
+    "nvmlGpmMetricsGet",
 };
 
 // Length of `name` without a trailing _vN.
@@ -297,12 +312,16 @@ static int parseCode(Parse *p, const char *token, nvmlReturn_t *out) {
 static int parseFail(Parse *p, char **tok, int ntok, Fail *fails, int *nfails) {
     if (ntok != 3) return perr(p, "fail: expected 'fail FUNCTION CODE'");
     if (*nfails >= MAX_FAILS) return perr(p, "fail: too many fail lines in this block (at most %d)", MAX_FAILS);
-    Fail f = { .field = -1 };
+    Fail f = { .field = -1, .gpm = -1 };
     const char *fn = tok[1];
     if (strncmp(fn, "field:", 6) == 0) {
         unsigned id = 0;
         if (parseU32(p, fn + 6, "fail field", INT_MAX, &id) != 0) return -1;
         f.field = (int)id;
+    } else if (strncmp(fn, "gpm:", 4) == 0) {
+        unsigned id = 0;
+        if (parseU32(p, fn + 4, "fail gpm", INT_MAX, &id) != 0) return -1;
+        f.gpm = (int)id;
     } else if (strcmp(fn, "*") != 0) {
         int known = 0;
         for (size_t i = 0; i < sizeof kFailable / sizeof kFailable[0] && !known; i++) {
@@ -342,6 +361,30 @@ static int parseProcessUtil(Parse *p, char **tok, int ntok, ProcUtil *u, int *n)
         parseU32(p, tok[4], "process_util enc", 100, &s.enc) != 0 ||
         parseU32(p, tok[5], "process_util dec", 100, &s.dec) != 0) return -1;
     u[(*n)++] = s;
+    return 0;
+}
+
+static int parseDouble(Parse *p, const char *token, const char *what, double *out) {
+    if (token == NULL) return perr(p, "%s: missing number", what);
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(token, &end);
+    if (errno != 0 || end == token || *end != '\0' || !(v >= 0) || v > 1e18) return perr(p, "%s: bad number '%s'", what, token);
+    *out = v;
+    return 0;
+}
+
+// `gpm ID VALUE`: what nvmlGpmMetricsGet answers for metric ID between two samples of this block's device.
+static int parseGpm(Parse *p, char **tok, int ntok, GpmValue *values, int *n) {
+    if (ntok != 3) return perr(p, "gpm: expected 'gpm METRIC_ID VALUE'");
+    GpmValue g;
+    if (parseU32(p, tok[1], "gpm metric id", NVML_GPM_METRIC_MAX - 1, &g.id) != 0 || parseDouble(p, tok[2], "gpm value", &g.value) != 0) return -1;
+    if (g.id == 0) return perr(p, "gpm: metric id 0 does not exist");
+    for (int i = 0; i < *n; i++) {
+        if (values[i].id == g.id) { values[i].value = g.value; return 0; }
+    }
+    if (*n >= MAX_GPM) return perr(p, "gpm: too many gpm lines in this block (at most %d)", MAX_GPM);
+    values[(*n)++] = g;
     return 0;
 }
 
@@ -484,6 +527,37 @@ static int parseGpuKey(Parse *p, GpuDesc *g, char **tok, int ntok, const char *r
         g->migPending = g->migCurrent;
         if (ntok == 3 && parseU32(p, tok[2], k, 1, &g->migPending) != 0) return -1;
         g->has |= H_MIGMODE;
+    } else if (strcmp(k, "gpm_support") == 0) {
+        NARGS(1, "gpm_support 0|1");
+        if (parseU32(p, tok[1], k, 1, &g->gpmSupport) != 0) return -1;
+        g->has |= H_GPMSUP;
+    } else if (strcmp(k, "gpm") == 0) {
+        return parseGpm(p, tok, ntok, g->gpm, &g->ngpm);
+    } else if (strcmp(k, "gpm_nvlink") == 0) {
+        NARGS(2, "gpm_nvlink RX_MIB_PER_S TX_MIB_PER_S");
+        if (parseDouble(p, tok[1], k, &g->gpmNvlinkRx) != 0 || parseDouble(p, tok[2], k, &g->gpmNvlinkTx) != 0) return -1;
+        g->has |= H_GPMNVL;
+    } else if (strcmp(k, "nvlinks") == 0) {
+        NARGS(3, "nvlinks COUNT TX_KIB RX_KIB");
+        unsigned count;
+        unsigned long long tx, rx;
+        if (parseU32(p, tok[1], k, NVML_NVLINK_MAX_LINKS, &count) != 0 || parseU64(p, tok[2], k, &tx) != 0 ||
+            parseU64(p, tok[3], k, &rx) != 0) return -1;
+        for (unsigned l = 0; l < count; l++) g->nvlinks[l] = (NvLink){ 1, 1, tx, rx };
+        g->nvlinkDescribed = 1;
+    } else if (strcmp(k, "nvlink") == 0) {
+        if (ntok != 3 && ntok != 5) return perr(p, "nvlink: expected 'nvlink LINK ACTIVE [TX_KIB RX_KIB]'");
+        unsigned link, active;
+        if (parseU32(p, tok[1], k, NVML_NVLINK_MAX_LINKS - 1, &link) != 0 || parseU32(p, tok[2], k, 1, &active) != 0) return -1;
+        NvLink *l = &g->nvlinks[link];
+        if (ntok == 5 && (parseU64(p, tok[3], k, &l->tx) != 0 || parseU64(p, tok[4], k, &l->rx) != 0)) return -1;
+        l->present = 1;
+        l->active = (int)active;
+        g->nvlinkDescribed = 1;
+    } else if (strcmp(k, "nvlink_errors") == 0) {
+        NARGS(4, "nvlink_errors CRC_FLIT CRC_DATA REPLAY RECOVERY");
+        for (int i = 0; i < 4; i++) if (parseU64(p, tok[i + 1], k, &g->nvlinkErrors[i]) != 0) return -1;
+        g->has |= H_NVLERR;
     } else if (strcmp(k, "process") == 0) {
         return parseProcess(p, tok, ntok, g->procs, &g->nprocs);
     } else if (strcmp(k, "process_util") == 0) {
@@ -523,6 +597,8 @@ static int parseMigKey(Parse *p, MigDesc *m, char **tok, int ntok, const char *r
     } else if (strcmp(k, "memory") == 0) {
         if (parseMemory(p, tok, ntok, &m->memTotal, &m->memUsed) != 0) return -1;
         m->has |= H_MEM;
+    } else if (strcmp(k, "gpm") == 0) {
+        return parseGpm(p, tok, ntok, m->gpm, &m->ngpm);
     } else if (strcmp(k, "process") == 0) {
         return parseProcess(p, tok, ntok, m->procs, &m->nprocs);
     } else if (strcmp(k, "process_util") == 0) {
@@ -530,7 +606,7 @@ static int parseMigKey(Parse *p, MigDesc *m, char **tok, int ntok, const char *r
     } else if (strcmp(k, "fail") == 0) {
         return parseFail(p, tok, ntok, m->fails, &m->nfails);
     } else {
-        return perr(p, "unknown key '%s' in a mig block (uuid, name, gpu_instance, compute_instance, memory, "
+        return perr(p, "unknown key '%s' in a mig block (uuid, name, gpu_instance, compute_instance, memory, gpm, "
                        "process, process_util, fail)", k);
     }
     return 0;
@@ -755,7 +831,7 @@ typedef struct {
 static nvmlReturn_t failCode(const Fail *fails, int n, const char *symbol, const char *alias, int star) {
     for (int i = 0; i < n; i++) {
         const Fail *f = &fails[i];
-        if (f->field >= 0) continue;
+        if (f->field >= 0 || f->gpm >= 0) continue;
         if ((star && strcmp(f->fn, "*") == 0) || failNames(f->fn, symbol) || failNames(f->fn, alias)) return f->code;
     }
     return NVML_SUCCESS;
@@ -1190,6 +1266,12 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, int errorTy
 }
 
 #ifndef FAKE_NVML_OLD_DRIVER
+// A link's data counter (KiB); under `vary 1` link L moves (L + 1) MiB per step of k.
+static unsigned long long nvlinkKiB(const Ctx *c, unsigned link, int tx) {
+    const NvLink *l = &c->g->nvlinks[link];
+    return (tx ? l->tx : l->rx) + c->k * 1024ull * (link + 1);
+}
+
 static void fieldValue(const Ctx *c, nvmlFieldValue_t *v) {
     const GpuDesc *g = c->g;
     unsigned has = c->m != NULL ? 0 : g->has;  // no field is answered for a MIG device
@@ -1237,6 +1319,28 @@ static void fieldValue(const Ctx *c, nvmlFieldValue_t *v) {
         if (!(has & H_POWER)) r = NVML_ERROR_NOT_SUPPORTED;
         else { value = powerNow(c); ull = 0; }
         break;
+    case NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL: case NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL:
+    case NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL: case NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL:
+        if (!(has & H_NVLERR)) r = NVML_ERROR_NOT_SUPPORTED;
+        else value = g->nvlinkErrors[(v->fieldId - NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL) / 7];
+        break;
+    case NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX: case NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX:
+    case NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX: case NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX: {
+        // Per link (scopeId), or every link summed (scopeId UINT_MAX).
+        int tx = v->fieldId == NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX || v->fieldId == NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX;
+        int raw = v->fieldId >= NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX;
+        if (c->m != NULL || !g->nvlinkDescribed) { r = NVML_ERROR_NOT_SUPPORTED; break; }
+        if (v->scopeId != UINT_MAX && (v->scopeId >= NVML_NVLINK_MAX_LINKS || !g->nvlinks[v->scopeId].present)) {
+            r = NVML_ERROR_INVALID_ARGUMENT;
+            break;
+        }
+        for (unsigned l = 0; l < NVML_NVLINK_MAX_LINKS; l++) {
+            if (!g->nvlinks[l].present || (v->scopeId != UINT_MAX && v->scopeId != l)) continue;
+            value += nvlinkKiB(c, l, tx);
+        }
+        if (raw) value += value / 16;  // protocol overhead
+        break;
+    }
     default:
         r = NVML_ERROR_NOT_SUPPORTED;
     }
@@ -1416,6 +1520,218 @@ EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mi
 #endif
 
 // ---------------------------------------------------------------------------------------------------------------
+// NVLink.
+
+// `nvlink`/`nvlinks` lines describe the links; without any, the GPU has no NVLink (NOT_SUPPORTED). A link number
+// the block does not list is INVALID_ARGUMENT, as for a link beyond the device's count.
+EXPORT nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, unsigned int *isActive) {
+    BEGIN(c, device, "nvmlDeviceGetNvLinkState", NULL);
+    NEED(isActive);
+    NOT_ON_MIG(c);
+    if (!c.g->nvlinkDescribed) return end(NVML_ERROR_NOT_SUPPORTED);
+    if (link >= NVML_NVLINK_MAX_LINKS || !c.g->nvlinks[link].present) return end(NVML_ERROR_INVALID_ARGUMENT);
+    *isActive = c.g->nvlinks[link].active ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
+    return end(NVML_SUCCESS);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GPU Performance Monitoring: a sample records which device it was taken on, when, and the `vary` counter then;
+// nvmlGpmMetricsGet answers the described averages for two samples of the same device, older one first.
+
+#ifndef FAKE_NVML_OLD_DRIVER
+#define GPM_SAMPLE_MAGIC 0x47504d53u
+
+struct nvmlGpmSample_st {
+    unsigned magic;
+    int taken;            // 0 until nvmlGpm(Mig)SampleGet filled it
+    int gpu, mig;         // GPU slot; MIG index for nvmlGpmMigSampleGet, else -1
+    unsigned long long seq, k, takenUs;
+};
+
+static unsigned long long g_gpmSeq;
+static int g_gpmLive;  // allocated, not yet freed (fakeNvmlGpmSamplesAllocated)
+
+// Test hook (not an NVML function): GPM sample buffers allocated and not freed, to check that a client frees them.
+EXPORT int fakeNvmlGpmSamplesAllocated(void) {
+    pthread_mutex_lock(&g_mutex);
+    int n = g_gpmLive;
+    pthread_mutex_unlock(&g_mutex);
+    return n;
+}
+
+static int validSample(nvmlGpmSample_t s) { return s != NULL && s->magic == GPM_SAMPLE_MAGIC; }
+
+EXPORT nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t *gpmSample) {
+    nvmlReturn_t r = beginSystem();
+    if (r != NVML_SUCCESS) return end(r);
+    NEED(gpmSample);
+    struct nvmlGpmSample_st *s = calloc(1, sizeof *s);
+    if (s == NULL) return end(ERROR_MEMORY);
+    s->magic = GPM_SAMPLE_MAGIC;
+    s->mig = -1;
+    g_gpmLive++;
+    *gpmSample = s;
+    return end(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t gpmSample) {
+    nvmlReturn_t r = beginSystem();
+    if (r != NVML_SUCCESS) return end(r);
+    if (!validSample(gpmSample)) return end(NVML_ERROR_INVALID_ARGUMENT);
+    gpmSample->magic = 0;
+    free(gpmSample);
+    g_gpmLive--;
+    return end(NVML_SUCCESS);
+}
+
+// `gpm_support 1` makes a GPU supported; without the key it answers SUCCESS with isSupportedDevice 0, as an A100.
+EXPORT nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t device, nvmlGpmSupport_t *gpmSupport) {
+    BEGIN(c, device, "nvmlGpmQueryDeviceSupport", NULL);
+    NEED(gpmSupport);
+    NOT_ON_MIG(c);
+    if (gpmSupport->version != NVML_GPM_SUPPORT_VERSION) return end(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    gpmSupport->isSupportedDevice = (c.g->has & H_GPMSUP) ? c.g->gpmSupport : 0;
+    return end(NVML_SUCCESS);
+}
+
+static nvmlReturn_t takeSample(const Ctx *c, nvmlGpmSample_t s, int mig) {
+    s->taken = 1;
+    s->gpu = c->index;
+    s->mig = mig;
+    s->seq = ++g_gpmSeq;
+    s->k = c->k;
+    s->takenUs = wallMicros();
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlGpmSampleGet(nvmlDevice_t device, nvmlGpmSample_t gpmSample) {
+    BEGIN(c, device, "nvmlGpmSampleGet", NULL);
+    if (!validSample(gpmSample)) return end(NVML_ERROR_INVALID_ARGUMENT);
+    if (c.m != NULL) return end(NVML_ERROR_INVALID_ARGUMENT);  // MIG devices: nvmlGpmMigSampleGet on the GPU
+    if (!((c.g->has & H_GPMSUP) && c.g->gpmSupport)) return end(NVML_ERROR_NOT_SUPPORTED);
+    return end(takeSample(&c, gpmSample, -1));
+}
+
+// `device` is the GPU; the MIG device is named by its GPU instance id. The MIG block's `fail` lines apply too.
+EXPORT nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t device, unsigned int gpuInstanceId, nvmlGpmSample_t gpmSample) {
+    BEGIN(c, device, "nvmlGpmMigSampleGet", NULL);
+    if (!validSample(gpmSample)) return end(NVML_ERROR_INVALID_ARGUMENT);
+    if (c.m != NULL) return end(NVML_ERROR_INVALID_ARGUMENT);
+    if (!((c.g->has & H_GPMSUP) && c.g->gpmSupport)) return end(NVML_ERROR_NOT_SUPPORTED);
+    if (!((c.g->has & H_MIGMODE) && c.g->migCurrent == 1)) return end(NVML_ERROR_NOT_SUPPORTED);
+    for (int m = 0; m < c.g->nmig; m++) {
+        const MigDesc *mig = &c.g->mig[m];
+        if (!(mig->has & H_GI) || mig->gi != gpuInstanceId) continue;
+        nvmlReturn_t r = failCode(mig->fails, mig->nfails, "nvmlGpmMigSampleGet", NULL, 1);
+        return end(r != NVML_SUCCESS ? r : takeSample(&c, gpmSample, m));
+    }
+    return end(NVML_ERROR_NOT_FOUND);
+}
+
+static int gpmPerSecond(unsigned id) {
+    return id == NVML_GPM_METRIC_PCIE_TX_PER_SEC || id == NVML_GPM_METRIC_PCIE_RX_PER_SEC ||
+           (id >= NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC && id <= NVML_GPM_METRIC_NVLINK_L17_TX_PER_SEC) ||
+           (id >= NVML_GPM_METRIC_NVLINK_L18_RX_PER_SEC && id <= 247);
+}
+
+// The NVLink link of a per-link rate id (and whether it is TX), or -1.
+static int gpmLink(unsigned id, int *tx) {
+    if (id >= NVML_GPM_METRIC_NVLINK_L0_RX_PER_SEC && id <= NVML_GPM_METRIC_NVLINK_L17_TX_PER_SEC) {
+        *tx = (id - NVML_GPM_METRIC_NVLINK_L0_RX_PER_SEC) % 2;
+        return (int)(id - NVML_GPM_METRIC_NVLINK_L0_RX_PER_SEC) / 2;
+    }
+    if (id >= NVML_GPM_METRIC_NVLINK_L18_RX_PER_SEC && id <= 247) {
+        *tx = (id - NVML_GPM_METRIC_NVLINK_L18_RX_PER_SEC) % 2;
+        return 18 + (int)(id - NVML_GPM_METRIC_NVLINK_L18_RX_PER_SEC) / 2;
+    }
+    return -1;
+}
+
+// The described average of metric `id` (0 with NOT_SUPPORTED when the block does not describe it). Under `vary 1`
+// activities scale with the GPU's utilization at the newer sample and rates swing by up to 90 %.
+static nvmlReturn_t gpmValue(const GpuDesc *g, const MigDesc *m, unsigned id, unsigned long long k, int vary, double *out) {
+    const GpmValue *values = m != NULL ? m->gpm : g->gpm;
+    int n = m != NULL ? m->ngpm : g->ngpm;
+    int found = 0;
+    double v = 0;
+    for (int i = 0; i < n && !found; i++) {
+        if (values[i].id == id) { v = values[i].value; found = 1; }
+    }
+    int tx = 0, link = gpmLink(id, &tx);
+    if (!found && m == NULL && (g->has & H_GPMNVL)) {
+        if (link >= 0 && g->nvlinks[link].present && g->nvlinks[link].active) {
+            v = tx ? g->gpmNvlinkTx : g->gpmNvlinkRx;
+            found = 1;
+        } else if (id == NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC || id == NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC) {
+            for (int l = 0; l < NVML_NVLINK_MAX_LINKS; l++) {
+                if (g->nvlinks[l].present && g->nvlinks[l].active) v += id == NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC ? g->gpmNvlinkTx : g->gpmNvlinkRx;
+            }
+            found = 1;
+        }
+    }
+    if (!found) return NVML_ERROR_NOT_SUPPORTED;
+    if (vary) {
+        if (gpmPerSecond(id)) v *= 1.0 + (double)(k % 10) / 10.0;
+        else if (m == NULL && (g->has & H_UTIL)) v = v * (double)((g->utilGpu + 7 * k) % 101) / 100.0;
+    }
+    *out = v;
+    return NVML_SUCCESS;
+}
+
+static void gpmInfo(unsigned id, nvmlGpmMetricInfo_t *info) {
+    static const struct { unsigned id; const char *shortName, *longName; } names[] = {
+        { 1, "gr_util", "graphics engine utilization" }, { 2, "sm_util", "SM utilization" },
+        { 3, "sm_occupancy", "SM occupancy" }, { 4, "integer_util", "integer pipe utilization" },
+        { 5, "any_tensor_util", "tensor pipe utilization (any)" }, { 6, "dfma_tensor_util", "DFMA tensor utilization" },
+        { 7, "hmma_tensor_util", "HMMA tensor utilization" }, { 8, "dmma_tensor_util", "DMMA tensor utilization" },
+        { 9, "imma_tensor_util", "IMMA tensor utilization" }, { 10, "dram_bw_util", "DRAM bandwidth utilization" },
+        { 11, "fp64_util", "FP64 pipe utilization" }, { 12, "fp32_util", "FP32 pipe utilization" },
+        { 13, "fp16_util", "FP16 pipe utilization" }, { 20, "pcie_tx", "PCIe TX" }, { 21, "pcie_rx", "PCIe RX" },
+    };
+    info->shortName = info->longName = NULL;
+    info->unit = gpmPerSecond(id) ? "MiB/s" : "%";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (names[i].id == id) { info->shortName = names[i].shortName; info->longName = names[i].longName; }
+    }
+    if (info->shortName == NULL && gpmPerSecond(id)) info->shortName = info->longName = "nvlink";
+}
+
+EXPORT nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *metricsGet) {
+    nvmlReturn_t r = beginSystem();
+    if (r != NVML_SUCCESS) return end(r);
+    NEED(metricsGet);
+    if (metricsGet->version != NVML_GPM_METRICS_GET_VERSION) return end(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    if (metricsGet->numMetrics > FAKE_GPM_METRICS_MAX) return end(NVML_ERROR_INVALID_ARGUMENT);
+    nvmlGpmSample_t s1 = metricsGet->sample1, s2 = metricsGet->sample2;
+    if (!validSample(s1) || !validSample(s2) || !s1->taken || !s2->taken) return end(NVML_ERROR_INVALID_ARGUMENT);
+    // Two samples of one device, the older first.
+    if (s1->gpu != s2->gpu || s1->mig != s2->mig || s2->seq <= s1->seq) return end(NVML_ERROR_INVALID_ARGUMENT);
+    if (s2->gpu >= g_machine->ngpus) return end(NVML_ERROR_INVALID_ARGUMENT);
+    const GpuDesc *g = &g_machine->gpus[s2->gpu];
+    const MigDesc *m = NULL;
+    if (s2->mig >= 0) {
+        if (!((g->has & H_MIGMODE) && g->migCurrent == 1) || s2->mig >= g->nmig) return end(NVML_ERROR_INVALID_ARGUMENT);
+        m = &g->mig[s2->mig];
+    }
+    if ((r = failCode(g->fails, g->nfails, "*", NULL, 1)) != NVML_SUCCESS) return end(r);
+    if ((r = failCode(g->fails, g->nfails, "nvmlGpmMetricsGet", NULL, 0)) != NVML_SUCCESS) return end(r);
+    if (m != NULL && (r = failCode(m->fails, m->nfails, "nvmlGpmMetricsGet", NULL, 1)) != NVML_SUCCESS) return end(r);
+    const Fail *fails = m != NULL ? m->fails : g->fails;
+    int nfails = m != NULL ? m->nfails : g->nfails;
+    for (unsigned i = 0; i < metricsGet->numMetrics; i++) {
+        nvmlGpmMetric_t *metric = &metricsGet->metrics[i];
+        metric->value = 0;
+        metric->nvmlReturn = gpmValue(g, m, metric->metricId, s2->k, g_machine->vary, &metric->value);
+        for (int f = 0; f < nfails; f++) {
+            if (fails[f].gpm >= 0 && (unsigned)fails[f].gpm == metric->metricId) { metric->nvmlReturn = fails[f].code; metric->value = 0; }
+        }
+        gpmInfo(metric->metricId, &metric->metricInfo);
+    }
+    return end(NVML_SUCCESS);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------------------
 // Events: each `xid` line of a registered GPU is delivered once, in file order.
 
 EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set) {
@@ -1528,7 +1844,14 @@ __attribute__((unused)) static void checkSignatures(CNVMLFunctions *f) {
     f->nvmlEventSetCreate = nvmlEventSetCreate;
     f->nvmlDeviceRegisterEvents = nvmlDeviceRegisterEvents;
     f->nvmlEventSetFree = nvmlEventSetFree;
+    f->nvmlDeviceGetNvLinkState = nvmlDeviceGetNvLinkState;
 #ifndef FAKE_NVML_OLD_DRIVER
+    f->nvmlGpmQueryDeviceSupport = nvmlGpmQueryDeviceSupport;
+    f->nvmlGpmSampleAlloc = nvmlGpmSampleAlloc;
+    f->nvmlGpmSampleFree = nvmlGpmSampleFree;
+    f->nvmlGpmSampleGet = nvmlGpmSampleGet;
+    f->nvmlGpmMigSampleGet = nvmlGpmMigSampleGet;
+    f->nvmlGpmMetricsGet = nvmlGpmMetricsGet;
     f->nvmlSystemGetCudaDriverVersion_v2 = nvmlSystemGetCudaDriverVersion_v2;
     f->nvmlDeviceGetMemoryInfo_v2 = nvmlDeviceGetMemoryInfo_v2;
     f->nvmlDeviceGetTotalEnergyConsumption = nvmlDeviceGetTotalEnergyConsumption;

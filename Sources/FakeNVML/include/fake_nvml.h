@@ -32,15 +32,31 @@
 //   retired_pages SBE DBE PENDING (fields 29/30/31)   remapped_rows COR UNC PENDING FAILURE (fields 142..145)
 //   pcie_replay N (field 94, returned as given, sentinels included)
 //   mig_mode CURRENT [PENDING]    (MIG devices exist only while CURRENT is 1)
+//   nvlinks COUNT TX_KIB RX_KIB   links 0..COUNT-1 active, each with these NVLink data counters (fields 138/139 per
+//                                 link in scopeId; RAW 140/141 add 1/16 for overhead; `vary 1`: link L grows (L+1)
+//                                 MiB per k). No nvlink lines: nvmlDeviceGetNvLinkState is NOT_SUPPORTED.
+//   nvlink LINK ACTIVE [TX RX]    one link (overrides `nvlinks`); a link not described is INVALID_ARGUMENT
+//   nvlink_errors CRC_FLIT CRC_DATA REPLAY RECOVERY (fields 38/45/52/59)
+//   gpm_support 0|1               nvmlGpmQueryDeviceSupport's isSupportedDevice (key absent: 0, as on an A100)
+//   gpm METRIC_ID VALUE           what nvmlGpmMetricsGet answers for that metric between two samples of the device
+//                                 (percent, or MiB/s for *_PER_SEC ids); a metric not described is NOT_SUPPORTED.
+//                                 `vary 1`: activities scale with the utilization at the newer sample, rates swing.
+//   gpm_nvlink RX TX              MiB/s for every active link's GPM rate ids (62 + 2L / 63 + 2L; totals 60/61)
 //   process PID USED_BYTES [mps]  process_util PID SM MEM ENC DEC     xid XID [GPU_INSTANCE COMPUTE_INSTANCE]
 //   fail FUNCTION CODE            FUNCTION: an NVML name with or without its _vN suffix (without: every version),
-//                                 `field:N` (that field id's per-entry return), or `*` (every call on the handle,
+//                                 `field:N` (that field id's per-entry return), `gpm:N` (that GPM metric's return
+//                                 in nvmlGpmMetricsGet), or `*` (every call on the handle,
 //                                 its MIG handles included, except nvmlDeviceGetHandleByIndex and
 //                                 nvmlEventSetWait). CODE: NOT_SUPPORTED, GPU_IS_LOST, … or a number.
 //                                 `fail nvmlEventSetWait CODE` on a registered GPU: waits return CODE (after 10 ms).
 // `mig` (inside a device block) starts a MIG device block, ended by the next `mig` or `device`:
 //   uuid MIG-…   name … (rest of line)   gpu_instance N   compute_instance N   memory TOTAL USED
-//   process …    process_util …          fail …
+//   process …    process_util …          fail …        gpm METRIC_ID VALUE (nvmlGpmMigSampleGet on the GPU with
+//                                                      this gpu_instance; needs the GPU's gpm_support 1)
+//
+// GPM samples (nvmlGpmSampleAlloc/Free) record the device and an order; nvmlGpmMetricsGet takes two samples of the
+// same device, the older as sample1, else INVALID_ARGUMENT, and at most 98 metrics (an R5xx driver's
+// NVML_GPM_METRIC_MAX). fakeNvmlGpmSamplesAllocated() (not an NVML name) counts buffers not yet freed, for tests.
 #ifndef FAKE_NVML_H
 #define FAKE_NVML_H
 #endif
