@@ -841,6 +841,38 @@ def scenario_ctypes(lib, path):
     F.check([v.nvmlReturn for v in vals][:3] == [0, 4, 0], "fail field:83 affects only that entry")
     edit_device(path, 0, remove="fail field:83 NO_PERMISSION")
 
+    # GPM: the layouts pynvml uses, and the fake's refusals (wrong versions, too many metrics, mixed devices).
+    import pynvml
+    F.check((ctypes.sizeof(pynvml.c_nvmlGpmMetricsGet_t), ctypes.sizeof(pynvml.c_nvmlGpmMetric_t),
+             ctypes.sizeof(pynvml.c_nvmlGpmSupport_t), pynvml.NVML_GPM_METRIC_MAX) == (24 + 40 * 477, 40, 8, 477),
+            "GPM struct sizes as cnvml.h asserts them")
+    support = (ctypes.c_uint * 2)(2, 7)
+    F.check(L.nvmlGpmQueryDeviceSupport(h0, support) == CODES["ARGUMENT_VERSION_MISMATCH"], "GPM support with version 2")
+    support[0] = 1
+    F.check(L.nvmlGpmQueryDeviceSupport(h0, support) == 0 and support[1] == 1, "GPM support")
+    s1, s2, s3 = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+    for sp in (s1, s2, s3):
+        F.check(L.nvmlGpmSampleAlloc(ctypes.byref(sp)) == 0, "GPM sample alloc")
+    F.check(L.fakeNvmlGpmSamplesAllocated() == 3, "three GPM samples live")
+    get = pynvml.c_nvmlGpmMetricsGet_t()
+    get.version, get.numMetrics, get.sample1, get.sample2 = 1, 1, ctypes.cast(s1, pynvml.c_nvmlGpmSample_t), ctypes.cast(s2, pynvml.c_nvmlGpmSample_t)
+    get.metrics[0].metricId = 2
+    F.check(L.nvmlGpmMetricsGet(ctypes.byref(get)) == INVALID_ARGUMENT, "GPM metrics of samples never taken")
+    F.check(L.nvmlGpmSampleGet(h0, s1) == 0 and L.nvmlGpmSampleGet(h3, s2) == 0, "GPM samples of two GPUs")
+    F.check(L.nvmlGpmMetricsGet(ctypes.byref(get)) == INVALID_ARGUMENT, "GPM metrics across two GPUs")
+    F.check(L.nvmlGpmSampleGet(h0, s2) == 0, "GPM second sample")
+    F.check(L.nvmlGpmMetricsGet(ctypes.byref(get)) == 0 and get.metrics[0].nvmlReturn == 0 and get.metrics[0].value == 88.0,
+            f"GPM SM activity of GPU 0: {get.metrics[0].value}")
+    get.numMetrics = 99
+    F.check(L.nvmlGpmMetricsGet(ctypes.byref(get)) == INVALID_ARGUMENT, "99 GPM metrics: more than an R5xx driver takes")
+    get.numMetrics, get.version = 1, 2
+    F.check(L.nvmlGpmMetricsGet(ctypes.byref(get)) == CODES["ARGUMENT_VERSION_MISMATCH"], "GPM metrics version 2")
+    F.check(L.nvmlGpmMigSampleGet(h0, 1, s3) == NOT_SUPPORTED, "MIG sample of a GPU with MIG off")
+    F.check(L.nvmlGpmSampleGet(h0, ctypes.c_void_p(ctypes.addressof(buf))) == INVALID_ARGUMENT, "foreign pointer as GPM sample")
+    for sp in (s1, s2, s3):
+        F.check(L.nvmlGpmSampleFree(sp) == 0, "GPM sample free")
+    F.check(L.fakeNvmlGpmSamplesAllocated() == 0 and L.nvmlGpmSampleFree(s1) == INVALID_ARGUMENT, "freed, and not twice")
+
     # Running processes: size query, too small, exact.
     count = ctypes.c_uint(0)
     F.check(L.nvmlDeviceGetComputeRunningProcesses_v3(h3, ctypes.byref(count), None) == INSUFFICIENT_SIZE and count.value == 2,
@@ -925,12 +957,14 @@ def scenario_old(lib, path):
     import pynvml
     present = ["nvmlInit_v2", "nvmlDeviceGetComputeRunningProcesses_v2", "nvmlDeviceGetMPSComputeRunningProcesses_v2",
                "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetMemoryInfo",
-               "nvmlEventSetCreate", "nvmlDeviceRegisterEvents", "nvmlEventSetFree"]
+               "nvmlEventSetCreate", "nvmlDeviceRegisterEvents", "nvmlEventSetFree", "nvmlDeviceGetNvLinkState"]
     absent = ["nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetMPSComputeRunningProcesses_v3",
               "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetFieldValues",
               "nvmlSystemGetCudaDriverVersion_v2", "nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetMigMode",
               "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex", "nvmlDeviceGetGpuInstanceId",
-              "nvmlDeviceGetComputeInstanceId", "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", "nvmlEventSetWait_v2"]
+              "nvmlDeviceGetComputeInstanceId", "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", "nvmlEventSetWait_v2",
+              "nvmlGpmQueryDeviceSupport", "nvmlGpmSampleAlloc", "nvmlGpmSampleFree", "nvmlGpmSampleGet",
+              "nvmlGpmMigSampleGet", "nvmlGpmMetricsGet"]
     raw = ctypes.CDLL(lib)
     for s in present:
         F.check(hasattr(raw, s), f"old driver exports {s}")
