@@ -41,6 +41,18 @@ public enum Families {
         public static let pcieLinkWidth = device("accelerator_pcie_link_width", .gauge, "Current PCIe link width in lanes.")
         public static let pcieBandwidth = device("accelerator_pcie_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over PCIe, by direction (rx, tx; total where the hardware gives only the sum).", unit: "bytes_per_second", ["direction"])
         public static let interconnect = device("accelerator_interconnect_bytes", .counter, "Bytes moved over a device interconnect link (NVLink, XGMI).", unit: "bytes", ["link", "direction"])
+        /// Bytes per second per link, averaged over the sample interval: NVIDIA GPM's NVLink rates where the GPU
+        /// has GPM (Hopper and later), else the change of the link's counters (accelerator_interconnect_bytes_total)
+        /// between two samples.
+        public static let interconnectBandwidth = device("accelerator_interconnect_bandwidth_bytes_per_second", .gauge, "Bytes per second over a device interconnect link (NVLink), by direction, averaged over the sample interval.", unit: "bytes_per_second", ["link", "direction"])
+        // Saturation beside utilization (NVIDIA GPM on Hopper and later; DCGM's DCGM_FI_PROF_* fields). Each is an
+        // average over the interval between two samples, so the first sample after a start has none.
+        public static let smActive = device("accelerator_sm_active_ratio", .gauge, "Fraction of the streaming multiprocessors busy, averaged over the sample interval (0-1); low while utilization is high means few SMs do the work.", unit: "ratio")
+        public static let smOccupancy = device("accelerator_sm_occupancy_ratio", .gauge, "Resident warps as a fraction of the SMs' maximum, averaged over the sample interval (0-1).", unit: "ratio")
+        /// `pipe`: `tensor` (any tensor work, FP8 included), its parts `tensor_hmma`, `tensor_imma`, `tensor_dfma`,
+        /// `tensor_dmma`, and the non-tensor `fp64`, `fp32`, `fp16`, `integer`. The parts do not add up to `tensor`.
+        public static let pipeActive = device("accelerator_pipe_active_ratio", .gauge, "Fraction of the sample interval the SMs' pipes of a kind were busy (0-1): tensor (any tensor work), tensor_hmma, tensor_imma, tensor_dfma, tensor_dmma, fp64, fp32, fp16, integer.", unit: "ratio", ["pipe"])
+        public static let memoryBandwidthUtilization = device("accelerator_memory_bandwidth_utilization_ratio", .gauge, "Device-memory bandwidth used as a fraction of its theoretical maximum, averaged over the sample interval (0-1).", unit: "ratio")
         public static let throttle = device("accelerator_throttle_active", .gauge, "1 while the reason holds the clocks down, else 0.", ["reason"])
         public static let performanceState = device("accelerator_performance_state", .gauge, "Performance state: 0 (P0, maximum) to 15 (P15, minimum).")
         public static let errors = device("accelerator_errors", .counter, "Hardware errors over the device's lifetime, by type.", ["type"])
@@ -58,7 +70,7 @@ public enum Families {
         public static let all = [
             info, up, utilization, engineUtilization, memoryUsed, memoryTotal, memoryReserved, temperature, power, powerLimit,
             energy, clock, fanSpeedRatio, fanSpeedRPM, voltage, pcieLinkSpeed, pcieLinkWidth, pcieBandwidth, interconnect,
-            throttle, performanceState, errors, volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
+            interconnectBandwidth, smActive, smOccupancy, pipeActive, memoryBandwidthUtilization, throttle, performanceState, errors, volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
             xidErrors, tpuHBMUtilization, tpuHLOQueueSize, tpuHLOExecution, driver,
         ]
     }

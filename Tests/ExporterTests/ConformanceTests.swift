@@ -109,6 +109,10 @@ struct ConformanceTests {
         #expect(!verdict.temperature.isEmpty == expectation.temperature, "\(expectation.node) temperature: \(verdict)")
         #expect(!verdict.power.isEmpty == expectation.power, "\(expectation.node) power: \(verdict)")
         #expect(!verdict.interconnect.isEmpty == expectation.interconnect, "\(expectation.node) interconnect: \(verdict)")
+        if expectation.node.hasPrefix("nvml-") {
+            // NVLink itself, not only PCIe: from GPM on the H100s, from the links' counters on the A100s.
+            #expect(verdict.interconnect.contains("accelerator_interconnect_bandwidth_bytes_per_second"), "\(expectation.node): NVLink bandwidth")
+        }
         // Every device series carries pci_bus_id (the suite's key), and no series goes over 8 labels.
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard let sample = ConformanceRules.parse(String(line)) else { continue }
@@ -143,10 +147,14 @@ struct ConformanceTests {
             defer { exporter.stop() }
             return try exporter.waitForMetrics { $0.contains("accelerator_pcie_bandwidth_bytes_per_second{") }
         case "nvml-h100x8", "nvml-a100-mig":
-            let machine = try NVIDIATests.Machine(String(node.dropFirst("nvml-".count)))
+            let name = String(node.dropFirst("nvml-".count))
+            let machine = try NVIDIATests.Machine(name)
             let exporter = try NVIDIATests.exporter(machine)
             defer { exporter.stop() }
-            return try exporter.waitForMetrics { $0.contains("accelerator_memory_used_bytes{") && $0.contains("accelerator_utilization_ratio{") }
+            let settled = NVIDIATests.settled(name)
+            return try exporter.waitForMetrics {
+                $0.contains("accelerator_memory_used_bytes{") && $0.contains("accelerator_utilization_ratio{") && settled($0)
+            }
         case "arc-a770", "max-1550", "gaudi2-8":
             let (exporter, proc) = try IntelGaudiEndToEndTests.start(node)
             defer { exporter.stop(); try? FileManager.default.removeItem(at: proc) }

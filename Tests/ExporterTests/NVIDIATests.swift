@@ -6,6 +6,16 @@ import Testing
 @Suite("NVIDIA collector through the fake NVML", .serialized)
 struct NVIDIATests {
     static let machines = ["h100x8", "a100-mig", "consumer"]
+
+    /// What a machine's /metrics has once every value is in: GPM and link rates pair two ticks, so the golden
+    /// waits for them where the machine has them.
+    static func settled(_ name: String) -> @Sendable (String) -> Bool {
+        switch name {
+        case "h100x8": { $0.contains("accelerator_sm_active_ratio{") && $0.contains("accelerator_interconnect_bandwidth_bytes_per_second{") }
+        case "a100-mig": { $0.contains("accelerator_interconnect_bandwidth_bytes_per_second{") }
+        default: { $0.contains("accelerator_up{") }
+        }
+    }
     static var fakeLibrary: String { ExporterProcess.binary("libFakeNVML.so") }
     static var oldDriverLibrary: String { ExporterProcess.binary("libFakeNVMLOld.so") }
 
@@ -69,7 +79,7 @@ struct NVIDIATests {
         let machine = try Machine(name)
         let exporter = try Self.exporter(machine)
         defer { exporter.stop() }
-        let text = try exporter.waitForMetrics { $0.contains("accelerator_up{") }
+        let text = try exporter.waitForMetrics(Self.settled(name))
         #expect(text.contains("accel_exporter_collector_success{collector=\"nvidia\"} 1"))
         let devices = deviceFamilies(text)
         let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/nvml-\(name).prom")
@@ -183,6 +193,66 @@ struct NVIDIATests {
         #expect(noDriver.log.contains("DRIVER_NOT_LOADED"))
     }
 
+    @Test("Hopper: GPM saturation, pipes and NVLink rates per GPU beside utilization; A100: NVLink counters and rates, no GPM")
+    func gpmAndNVLink() throws {
+        let h100 = try Machine("h100x8")
+        let exporter = try Self.exporter(h100)
+        defer { exporter.stop() }
+        let text = try exporter.waitForMetrics(Self.settled("h100x8"))
+        let gpu = "{accelerator=\"\(Self.uuid(h100, 0))\",vendor=\"nvidia\",model=\"H100 80GB HBM3\""
+        #expect(value(text, "accelerator_sm_active_ratio\(gpu)}") == 0.88)
+        #expect(value(text, "accelerator_sm_occupancy_ratio\(gpu)}") == 0.44)
+        #expect(value(text, "accelerator_memory_bandwidth_utilization_ratio\(gpu)}") == 0.49)
+        #expect(value(text, "accelerator_pipe_active_ratio\(gpu),pipe=\"tensor\"}") == 0.58)
+        #expect(value(text, "accelerator_pipe_active_ratio\(gpu),pipe=\"tensor_hmma\"}") == 0.53)
+        #expect(value(text, "accelerator_engine_utilization_ratio\(gpu),engine=\"gfx\"}") == 0.98)
+        #expect(value(text, "accelerator_utilization_ratio\(gpu)}") == 0.98)
+        #expect(value(text, "accelerator_interconnect_bandwidth_bytes_per_second\(gpu),link=\"0\",direction=\"tx\"}") == 7840.0 * 1_048_576)
+        #expect(value(text, "accelerator_interconnect_bytes_total\(gpu),link=\"17\",direction=\"rx\"}") == 7340686321.0 * 1024)
+        #expect(value(text, "accelerator_errors_total\(gpu),type=\"nvlink_down\"}") == 0)
+        let rates = text.split(separator: "\n").filter { $0.hasPrefix("accelerator_interconnect_bandwidth_bytes_per_second{") }
+        #expect(rates.count == 8 * 18 * 2)
+        #expect(exporter.log.components(separatedBy: "msg=\"GPM supported").count - 1 == 8)
+
+        let a100 = try Machine("a100-mig")
+        let old = try Self.exporter(a100)
+        defer { old.stop() }
+        let a100Text = try old.waitForMetrics(Self.settled("a100-mig"))
+        #expect(!a100Text.contains("accelerator_sm_active_ratio{"), "no GPM before Hopper")
+        let a100GPU = "{accelerator=\"\(Self.uuid(a100, 1))\",vendor=\"nvidia\",model=\"A100-SXM4-40GB\""
+        #expect(value(a100Text, "accelerator_interconnect_bytes_total\(a100GPU),link=\"0\",direction=\"tx\"}") == 104857600789.0 * 1024)
+        #expect(value(a100Text, "accelerator_interconnect_bandwidth_bytes_per_second\(a100GPU),link=\"0\",direction=\"tx\"}") == 0)
+        #expect(!a100Text.contains("\(a100GPU),link=\"11\""), "an inactive link is not read")
+        #expect(value(a100Text, "accelerator_errors_total\(a100GPU),type=\"nvlink_replay\"}") == 14)
+        // Within the 8-label budget: the identity labels, link and direction.
+        for line in (text + a100Text).split(separator: "\n") where line.hasPrefix("accelerator_interconnect") || line.hasPrefix("accelerator_pipe") {
+            #expect(line.split(separator: "=").count - 1 <= 8, "\(line)")
+        }
+    }
+
+    @Test("a GPM sample that fails (a profiler attached) drops only that GPU's GPM values, logged once, until it clears")
+    func gpmSampleFails() throws {
+        let machine = try Machine("h100x8")
+        let healthy = machine.text
+        let exporter = try Self.exporter(machine)
+        defer { exporter.stop() }
+        let sm = { (index: Int) in "accelerator_sm_active_ratio{accelerator=\"\(Self.uuid(machine, index))\"," }
+        _ = try exporter.waitForMetrics { $0.contains(sm(1)) }
+        try machine.addToDevice(1, "fail nvmlGpmSampleGet IN_USE")
+        let failing = try exporter.waitForMetrics { !$0.contains(sm(1)) }
+        #expect(failing.contains(sm(0)) && failing.contains(sm(2)))
+        #expect(failing.contains("accelerator_power_watts{accelerator=\"\(Self.uuid(machine, 1))\""))
+        #expect(failing.contains("accel_exporter_collector_success{collector=\"nvidia\"} 1"))
+        // Several ticks later it is still logged once.
+        _ = try exporter.waitForMetrics { _ in exporter.log.contains("GPM sample failed") }
+        Thread.sleep(forTimeInterval: 1)
+        #expect(exporter.log.components(separatedBy: "GPM sample failed on \(Self.uuid(machine, 1))").count - 1 == 1)
+        try machine.replace(with: healthy)
+        _ = try exporter.waitForMetrics { $0.contains(sm(1)) }
+        #expect(exporter.log.contains("problem=\(Self.uuid(machine, 1))/gpm"))
+        #expect(exporter.log.contains("msg=recovered"))
+    }
+
     @Test("an old driver's library: versioned names probed, missing entry points tolerated")
     func oldDriver() throws {
         let machine = try Machine("a100-mig")
@@ -196,6 +266,9 @@ struct NVIDIATests {
         // ECC through nvmlDeviceGetTotalEccErrors (no nvmlDeviceGetFieldValues); no energy entry point.
         #expect(value(text, "accelerator_errors_total\(labels),type=\"ecc_corrected\"}") != nil)
         #expect(!text.contains("accelerator_energy_joules_total\(labels)"))
+        // No GPM entry points: no saturation families, and nothing fails for it.
+        #expect(!text.contains("accelerator_sm_active_ratio{"))
+        #expect(exporter.log.contains("nvmlGpmSampleGet"))
         // Throttle reasons through the older ...ThrottleReasons name.
         #expect(value(text, "accelerator_throttle_active\(labels),reason=\"gpu_idle\"}") != nil)
         // No MIG entry points: no MIG devices, and the log names what is missing.

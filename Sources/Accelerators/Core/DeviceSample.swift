@@ -35,6 +35,17 @@ public struct DeviceSample: Sendable, Equatable {
     /// Keyed by `direction`: `rx`, `tx`, or `total` where the hardware gives only the sum (AMD gpu_metrics).
     public var pcieBandwidthBytesPerSecond: [String: Double] = [:]
     public var interconnectBytes: [InterconnectKey: Double] = [:]
+    /// Bytes per second per link and direction, averaged over the sample interval (NVIDIA GPM's NVLink rates, else
+    /// the change of `interconnectBytes` since the previous tick).
+    public var interconnectBytesPerSecond: [InterconnectKey: Double] = [:]
+    /// Saturation (NVIDIA GPM, Hopper and later), each averaged over the interval since the previous tick: the
+    /// share of SMs busy, resident warps against the maximum, and device-memory bandwidth against its peak.
+    public var smActiveRatio: Double?
+    public var smOccupancyRatio: Double?
+    public var memoryBandwidthUtilizationRatio: Double?
+    /// Keyed by `pipe`: `tensor` (any), `tensor_hmma`, `tensor_imma`, `tensor_dfma`, `tensor_dmma`, `fp64`, `fp32`,
+    /// `fp16`, `integer`.
+    public var pipeActiveRatio: [String: Double] = [:]
     /// Keyed by `reason`; 1 while it holds, 0 otherwise.
     public var throttleActive: [String: Double] = [:]
     /// Keyed by `type`: lifetime (aggregate) counts that survive driver reloads.

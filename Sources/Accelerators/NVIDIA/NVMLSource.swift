@@ -7,9 +7,11 @@ import MetricSchema
 /// NVIDIA GPUs and MIG devices through NVML, loaded with dlopen.
 ///
 /// Discovery (every `discoveryInterval`, and at once after a GPU is lost) keys devices on their UUID, never the
-/// enumeration index. Per tick each GPU costs about twenty NVML calls; a value the device does not support is
-/// asked for once, logged once and then left out. A GPU that answers `GPU_IS_LOST` shows `accelerator_up 0` and is
-/// re-probed every tick until it answers again. XID errors arrive on `XIDWatcher`'s thread.
+/// enumeration index, and probes GPM support and NVLink link state. Per tick each GPU costs about twenty NVML
+/// calls, plus two for GPM where the GPU supports it (one sample, one metrics read; see `GPM`); a value the device
+/// does not support is asked for once, logged once and then left out. A GPU that answers `GPU_IS_LOST` shows
+/// `accelerator_up 0` and is re-probed every tick until it answers again. XID errors arrive on `XIDWatcher`'s
+/// thread.
 public final class NVMLSource: AcceleratorSource {
     public let name = "nvidia"
     public static let defaultLibrary = "libnvidia-ml.so.1"
@@ -45,6 +47,9 @@ public final class NVMLSource: AcceleratorSource {
     private var rediscover = true
     /// Values a device does not have (NOT_SUPPORTED, NO_PERMISSION, missing symbol): not asked for again.
     private var unavailable: Set<ValueKey> = []
+    /// The nvmlGpmMetricsGet request (19 KB with pynvml's NVML_GPM_METRIC_MAX), made once and reused: the source
+    /// samples from one thread.
+    private var gpmRequest: UnsafeMutablePointer<nvmlGpmMetricsGet_t>?
 
     /// A device and one of its values. Two strings that already exist (the UUID and a literal or table name), so
     /// checking it on every call allocates nothing.
@@ -60,6 +65,11 @@ public final class NVMLSource: AcceleratorSource {
         var migEnabled = false
         var mig: [MIGDevice] = []
         var lost = false
+        /// GPM state when the GPU supports it (nil otherwise, and while it is lost); `gpmProbed` once the support
+        /// query answered.
+        var gpm: GPMDevice?
+        var gpmProbed = false
+        var nvlinks = NVLinks()
         /// Newest process-utilization sample seen (NVML's CPU timestamp, µs): each call asks only for newer ones.
         var lastProcessSample: UInt64 = 0
 
@@ -75,10 +85,14 @@ public final class NVMLSource: AcceleratorSource {
         var handle: nvmlDevice_t
         var identity: DeviceIdentity
         var lastProcessSample: UInt64 = 0
-        init(uuid: String, handle: nvmlDevice_t, identity: DeviceIdentity) {
+        /// The slice's GPU instance id: what nvmlGpmMigSampleGet takes, with the GPU's handle.
+        let gpuInstance: UInt32?
+        var gpm: GPMDevice?
+        init(uuid: String, handle: nvmlDevice_t, identity: DeviceIdentity, gpuInstance: UInt32?) {
             self.uuid = uuid
             self.handle = handle
             self.identity = identity
+            self.gpuInstance = gpuInstance
         }
     }
 
@@ -91,7 +105,11 @@ public final class NVMLSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
-    deinit { xid?.stop() }
+    deinit {
+        xid?.stop()
+        // The GPUs' GPM sample buffers are freed as the GPUs go, right after this.
+        gpmRequest?.deallocate()
+    }
 
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
@@ -109,7 +127,7 @@ public final class NVMLSource: AcceleratorSource {
         }
         var devices: [DeviceSample] = []
         devices.reserveCapacity(gpus.count * 2)
-        for gpu in gpus { read(gpu, library, into: &devices) }
+        for gpu in gpus { read(gpu, library, now: now, into: &devices) }
         return SourceResult(devices: devices, families: driverFamily.map { [$0] } ?? [])
     }
 
@@ -191,7 +209,9 @@ public final class NVMLSource: AcceleratorSource {
                 gpu = GPU(uuid: uuid, handle: handle, identity: identity(library, handle, uuid: uuid))
                 logger.info("accelerator discovered", metadata: ["accelerator": "\(uuid)", "collector": "nvidia", "index": "\(index)"])
             }
+            probeGPM(library, gpu)
             discoverMIG(library, gpu)
+            discoverNVLinks(library, gpu)
             if let xid, let handle = gpu.handle {
                 let rc = xid.register(handle, uuid: uuid)
                 if rc != .success { noteUnavailable(uuid, "XID events", rc) }
@@ -203,6 +223,7 @@ public final class NVMLSource: AcceleratorSource {
             if !gone.lost { logger.error("accelerator no longer enumerated by NVML", metadata: ["accelerator": "\(gone.uuid)"]) }
             gone.handle = nil
             gone.lost = true
+            forgetGPM(gone)
             found.append(gone)
         }
         gpus = found
@@ -256,13 +277,18 @@ public final class NVMLSource: AcceleratorSource {
                   let uuid = library.string({ fn.nvmlDeviceGetUUID!(migHandle, $0, $1) }).1 else { continue }
             if let known = gpu.mig.first(where: { $0.uuid == uuid }) {
                 known.handle = migHandle
+                if known.gpm == nil, gpu.gpm != nil, let gi = known.gpuInstance { known.gpm = makeGPM(library, gpuInstance: gi) }
                 found.append(known)
                 continue
             }
             let name = fn.nvmlDeviceGetName.flatMap { get in library.string({ get(migHandle, $0, $1) }).1 } ?? ""
             var info: [(String, String)] = [("parent", gpu.uuid)]
             var gi: UInt32 = 0, ci: UInt32 = 0
-            if let get = fn.nvmlDeviceGetGpuInstanceId, NVMLReturn(get(migHandle, &gi)) == .success { info.append(("gpu_instance_id", "\(gi)")) }
+            var gpuInstance: UInt32?
+            if let get = fn.nvmlDeviceGetGpuInstanceId, NVMLReturn(get(migHandle, &gi)) == .success {
+                info.append(("gpu_instance_id", "\(gi)"))
+                gpuInstance = gi
+            }
             if let get = fn.nvmlDeviceGetComputeInstanceId, NVMLReturn(get(migHandle, &ci)) == .success { info.append(("compute_instance_id", "\(ci)")) }
             if let profile = Self.migProfile(fromName: name) { info.append(("mig_profile", profile)) }
             // No `node` here: the parent's info carries it, and a MIG info series stays within the 8-label budget
@@ -270,14 +296,90 @@ public final class NVMLSource: AcceleratorSource {
             let identity = DeviceIdentity(accelerator: uuid, vendor: "nvidia", model: gpu.identity.model,
                                           pciAddress: gpu.identity.pciAddress, info: info)
             logger.info("accelerator discovered", metadata: ["accelerator": "\(uuid)", "collector": "nvidia", "parent": "\(gpu.uuid)"])
-            found.append(MIGDevice(uuid: uuid, handle: migHandle, identity: identity))
+            let device = MIGDevice(uuid: uuid, handle: migHandle, identity: identity, gpuInstance: gpuInstance)
+            // A slice is sampled through its GPU: only where the GPU has GPM.
+            if gpu.gpm != nil, let gpuInstance { device.gpm = makeGPM(library, gpuInstance: gpuInstance) }
+            found.append(device)
         }
-        gpu.mig = found
+        gpu.mig = found  // slices that went free their GPM buffers
+    }
+
+    // MARK: GPM and NVLink discovery
+
+    /// Asks once whether the GPU has GPM (Hopper and later); where it does, it gets its sample buffers' owner.
+    private func probeGPM(_ library: NVMLLibrary, _ gpu: GPU) {
+        let fn = library.fn
+        guard !gpu.gpmProbed, let handle = gpu.handle, let query = fn.nvmlGpmQueryDeviceSupport,
+              fn.nvmlGpmSampleGet != nil, fn.nvmlGpmMetricsGet != nil else { return }
+        var support = nvmlGpmSupport_t()
+        support.version = UInt32(NVML_GPM_SUPPORT_VERSION)
+        let rc = NVMLReturn(query(handle, &support))
+        guard rc == .success else {
+            // Anything but "not supported" is asked again at the next discovery.
+            if rc.meansUnavailable {
+                gpu.gpmProbed = true
+                noteUnavailable(gpu.uuid, "gpm", rc)
+            } else {
+                logger.debug("GPM support query failed", metadata: ["accelerator": "\(gpu.uuid)", "nvml": "\(rc)"])
+            }
+            return
+        }
+        gpu.gpmProbed = true
+        guard support.isSupportedDevice != 0, let gpm = makeGPM(library, gpuInstance: nil) else {
+            logger.debug("GPM not supported on this device", metadata: ["accelerator": "\(gpu.uuid)"])
+            return
+        }
+        gpm.setLinks(gpu.nvlinks.active)
+        gpu.gpm = gpm
+        logger.info("GPM supported: SM, tensor and memory-bandwidth activity", metadata: ["accelerator": "\(gpu.uuid)"])
+    }
+
+    private func makeGPM(_ library: NVMLLibrary, gpuInstance: UInt32?) -> GPMDevice? {
+        guard let free = library.fn.nvmlGpmSampleFree, library.fn.nvmlGpmSampleAlloc != nil,
+              gpuInstance == nil || library.fn.nvmlGpmMigSampleGet != nil else { return nil }
+        return GPMDevice(gpuInstance: gpuInstance, free: free)
+    }
+
+    /// A lost GPU's GPM buffers go now (they are made again when it answers and is probed anew).
+    private func forgetGPM(_ gpu: GPU) {
+        gpu.gpm = nil
+        gpu.gpmProbed = false
+        for mig in gpu.mig { mig.gpm = nil }
+    }
+
+    /// Probes every link number's state; a link that was active and is not counts as `nvlink_down`.
+    private func discoverNVLinks(_ library: NVMLLibrary, _ gpu: GPU) {
+        guard let handle = gpu.handle, let getState = library.fn.nvmlDeviceGetNvLinkState,
+              !unavailable.contains(ValueKey(uuid: gpu.uuid, what: "nvlink state")) else { return }
+        var active: [Int] = []
+        for link in 0..<NVLinks.maxLinks {
+            var isActive: UInt32 = 0
+            let rc = NVMLReturn(getState(handle, UInt32(link), &isActive))
+            if rc.meansDeviceLost { return }  // the next read finds it lost
+            if link == 0, rc.meansUnavailable {
+                noteUnavailable(gpu.uuid, "nvlink state", rc)  // no NVLink on this GPU
+                return
+            }
+            // Other answers (INVALID_ARGUMENT: a link number beyond the device's) are no link.
+            if rc == .success, isActive == UInt32(NVML_FEATURE_ENABLED) { active.append(link) }
+        }
+        for link in gpu.nvlinks.active where !active.contains(link) {
+            gpu.nvlinks.down += 1
+            logger.warning("NVLink link went down", metadata: ["accelerator": "\(gpu.uuid)", "link": "\(link)"])
+        }
+        if !active.isEmpty { gpu.nvlinks.seen = true }
+        if active != gpu.nvlinks.active {
+            if !gpu.nvlinks.active.isEmpty || gpu.nvlinks.down > 0 {
+                logger.info("NVLink links active", metadata: ["accelerator": "\(gpu.uuid)", "links": "\(active)"])
+            }
+            gpu.nvlinks.active = active
+            gpu.gpm?.setLinks(active)
+        }
     }
 
     // MARK: Sampling
 
-    private func read(_ gpu: GPU, _ library: NVMLLibrary, into devices: inout [DeviceSample]) {
+    private func read(_ gpu: GPU, _ library: NVMLLibrary, now: MonotonicInstant, into devices: inout [DeviceSample]) {
         var sample = DeviceSample(identity: gpu.identity)
         do {
             guard let handle = gpu.handle else { throw Lost(code: .gpuNotFound) }
@@ -289,7 +391,7 @@ public final class NVMLSource: AcceleratorSource {
                 logger.info("accelerator answers again", metadata: ["accelerator": "\(gpu.uuid)"])
                 rediscover = true
             }
-            try readDevice(library, handle, uuid: gpu.uuid, into: &sample, migParent: gpu.migEnabled)
+            try readDevice(library, handle, gpu, now: now, into: &sample)
             if configuration.processes, !gpu.migEnabled {
                 sample.processes = try processes(library, handle, uuid: gpu.uuid, lastSample: &gpu.lastProcessSample)
             }
@@ -297,13 +399,16 @@ public final class NVMLSource: AcceleratorSource {
             devices.append(sample)
             for mig in gpu.mig {
                 var m = DeviceSample(identity: mig.identity)
-                try readMIG(library, mig, into: &m)
+                try readMIG(library, mig, gpu: handle, into: &m)
                 devices.append(m)
             }
         } catch let lost as Lost {
             if !gpu.lost { logger.error("accelerator lost", metadata: ["accelerator": "\(gpu.uuid)", "error": "\(lost.code)"]) }
             gpu.lost = true
             rediscover = true
+            // What GPM sampled before the loss pairs with nothing after it.
+            gpu.gpm?.reset()
+            for mig in gpu.mig { mig.gpm?.reset() }
             sample = DeviceSample(identity: gpu.identity, up: false)
             if let xid { sample.xidErrors = xid.counts(for: gpu.uuid) }
             devices.append(sample)
@@ -336,11 +441,12 @@ public final class NVMLSource: AcceleratorSource {
         }
     }
 
-    private func readDevice(_ library: NVMLLibrary, _ h: nvmlDevice_t, uuid: String, into s: inout DeviceSample, migParent: Bool) throws(Lost) {
+    private func readDevice(_ library: NVMLLibrary, _ h: nvmlDevice_t, _ gpu: GPU, now: MonotonicInstant, into s: inout DeviceSample) throws(Lost) {
         let fn = library.fn
+        let uuid = gpu.uuid
         var util = nvmlUtilization_t()
         // Not supported with MIG on: the parent's utilization does not exist as one number.
-        if !migParent, try call(uuid, "utilization", { fn.nvmlDeviceGetUtilizationRates?(h, &util) }) {
+        if !gpu.migEnabled, try call(uuid, "utilization", { fn.nvmlDeviceGetUtilizationRates?(h, &util) }) {
             if util.gpu <= 100 { s.utilizationRatio = Double(util.gpu) / 100 }
             if util.memory <= 100 { s.engineUtilizationRatio["memory_controller"] = Double(util.memory) / 100 }
         }
@@ -361,7 +467,10 @@ public final class NVMLSource: AcceleratorSource {
                 s.clockHertz[label] = v * 1e6
             }
         }
-        for (counter, label) in Self.pcieCounters {
+        if let gpm = gpu.gpm { try readGPM(library, gpm, gpu: h, uuid: uuid, into: &s) }
+        // GPM's PCIe rates are averages over the tick; nvmlDeviceGetPcieThroughput (a 20 ms sample) where GPM has
+        // none this tick (no GPM, its first tick, a failed sample).
+        for (counter, label) in Self.pcieCounters where s.pcieBandwidthBytesPerSecond[label] == nil {
             if try call(uuid, "pcie throughput", { fn.nvmlDeviceGetPcieThroughput?(h, counter, &u) }), let v = Self.valid(u) {
                 s.pcieBandwidthBytesPerSecond[label] = v * 1024  // NVML: KB/s
             }
@@ -379,7 +488,87 @@ public final class NVMLSource: AcceleratorSource {
         if try call(uuid, "clock event reasons", { fn.nvmlDeviceGetCurrentClocksEventReasons?(h, &reasons) }) {
             for (bit, reason) in Self.clockEventReasons { s.throttleActive[reason] = reasons & bit != 0 ? 1 : 0 }
         }
-        try readFields(library, h, uuid: uuid, into: &s)
+        try readFields(library, h, gpu, into: &s)
+        if gpu.nvlinks.seen { s.errors["nvlink_down"] = gpu.nvlinks.down }
+        gpu.nvlinks.deriveRates(now: now, into: &s)
+    }
+
+    /// This tick's GPM sample into the buffer whose turn it is; paired with last tick's, the metrics into `s`.
+    /// A failed sample leaves only the GPM values absent (a profiler attached to the GPU can refuse samples for a
+    /// while), logged once when it starts and once when it clears.
+    private func readGPM(_ library: NVMLLibrary, _ gpm: GPMDevice, gpu h: nvmlDevice_t, uuid: String, into s: inout DeviceSample) throws(Lost) {
+        let fn = library.fn
+        guard let metricsGet = fn.nvmlGpmMetricsGet else { return }
+        if gpm.buffers == nil {
+            guard let alloc = fn.nvmlGpmSampleAlloc else { return }
+            var a: nvmlGpmSample_t?, b: nvmlGpmSample_t?
+            var rc = NVMLReturn(alloc(&a))
+            if rc == .success { rc = NVMLReturn(alloc(&b)) }
+            guard rc == .success, let a, let b else {
+                if let a { _ = fn.nvmlGpmSampleFree?(a) }
+                problems.report("\(uuid)/gpm", "GPM sample buffers for \(uuid) could not be allocated: \(rc)")
+                return
+            }
+            gpm.adopt(a, b)
+        }
+        guard let buffers = gpm.buffers else { return }
+        let (current, previous) = gpm.next == 0 ? (buffers.0, buffers.1) : (buffers.1, buffers.0)
+        let sampled: Int32?
+        if let gi = gpm.gpuInstance { sampled = fn.nvmlGpmMigSampleGet?(h, gi, current) } else { sampled = fn.nvmlGpmSampleGet?(h, current) }
+        guard let sampled else { return }
+        let rc = NVMLReturn(sampled)
+        if rc.meansDeviceLost { throw Lost(code: rc) }
+        guard rc == .success else {
+            gpm.reset()
+            problems.report("\(uuid)/gpm", "GPM sample failed on \(uuid): \(rc) (a profiler attached?); its GPM values are absent until a sample succeeds")
+            return
+        }
+        let pairs = gpm.previousValid
+        gpm.previousValid = true
+        gpm.next ^= 1
+        guard pairs, !gpm.metrics.isEmpty else { return }
+
+        let request = gpmRequestBuffer()
+        let metrics = gpm.metrics
+        precondition(metrics.count <= GPM.maxMetricsPerCall)
+        request.pointee.version = UInt32(NVML_GPM_METRICS_GET_VERSION)
+        request.pointee.numMetrics = UInt32(metrics.count)
+        request.pointee.sample1 = previous
+        request.pointee.sample2 = current
+        for (i, metric) in metrics.enumerated() {
+            let slot = CNVML_gpmMetric(request, UInt32(i))!
+            slot.pointee.metricId = metric.id
+            slot.pointee.nvmlReturn = NVMLReturn.notFound.code
+            slot.pointee.value = 0
+        }
+        let got = NVMLReturn(metricsGet(request))
+        if got.meansDeviceLost { throw Lost(code: got) }
+        guard got == .success else {
+            problems.report("\(uuid)/gpm", "GPM metrics failed on \(uuid): \(got); its GPM values are absent until they succeed")
+            return
+        }
+        for (i, metric) in metrics.enumerated() {
+            let slot = CNVML_gpmMetric(request, UInt32(i))!
+            let answer = NVMLReturn(slot.pointee.nvmlReturn)
+            if answer == .success {
+                if let value = GPM.convert(slot.pointee.value, metric.target) { GPM.store(value, metric.target, into: &s) }
+            } else if answer.meansUnavailable {
+                gpm.refuse(metric.id)
+                noteUnavailable(uuid, metric.name, answer)
+            } else {
+                problems.report("\(uuid)/\(metric.name)", "GPM \(metric.name) failed on \(uuid): \(answer)")
+            }
+        }
+    }
+
+    private func gpmRequestBuffer() -> UnsafeMutablePointer<nvmlGpmMetricsGet_t> {
+        if let gpmRequest { return gpmRequest }
+        let size = MemoryLayout<nvmlGpmMetricsGet_t>.size
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: MemoryLayout<nvmlGpmMetricsGet_t>.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        let request = raw.bindMemory(to: nvmlGpmMetricsGet_t.self, capacity: 1)
+        gpmRequest = request
+        return request
     }
 
     private func readMemory(_ library: NVMLLibrary, _ h: nvmlDevice_t, uuid: String, into s: inout DeviceSample) throws(Lost) {
@@ -401,8 +590,9 @@ public final class NVMLSource: AcceleratorSource {
 
     /// Error counters and memory health through one nvmlDeviceGetFieldValues call; fields the device lacks are
     /// dropped from later calls.
-    private func readFields(_ library: NVMLLibrary, _ h: nvmlDevice_t, uuid: String, into s: inout DeviceSample) throws(Lost) {
+    private func readFields(_ library: NVMLLibrary, _ h: nvmlDevice_t, _ gpu: GPU, into s: inout DeviceSample) throws(Lost) {
         let fn = library.fn
+        let uuid = gpu.uuid
         guard let getFields = fn.nvmlDeviceGetFieldValues else {
             // Old drivers: ECC through nvmlDeviceGetTotalEccErrors.
             var n: UInt64 = 0
@@ -419,11 +609,32 @@ public final class NVMLSource: AcceleratorSource {
             v.fieldId = field.id
             return v
         }
+        // The active NVLinks' data counters, the link in scopeId, after the device-wide fields.
+        let linkStart = values.count
+        for field in NVLinks.throughputFields where !unavailable.contains(ValueKey(uuid: uuid, what: field.name)) {
+            for link in gpu.nvlinks.active {
+                var v = nvmlFieldValue_t()
+                v.fieldId = field.id
+                v.scopeId = UInt32(link)
+                values.append(v)
+            }
+        }
         guard !values.isEmpty else { return }
         guard try call(uuid, "field values", { getFields(h, Int32(values.count), &values) }) else { return }
-        for v in values {
+        for (index, v) in values.enumerated() {
             let rc = NVMLReturn(v.nvmlReturn)
             if rc.meansDeviceLost { throw Lost(code: rc) }
+            if index >= linkStart {
+                guard let field = NVLinks.throughputFields.first(where: { $0.id == v.fieldId }), Int(v.scopeId) < NVLinks.maxLinks else { continue }
+                if rc == .success, let kib = Self.value(of: v) {
+                    s.interconnectBytes[DeviceSample.InterconnectKey(link: NVLinks.labels[Int(v.scopeId)], direction: field.direction)] = kib * 1024
+                } else if rc.meansUnavailable || rc == .notFound {
+                    noteUnavailable(uuid, field.name, rc)
+                } else if rc != .success {
+                    problems.report("\(uuid)/nvlink \(v.scopeId)", "NVML NVLink \(v.scopeId) counters failed on \(uuid): \(rc)")
+                }
+                continue
+            }
             guard rc == .success else {
                 if rc.meansUnavailable || rc == .notFound, let field = Self.fields.first(where: { $0.id == v.fieldId }) {
                     noteUnavailable(uuid, field.name, rc)
@@ -442,8 +653,9 @@ public final class NVMLSource: AcceleratorSource {
         }
     }
 
-    private func readMIG(_ library: NVMLLibrary, _ mig: MIGDevice, into s: inout DeviceSample) throws(Lost) {
+    private func readMIG(_ library: NVMLLibrary, _ mig: MIGDevice, gpu: nvmlDevice_t, into s: inout DeviceSample) throws(Lost) {
         let fn = library.fn
+        if let gpm = mig.gpm { try readGPM(library, gpm, gpu: gpu, uuid: mig.uuid, into: &s) }
         var util = nvmlUtilization_t()
         if try call(mig.uuid, "utilization", { fn.nvmlDeviceGetUtilizationRates?(mig.handle, &util) }), util.gpu <= 100 {
             s.utilizationRatio = Double(util.gpu) / 100
@@ -539,6 +751,9 @@ public final class NVMLSource: AcceleratorSource {
         (31, .retiredPagesPending, "field 31"), (82, .memoryTemperature, "field 82"), (94, .error("pcie_replay"), "field 94"),
         (142, .error("row_remap_corrected"), "field 142"), (143, .error("row_remap_uncorrected"), "field 143"),
         (144, .rowRemapPending, "field 144"), (145, .rowRemapFailure, "field 145"),
+        // NVLink error counters summed over the links (since the driver loaded).
+        (38, .error("nvlink_crc_flit"), "field 38"), (45, .error("nvlink_crc_data"), "field 45"),
+        (52, .error("nvlink_replay"), "field 52"), (59, .error("nvlink_recovery"), "field 59"),
     ]
 
     /// A field's value as a number, or nil for NVML's "not available" sentinels and unknown value types.
