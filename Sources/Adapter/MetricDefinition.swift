@@ -175,6 +175,19 @@ extension MetricDefinition {
                 expression: .series(SeriesSpec(family: Families.Device.power.name)),
                 perAccelerator: .sum, across: .sum, namespaceTotal: .sum,
                 resources: everywhere, unit: "watts"),
+            // Real work rather than busy time (NVIDIA GPM, Hopper and later): the share of SMs busy and of tensor
+            // pipe activity, averaged over the pod's or node's accelerators. GPM has no per-process split, so a
+            // pod reads its accelerators' own figures (pods sharing a GPU read the same number), as for power.
+            MetricDefinition(
+                name: "gpu_sm_active",
+                expression: .series(SeriesSpec(family: Families.Device.smActive.name)),
+                perAccelerator: .max, across: .avg, namespaceTotal: .avg, scale: 100,
+                resources: [.pods, .nodes], unit: "percent"),
+            MetricDefinition(
+                name: "gpu_tensor_active",
+                expression: .series(SeriesSpec(family: Families.Device.pipeActive.name, selector: selector("pipe=tensor"))),
+                perAccelerator: .max, across: .avg, namespaceTotal: .avg, scale: 100,
+                resources: [.pods, .nodes], unit: "percent"),
         ] + inference
     }()
 

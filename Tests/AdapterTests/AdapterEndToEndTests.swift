@@ -112,8 +112,12 @@ import Testing
             #expect(resources?["kind"] as? String == "APIResourceList")
             #expect(resources?["groupVersion"] as? String == "custom.metrics.k8s.io/\(version)")
             let entries = resources?["resources"] as? [[String: Any]] ?? []
-            // 5 GPU metrics × pods, nodes, namespaces; 9 inference metrics × pods, namespaces.
-            #expect(entries.count == 33)
+            // 5 GPU metrics × pods, nodes, namespaces; gpu_sm_active and gpu_tensor_active × pods, nodes; 9 inference
+            // metrics × pods, namespaces.
+            #expect(entries.count == 37)
+            let names = Set(entries.compactMap { $0["name"] as? String })
+            #expect(names.isSuperset(of: ["pods/gpu_sm_active", "nodes/gpu_sm_active", "pods/gpu_tensor_active", "nodes/gpu_tensor_active"]))
+            #expect(!names.contains("namespaces/gpu_sm_active"))
             for entry in entries {
                 let name = entry["name"] as? String ?? ""
                 #expect(entry["namespaced"] as? Bool == name.hasPrefix("pods/"))
@@ -190,6 +194,13 @@ import Testing
         let served = value.hasSuffix("m") ? Double(value.dropLast())! / 1000 : Double(value)!
         #expect(abs(served - expected) < 0.001)
         #expect((items.first?["describedObject"] as? [String: Any])?["kind"] as? String == "Node")
+
+        // GPM through the fake NVML (h100x8.nvml): SM activity 88, 87, 64, 57, 90, 36, 0, 0 % and tensor activity
+        // 58, 58, 43, 38, 60, 24, 0, 0 %, averaged over the node's GPUs.
+        let sm = try waitForItems("/apis/custom.metrics.k8s.io/v1beta2/nodes/gpu-node-1/gpu_sm_active")
+        #expect(sm.first?["value"] as? String == "52750m")
+        let tensor = try waitForItems("/apis/custom.metrics.k8s.io/v1beta2/nodes/gpu-node-1/gpu_tensor_active")
+        #expect(tensor.first?["value"] as? String == "35125m")
     }
 
     @Test func errorsAreStatusDocuments() throws {

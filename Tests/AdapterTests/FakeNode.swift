@@ -14,6 +14,9 @@ struct FakeNode {
         /// MIG parent: a partition.
         var parent: String?
         var model = "H100 80GB HBM3"
+        /// GPM saturation: share of SMs busy and pipe activity by `pipe` (0..1).
+        var smActive: Double?
+        var pipes: [String: Double] = [:]
     }
 
     struct Share {
@@ -64,6 +67,14 @@ struct FakeNode {
         }
         lines.append("# TYPE accelerator_power_watts gauge")
         for device in devices { if let v = device.power { lines.append("accelerator_power_watts{\(labels(device))} \(v)") } }
+        lines.append("# TYPE accelerator_sm_active_ratio gauge")
+        for device in devices { if let v = device.smActive { lines.append("accelerator_sm_active_ratio{\(labels(device))} \(v)") } }
+        lines.append("# TYPE accelerator_pipe_active_ratio gauge")
+        for device in devices {
+            for (pipe, v) in device.pipes.sorted(by: { $0.key < $1.key }) {
+                lines.append("accelerator_pipe_active_ratio{\(labels(device)),pipe=\"\(pipe)\"} \(v)")
+            }
+        }
         lines.append("# TYPE accelerator_allocated gauge")
         for (namespace, pod, container, device) in allocations {
             lines.append(

@@ -12,12 +12,18 @@ import Testing
     static let node = FakeNode(
         name: "node-a",
         devices: [
-            .init(id: "GPU-A", utilization: 0.90, memoryUsed: 40e9, memoryTotal: 80e9, temperatures: ["gpu": 61, "memory": 70], power: 300),
-            .init(id: "GPU-B", utilization: 0.50, memoryUsed: 20e9, memoryTotal: 80e9, temperatures: ["gpu": 55], power: 200),
-            .init(id: "GPU-C", utilization: 0.20, memoryUsed: 30e9, memoryTotal: 80e9, temperatures: ["gpu": 50], power: 150),
+            .init(id: "GPU-A", utilization: 0.90, memoryUsed: 40e9, memoryTotal: 80e9, temperatures: ["gpu": 61, "memory": 70], power: 300,
+                  smActive: 0.80, pipes: ["tensor": 0.50, "tensor_hmma": 0.45, "fp32": 0.10]),
+            .init(id: "GPU-B", utilization: 0.50, memoryUsed: 20e9, memoryTotal: 80e9, temperatures: ["gpu": 55], power: 200,
+                  smActive: 0.40, pipes: ["tensor": 0.20]),
+            // No tensor figure (a GPU whose driver refuses that metric).
+            .init(id: "GPU-C", utilization: 0.20, memoryUsed: 30e9, memoryTotal: 80e9, temperatures: ["gpu": 50], power: 150,
+                  smActive: 0.10),
             // MIG mode: the parent has no utilization; its partition is its own accelerator.
-            .init(id: "GPU-D", utilization: nil, memoryUsed: 10e9, memoryTotal: 80e9, temperatures: ["gpu": 40], power: 100),
-            .init(id: "MIG-1", utilization: nil, memoryUsed: 5e9, memoryTotal: 40e9, parent: "GPU-D"),
+            .init(id: "GPU-D", utilization: nil, memoryUsed: 10e9, memoryTotal: 80e9, temperatures: ["gpu": 40], power: 100,
+                  smActive: 0.30),
+            .init(id: "MIG-1", utilization: nil, memoryUsed: 5e9, memoryTotal: 40e9, parent: "GPU-D",
+                  smActive: 0.60, pipes: ["tensor": 0.25]),
         ],
         allocations: [
             ("ml", "train-0", "main", "GPU-A"), ("ml", "train-0", "main", "GPU-B"),
@@ -86,6 +92,35 @@ import Testing
         #expect(try custom("gpu_power_watts", .pods, namespace: "ml", pod) == ["train-0": "500"])
         // A MIG slice: 5G of its own 40G.
         #expect(try custom("gpu_memory_utilization", .pods, namespace: "other", .named("job-0")) == ["job-0": "12500m"])
+    }
+
+    @Test func podsSMAndTensorActivityFromTheirAccelerators() throws {
+        let sm = try custom("gpu_sm_active", .pods, namespace: "ml", .all(labelSelector: .everything))
+        // train-0: avg(80, 40) = 60; infer-0 and infer-1 share GPU-C: both read its 10.
+        #expect(sm == ["train-0": "60", "infer-0": "10", "infer-1": "10"])
+        // The tensor pipe only (pipe="tensor", not its parts): avg(50, 20) = 35; GPU-C has none, so its pods none.
+        let tensor = try custom("gpu_tensor_active", .pods, namespace: "ml", .all(labelSelector: .everything))
+        #expect(tensor == ["train-0": "35"])
+        // A MIG slice's own figures, not its parent's.
+        #expect(try custom("gpu_sm_active", .pods, namespace: "other", .named("job-0")) == ["job-0": "60"])
+        #expect(try custom("gpu_tensor_active", .pods, namespace: "other", .named("job-0")) == ["job-0": "25"])
+        let error = #expect(throws: Status.self) {
+            try self.custom("gpu_tensor_active", .pods, namespace: "ml", .named("infer-0"))
+        }
+        #expect(error?.code == 404)
+    }
+
+    @Test func nodesSMAndTensorActivityWithoutPartitions() throws {
+        let node = ObjectSelection.named("node-a")
+        // avg(80, 40, 10, 30): MIG-1 is inside GPU-D's figure.
+        #expect(try custom("gpu_sm_active", .nodes, namespace: nil, node) == ["node-a": "40"])
+        // avg(50, 20): the GPUs that report tensor activity.
+        #expect(try custom("gpu_tensor_active", .nodes, namespace: nil, node) == ["node-a": "35"])
+        // Served for pods and nodes only.
+        let error = #expect(throws: Status.self) {
+            try self.custom("gpu_sm_active", .namespaces, namespace: nil, .named("ml"))
+        }
+        #expect(error?.code == 404)
     }
 
     @Test func podWithoutItsOwnShareIsNotFound() throws {
