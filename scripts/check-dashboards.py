@@ -62,13 +62,15 @@ HEALTHY_NODES = (DEMO, AMD)
 BROKEN_HPA = "broken"
 
 # The fault node (h100x8.nvml), in three acts. From the start: an XID 79 on GPU 0, GPU 3 at 95 °C and thermally
-# slowed down, a failed row remap on GPU 4; GPU 6 idle and allocated (fixture). Then, while the same exporter runs,
+# slowed down, a failed row remap on GPU 4, GPU 5 busy with almost no SM active (GPM) and allocated; GPU 6 idle and
+# allocated (fixture). Then, while the same exporter runs,
 # GPU 1's uncorrectable ECC count grows. Then the exporter restarts on another port (as a DaemonSet pod does, with a
 # new instance label), GPU 7 gone from the driver and GPU 2 listed but not answering.
-FAULT_GPUS = {0: {"xid": "79"}, 3: {"temperature": "95", "clocks_event_reasons": "0x40"}, 4: {"remapped_rows": "0 1 0 1"}}
+FAULT_GPUS = {0: {"xid": "79"}, 3: {"temperature": "95", "clocks_event_reasons": "0x40"}, 4: {"remapped_rows": "0 1 0 1"},
+              5: {"utilization": "97 40", "gpm": "2 0.5"}}
 FAULT_ECC = {1: {"ecc_aggregate": "0 2"}}
 FAULT_RESTART = {2: {"fail": "nvmlDeviceGetUtilizationRates GPU_IS_LOST"}}
-IDLE_GPU, REMOVED_GPU = 6, 7
+IDLE_GPU, REMOVED_GPU, NOT_COMPUTING_GPU = 6, 7, 5
 
 # Alerts that must fire for a fault made here, and for nothing else: every result must carry these labels. The
 # healthy nodes, the healthy adapter and the healthy HPA must stay silent. (The adapter's entry is filled in at run
@@ -83,6 +85,7 @@ FAULTS = {
     "AcceleratorOverheating": {"node": FAULT},
     "AcceleratorRowRemapFailure": {"node": FAULT},
     "AcceleratorAllocatedButIdle": {"node": FAULT},
+    "AcceleratorAllocatedNotComputing": {"node": FAULT, "pod": "stuck-0"},
     "AccelExporterCollectorFailing": {"node": STALE, "collector": "kubelet"},
     "AccelExporterAttributionDown": {"node": STALE},
     "AccelExporterStale": {"node": STALE},
@@ -96,7 +99,10 @@ FIRES_ON_DEMO = {"AcceleratorThrottled", "AcceleratorRowRemapPending"}
 # Node-dashboard panels that stay empty for the simulated MI300X node, and why. They must still parse, and each
 # must fill for the demo node; one that fills for the AMD node too must leave this list.
 NO_DATA = {(AMD, "Throttle reasons"): "the simulated MI300X's gpu_metrics has no throttle status",
-           (AMD, "Errors"): "amdgpu RAS counters are not read yet (README: `accelerator_errors_total`, RAS: later issue)"}
+           (AMD, "Errors"): "amdgpu RAS counters are not read yet (README: `accelerator_errors_total`, RAS: later issue)",
+           **{(AMD, title): "saturation comes from NVIDIA GPM; amdgpu's gpu_metrics has no SM-level activity"
+              for title in ("SM activity", "Tensor activity", "SM occupancy", "Memory bandwidth")},
+           (AMD, "NVLink traffic"): "NVLink only: amdgpu's XGMI traffic is a counter (accelerator_interconnect_bytes_total), not this rate"}
 # kube-state-metrics families the dashboards and alerts read (not ours, so not in the README).
 KUBE_STATE_METRICS = {"kube_horizontalpodautoscaler_status_desired_replicas", "kube_horizontalpodautoscaler_status_current_replicas",
                       "kube_horizontalpodautoscaler_spec_max_replicas", "kube_horizontalpodautoscaler_status_condition"}
@@ -196,7 +202,7 @@ def nvml_machine(source, tag, edits, drop=()):
         lines = [re.sub(r"^uuid GPU-..", f"uuid GPU-{tag}", line) for line in lines]
         for key, value in edits.get(i, {}).items():
             at = [n for n, line in enumerate(lines) if line.split()[:1] == [key]]
-            if at and key not in ("xid", "fail"):
+            if at and key not in ("xid", "fail", "gpm"):
                 lines[at[0]] = f"{key} {value}"
             else:
                 lines.append(f"{key} {value}")
@@ -227,7 +233,7 @@ class Fixtures:
     """The simulated vLLM server and the kubelet / kube-state-metrics series, changing with time."""
 
     def __init__(self):
-        self.demo_gpus, self.amd_gpus, self.fault_idle_gpu = [], [], ""
+        self.demo_gpus, self.amd_gpus, self.fault_idle_gpu, self.fault_busy_gpu = [], [], "", ""
 
     def vllm(self):
         t = time.time() - STARTED
@@ -256,7 +262,8 @@ class Fixtures:
                 (DEMO, g[1], h100, "llm", "vllm-0", "server", 0.3, 2.1e10),
                 (DEMO, g[1], h100, "llm", "vllm-1", "server", None, None),  # shared, no per-process data: no share
                 (AMD, a[0], mi300, "train", "trainer-1", "main", 0.7, 1.5e11),
-                (FAULT, self.fault_idle_gpu, h100, "notebooks", "forgotten-0", "jupyter", 0.0, 0.0)]
+                (FAULT, self.fault_idle_gpu, h100, "notebooks", "forgotten-0", "jupyter", 0.0, 0.0),
+                (FAULT, self.fault_busy_gpu, h100, "ml", "stuck-0", "main", 0.97, 3.2e10)]
         lines = ["# TYPE accelerator_allocated gauge"]
         lines += [f'accelerator_allocated{{node="{n}",accelerator="{d}",{vm},namespace="{ns}",pod="{p}",container="{c}"}} 1'
                   for n, d, vm, ns, p, c, _, _ in held]
@@ -524,6 +531,7 @@ def main(bin_dir, work):
     fault_machine = os.path.join(work, "fault.nvml")
     write_atomically(fault_machine, nvml_machine(h100x8, "fa", FAULT_GPUS))
     fixtures.fault_idle_gpu = uuids(open(fault_machine).read())[IDLE_GPU]
+    fixtures.fault_busy_gpu = uuids(open(fault_machine).read())[NOT_COMPUTING_GPU]
 
     def start_fault_exporter(port):
         return start([exporter, *listen(FAULT, port), *nvml, "--no-collector.kubelet"], logs[port],

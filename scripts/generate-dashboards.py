@@ -199,10 +199,29 @@ def node():
     p = [L.row("Devices")]
     p.append(panel(L, "table", "Accelerators", "The node's accelerators and what the driver says about them.", "none",
                    [target(f"accelerator_info{sel}", "", instant=True, fmt="table")], w=24, h=7))
-    p.append(panel(L, "timeseries", "Utilization", "Main-engine utilization of each accelerator (0-1).", "percentunit",
-                   [(f"accelerator_utilization_ratio{sel}", "{{accelerator}}")], minmax=(0, 1)))
+    # Utilization says a kernel ran; saturation says how much of the GPU it used (NVIDIA GPM, Hopper and later).
+    p.append(L.row("Utilization and saturation"))
+    p.append(panel(L, "timeseries", "Utilization", "Main-engine utilization of each accelerator (0-1): the share of time any kernel ran.",
+                   "percentunit", [(f"accelerator_utilization_ratio{sel}", "{{accelerator}}")], w=8, minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "SM activity", "Share of the streaming multiprocessors busy (0-1, NVIDIA GPM). Far below "
+                   "utilization: the kernels that run use few SMs.", "percentunit",
+                   [(f"accelerator_sm_active_ratio{sel}", "{{accelerator}}")], w=8, minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "Tensor activity", "Share of time the tensor cores were busy (0-1, any tensor work, FP8 "
+                   "included; NVIDIA GPM).", "percentunit",
+                   [(f'accelerator_pipe_active_ratio{{pipe="tensor", {NODE}}}', "{{accelerator}}")], w=8, minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "SM occupancy", "Resident warps against the SMs' maximum (0-1, NVIDIA GPM): low occupancy "
+                   "leaves latency unhidden.", "percentunit",
+                   [(f"accelerator_sm_occupancy_ratio{sel}", "{{accelerator}}")], w=8, minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "Memory bandwidth", "Device-memory bandwidth used against its peak (0-1, NVIDIA GPM): near 1, "
+                   "the work is memory-bound.", "percentunit",
+                   [(f"accelerator_memory_bandwidth_utilization_ratio{sel}", "{{accelerator}}")], w=8, minmax=(0, 1)))
+    p.append(panel(L, "timeseries", "NVLink traffic", "Bytes per second over NVLink per accelerator and direction, all links "
+                   "summed (NVIDIA GPM, else the links' counters).", "Bps",
+                   [(f"sum by (accelerator, direction) (accelerator_interconnect_bandwidth_bytes_per_second{sel})",
+                     "{{accelerator}} {{direction}}")], w=8))
+    p.append(L.row("Memory, power, heat"))
     p.append(panel(L, "timeseries", "Memory used", "Device memory in use per accelerator.", "bytes",
-                   [(f'accelerator_memory_used_bytes{{memory="vram", {NODE}}}', "{{accelerator}}")]))
+                   [(f'accelerator_memory_used_bytes{{memory="vram", {NODE}}}', "{{accelerator}}")], w=24))
     p.append(panel(L, "timeseries", "Power", "Power draw per accelerator, with its limit dashed.", "watt",
                    [(f"accelerator_power_watts{sel}", "{{accelerator}}"),
                     (f"accelerator_power_limit_watts{sel}", "{{accelerator}} limit", "B")], w=8))
@@ -248,6 +267,17 @@ def workload():
                    "percentunit", [(f'accelerator_pod_utilization_ratio{{{ns}, pod=~"$pod"}}', "{{namespace}}/{{pod}}/{{container}} {{accelerator}}")]))
     p.append(panel(L, "timeseries", "Device memory per pod", "Device memory each container uses (its own share on shared GPUs).", "bytes",
                    [(f'accelerator_pod_memory_used_bytes{{{ns}, pod=~"$pod"}}', "{{namespace}}/{{pod}}/{{container}} {{accelerator}}")]))
+    # Saturation is measured per device (GPM has no per-process split): shown for accelerators one container holds
+    # alone, so a shared GPU's figure is never pinned on each of its users.
+    held_alone = (f'(max by (node, accelerator, namespace, pod, container) (accelerator_allocated{{{ns}, pod=~"$pod"}}) '
+                  f"and on (node, accelerator) (count by (node, accelerator) (accelerator_allocated) == 1))")
+    for title, series, what in (("SM activity per pod", "accelerator_sm_active_ratio", "share of its SMs busy"),
+                                ("Tensor activity per pod", 'accelerator_pipe_active_ratio{pipe="tensor"}', "share of time its tensor cores were busy"),
+                                ("Memory bandwidth per pod", "accelerator_memory_bandwidth_utilization_ratio", "device-memory bandwidth used against its peak")):
+        p.append(panel(L, "timeseries", title, f"For each accelerator a container holds alone: the {what} (0-1, NVIDIA GPM), "
+                       "beside its utilization.", "percentunit",
+                       [(f"{series} * on (node, accelerator) group_left (namespace, pod, container) {held_alone}",
+                         "{{namespace}}/{{pod}}/{{container}} {{accelerator}}")], w=8, minmax=(0, 1)))
     p.append(panel(L, "timeseries", "Shared accelerators", "Accelerators allocated to more than one container (time-slicing, MPS, DRA shares).", "none",
                    [(f"count(count by (node, accelerator) (accelerator_allocated{{{ns}}}) > 1) or vector(0)", "shared")], w=8))
     p.append(panel(L, "timeseries", "Utilization by namespace", "Sum of the namespace's utilization shares (1 = one accelerator fully busy).", "none",
