@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Compares accel-exporter's NVML readings with nvidia-smi (and pynvml, torch when importable) on a real GPU.
+"""Compares accel-exporter's NVML readings with nvidia-smi (and pynvml, torch when importable) on a real GPU,
+and its GPM families (SM and tensor activity, memory bandwidth, PCIe rates) with pynvml's own GPM readings, idle
+and under a bf16 matmul (torch, else an fp16 one with cupy), plus GPM's PCIe rate unit against a timed host-to-
+device copy (torch).
 
 Run by scripts/device-check.sh on the GPU machine, against an exporter it started on 127.0.0.1:9445. Python 3
 standard library only; `pynvml` (nvidia-ml-py) and `torch` are used when importable.
 
     device-check.py [--url URL] [--out DIR] [--exporter-pid PID] [--no-load]   the check (exit 1 on any FAIL)
+    device-check.py --load-worker [--copy] --device N --seconds S               one load generator (internal)
     device-check.py --wait-ready SECONDS                                       poll /readyz until it answers 200
     device-check.py --fetch PATH --to FILE                                     save one response body
     device-check.py --self-test                                                the parser's own tests
@@ -81,6 +85,21 @@ TOLERANCES = {
             "memory used ≥ idle + 2 GiB",
     "scrape latency": "p50 of 50 sequential scrapes < 100 ms",
     "sanity": "no NaN, no |value| ≥ 9.2e18, counters ≥ 0, ratios in [0, 1], no duplicate series",
+    "gpm support": "GPM families present exactly where pynvml's nvmlGpmQueryDeviceSupport says supported",
+    "gpm idle": "± 0.05 of pynvml's own GPM reading over the second before (both are 1 s averages)",
+    "gpm load": "± 0.10 of pynvml's own GPM reading over the second before (the load moves less than idle noise)",
+    "tensor under load": "median of 3 reads ≥ max(0.30, idle + 0.20)",
+    "pcie unit": "GPM's PCIe rx during a timed host-to-device copy within [0.7, 1.4] × the copy's own bytes/s",
+}
+# GPM metric ids (pynvml) the checks read through pynvml itself, and the exporter series each one becomes.
+GPM_REFERENCE = {
+    "sm": (2, "accelerator_sm_active_ratio", {}),
+    "occupancy": (3, "accelerator_sm_occupancy_ratio", {}),
+    "tensor": (5, "accelerator_pipe_active_ratio", {"pipe": "tensor"}),
+    "graphics": (1, "accelerator_engine_utilization_ratio", {"engine": "gfx"}),
+    "dram": (10, "accelerator_memory_bandwidth_utilization_ratio", {}),
+    "pcie_tx": (20, "accelerator_pcie_bandwidth_bytes_per_second", {"direction": "tx"}),
+    "pcie_rx": (21, "accelerator_pcie_bandwidth_bytes_per_second", {"direction": "rx"}),
 }
 
 
@@ -396,6 +415,41 @@ class Nvml:
     def not_supported(self, err):
         return err is not None and ("Not Supported" in err or "NOT_SUPPORTED" in err)
 
+    def gpm_supported(self, handle):
+        """True / False from nvmlGpmQueryDeviceSupport, or None with the error (old pynvml or driver)."""
+        v, err = self.call("nvmlGpmQueryDeviceSupport", handle)
+        return (None, err) if err else (bool(v.isSupportedDevice), None)
+
+    def gpm_window(self, handles, seconds=1.0):
+        """pynvml's own GPM reading over `seconds` for each handle: {key: (value in NVML's unit or None, unit)},
+        keys as GPM_REFERENCE (percent, or the *_PER_SEC unit NVML names in metricInfo)."""
+        m = self.mod
+        taken = []
+        for h in handles:
+            a, b = m.nvmlGpmSampleAlloc(), m.nvmlGpmSampleAlloc()
+            m.nvmlGpmSampleGet(h, a)
+            taken.append((h, a, b))
+        time.sleep(seconds)
+        out = []
+        for h, a, b in taken:
+            try:
+                m.nvmlGpmSampleGet(h, b)
+                get = m.c_nvmlGpmMetricsGet_t()
+                get.version = m.NVML_GPM_METRICS_GET_VERSION
+                keys = list(GPM_REFERENCE)
+                get.numMetrics = len(keys)
+                get.sample1, get.sample2 = a, b
+                for i, key in enumerate(keys):
+                    get.metrics[i].metricId = GPM_REFERENCE[key][0]
+                m.nvmlGpmMetricsGet(get)
+                unit = lambda i: (get.metrics[i].metricInfo.unit or b"").decode(errors="replace")
+                out.append({key: (get.metrics[i].value if get.metrics[i].nvmlReturn == 0 else None, unit(i))
+                            for i, key in enumerate(keys)})
+            finally:
+                m.nvmlGpmSampleFree(a)
+                m.nvmlGpmSampleFree(b)
+        return out
+
     def shutdown(self):
         if self.mod is not None:
             try:
@@ -433,6 +487,7 @@ class Checker:
         self.gpu_index = {}   # uuid -> short index for the report
         self.deadline = time.monotonic() + args.deadline
         self.idle = {}        # uuid -> {"util":…, "power":…, "energy":…, "mem_used":…}
+        self.gpm = {}         # uuid -> True/False: pynvml says GPM is supported
 
     # -- rows ------------------------------------------------------------------------------------------------------
     def row(self, phase, gpu, check, expected, actual, tolerance, status, note=""):
@@ -535,6 +590,7 @@ class Checker:
             self.guarded("idle", uuid, "identity", self.check_identity, before, g)
             self.guarded("idle", uuid, "readings", self.check_readings, "idle", [before, after], g)
             self.guarded("idle", uuid, "families", self.check_families, before, g)
+        self.guarded("idle", "", "gpm", self.check_gpm, "idle", gpus)
         self.guarded("idle", "", "energy", self.check_energy, gpus)
         self.guarded("idle", "", "sanity", self.check_sanity, "idle", before)
         self.guarded("idle", "", "scrape latency", self.check_latency)
@@ -914,9 +970,18 @@ class Checker:
 
     # -- load --------------------------------------------------------------------------------------------------------
     def load_phase(self, gpus):
-        if importlib.util.find_spec("torch") is None:
-            self.row("load", "", "load phase", None, None, "", "SKIP", "torch not importable")
+        if importlib.util.find_spec("torch") is None and importlib.util.find_spec("cupy") is None:
+            self.row("load", "", "load phase", None, None, "", "SKIP",
+                     "neither torch nor cupy is importable: no matmul load, so the load checks (GPM tensor activity "
+                     "included) and the PCIe unit check did not run; pip install torch on the GPU machine to run them")
             return
+        try:
+            self.matmul_load(gpus)
+        finally:
+            # After the matmuls: GPM's PCIe unit against a timed copy (GPU 0 only).
+            self.guarded("pcie", "", "pcie unit", self.check_pcie_unit, gpus)
+
+    def matmul_load(self, gpus):
         n = len(gpus)
         procs = []
         errs = []
@@ -964,6 +1029,8 @@ class Checker:
                 self.guarded("load", g["uuid"], "readings under load", self.check_load_readings, [before, after], g)
             for g in gpus:
                 self.guarded("load", g["uuid"], "load assertions", self.check_load_assertions, reads, g)
+                self.guarded("load", g["uuid"], "tensor activity under load", self.check_tensor_rises, reads, g)
+            self.guarded("load", "", "gpm", self.check_gpm, "load", gpus)
             self.guarded("load", "", "sanity", self.check_sanity, "load", reads[-1])
         finally:
             for p in procs:
@@ -1049,6 +1116,113 @@ class Checker:
             self.row("load", uuid, "per-process series see the load", None, len(pos), "some > 0",
                      "PASS" if pos else "FAIL", "; ".join(f"{n}={fmt(v)}" for n, _, v in proc_series[:5]))
 
+    def check_gpm(self, phase, gpus):
+        """GPM families where pynvml says the GPU has GPM (none elsewhere), against pynvml's own GPM reading of the
+        second just before the exporter is read: both are averages over about one second."""
+        if not self.nvml.ok:
+            self.row(phase, "", "GPM vs pynvml", None, None, "", "SKIP", f"pynvml unavailable: {self.nvml.error}")
+            return
+        supported = {}
+        for g in gpus:
+            uuid = g["uuid"]
+            ok, err = self.nvml.gpm_supported(self.nvml.handle(uuid))
+            supported[uuid] = ok
+            self.gpm[uuid] = bool(ok)
+        handles = [self.nvml.handle(g["uuid"]) for g in gpus if supported[g["uuid"]]]
+        refs = self.nvml.gpm_window(handles, 1.2) if handles else []
+        m = fetch_metrics(self.base)
+        self.save(f"metrics-gpm-{phase}.prom", m.text)
+        refs = iter(refs)
+        for g in gpus:
+            uuid = g["uuid"]
+            sm = m.find("accelerator_sm_active_ratio", accelerator=uuid)
+            if supported[uuid] is None:
+                self.row(phase, uuid, "GPM support", None, bool(sm), TOLERANCES["gpm support"], "SKIP",
+                         "pynvml has no nvmlGpmQueryDeviceSupport (nvidia-ml-py older than 12.535?)")
+                continue
+            if not supported[uuid]:
+                self.row(phase, uuid, "GPM support (pynvml: unsupported)", False, bool(sm), TOLERANCES["gpm support"],
+                         "ABSENT-OK" if not sm else "FAIL", "" if not sm else "the exporter exports GPM values pynvml cannot read")
+                continue
+            ref = next(refs)
+            self.row(phase, uuid, "GPM support (pynvml: supported)", True, bool(sm), TOLERANCES["gpm support"],
+                     "PASS" if sm else "FAIL", "" if sm else "accelerator_sm_active_ratio absent")
+            tol = 0.05 if phase == "idle" else 0.10
+            for key in ("sm", "tensor", "occupancy", "graphics", "dram"):
+                _, series, labels = GPM_REFERENCE[key]
+                shown = series + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+                value, _ = ref[key]
+                expected = value / 100 if value is not None else None
+                found = m.find(series, accelerator=uuid, **labels)
+                actual = found[0][1] if found else None
+                if expected is None:
+                    self.row(phase, uuid, f"{shown} (GPM {key})", None, actual, "absent", "ABSENT-OK" if actual is None else "INFO",
+                             "pynvml's GPM has no value for it")
+                    continue
+                if key in ("sm", "tensor"):
+                    self.gpm.setdefault(f"{phase}:{uuid}", {})[key] = actual
+                ok = actual is not None and abs(actual - expected) <= tol
+                self.row(phase, uuid, f"{shown} (GPM {key})", expected, actual, TOLERANCES[f"gpm {phase}"],
+                         "PASS" if ok else ("FAIL" if key in ("sm", "tensor") else "INFO"),
+                         "pynvml's GPM reading (percent / 100)" + ("" if actual is not None else ": absent from the exporter"))
+            for key in ("pcie_tx", "pcie_rx"):
+                value, unit = ref[key]
+                _, series, labels = GPM_REFERENCE[key]
+                found = m.find(series, accelerator=uuid, **labels)
+                self.row(phase, uuid, f"GPM {key} as NVML reports it", value, found[0][1] if found else None, "", "INFO",
+                         f"NVML's unit string: {unit!r}; the exporter's value is bytes/s (× 2^20 per MiB/s, UNVERIFIED until the pcie unit row passes)")
+
+    def check_tensor_rises(self, reads, g):
+        uuid = g["uuid"]
+        if not self.gpm.get(uuid):
+            self.row("load", uuid, "tensor activity rises well above idle", None, None, "", "SKIP", "no GPM on this GPU")
+            return
+        idle = self.gpm.get(f"idle:{uuid}", {}).get("tensor")
+        values = [m.one("accelerator_pipe_active_ratio", accelerator=uuid, pipe="tensor") for m in reads]
+        present = [v for v in values if v is not None]
+        med = statistics.median(present) if present else None
+        want = max(0.30, (idle or 0) + 0.20)
+        ok = med is not None and med >= want
+        self.row("load", uuid, "tensor activity rises well above idle", idle, med, TOLERANCES["tensor under load"],
+                 "PASS" if ok else "FAIL", f"reads {[fmt(v) for v in values]}, want ≥ {want:.2f}")
+
+    def check_pcie_unit(self, gpus):
+        """A host-to-device copy of known size on GPU 0: GPM's PCIe rx (or, without GPM, nvmlDeviceGetPcieThroughput's)
+        must match the copy's own rate, which settles the *_PER_SEC unit the reference leaves UNVERIFIED."""
+        if importlib.util.find_spec("torch") is None:
+            self.row("pcie", "", "PCIe rate unit", None, None, "", "SKIP", "torch not importable: no timed copy")
+            return
+        uuid = gpus[0]["uuid"]
+        cmd = [sys.executable, os.path.abspath(__file__), "--load-worker", "--copy", "--device", "0", "--seconds", "10"]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stdout.readline().strip() if select.select([p.stdout], [], [], 60)[0] else "(no READY within 60 s)"
+            if not line.startswith("READY"):
+                self.row("pcie", uuid, "PCIe rate unit", None, None, "", "SKIP" if line.startswith("NOCUDA") else "FAIL", line)
+                return
+            time.sleep(3)
+            reads = []
+            for k in range(3):
+                if k:
+                    time.sleep(1.5)
+                reads.append(fetch_metrics(self.base))
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        rate = next((float(l.split()[1]) for l in out.splitlines() if l.startswith("RATE")), None)
+        rx = [m.one("accelerator_pcie_bandwidth_bytes_per_second", accelerator=uuid, direction="rx") for m in reads]
+        tx = [m.one("accelerator_pcie_bandwidth_bytes_per_second", accelerator=uuid, direction="tx") for m in reads]
+        present = [v for v in rx if v is not None]
+        med = statistics.median(present) if present else None
+        source = "GPM PCIE_RX_PER_SEC × 2^20" if self.gpm.get(uuid) else "nvmlDeviceGetPcieThroughput RX × 1024"
+        ok = rate and med is not None and 0.7 * rate <= med <= 1.4 * rate
+        self.row("pcie", uuid, "PCIe rx during a host-to-device copy", rate, med, TOLERANCES["pcie unit"],
+                 "PASS" if ok else "FAIL",
+                 f"{source}; ratio {med / rate:.3f}" if rate and med else f"{source}; copy rate {rate}, reads {rx}")
+        self.row("pcie", uuid, "PCIe tx during the same copy", None, statistics.median([v for v in tx if v is not None] or [0]),
+                 "", "INFO", "should be far below rx (the copy only sends to the GPU)")
+
     def check_rss(self, pid):
         status = open(f"/proc/{pid}/status").read()
         fields = dict(re.findall(r"^(Vm\w+):\s+(\d+ kB)", status, re.M))
@@ -1106,12 +1280,16 @@ class Checker:
 # --------------------------------------------------------------------------------------------------------------------
 # Load worker: big bf16 matmuls on one GPU, synchronizing every iteration, until --seconds pass or SIGTERM.
 
-def load_worker(device, seconds, alloc_gib):
+def load_worker(device, seconds, alloc_gib, copy=False):
     try:
         import torch
     except Exception as e:
-        print(f"NOCUDA torch import failed: {e}", flush=True)
-        return 3
+        if copy:
+            print(f"NOCUDA torch import failed: {e}", flush=True)
+            return 3
+        return cupy_load_worker(device, seconds, alloc_gib, f"torch import failed: {e}")
+    if copy:
+        return copy_worker(torch, device, seconds)
     if not torch.cuda.is_available() or device >= torch.cuda.device_count():
         print(f"NOCUDA torch {torch.__version__} sees {torch.cuda.device_count() if torch.cuda.is_available() else 0} GPUs", flush=True)
         return 3
@@ -1135,6 +1313,54 @@ def load_worker(device, seconds, alloc_gib):
         iters += 1
     del hold, c
     print(f"DONE {iters} matmuls", flush=True)
+    return 0
+
+
+def cupy_load_worker(device, seconds, alloc_gib, why):
+    """The matmul load without torch: fp16 (tensor-core HMMA, as bf16 is) through cupy, when importable."""
+    try:
+        import cupy
+    except Exception as e:
+        print(f"NOCUDA {why}; cupy import failed: {e}", flush=True)
+        return 3
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    with cupy.cuda.Device(device):
+        hold = cupy.ones(int(alloc_gib * 2**30), dtype=cupy.uint8) if alloc_gib > 0 else None
+        a = cupy.random.standard_normal((8192, 8192), dtype=cupy.float32).astype(cupy.float16)
+        b = cupy.random.standard_normal((8192, 8192), dtype=cupy.float32).astype(cupy.float16)
+        c = a @ b
+        cupy.cuda.Device(device).synchronize()
+        print(f"READY cuda:{device} cupy {cupy.__version__} float16", flush=True)
+        t_end = time.monotonic() + seconds
+        iters = 0
+        while time.monotonic() < t_end and not stop[0]:
+            c = a @ b
+            cupy.cuda.Device(device).synchronize()
+            iters += 1
+        del hold, c
+    print(f"DONE {iters} matmuls", flush=True)
+    return 0
+
+
+def copy_worker(torch, device, seconds):
+    """Host-to-device copies of a pinned 256 MiB buffer for `seconds`; prints READY, then RATE <bytes/s>."""
+    if not torch.cuda.is_available() or device >= torch.cuda.device_count():
+        print("NOCUDA torch sees no such GPU", flush=True)
+        return 3
+    dev = torch.device("cuda", device)
+    host = torch.empty(256 * MIB, dtype=torch.uint8).pin_memory()
+    target = torch.empty(256 * MIB, dtype=torch.uint8, device=dev)
+    target.copy_(host, non_blocking=True)
+    torch.cuda.synchronize(dev)
+    print(f"READY copy to cuda:{device}", flush=True)
+    start = time.monotonic()
+    copied = 0
+    while time.monotonic() - start < seconds:
+        target.copy_(host, non_blocking=True)
+        torch.cuda.synchronize(dev)
+        copied += 256 * MIB
+    print(f"RATE {copied / (time.monotonic() - start):.0f}", flush=True)
     return 0
 
 
@@ -1185,12 +1411,13 @@ def main():
     ap.add_argument("--alloc-gib", type=float, default=4)
     ap.add_argument("--load-start-timeout", type=float, default=90, help="seconds to wait for the load generators' READY")
     ap.add_argument("--scrapes", type=int, default=50)
-    ap.add_argument("--deadline", type=float, default=200, help="seconds after which remaining checks are skipped")
+    ap.add_argument("--deadline", type=float, default=230, help="seconds after which remaining checks are skipped")
     ap.add_argument("--wait-ready", type=float, metavar="SECONDS")
     ap.add_argument("--fetch", metavar="PATH")
     ap.add_argument("--to", metavar="FILE")
     ap.add_argument("--self-test", action="store_true")
     ap.add_argument("--load-worker", action="store_true")
+    ap.add_argument("--copy", action="store_true", help="with --load-worker: timed host-to-device copies, not matmuls")
     ap.add_argument("--device", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=25)
     args = ap.parse_args()
@@ -1199,7 +1426,7 @@ def main():
     if args.self_test:
         return self_test()
     if args.load_worker:
-        return load_worker(args.device, args.seconds, args.alloc_gib)
+        return load_worker(args.device, args.seconds, args.alloc_gib, copy=args.copy)
     if args.wait_ready is not None:
         t_end = time.monotonic() + args.wait_ready
         last = ""

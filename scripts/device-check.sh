@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Checks accel-exporter against a real NVIDIA GPU: runs the carried release build (device-bundle/, made by
-# scripts/build-device-bundle.sh on a machine with Swift), compares its NVML readings with nvidia-smi/pynvml at idle
-# and under a torch matmul load (scripts/device-check.py), and writes a report.
+# scripts/build-device-bundle.sh on a machine with Swift), compares its NVML readings with nvidia-smi/pynvml and its
+# GPM families (SM and tensor activity, memory bandwidth) with pynvml's own GPM readings at idle and under a bf16
+# matmul load (torch; fp16 with cupy; skipped, saying so, with neither), checks GPM's PCIe rate unit against a timed
+# host-to-device copy (torch), and writes a report (scripts/device-check.py).
 #
 #   bash scripts/device-check.sh          # from the repository root, on the GPU machine
 #
-# Needs: device-bundle/, nvidia-smi, python3 (torch and pynvml optional). No Swift, no network.
-# Writes to OUT (default /tmp/device-check), at most 8 files:
+# Needs: device-bundle/, nvidia-smi, python3 (torch or cupy and pynvml optional; the GPM rows need pynvml 12.535+).
+# No Swift, no network.
+# Writes to OUT (default /tmp/device-check), at most 10 files:
 #   report.md          environment, every check (metric, nvidia-smi, exporter, tolerance, result), exporter RSS,
 #                      ldd, shutdown, log excerpts; also printed at the end
 #   device-check.json  the same checks, machine-readable
 #   exporter.log       the exporter's stdout/stderr (--log.level debug)
-#   metrics-idle.prom, metrics-load.prom, metrics-final.prom   /metrics snapshots
+#   metrics-idle.prom, metrics-load.prom, metrics-final.prom, metrics-gpm-idle.prom, metrics-gpm-load.prom
+#                      /metrics snapshots
 #   nvidia-smi-q.txt   nvidia-smi -q, for reading a mismatch afterwards
 # Exit status: 0 when every check passed, 1 otherwise. It never stops half-way without writing report.md, and every
-# step runs under `timeout` (about 2-3 minutes in all; 6 at the very most).
+# step runs under `timeout` (about 3 minutes in all; 6 at the very most).
 set -u
 set -o pipefail
 
@@ -146,7 +150,7 @@ fi
 PY_RC="not run"
 if [[ -n $EXP_PID ]] && kill -0 "$EXP_PID" 2>/dev/null; then
     rm -f "$OUT/report.md" "$OUT/device-check.json"
-    timeout -k 10 300 "$PY" scripts/device-check.py --url "$URL" --out "$OUT" --exporter-pid "$EXP_PID"
+    timeout -k 10 330 "$PY" scripts/device-check.py --url "$URL" --out "$OUT" --exporter-pid "$EXP_PID"
     PY_RC=$?
     ((PY_RC == 0)) || FAILS+=("device-check.py exited $PY_RC (its FAIL rows are in the table below)")
 fi
