@@ -59,10 +59,19 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // NVML: the fake library (Sources/FakeNVML) through the real dlopen path, describing 8 H100s whose values
-    // change on every call (`vary 1`), with per-process reads on. Time and allocations per tick.
+    // change on every call (`vary 1`), with per-process reads on. Time and allocations per tick, with GPM and 18
+    // NVLinks per GPU (vary.nvml as it is), and the same node without them: the difference is what GPM (one sample
+    // and one metrics read per GPU, 51 metrics) and the NVLink counters (36 more field values) cost a tick.
     let nvidia = FakeNVMLNode()
-    Benchmark("nvidia sample tick (8 GPUs, fake NVML)") { benchmark in
-        let source = nvidia.source()
+    Benchmark("nvidia sample tick (8 GPUs, fake NVML, GPM + NVLink)") { benchmark in
+        let source = nvidia.source(.gpm)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(source.sample(now: .now()))
+        }
+    }
+    Benchmark("nvidia sample tick (8 GPUs, fake NVML, no GPM or NVLink)") { benchmark in
+        let source = nvidia.source(.plain)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             blackHole(source.sample(now: .now()))
@@ -80,7 +89,7 @@ let benchmarks: @Sendable () -> Void = {
             thresholds: [.mallocFreeDelta: .init(absolute: [.p100: 0]), .memoryLeakedBytes: .init(absolute: [.p100: 0])]
         )
     ) { benchmark in
-        let source = nvidia.source()
+        let source = nvidia.source(.gpm)
         benchmark.startMeasurement()
         for _ in 0..<1000 {
             blackHole(source.sample(now: .now()))
@@ -141,22 +150,61 @@ final class EightGPUNode {
     }
 }
 
-/// The fake NVML library built beside this executable, describing `Tests/Fixtures/nvml/vary.nvml`.
+/// The fake NVML library built beside this executable, describing `Tests/Fixtures/nvml/vary.nvml` (8 H100s with
+/// GPM and NVLink) or the same node without GPM support and NVLink (`plain`).
 ///
-/// NVML is process-global: one NVMLSource, created on first use and warmed with one tick (discovery, the
-/// first-time "not supported" bookkeeping) so measured ticks are steady-state ticks.
+/// NVML is process-global and reads one description file: this writes the variant a benchmark needs into a file
+/// of its own (the fake re-reads it when it changes). One NVMLSource per variant, created on first use and warmed
+/// with ticks (discovery, the first-time "not supported" bookkeeping, a GPM pair) so measured ticks are steady.
 final class FakeNVMLNode {
-    private var cached: NVMLSource?
+    enum Variant { case gpm, plain }
+    private var cached: [Variant: NVMLSource] = [:]
+    private var current: Variant?
+    private var path: String?
+    private var text = ""
 
-    func source() -> NVMLSource {
-        if let cached { return cached }
+    func source(_ variant: Variant) -> NVMLSource {
+        if path == nil { prepare() }
+        if current != variant { write(variant) }
+        let source = cached[variant] ?? make()
+        cached[variant] = source
+        for _ in 0..<2 { _ = source.sample(now: .now()) }
+        return source
+    }
+
+    private func prepare() {
         let root = String(#filePath.split(separator: "/").dropLast(4).joined(separator: "/"))
-        setenv("FAKE_NVML_CONFIG", "/\(root)/Tests/Fixtures/nvml/vary.nvml", 1)
+        guard let file = fopen("/\(root)/Tests/Fixtures/nvml/vary.nvml", "r") else { fatalError("cannot read vary.nvml") }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            text += String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        fclose(file)
+        path = "/tmp/accel-bench-nvml-\(getpid()).nvml"
+        setenv("FAKE_NVML_CONFIG", path!, 1)
+        atexit { unlink("/tmp/accel-bench-nvml-\(getpid()).nvml") }
+    }
+
+    private func write(_ variant: Variant) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> Substring? in
+            guard variant == .plain else { return line }
+            if line.hasPrefix("gpm_support ") { return "gpm_support 0" }
+            return line.hasPrefix("nvlink") ? nil : line
+        }
+        let temp = path! + ".new"
+        guard let file = fopen(temp, "w") else { fatalError("cannot write \(temp)") }
+        fputs(lines.joined(separator: "\n"), file)
+        fclose(file)
+        rename(temp, path!)
+        current = variant
+    }
+
+    private func make() -> NVMLSource {
         // This executable's directory (argv[0] may be a bare name): the fake is built beside it.
-        var path = [CChar](repeating: 0, count: 4096)
-        let length = readlink("/proc/self/exe", &path, path.count - 1)
+        var exe = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &exe, exe.count - 1)
         precondition(length > 0, "readlink /proc/self/exe failed")
-        let executable = String(decoding: path.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let executable = String(decoding: exe.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let library = executable.split(separator: "/").dropLast().joined(separator: "/")
         let source = NVMLSource(
             configuration: .init(libraryPath: "/\(library)/libFakeNVML.so", nodeName: "bench", discoveryInterval: 1e9,
@@ -168,7 +216,8 @@ final class FakeNVMLNode {
             // fatalError, not precondition: optimized builds drop precondition messages.
             fatalError("fake NVML did not load from /\(library): \(result.error ?? "no error"), \(result.devices.count) devices")
         }
-        cached = source
+        let gpm = source.sample(now: .now()).devices.allSatisfy { $0.smActiveRatio != nil }
+        guard gpm == (current == .gpm) else { fatalError("the \(current!) variant has GPM values: \(gpm)") }
         return source
     }
 }
