@@ -112,8 +112,14 @@ extension FixtureNodes {
 
     /// `$FAKE_HABANA_INFO` for `gaudi2x8`: device N at 10·N+5 % utilization, with 96 GiB of DRAM of which 48 GiB
     /// plus N GiB are free.
-    public static var gaudiDriverInfo: String {
-        (0..<8).map { "accel_controlD\($0)=\(10 * $0 + 5),\(96 << 30),\((48 << 30) + ($0 << 30))" }.joined(separator: ";")
+    public static var gaudiDriverInfo: String { gaudiDriverInfo(hwIPInfoFailures: [:]) }
+
+    /// As `gaudiDriverInfo`, with device N's first `hwIPInfoFailures[N]` HW_IP_INFO calls failing (EBUSY).
+    public static func gaudiDriverInfo(hwIPInfoFailures: [Int: Int]) -> String {
+        (0..<8).map { index in
+            let fails = hwIPInfoFailures[index].map { ",\($0)" } ?? ""
+            return "accel_controlD\(index)=\(10 * index + 5),\(96 << 30),\((48 << 30) + (index << 30))\(fails)"
+        }.joined(separator: ";")
     }
 
     /// Eight Gaudi2 devices (accel0…7) with the accel driver's layout — PCI device with habanalabs' attributes, an
