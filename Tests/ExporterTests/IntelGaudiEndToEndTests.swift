@@ -25,6 +25,7 @@ struct IntelGaudiEndToEndTests {
         switch node {
         case "arc-a770": return FixtureNodes.arcA770Procfs(step: step)
         case "max-1550": return FixtureNodes.max1550Procfs(step: step)
+        case "bmg-b580": return FixtureNodes.bmgB580Procfs(step: step)
         default: return nil
         }
     }
@@ -37,6 +38,8 @@ struct IntelGaudiEndToEndTests {
             return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{") }
         case "max-1550":
             return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:9a:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:9a:00.0\"") }
+        case "bmg-b580":
+            return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:03:00.0\"") }
         default:
             return try exporter.waitForMetrics { $0.contains("accelerator_power_watts{") && $0.contains("accelerator_utilization_ratio{") }
         }
