@@ -416,7 +416,8 @@ extension GPUMetrics {
     /// gives the value width (u8/s8, u16/s16, u32/s32, u64/s64), all-ones is "not available" as in every layout, and
     /// the unit says what the number means, so a value is converted by the unit it carries, never by a guess:
     /// ids, types and units from the amd-gfx series "drm/amd/pm: Add gpu metrics 1.9" / "Use gpu metrics 1.9 for
-    /// SMUv13.0.6" (2025) **[UNVERIFIED against a released kernel and hardware]**. An attribute whose unit is not
+    /// SMUv13.0.6" (Sept 2025; the u64 encoding word of its v4 helper macros, `struct __packed`)
+    /// **[UNVERIFIED against a released kernel and hardware]**. An attribute whose unit is not
     /// the kind its id needs is dropped; an unknown id is skipped (its size is in its encoding); an attribute that
     /// runs past `structure_size`, or a count beyond the blob, fails the blob as truncated.
     private static func decodeAttributes(_ r: GPUMetricsBytes, structureSize: Int, into m: inout GPUMetrics) throws(GPUMetricsError) {
