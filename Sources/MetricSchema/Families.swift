@@ -41,6 +41,7 @@ public enum Families {
         public static let pcieLinkWidth = device("accelerator_pcie_link_width", .gauge, "Current PCIe link width in lanes.")
         public static let pcieBandwidth = device("accelerator_pcie_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over PCIe, by direction (rx, tx; total where the hardware gives only the sum).", unit: "bytes_per_second", ["direction"])
         public static let interconnect = device("accelerator_interconnect_bytes", .counter, "Bytes moved over a device interconnect link (NVLink, XGMI).", unit: "bytes", ["link", "direction"])
+        public static let interconnectBandwidth = device("accelerator_interconnect_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over a device interconnect link (NVLink, XGMI) between the last two samples.", unit: "bytes_per_second", ["link", "direction"])
         public static let throttle = device("accelerator_throttle_active", .gauge, "1 while the reason holds the clocks down, else 0.", ["reason"])
         public static let performanceState = device("accelerator_performance_state", .gauge, "Performance state: 0 (P0, maximum) to 15 (P15, minimum).")
         public static let errors = device("accelerator_errors", .counter, "Hardware errors over the device's lifetime, by type.", ["type"])
@@ -58,7 +59,7 @@ public enum Families {
         public static let all = [
             info, up, utilization, engineUtilization, memoryUsed, memoryTotal, memoryReserved, temperature, power, powerLimit,
             energy, clock, fanSpeedRatio, fanSpeedRPM, voltage, pcieLinkSpeed, pcieLinkWidth, pcieBandwidth, interconnect,
-            throttle, performanceState, errors, volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
+            interconnectBandwidth, throttle, performanceState, errors, volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
             xidErrors, tpuHBMUtilization, tpuHLOQueueSize, tpuHLOExecution, driver,
         ]
     }

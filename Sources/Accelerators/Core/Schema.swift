@@ -49,6 +49,9 @@ public enum Schema {
             for (key, value) in d.interconnectBytes.sorted(by: { $0.key < $1.key }) {
                 b.add(F.interconnect, base + [Label("link", key.link), Label("direction", key.direction)], value)
             }
+            for (key, value) in d.interconnectBytesPerSecond.sorted(by: { $0.key < $1.key }) {
+                b.add(F.interconnectBandwidth, base + [Label("link", key.link), Label("direction", key.direction)], value)
+            }
             b.add(F.throttle, base, "reason", d.throttleActive)
             b.add(F.performanceState, base, d.performanceState)
             b.add(F.errors, base, "type", d.errors)
