@@ -101,8 +101,7 @@ FIRES_ON_DEMO = {"AcceleratorThrottled", "AcceleratorRowRemapPending"}
 NO_DATA = {(AMD, "Throttle reasons"): "the simulated MI300X's gpu_metrics has no throttle status",
            (AMD, "Errors"): "amdgpu RAS counters are not read yet (README: `accelerator_errors_total`, RAS: later issue)",
            **{(AMD, title): "saturation comes from NVIDIA GPM; amdgpu's gpu_metrics has no SM-level activity"
-              for title in ("SM activity", "Tensor activity", "SM occupancy", "Memory bandwidth")},
-           (AMD, "NVLink traffic"): "NVLink only: amdgpu's XGMI traffic is a counter (accelerator_interconnect_bytes_total), not this rate"}
+              for title in ("SM activity", "Tensor activity", "SM occupancy", "Memory bandwidth")}}
 # kube-state-metrics families the dashboards and alerts read (not ours, so not in the README).
 KUBE_STATE_METRICS = {"kube_horizontalpodautoscaler_status_desired_replicas", "kube_horizontalpodautoscaler_status_current_replicas",
                       "kube_horizontalpodautoscaler_spec_max_replicas", "kube_horizontalpodautoscaler_status_condition"}

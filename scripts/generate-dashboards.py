@@ -215,8 +215,8 @@ def node():
     p.append(panel(L, "timeseries", "Memory bandwidth", "Device-memory bandwidth used against its peak (0-1, NVIDIA GPM): near 1, "
                    "the work is memory-bound.", "percentunit",
                    [(f"accelerator_memory_bandwidth_utilization_ratio{sel}", "{{accelerator}}")], w=8, minmax=(0, 1)))
-    p.append(panel(L, "timeseries", "NVLink traffic", "Bytes per second over NVLink per accelerator and direction, all links "
-                   "summed (NVIDIA GPM, else the links' counters).", "Bps",
+    p.append(panel(L, "timeseries", "Interconnect traffic", "Bytes per second over NVLink or XGMI per accelerator and direction, "
+                   "all links summed (NVIDIA GPM, else the links' counters).", "Bps",
                    [(f"sum by (accelerator, direction) (accelerator_interconnect_bandwidth_bytes_per_second{sel})",
                      "{{accelerator}} {{direction}}")], w=8))
     p.append(L.row("Memory, power, heat"))

@@ -1,13 +1,15 @@
 /// Intel GPU and Gaudi test nodes: sysfs trees plus, for the Intel ones, a fake /proc with DRM clients at two
 /// sampling points one second apart (`procfs(step:)`), so engine-utilization deltas have exact expected values.
 extension FixtureNodes {
-    public static let intelGaudiNames = ["arc-a770", "max-1550", "gaudi2-8"]
+    public static let intelGaudiNames = ["arc-a770", "max-1550", "bmg-b580", "gaudi2-8", "gaudi3-8"]
 
     public static func intelGaudiTree(named name: String) -> FixtureTree? {
         switch name {
         case "arc-a770": return arcA770()
         case "max-1550": return max1550()
+        case "bmg-b580": return bmgB580()
         case "gaudi2-8": return gaudi2x8()
+        case "gaudi3-8": return gaudi3x8()
         default: return nil
         }
     }
@@ -108,12 +110,57 @@ extension FixtureNodes {
         ])
     }
 
+    // MARK: Intel Arc B580 (xe, Battlemage)
+
+    /// A desktop with an Arc B580 (Battlemage G21, 8086:e20b) under xe beside the CPU's Arrow Lake-S integrated GPU
+    /// (8086:7d67, i915). The B580 is laid out as newer kernels do: no `tile0/physical_vram_size_bytes`, its VRAM
+    /// size only in the root cgroup's `dmem.capacity`; a main GT (gt0) and a media GT (gt1) on tile 0; an xe hwmon
+    /// chip with card and package energy, package and VRAM temperatures and a fan.
+    public static func bmgB580() -> FixtureTree {
+        var igpu = IntelCardFixture(card: 0, pciAddress: "0000:00:02.0", parentPath: "pci0000:00", driver: .i915, deviceID: 0x7D67)
+        igpu.gts = [.init(number: 0, actualMHz: 0, requestedMHz: 300)]
+        var b580 = IntelCardFixture(card: 1, pciAddress: "0000:03:00.0", parentPath: "pci0000:00/0000:00:01.0", driver: .xe, deviceID: 0xE20B)
+        b580.gts = [.init(number: 0, tile: 0, actualMHz: 2850, requestedMHz: 2850), .init(number: 1, tile: 0, actualMHz: 1200, requestedMHz: 1200)]
+        b580.vramBytesPerTile = 12_717_129_728
+        b580.vramInDmemCgroup = true
+        b580.hwmon = HwmonFixture(index: 4, name: "xe", attributes: [
+            "power1_label": "card", "power1_max": "190000000", "power1_rated_max": "190000000",
+            "energy1_label": "card", "energy1_input": "55555000000",
+            "power2_label": "pkg", "power2_max": "150000000", "energy2_label": "pkg", "energy2_input": "44444000000",
+            "temp2_label": "pkg", "temp2_input": "48000", "temp3_label": "vram", "temp3_input": "56000",
+            "fan1_input": "1350",
+        ])
+        // Another device's region and the system-memory pool stay out of the card's sum.
+        let dmem = "drm/0000:00:02.0/mapped 16777216000\n" + b580.dmemCapacityLines + "drm/0000:0a:00.0/vram0 999\n"
+        return FixtureTree(devices: igpu.devices() + b580.devices(), files: ["fs/cgroup/dmem.capacity": dmem])
+    }
+
+    /// DRM clients on the B580 node. Between step 0 and step 1: client 11 (PID 5001) adds 6e8 busy ccs cycles over
+    /// 1e9 total and 1e8 bcs cycles. Expected at step 1 — B580: compute 0.6, copy 0.1, utilization 0.6, VRAM 2 GiB.
+    public static func bmgB580Procfs(step: Int) -> ProcFixture {
+        let s = UInt64(step)
+        let total = 20_000_000_000 + s * 1_000_000_000
+        return ProcFixture(processes: [
+            .init(pid: 5001, comm: "llama-server", fdinfo: [
+                7: ProcFixture.xe(clientID: 11, pdev: "0000:03:00.0",
+                                  cycles: [("bcs", s * 100_000_000, total), ("ccs", 2_000_000_000 + s * 600_000_000, total)],
+                                  vramResidentKiB: 2 << 20),
+            ]),
+        ])
+    }
+
     // MARK: Gaudi 2 (habanalabs)
 
     /// `$FAKE_HABANA_INFO` for `gaudi2x8`: device N at 10·N+5 % utilization, with 96 GiB of DRAM of which 48 GiB
     /// plus N GiB are free.
-    public static var gaudiDriverInfo: String {
-        (0..<8).map { "accel_controlD\($0)=\(10 * $0 + 5),\(96 << 30),\((48 << 30) + ($0 << 30))" }.joined(separator: ";")
+    public static var gaudiDriverInfo: String { gaudiDriverInfo(hwIPInfoFailures: [:]) }
+
+    /// As `gaudiDriverInfo`, with device N's first `hwIPInfoFailures[N]` HW_IP_INFO calls failing (EBUSY).
+    public static func gaudiDriverInfo(hwIPInfoFailures: [Int: Int]) -> String {
+        (0..<8).map { index in
+            let fails = hwIPInfoFailures[index].map { ",\($0)" } ?? ""
+            return "accel_controlD\(index)=\(10 * index + 5),\(96 << 30),\((48 << 30) + (index << 30))\(fails)"
+        }.joined(separator: ";")
     }
 
     /// Eight Gaudi2 devices (accel0…7) with the accel driver's layout — PCI device with habanalabs' attributes, an
@@ -121,7 +168,15 @@ extension FixtureNodes {
     /// the PCI device, named after the firmware's card name, with unlabelled temperatures and power input.
     /// Device 3 is `in reset`. The control nodes exist under /dev; what their INFO ioctls answer comes from
     /// `gaudiDriverInfo` through the FakeHabanaIoctl library.
-    public static func gaudi2x8() -> FixtureTree {
+    public static func gaudi2x8() -> FixtureTree { gaudiNode(deviceType: "GAUDI2", pciDevice: 0x1020, chip: "HL-225") }
+
+    /// Eight Gaudi3 devices laid out as `gaudi2x8` (device 3 in reset, the same control nodes and INFO answers),
+    /// with Intel's out-of-tree driver's `device_type` `GAUDI3` and PCI id 1da3:1060. The hwmon chip's name is the
+    /// firmware's card name: `HL-325L` here **[UNVERIFIED]** (no Gaudi3 firmware was read); nothing exports it.
+    public static func gaudi3x8() -> FixtureTree { gaudiNode(deviceType: "GAUDI3", pciDevice: 0x1060, chip: "HL-325L") }
+
+    static func gaudiNode(deviceType: String, pciDevice: UInt32, chip: String) -> FixtureTree {
+        let device = String(pciDevice, radix: 16)
         var devices: [FixtureDevice] = []
         for index in 0..<8 {
             let bus = [0x19, 0x1a, 0x33, 0x34, 0x9a, 0x9b, 0xb3, 0xb4][index]
@@ -129,10 +184,10 @@ extension FixtureNodes {
             let pciPath = "/devices/pci0000:00/0000:00:0\(index / 2 + 1).\(index % 2)/\(pci)"
             devices.append(FixtureDevice(
                 path: pciPath,
-                properties: [("DRIVER", "habanalabs"), ("PCI_CLASS", "120000"), ("PCI_ID", "1DA3:1020"), ("PCI_SLOT_NAME", pci), ("SUBSYSTEM", "pci")],
+                properties: [("DRIVER", "habanalabs"), ("PCI_CLASS", "120000"), ("PCI_ID", "1DA3:" + device.uppercased()), ("PCI_SLOT_NAME", pci), ("SUBSYSTEM", "pci")],
                 attributes: [
-                    "vendor": .text("0x1da3\n"), "device": .text("0x1020\n"), "class": .text("0x120000\n"),
-                    "device_type": .text("GAUDI2\n"), "status": .text(index == 3 ? "in reset\n" : "operational\n"),
+                    "vendor": .text("0x1da3\n"), "device": .text("0x\(device)\n"), "class": .text("0x120000\n"),
+                    "device_type": .text(deviceType + "\n"), "status": .text(index == 3 ? "in reset\n" : "operational\n"),
                     "clk_cur_freq_mhz": .text("\(1400 + 20 * index)\n"), "clk_max_freq_mhz": .text("1800\n"),
                     "max_power": .text("600000\n"), "hard_reset_cnt": .text(index == 3 ? "1\n" : "0\n"),
                     "soft_reset_cnt": .text("\(index % 3)\n"), "module_id": .text("\(index)\n"), "pci_addr": .text(pci + "\n"),
@@ -145,7 +200,7 @@ extension FixtureNodes {
                 path: pciPath + "/accel/accel_controlD\(index)", properties: [("DEVNAME", "accel/accel_controlD\(index)"), ("SUBSYSTEM", "accel")],
                 attributes: ["dev": .text("510:\(index)\n")], links: ["device": "../../../\(pci)"],
                 node: "accel/accel_controlD\(index)"))
-            devices.append(HwmonFixture(index: 10 + index, name: "HL-225", attributes: [
+            devices.append(HwmonFixture(index: 10 + index, name: chip, attributes: [
                 "temp1_input": "\(31000 + 1000 * index)", "temp2_input": "\(38000 + 500 * index)", "temp3_input": "29000",
                 "power1_input": "\(180_000_000 + 10_000_000 * index)", "power1_input_highest": "410000000",
             ]).device(parentPath: pciPath, pciAddress: pci))

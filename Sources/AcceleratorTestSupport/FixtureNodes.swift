@@ -8,11 +8,13 @@ import Musl
 /// The checked-in test nodes and the demo node, built from one description each so tests, benchmarks and the
 /// demo exercise the same trees.
 public enum FixtureNodes {
-    public static let names = ["mi300x-8", "apu", "no-metrics", "garbage"]
+    public static let names = ["mi300x-8", "mi325x-8", "mi355x-8", "apu", "no-metrics", "garbage"]
 
     public static func tree(named name: String, time: Double = 0) -> FixtureTree? {
         switch name {
         case "mi300x-8": return mi300x8(time: time)
+        case "mi325x-8": return instinct8(.mi325x, time: time)
+        case "mi355x-8": return instinct8(.mi355x, time: time)
         case "apu": return apu()
         case "no-metrics": return noMetrics()
         case "garbage": return garbage()
@@ -20,10 +22,44 @@ public enum FixtureNodes {
         }
     }
 
+    /// An Instinct generation as a fixture node shows it: PCI id, FRU name, HBM size, power cap, and the
+    /// `gpu_metrics` revision its kernel writes.
+    public struct Instinct: Sendable {
+        var deviceID: UInt32
+        var productName: String
+        var vbios: String
+        var vramTotal: UInt64
+        var powerCapWatts: Int
+        var metricsContent: UInt8
+        /// Whether the cards have `pcie_bw` (cards 0–3 only, as on the MI300X node).
+        var pcieBW: Bool
+        var uniqueBase: UInt64
+        var serialPrefix: String
+
+        /// MI300X (1002:74a1, smu_v13_0_6) with the partitioned v1_6 layout of 6.10-era kernels.
+        public static let mi300x = Instinct(deviceID: 0x74A1, productName: "AMD Instinct MI300X OAM", vbios: "113-M3000100-102",
+                                     vramTotal: 206_141_652_992, powerCapWatts: 750, metricsContent: 6, pcieBW: true,
+                                     uniqueBase: 0x4A2B_0000_0000_1000, serialPrefix: "692251001")
+        /// MI325X (1002:74a5): the same SMU (13.0.6) as MI300X, here on a kernel writing v1_8.
+        public static let mi325x = Instinct(deviceID: 0x74A5, productName: "AMD Instinct MI325X OAM", vbios: "113-M3250101-100",
+                                     vramTotal: 274_877_906_944, powerCapWatts: 1000, metricsContent: 8, pcieBW: true,
+                                     uniqueBase: 0x5C3D_0000_0000_2000, serialPrefix: "712350002")
+        /// MI355X (1002:75a3, smu_v13_0_12, which wrote v1_7, then v1_8, then the attribute-encoded v1_9): here v1_9.
+        /// No `pcie_bw` file **[UNVERIFIED whether amdgpu offers it on this ASIC]**: PCIe traffic only as the
+        /// firmware's sum.
+        public static let mi355x = Instinct(deviceID: 0x75A3, productName: "AMD Instinct MI355X OAM", vbios: "113-M3550100-101",
+                                     vramTotal: 309_237_645_312, powerCapWatts: 1400, metricsContent: 9, pcieBW: false,
+                                     uniqueBase: 0x6E4F_0000_0000_3000, serialPrefix: "812550003")
+    }
+
     /// Eight MI300X-class cards with sparse card numbers (1, 9, …, 57) as on real 8-GPU nodes, each with
     /// gpu_metrics and an amdgpu hwmon chip, plus an NVMe drive's hwmon chip that is not an accelerator.
     /// `time` (seconds) moves the readings: the demo rewrites the testbed from it every second.
-    public static func mi300x8(time: Double = 0) -> FixtureTree {
+    public static func mi300x8(time: Double = 0) -> FixtureTree { instinct8(.mi300x, time: time) }
+
+    /// Eight cards of one Instinct generation laid out as `mi300x8`. From v1_5 on the blob carries JPEG activity
+    /// too, and every layout XGMI per link and the firmware's PCIe bandwidth.
+    public static func instinct8(_ gpu: Instinct, time: Double = 0) -> FixtureTree {
         var tree = FixtureTree()
         for i in 0..<8 {
             let bus = [0x05, 0x15, 0x65, 0x75, 0x85, 0x95, 0xE5, 0xF5][i]
@@ -32,14 +68,14 @@ public enum FixtureNodes {
             let wave = 0.5 + 0.45 * sin(time / 20 + Double(i) * 0.8)
             let busy = Int((wave * 100).rounded())
             var card = AMDCardFixture(card: 1 + 8 * i, pciAddress: pci, rootPort: "0000:00:0\(i / 2 + 1).\(i % 2 + 1)")
-            card.deviceID = 0x74A1
-            card.uniqueID = hex16(0x4A2B_0000_0000_1000 + UInt64(i))
-            card.productName = "AMD Instinct MI300X OAM"
-            card.serial = "692251001\(i)"
-            card.vbios = "113-M3000100-102"
+            card.deviceID = gpu.deviceID
+            card.uniqueID = hex16(gpu.uniqueBase + UInt64(i))
+            card.productName = gpu.productName
+            card.serial = gpu.serialPrefix + "\(i)"
+            card.vbios = gpu.vbios
             card.busyPercent = busy
             card.memBusyPercent = busy / 3
-            card.vramTotal = 206_141_652_992
+            card.vramTotal = gpu.vramTotal
             card.vramUsed = UInt64(Double(card.vramTotal) * (0.1 + 0.8 * wave)) / 4096 * 4096
             card.visVramTotal = card.vramTotal
             card.visVramUsed = card.vramUsed
@@ -50,11 +86,15 @@ public enum FixtureNodes {
             card.mclkLevels = [900, 1300]
             card.mclkCurrent = 1
             let power = 140 + 560 * wave
-            var m = GPUMetrics(formatRevision: 1, contentRevision: 6)
+            var m = GPUMetrics(formatRevision: 1, contentRevision: gpu.metricsContent)
             m.temperatureHotspotCelsius = 40 + 45 * wave
             m.temperatureMemoryCelsius = 38 + 30 * wave
             m.gfxActivityRatio = wave
             m.memoryActivityRatio = Double(busy / 3) / 100
+            if gpu.metricsContent >= 5 {
+                m.mediaActivityRatio = Double(i) / 100
+                m.jpegActivityRatio = Double(2 * i) / 100
+            }
             m.socketPowerWatts = power.rounded()
             // Energy grows with time as power integrates; a fixed base keeps the counter large like a real one.
             m.energyJoules = (1_000_000 + Double(i) * 1000 + time * 400).rounded()
@@ -66,7 +106,7 @@ public enum FixtureNodes {
             // pcie_bandwidth_inst, both directions, whole GB/s as the firmware reports it.
             m.pcieBandwidthBytesPerSecond = (1 + 20 * wave).rounded() * 1e9
             // Cards 0-3 also have pcie_bw (per direction, which wins over the firmware's sum); 4-7 only the sum.
-            if i < 4 { card.pcieBW = (received: UInt64(1_000_000 * (i + 1)), sent: UInt64(500_000 * (i + 1)), mps: 256) }
+            if i < 4 && gpu.pcieBW { card.pcieBW = (received: UInt64(1_000_000 * (i + 1)), sent: UInt64(500_000 * (i + 1)), mps: 256) }
             m.throttleStatus = busy > 90 ? 1 : 0
             m.xgmiReadBytes = (0..<8).map { Double((1 << 30) * ($0 + 1)) + (time * 1e9).rounded() }
             m.xgmiWriteBytes = (0..<8).map { Double((1 << 29) * ($0 + 1)) + (time * 5e8).rounded() }
@@ -75,8 +115,8 @@ public enum FixtureNodes {
             card.hwmon = HwmonFixture(index: 2 + i, name: "amdgpu", attributes: [
                 "temp2_input": "\(Int((40 + 45 * wave) * 1000))", "temp2_label": "junction",
                 "temp3_input": "\(Int((38 + 30 * wave) * 1000))", "temp3_label": "mem",
-                "power1_input": "\(Int(power.rounded()) * 1_000_000)", "power1_cap": "750000000",
-                "power1_cap_max": "750000000", "power1_cap_min": "0",
+                "power1_input": "\(Int(power.rounded()) * 1_000_000)", "power1_cap": "\(gpu.powerCapWatts * 1_000_000)",
+                "power1_cap_max": "\(gpu.powerCapWatts * 1_000_000)", "power1_cap_min": "0",
                 "in0_input": "\(Int(700 + 200 * wave))", "in0_label": "vddgfx",
             ])
             tree.devices += card.devices()

@@ -2,8 +2,14 @@
 /// or written straight into a running testbed (`$UMOCKDEV_DIR`) to move readings while the exporter runs.
 public struct FixtureTree: Sendable, Equatable {
     public var devices: [FixtureDevice] = []
+    /// Files outside any device, by path relative to `/sys` (`fs/cgroup/dmem.capacity`) → text. umockdev's device
+    /// description cannot carry them: the end-to-end harness writes them into the testbed before the exporter starts.
+    public var files: [String: String] = [:]
 
-    public init(devices: [FixtureDevice] = []) { self.devices = devices }
+    public init(devices: [FixtureDevice] = [], files: [String: String] = [:]) {
+        self.devices = devices
+        self.files = files
+    }
 
     /// umockdev-record's text format: `P:` path, `E:` uevent property, `A:` text attribute (escaped, ends in
     /// `\n` as the kernel's do), `H:` binary attribute in hex, `L:` symlink. Parents come before children.
@@ -27,7 +33,7 @@ public struct FixtureTree: Sendable, Equatable {
 
     /// Every attribute as (path relative to the testbed root, bytes), for rewriting a live testbed.
     public func attributeFiles() -> [(path: String, bytes: [UInt8])] {
-        var files: [(String, [UInt8])] = []
+        var files: [(String, [UInt8])] = self.files.sorted { $0.key < $1.key }.map { ("sys/" + $0.key, Array($0.value.utf8)) }
         for device in devices {
             for (name, value) in device.attributes {
                 switch value {

@@ -13,7 +13,7 @@ public import Accelerators
 public enum GPUMetricsEncoder {
     /// The (format, content) revisions `encode` writes; v1_6 is the partitioned (1664-byte) layout.
     public static let supportedRevisions: [(format: UInt8, content: UInt8)] = [
-        (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (1, 8), (2, 4),
+        (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (1, 8), (1, 9), (2, 4),
     ]
 
     /// A blob of the layout `m.formatRevision`/`m.contentRevision` name. Traps on a revision it cannot write or a
@@ -28,6 +28,7 @@ public enum GPUMetricsEncoder {
         case (1, 6): return mi300(m, content: 6, .v16)
         case (1, 7): return mi300(m, content: 7, .v17)
         case (1, 8): return mi300(m, content: 8, .v18)
+        case (1, 9): return attributes(m)
         case (2, 4): return apuV24(m)
         default:
             preconditionFailure(
@@ -85,6 +86,10 @@ public enum GPUMetricsEncoder {
         var uclk: Int
         /// Offset of `xcp_stats[0].vcn_busy[0]`.
         var xcpVcnBusy: Int?
+        /// `jpeg_activity[0]` (v1_5, first v1_6).
+        var jpegActivity: Int? = nil
+        /// From `xcp_stats[0].jpeg_busy[0]` (right after `gfx_busy_inst[8]`, u32, at 32) to `vcn_busy[0]`.
+        var xcpJPEGBusyToVCNBusy = 64
 
         // From gcc offsetof on gpu_metrics_v1_4 … v1_8 (x86-64).
         static let v14 = MI300(size: 288, vcnActivity: 16, energy: 24, throttle: 40, pcieWidth: 48, xgmiRead: 104,
@@ -92,7 +97,7 @@ public enum GPUMetricsEncoder {
                                xcpVcnBusy: nil)
         static let v15 = MI300(size: 360, vcnActivity: 16, energy: 88, throttle: 104, pcieWidth: 112, xgmiRead: 176,
                                xgmiWrite: 240, pcieBandwidthInst: 136, firmwareTimestamp: 304, gfxclk: 312, socclk: 328, vclk0: 336, uclk: 352,
-                               xcpVcnBusy: nil)
+                               xcpVcnBusy: nil, jpegActivity: 24)
         static let v16 = MI300(size: 1664, vcnActivity: nil, energy: 16, throttle: nil, pcieWidth: 60, xgmiRead: 128,
                                xgmiWrite: 192, pcieBandwidthInst: 88, firmwareTimestamp: 256, gfxclk: 264, socclk: 280, vclk0: 288, uclk: 304,
                                xcpVcnBusy: 312 + 96)
@@ -101,7 +106,7 @@ public enum GPUMetricsEncoder {
                                xcpVcnBusy: 344 + 96)
         static let v18 = MI300(size: 3872, vcnActivity: nil, energy: 24, throttle: nil, pcieWidth: 68, xgmiRead: 136,
                                xgmiWrite: 200, pcieBandwidthInst: 96, firmwareTimestamp: 288, gfxclk: 296, socclk: 312, vclk0: 320, uclk: 336,
-                               xcpVcnBusy: 344 + 112)
+                               xcpVcnBusy: 344 + 112, xcpJPEGBusyToVCNBusy: 80)
     }
 
     private static func mi300(_ m: GPUMetrics, content: UInt8, _ l: MI300) -> [UInt8] {
@@ -112,6 +117,11 @@ public enum GPUMetricsEncoder {
         w.u16(12, m.gfxActivityRatio, scale: 100)
         w.u16(14, m.memoryActivityRatio, scale: 100)
         if let offset = l.vcnActivity ?? l.xcpVcnBusy { w.u16(offset, m.mediaActivityRatio, scale: 100) }
+        if let offset = l.jpegActivity ?? l.xcpVcnBusy.map({ $0 - l.xcpJPEGBusyToVCNBusy }) {
+            w.u16(offset, m.jpegActivityRatio, scale: 100)
+        } else {
+            precondition(m.jpegActivityRatio == nil || content < 5, "GPUMetricsEncoder: no JPEG activity slot")
+        }
         w.u64(l.energy, m.energyJoules.map { integer($0 * 65536, max: UInt64.max - 1, "energyJoules") })
         if let offset = l.throttle { w.u32(offset, m.asicThrottleStatus) }
         w.u16(l.pcieWidth, m.pcieLinkWidth, scale: 1)
@@ -133,6 +143,55 @@ public enum GPUMetricsEncoder {
         for (i, bytes) in links.enumerated() {
             w.u64(offset + 8 * i, bytes.map { integer($0 / 1024, max: UInt64.max - 1, name) })
         }
+    }
+
+    /// gpu_metrics v1_9 as SMUv13.0.6 fills it: every attribute of its field list, in order, each a u64 encoding
+    /// (`unit << 24 | type << 20 | id << 10 | count`) then `count` packed values, after the header and
+    /// `attr_count`. Transcribed from the patch's `SMU_13_0_6_METRICS_FIELDS`, independently of the parser's table.
+    private static func attributes(_ m: GPUMetrics) -> [UInt8] {
+        // (id, unit, type, count): type 2 = U16, 4 = U32, 6 = U64; units as `enum amdgpu_metrics_attr_unit`.
+        let fields: [(id: UInt64, unit: UInt64, type: UInt64, count: Int)] = [
+            (0, 2, 2, 1), (1, 2, 2, 1), (2, 2, 2, 1), (3, 3, 2, 1), (4, 10, 2, 1), (5, 10, 2, 1), (6, 8, 6, 1),
+            (7, 0, 6, 1), (8, 4, 6, 1), (9, 0, 4, 1), (10, 0, 4, 1), (11, 0, 4, 1), (12, 0, 4, 1), (13, 0, 4, 1),
+            (14, 0, 4, 1), (15, 0, 4, 1), (16, 0, 2, 1), (17, 7, 2, 1), (18, 0, 2, 1), (19, 6, 2, 1), (20, 10, 4, 1),
+            (21, 10, 4, 1), (22, 10, 6, 1), (23, 8, 6, 1), (24, 0, 6, 1), (25, 0, 6, 1), (26, 0, 6, 1), (27, 0, 4, 1),
+            (28, 0, 4, 1), (29, 9, 6, 8), (30, 9, 6, 8), (31, 0, 2, 8), (32, 5, 6, 1), (33, 1, 2, 8), (34, 1, 2, 4),
+            (35, 1, 2, 4), (36, 1, 2, 4), (37, 1, 2, 1), (39, 0, 4, 1), (40, 10, 4, 8), (41, 10, 2, 40), (42, 10, 2, 4),
+            (43, 10, 6, 8), (44, 0, 6, 8), (45, 0, 6, 8), (46, 0, 6, 8), (47, 0, 6, 8),
+        ]
+        let widths: [UInt64: Int] = [2: 2, 4: 4, 6: 8]
+        let size = 8 + fields.reduce(0) { $0 + 8 + widths[$1.type]! * $1.count }
+        var w = Writer(format: 1, content: 9, size: size)
+        w.put(4, Int32(fields.count))
+        func u16(_ v: Double?, _ scale: Double) -> UInt64? { v.map { integer($0 * scale, max: UInt64(UInt16.max - 1), "v1_9 u16") } }
+        func u64(_ v: Double?, _ scale: Double) -> UInt64? { v.map { integer($0 * scale, max: UInt64.max - 1, "v1_9 u64") } }
+        var values: [UInt64: [UInt64?]] = [
+            0: [u16(m.temperatureHotspotCelsius, 1)], 1: [u16(m.temperatureMemoryCelsius, 1)],
+            3: [u16(m.socketPowerWatts, 1)], 4: [u16(m.gfxActivityRatio, 100)], 5: [u16(m.memoryActivityRatio, 100)],
+            7: [u64(m.energyJoules, 65536)], 16: [u16(m.pcieLinkWidth, 1)],
+            17: [u16(m.pcieLinkSpeedTransfersPerSecond, 1e-8)], 23: [u64(m.pcieBandwidthBytesPerSecond, 1e-9)],
+            32: [m.firmwareTimestamp], 33: [u16(m.gfxClockHertz, 1e-6)], 34: [u16(m.socClockHertz, 1e-6)],
+            35: [u16(m.videoClockHertz, 1e-6)], 37: [u16(m.memoryClockHertz, 1e-6)],
+            41: [u16(m.jpegActivityRatio, 100)], 42: [u16(m.mediaActivityRatio, 100)],
+        ]
+        if let read = m.xgmiReadBytes { values[29] = read.map { u64($0, 1.0 / 1024) } }
+        if let write = m.xgmiWriteBytes { values[30] = write.map { u64($0, 1.0 / 1024) } }
+        var offset = 8
+        for f in fields {
+            w.put(offset, f.unit << 24 | f.type << 20 | f.id << 10 | UInt64(f.count))
+            offset += 8
+            let width = widths[f.type]!
+            for (i, value) in (values[f.id] ?? []).prefix(f.count).enumerated() {
+                guard let value else { continue }
+                switch width {
+                case 2: w.put(offset + 2 * i, UInt16(value))
+                case 4: w.put(offset + 4 * i, UInt32(value))
+                default: w.u64(offset + 8 * i, value)
+                }
+            }
+            offset += width * f.count
+        }
+        return w.bytes
     }
 
     /// gpu_metrics_v2_4 (sizeof 168): centi-°C temperatures, centi-% activities, mW power.

@@ -28,8 +28,10 @@ public struct IntelCardFixture: Sendable {
     public var gts: [GT] = []
     /// i915 only: no `gt/` directory, the card-level `gt_act_freq_mhz`/`gt_cur_freq_mhz` of older kernels.
     public var legacyFrequencyFiles = false
-    /// xe only: `tileT/physical_vram_size_bytes` for each tile that has a GT.
+    /// xe only: each tile's VRAM, as `tileT/physical_vram_size_bytes` for each tile that has a GT, or with
+    /// `vramInDmemCgroup` (newer kernels) only as the tile's line in the root cgroup's `dmem.capacity`.
     public var vramBytesPerTile: UInt64?
+    public var vramInDmemCgroup = false
     public var hwmon: HwmonFixture?
     /// Attribute path relative to the PCI device (`tile0/gt0/freq0/act_freq`) or, prefixed `drm:`, to the card
     /// (`drm:gt/gt0/rps_act_freq_mhz`) → raw content replacing the generated one.
@@ -71,7 +73,7 @@ public struct IntelCardFixture: Sendable {
                 pci["\(dir)/cur_freq"] = .text("\(gt.requestedMHz)\n")
                 pci["\(dir)/rp0_freq"] = .text("1600\n")
             }
-            if let vramBytesPerTile {
+            if let vramBytesPerTile, !vramInDmemCgroup {
                 for tile in Set(gts.map(\.tile)) { pci["tile\(tile)/physical_vram_size_bytes"] = .text("\(vramBytesPerTile)\n") }
             }
         }
@@ -90,6 +92,13 @@ public struct IntelCardFixture: Sendable {
         out += FixtureDevice.drmNodes(devicePath: devicePath, pciAddress: pciAddress, card: card, cardAttributes: drm)
         if let hwmon { out.append(hwmon.device(parentPath: devicePath, pciAddress: pciAddress)) }
         return out
+    }
+
+    /// The card's lines in the root cgroup's `dmem.capacity` (`drm/<PCI address>/vram<tile> <bytes>`), as xe
+    /// registers each tile's VRAM manager on kernels with the dmem controller; empty unless `vramInDmemCgroup`.
+    public var dmemCapacityLines: String {
+        guard driver == .xe, vramInDmemCgroup, let vramBytesPerTile else { return "" }
+        return Set(gts.map(\.tile)).sorted().map { "drm/\(pciAddress)/vram\($0) \(vramBytesPerTile)\n" }.joined()
     }
 
     func hex(_ v: UInt32) -> String {

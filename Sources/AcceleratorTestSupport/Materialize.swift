@@ -49,6 +49,10 @@ extension FixtureTree {
                 }
             }
         }
+        for (path, text) in files {
+            if let slash = path.lastIndex(of: "/") { try Self.mkdirs(root + "/" + path[..<slash]) }
+            try TestbedWriter.writeAtomically(root + "/" + path, Array(text.utf8))
+        }
     }
 
     static func mkdirs(_ path: String) throws {

@@ -187,6 +187,7 @@ extension DeviceSample {
         pcieLinkWidth = o.pcieLinkWidth ?? pcieLinkWidth
         m(&pcieBandwidthBytesPerSecond, o.pcieBandwidthBytesPerSecond)
         interconnectBytes.merge(o.interconnectBytes) { _, new in new }
+        interconnectBytesPerSecond.merge(o.interconnectBytesPerSecond) { _, new in new }
         m(&throttleActive, o.throttleActive)
         m(&errors, o.errors)
     }

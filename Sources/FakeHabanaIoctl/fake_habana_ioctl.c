@@ -93,19 +93,42 @@ int close(int fd) {
     return next_close(fd);
 }
 
-// `name=UTIL,SIZE,FREE` from the environment; 0 when listed.
-static int lookup(const char *name, unsigned long long *util, unsigned long long *size, unsigned long long *free_bytes) {
+// `name=UTIL,SIZE,FREE[,FAILS]` from the environment; 0 when listed. FAILS (default 0): how many of the node's
+// first HW_IP_INFO calls fail with EBUSY: a transient failure, for the retry tests.
+static int lookup(const char *name, unsigned long long *util, unsigned long long *size, unsigned long long *free_bytes,
+                  unsigned long long *fails) {
     const char *table = getenv("FAKE_HABANA_INFO");
     if (table == NULL) return -1;
     size_t length = strlen(name);
     for (const char *entry = table; entry != NULL && *entry != '\0';) {
         if (strncmp(entry, name, length) == 0 && entry[length] == '=') {
-            return sscanf(entry + length + 1, "%llu,%llu,%llu", util, size, free_bytes) == 3 ? 0 : -1;
+            *fails = 0;
+            int fields = sscanf(entry + length + 1, "%llu,%llu,%llu,%llu", util, size, free_bytes, fails);
+            return fields >= 3 ? 0 : -1;
         }
         entry = strchr(entry, ';');
         if (entry != NULL) entry++;
     }
     return -1;
+}
+
+// HW_IP_INFO calls seen per node (by name, so a reopened node keeps its count).
+enum { MAX_NODES = 64 };
+static char counted[MAX_NODES][NAME_LENGTH];
+static unsigned long long hw_ip_calls[MAX_NODES];
+
+static unsigned long long count_hw_ip_call(const char *name) {
+    pthread_mutex_lock(&lock);
+    unsigned long long seen = 0;
+    for (int i = 0; i < MAX_NODES; i++) {
+        if (counted[i][0] == '\0') strcpy(counted[i], name);
+        if (strcmp(counted[i], name) == 0) {
+            seen = hw_ip_calls[i]++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return seen;
 }
 
 // 1: not a control node (pass on); 0: answered; -1: failed with errno set.
@@ -117,8 +140,8 @@ static int answer(int fd, info_args *args) {
         pthread_mutex_unlock(&lock);
     }
     if (name[0] == '\0') return 1;
-    unsigned long long util, size, free_bytes;
-    if (lookup(name, &util, &size, &free_bytes) != 0) {
+    unsigned long long util, size, free_bytes, fails;
+    if (lookup(name, &util, &size, &free_bytes, &fails) != 0) {
         errno = ENODEV;
         return -1;
     }
@@ -128,6 +151,10 @@ static int answer(int fd, info_args *args) {
     switch (args->op) {
     case OP_HW_IP_INFO:  // dram_size follows sram_base_address and dram_base_address
         if (args->return_size < 24) break;
+        if (count_hw_ip_call(name) < fails) {
+            errno = EBUSY;
+            return -1;
+        }
         memset(out, 0, args->return_size);
         value64 = size;
         memcpy(out + 16, &value64, sizeof(value64));

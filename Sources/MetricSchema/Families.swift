@@ -41,10 +41,9 @@ public enum Families {
         public static let pcieLinkWidth = device("accelerator_pcie_link_width", .gauge, "Current PCIe link width in lanes.")
         public static let pcieBandwidth = device("accelerator_pcie_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over PCIe, by direction (rx, tx; total where the hardware gives only the sum).", unit: "bytes_per_second", ["direction"])
         public static let interconnect = device("accelerator_interconnect_bytes", .counter, "Bytes moved over a device interconnect link (NVLink, XGMI).", unit: "bytes", ["link", "direction"])
-        /// Bytes per second per link, averaged over the sample interval: NVIDIA GPM's NVLink rates where the GPU
-        /// has GPM (Hopper and later), else the change of the link's counters (accelerator_interconnect_bytes_total)
-        /// between two samples.
-        public static let interconnectBandwidth = device("accelerator_interconnect_bandwidth_bytes_per_second", .gauge, "Bytes per second over a device interconnect link (NVLink), by direction, averaged over the sample interval.", unit: "bytes_per_second", ["link", "direction"])
+        /// NVIDIA: GPM's NVLink rates where the GPU has GPM (Hopper and later), else the growth of the link's
+        /// counters; AMD: the XGMI counters' growth.
+        public static let interconnectBandwidth = device("accelerator_interconnect_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over a device interconnect link (NVLink, XGMI) between the last two samples.", unit: "bytes_per_second", ["link", "direction"])
         // Saturation beside utilization (NVIDIA GPM on Hopper and later; DCGM's DCGM_FI_PROF_* fields). Each is an
         // average over the interval between two samples, so the first sample after a start has none.
         public static let smActive = device("accelerator_sm_active_ratio", .gauge, "Fraction of the streaming multiprocessors busy, averaged over the sample interval (0-1); low while utilization is high means few SMs do the work.", unit: "ratio")
@@ -70,7 +69,8 @@ public enum Families {
         public static let all = [
             info, up, utilization, engineUtilization, memoryUsed, memoryTotal, memoryReserved, temperature, power, powerLimit,
             energy, clock, fanSpeedRatio, fanSpeedRPM, voltage, pcieLinkSpeed, pcieLinkWidth, pcieBandwidth, interconnect,
-            interconnectBandwidth, smActive, smOccupancy, pipeActive, memoryBandwidthUtilization, throttle, performanceState, errors, volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
+            interconnectBandwidth, smActive, smOccupancy, pipeActive, memoryBandwidthUtilization, throttle, performanceState, errors,
+            volatileErrors, rowRemapPending, rowRemapFailure, retiredPagesPending,
             xidErrors, tpuHBMUtilization, tpuHLOQueueSize, tpuHLOExecution, driver,
         ]
     }

@@ -149,6 +149,79 @@ struct AMDGPUSourceTests {
     func cardEntries(name: String, isCard: Bool) {
         #expect(AMDGPUSource.isCardEntry(name) == isCard)
     }
+
+    /// Issue 17: MI325X and MI355X are named by their PCI ids, on the gpu_metrics revisions their kernels write
+    /// (v1_8, and the attribute-encoded v1_9), with XGMI per link, PCIe bandwidth and every activity.
+    @Test(arguments: [("mi325x-8", "MI325X", 8), ("mi355x-8", "MI355X", 9)] as [(String, String, UInt8)])
+    func newerInstinctNodes(node: String, model: String, content: UInt8) throws {
+        let dir = TemporaryDirectory()
+        try FixtureNodes.tree(named: node)!.materialize(at: dir.path)
+        let devices = source(dir).sample(now: MonotonicInstant(nanoseconds: 1_000_000_000)).devices
+        #expect(devices.count == 8)
+        #expect(devices.allSatisfy { $0.identity.model == model })
+        let card = try #require(devices.first { $0.identity.pciAddress == "0000:15:00.0" })
+        #expect(card.interconnectBytes.count == 16)
+        #expect(card.interconnectBytes[.init(link: "xgmi7", direction: "rx")] == Double((1 << 30) * 8))
+        #expect(card.pcieBandwidthBytesPerSecond["total"] != nil || card.pcieBandwidthBytesPerSecond["rx"] != nil)
+        #expect(card.engineUtilizationRatio["video"] == 0.01)
+        #expect(card.engineUtilizationRatio["jpeg"] == 0.02)
+        #expect(card.engineUtilizationRatio["gfx"] != nil && card.engineUtilizationRatio["memory_controller"] != nil)
+        #expect(card.energyJoules != nil)
+    }
+
+    /// XGMI rates come from two samples of the firmware's byte counters: none on the first, the counter's growth
+    /// over the interval after, none for a link whose counter went backwards.
+    @Test func xgmiRatesFromTwoSamples() throws {
+        let dir = TemporaryDirectory()
+        try FixtureNodes.instinct8(.mi355x, time: 0).materialize(at: dir.path)
+        let amd = source(dir)
+        let first = amd.sample(now: MonotonicInstant(nanoseconds: 10_000_000_000)).devices
+        #expect(first.allSatisfy { $0.interconnectBytesPerSecond.isEmpty })
+        // Two seconds on: every read counter grew by 2e9 bytes, every write counter by 1e9 (fixture: 1e9 and 5e8 B/s).
+        try FixtureNodes.instinct8(.mi355x, time: 2).materialize(at: dir.path)
+        let second = amd.sample(now: MonotonicInstant(nanoseconds: 12_000_000_000)).devices
+        let card = try #require(second.first)
+        #expect(card.interconnectBytesPerSecond.count == 16)
+        for link in 0..<8 {
+            let rx = try #require(card.interconnectBytesPerSecond[.init(link: "xgmi\(link)", direction: "rx")])
+            let tx = try #require(card.interconnectBytesPerSecond[.init(link: "xgmi\(link)", direction: "tx")])
+            // The firmware counts KB: within a KB per second of the truth.
+            #expect(abs(rx - 1e9) <= 1024 && abs(tx - 5e8) <= 1024, "xgmi\(link): \(rx) \(tx)")
+        }
+        // Back to time 0 (a driver reload restarts the counters): no rate for that interval.
+        try FixtureNodes.instinct8(.mi355x, time: 0).materialize(at: dir.path)
+        let third = amd.sample(now: MonotonicInstant(nanoseconds: 13_000_000_000)).devices
+        #expect(third.allSatisfy { $0.interconnectBytesPerSecond.isEmpty })
+    }
+
+    /// A firmware PCIe figure the link cannot carry (the unit of `pcie_bandwidth_inst` is unverified) is absent.
+    @Test func pcieBandwidthBeyondTheLinkIsAbsent() throws {
+        let dir = TemporaryDirectory()
+        var card = AMDCardFixture(card: 1, pciAddress: "0000:05:00.0", rootPort: "0000:00:01.1")
+        card.linkSpeed = "16.0 GT/s PCIe"
+        card.linkWidth = 16
+        var m = GPUMetrics(formatRevision: 1, contentRevision: 8)
+        m.pcieBandwidthBytesPerSecond = 12_000e9  // 12000 "GB/s": Mb/s read as GB/s
+        card.gpuMetrics = m
+        try FixtureTree(devices: card.devices()).materialize(at: dir.path)
+        let sample = try #require(source(dir).sample(now: .now()).devices.first)
+        #expect(sample.pcieBandwidthBytesPerSecond.isEmpty)
+        // 16 GT/s × 16 lanes × 2 directions / 8 = 64 GB/s.
+        #expect(AMDGPUSource.pcieCapacityBytesPerSecond(speed: 16e9, width: 16) == 64e9)
+        m.pcieBandwidthBytesPerSecond = 60e9
+        card.gpuMetrics = m
+        try FixtureTree(devices: card.devices()).materialize(at: dir.path)
+        #expect(source(dir).sample(now: .now()).devices.first?.pcieBandwidthBytesPerSecond == ["total": 60e9])
+    }
+
+    @Test func vcnAndJPEGActivityAreVideoAndJPEGEngines() {
+        var m = GPUMetrics(formatRevision: 1, contentRevision: 8)
+        m.mediaActivityRatio = 0.25
+        m.jpegActivityRatio = 1.5  // the firmware overshoots: clamped
+        var sample = DeviceSample(identity: DeviceIdentity(accelerator: "a", vendor: "amd", model: "MI300X", pciAddress: nil, info: []))
+        AMDGPUSource.fill(&sample, from: m)
+        #expect(sample.engineUtilizationRatio == ["video": 0.25, "jpeg": 1])
+    }
 }
 
 extension TemporaryDirectory {

@@ -27,6 +27,8 @@ import Musl
         .init(format: 1, content: 5, size: 360), .init(format: 1, content: 6, size: 1664),
         .init(format: 1, content: 7, size: 2208), .init(format: 1, content: 8, size: 3872),
         .init(format: 2, content: 4, size: 168),
+        // v1_9 has no C struct: the size of SMUv13.0.6's attribute list (47 attributes).
+        .init(format: 1, content: 9, size: 1150),
     ]
 
     /// A value using every field the revision's layout carries, with values each layout can hold exactly.
@@ -57,13 +59,15 @@ import Musl
                 m.voltageMemoryVolts = 1.2
                 m.throttleStatus = 1 << 32 | 1
             }
-        case (1, 4...8):
+        case (1, 4...9):
             m.temperatureHotspotCelsius = 70
             m.temperatureMemoryCelsius = 66
             m.socketPowerWatts = 550
             m.gfxActivityRatio = 0.88
             m.memoryActivityRatio = 0.34
             m.mediaActivityRatio = 0.1
+            if r.content >= 5 { m.jpegActivityRatio = 0.25 }
+            m.pcieBandwidthBytesPerSecond = 12e9
             m.energyJoules = 1000.5
             if r.content <= 5 { m.asicThrottleStatus = 3 }
             m.pcieLinkWidth = 16
@@ -114,7 +118,8 @@ import Musl
         let m = GPUMetrics(formatRevision: r.format, contentRevision: r.content)
         let blob = GPUMetricsEncoder.encode(m)
         #expect(blob.count == r.size)
-        #expect(blob.dropFirst(4).allSatisfy { $0 == 0xFF })
+        // v1_9 carries its attribute count and encodings; every value is still all-ones.
+        if r.content != 9 { #expect(blob.dropFirst(4).allSatisfy { $0 == 0xFF }) }
         #expect(try GPUMetrics.parse(blob) == m)
     }
 
@@ -148,7 +153,7 @@ import Musl
         }
     }
 
-    @Test(arguments: [(1, 0), (1, 9), (1, 42), (2, 0), (2, 1), (2, 2), (2, 3), (3, 0), (0, 0), (255, 255)]
+    @Test(arguments: [(1, 0), (1, 10), (1, 42), (2, 0), (2, 1), (2, 2), (2, 3), (3, 0), (0, 0), (255, 255)]
         as [(UInt8, UInt8)])
     func unsupportedRevision(_ format: UInt8, _ content: UInt8) {
         var blob = [UInt8](repeating: 0xFF, count: 4096)
@@ -273,8 +278,11 @@ import Musl
         putU16(&b, 312 + 96, 10)
         putU16(&b, 312 + 96 + 2, 20)
         putU16(&b, 312 + 168 + 96, 30)
-        putU16(&b, 312 + 168 + 32, 99)  // xcp_stats[1].jpeg_busy[0] (not exported)
-        #expect(try GPUMetrics.parse(b) == Self.fixtureV1_6)
+        putU16(&b, 312 + 168 + 32, 99)  // xcp_stats[1].jpeg_busy[0]
+        putU16(&b, 312 + 32 + 62, 49)  // xcp_stats[0].jpeg_busy[31]
+        var expected = Self.fixtureV1_6
+        expected.jpegActivityRatio = 0.74
+        #expect(try GPUMetrics.parse(b) == expected)
     }
 
     /// The first v1_6 (384 bytes) has per-engine VCN activity and throttle_status, and no partitions.
@@ -285,7 +293,8 @@ import Musl
         putU16(&b, 12, 50)  // average_gfx_activity
         putU16(&b, 16, 20)  // vcn_activity[0]
         putU16(&b, 20, 40)  // vcn_activity[2]
-        putU16(&b, 24, 77)  // jpeg_activity[0] (not exported)
+        putU16(&b, 24, 77)  // jpeg_activity[0]
+        putU16(&b, 86, 33)  // jpeg_activity[31]
         putU64(&b, 88, 65536 * 3)  // energy_accumulator
         putU32(&b, 128, 0x20)  // throttle_status
         putU16(&b, 136, 16)  // pcie_link_width
@@ -299,6 +308,7 @@ import Musl
         expected.socketPowerWatts = 600
         expected.gfxActivityRatio = 0.5
         expected.mediaActivityRatio = 0.3
+        expected.jpegActivityRatio = 0.55
         expected.energyJoules = 3
         expected.asicThrottleStatus = 0x20
         expected.pcieLinkWidth = 16
@@ -313,6 +323,7 @@ import Musl
     @Test func handBuiltV1_5() throws {
         var b = blob(size: 360, format: 1, content: 5)
         putU16(&b, 18, 30)  // vcn_activity[1]
+        putU16(&b, 24 + 2 * 5, 60)  // jpeg_activity[5]
         putU64(&b, 88, 65536 / 2)  // energy_accumulator
         putU32(&b, 104, 9)  // throttle_status
         putU16(&b, 112, 8)  // pcie_link_width
@@ -322,6 +333,7 @@ import Musl
         putU16(&b, 352, 1000)  // current_uclk
         var expected = GPUMetrics(formatRevision: 1, contentRevision: 5)
         expected.mediaActivityRatio = 0.3
+        expected.jpegActivityRatio = 0.6
         expected.energyJoules = 0.5
         expected.asicThrottleStatus = 9
         expected.pcieLinkWidth = 8
@@ -346,6 +358,7 @@ import Musl
         // xcp_stats at 344, elements of 440 bytes, vcn_busy at +112.
         putU16(&b, 344 + 112, 40)
         putU16(&b, 344 + 7 * 440 + 112 + 6, 80)  // xcp_stats[7].vcn_busy[3]
+        putU16(&b, 344 + 440 + 32 + 2 * 39, 20)  // xcp_stats[1].jpeg_busy[39]
         putU32(&b, 3864, 2)  // pcie_lc_perf_other_end_recovery (not exported)
         var expected = GPUMetrics(formatRevision: 1, contentRevision: 8)
         expected.energyJoules = 10
@@ -356,6 +369,7 @@ import Musl
         expected.gfxClockHertz = 2400e6
         expected.memoryClockHertz = 2000e6
         expected.mediaActivityRatio = 0.6
+        expected.jpegActivityRatio = 0.2
         #expect(try GPUMetrics.parse(b) == expected)
     }
 
@@ -378,6 +392,58 @@ import Musl
         #expect(try GPUMetrics.parse(b) == Self.sample(Self.revisions[8]))
     }
 
+    /// v1_9: attributes in any order, each `u64 unit << 24 | type << 20 | id << 10 | count` then packed values.
+    /// Units come from the encoding: a link speed tagged GT/s (unit 6) reads ×1e9, a clock tagged MHz ×1e6.
+    @Test func handBuiltV1_9() throws {
+        var attributes: [UInt8] = []
+        func attribute(id: UInt64, unit: UInt64, type: UInt64, _ values: [UInt64], width: Int) {
+            var encoding = (unit << 24 | type << 20 | id << 10 | UInt64(values.count)).littleEndian
+            withUnsafeBytes(of: &encoding) { attributes += $0 }
+            for v in values { attributes += (0..<width).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        }
+        attribute(id: 23, unit: 8, type: 6, [14], width: 8)  // pcie_bandwidth_inst, GB/s
+        attribute(id: 0, unit: 2, type: 2, [73], width: 2)  // temperature_hotspot, °C
+        attribute(id: 60, unit: 0, type: 2, [1, 2, 3], width: 2)  // an id this parser does not know: skipped
+        attribute(id: 29, unit: 9, type: 6, [4, .max, 6], width: 8)  // xgmi_read_data_acc, KB; link 1 unavailable
+        attribute(id: 17, unit: 6, type: 2, [32], width: 2)  // pcie_link_speed tagged GT/s
+        attribute(id: 4, unit: 10, type: 2, [0xFFFF], width: 2)  // average_gfx_activity unavailable
+        attribute(id: 5, unit: 3, type: 2, [40], width: 2)  // average_umc_activity tagged watts: not a ratio, dropped
+        attribute(id: 42, unit: 10, type: 2, [10, 0xFFFF, 30, 0xFFFF], width: 2)  // vcn_busy
+        attribute(id: 41, unit: 10, type: 2, [50] + Array(repeating: 0xFFFF, count: 39), width: 2)  // jpeg_busy
+        attribute(id: 33, unit: 1, type: 2, [0xFFFF, 2100], width: 2)  // current_gfxclk, MHz
+        attribute(id: 7, unit: 0, type: 6, [65536 * 5], width: 8)  // energy_accumulator, 2^-16 J
+        attribute(id: 3, unit: 3, type: 3, [UInt64(UInt16(bitPattern: -2))], width: 2)  // a signed (s16) power
+        var b = blob(size: 8 + attributes.count, format: 1, content: 9)
+        putU32(&b, 4, 12)  // attr_count
+        b.replaceSubrange(8..., with: attributes)
+        var expected = GPUMetrics(formatRevision: 1, contentRevision: 9)
+        expected.pcieBandwidthBytesPerSecond = 14e9
+        expected.temperatureHotspotCelsius = 73
+        expected.xgmiReadBytes = [4096, nil, 6144]
+        expected.pcieLinkSpeedTransfersPerSecond = 32e9
+        expected.mediaActivityRatio = 0.2
+        expected.jpegActivityRatio = 0.5
+        expected.gfxClockHertz = 2100e6
+        expected.energyJoules = 5
+        expected.socketPowerWatts = -2
+        #expect(try GPUMetrics.parse(b) == expected)
+
+        // Counts and sizes that do not fit the declared structure fail the blob, never read past it.
+        var short = b
+        putU32(&short, 4, 13)
+        #expect(throws: GPUMetricsError.self) { try GPUMetrics.parse(short) }
+        var overrun = b
+        putU16(&overrun, 0, UInt16(b.count - 1))
+        #expect(throws: GPUMetricsError.self) { try GPUMetrics.parse(overrun) }
+        var badType = blob(size: 16, format: 1, content: 9)
+        putU32(&badType, 4, 1)
+        putU64(&badType, 8, 9 << 20 | 1)
+        #expect(throws: GPUMetricsError.self) { try GPUMetrics.parse(badType) }
+        var negative = blob(size: 8, format: 1, content: 9)
+        putU32(&negative, 4, 0xFFFF_FFFF)
+        #expect(throws: GPUMetricsError.self) { try GPUMetrics.parse(negative) }
+    }
+
     // MARK: Fixtures written by gcc through the kernel struct members
     //
     // Generated once by a throwaway C program (not kept) that declared the kernel structs, memset them to 0xFF as
@@ -396,7 +462,9 @@ import Musl
     /// v1_6.bin (partitioned layout): hotspot 70, mem 66, vrsoc 55, curr_socket_power 550, activities 88/34,
     /// energy 1000.5 J, pcie 16 × 320, xgmi_read/write_data_acc[i] = 1000/2000 × (i + 1) KB except link 3,
     /// firmware_timestamp 555555, current_gfxclk[1...7] 2100 ([0] unavailable), socclk[0] 1200, vclk0[0] 1100,
-    /// uclk 1300, num_partition 2, xcp_stats[0].vcn_busy {10, 20}, xcp_stats[1].vcn_busy {30}.
+    /// uclk 1300, num_partition 2, xcp_stats[0].vcn_busy {10, 20}, xcp_stats[1].vcn_busy {30},
+    /// xcp_stats[1].jpeg_busy[0] 99 (it pins jpeg_busy at +32 in the 168-byte element) and
+    /// xcp_stats[0].gfx_busy_inst[0] 77 (not exported).
     static let fixtureV1_6: GPUMetrics = {
         var m = GPUMetrics(formatRevision: 1, contentRevision: 6)
         m.temperatureHotspotCelsius = 70
@@ -405,6 +473,7 @@ import Musl
         m.gfxActivityRatio = 0.88
         m.memoryActivityRatio = 0.34
         m.mediaActivityRatio = 0.2
+        m.jpegActivityRatio = 0.99
         m.energyJoules = 1000.5
         m.pcieLinkWidth = 16
         m.pcieLinkSpeedTransfersPerSecond = 32e9
@@ -421,7 +490,8 @@ import Musl
     /// v1_8.bin: hotspot 81, mem 77, curr_socket_power 1010, activities 95/60, mem_max_bandwidth 8000,
     /// energy 123456 J, pcie 16 × 320, xgmi_read_data_acc[0] 5 KB, xgmi_write_data_acc[7] 6 KB,
     /// firmware_timestamp 777, gfxclk[0] 2400, socclk[0] 1500, vclk0[0] 1400, uclk 2000, num_partition 8,
-    /// xcp_stats[0].vcn_busy {40, -, 60}, xcp_stats[7].vcn_busy[3] 80, xcp_stats[7].jpeg_busy[39] 12.
+    /// xcp_stats[0].vcn_busy {40, -, 60}, xcp_stats[7].vcn_busy[3] 80, xcp_stats[7].jpeg_busy[39] 12 (the last JPEG
+    /// slot of the last partition: it pins jpeg_busy[40] at +32 in the 440-byte element).
     static let fixtureV1_8: GPUMetrics = {
         var m = GPUMetrics(formatRevision: 1, contentRevision: 8)
         m.temperatureHotspotCelsius = 81
@@ -430,6 +500,7 @@ import Musl
         m.gfxActivityRatio = 0.95
         m.memoryActivityRatio = 0.6
         m.mediaActivityRatio = 0.6
+        m.jpegActivityRatio = 0.12
         m.energyJoules = 123_456
         m.pcieLinkWidth = 16
         m.pcieLinkSpeedTransfersPerSecond = 32e9

@@ -5,7 +5,8 @@ import Testing
 
 /// A Gaudi node laid out as the habanalabs driver does: the PCI device with its attributes, and an `accel` class
 /// entry per device.
-func gaudiNode(count: Int, statuses: [Int: String] = [:], garbage: Set<Int> = []) -> FixtureTree {
+func gaudiNode(count: Int, statuses: [Int: String] = [:], garbage: Set<Int> = [], deviceTypes: [Int: String] = [:],
+               pciDevice: String? = nil) -> FixtureTree {
     var devices: [FixtureDevice] = []
     for index in 0..<count {
         let pci = "0000:\(String(index + 0x19, radix: 16)):00.0"
@@ -15,11 +16,11 @@ func gaudiNode(count: Int, statuses: [Int: String] = [:], garbage: Set<Int> = []
             path: pciPath,
             properties: [("DRIVER", "habanalabs"), ("PCI_SLOT_NAME", pci), ("SUBSYSTEM", "pci")],
             attributes: [
-                "device_type": .text("GAUDI2\n"), "status": .text((statuses[index] ?? "operational") + "\n"),
+                "device_type": .text((deviceTypes[index] ?? "GAUDI2") + "\n"), "status": .text((statuses[index] ?? "operational") + "\n"),
                 "clk_cur_freq_mhz": .text(bad ? "lots\n" : "1600\n"), "clk_max_freq_mhz": .text("1800\n"),
                 "max_power": .text(bad ? "-5\n" : "600000\n"), "hard_reset_cnt": .text("\(index)\n"),
                 "soft_reset_cnt": .text("2\n"), "module_id": .text("\(index)\n"), "pci_addr": .text(pci + "\n"),
-            ]))
+            ].merging(pciDevice.map { ["device": .text($0 + "\n")] } ?? [:]) { $1 }))
         devices.append(FixtureDevice(
             path: pciPath + "/accel/accel\(index)", properties: [("SUBSYSTEM", "accel")],
             links: ["device": "../../../\(pci)"]))
@@ -67,7 +68,39 @@ struct GaudiSourceTests {
         let dir = TemporaryDirectory()
         try FixtureTree(devices: []).materialize(at: dir.path)
         #expect(source(dir).sample(now: .now()).devices.isEmpty)
-        #expect(GaudiSource.modelName("GAUDI3") == "Gaudi3")
-        #expect(GaudiSource.modelName("HL-325") == "HL-325")
+    }
+
+    /// Issue 17: a variant is not a new model. Every `device_type` the upstream and out-of-tree drivers print names
+    /// its generation's product.
+    @Test("device_type strings name their product", arguments: [
+        ("GAUDI", "Gaudi"), ("GAUDI SEC", "Gaudi"), ("GAUDI HL2000M", "Gaudi"), ("GAUDI HL2000M SEC", "Gaudi"),
+        ("GAUDI2", "Gaudi2"), ("GAUDI2B", "Gaudi2"), ("GAUDI2C", "Gaudi2"), ("GAUDI2D", "Gaudi2"), ("GAUDI2E", "Gaudi2"),
+        ("GAUDI2 HL-288", "Gaudi2"), ("GAUDI2D HL-288", "Gaudi2"), ("GAUDI2B Simulator", "Gaudi2"),
+        ("GAUDI3", "Gaudi3"), ("GAUDI3D", "Gaudi3"), ("GAUDI3E", "Gaudi3"), ("GAUDI3 HL-338", "Gaudi3"),
+        ("GAUDI3E HL-338", "Gaudi3"), ("GAUDI3 FPGA", "Gaudi3"), ("GOYA", "Goya"), ("gaudi2c", "Gaudi2"),
+    ])
+    func deviceTypesNameTheirProduct(deviceType: String, model: String) {
+        #expect(GaudiSource.modelName(deviceType) == model)
+    }
+
+    @Test func variantsAreTheirProductOnANode() throws {
+        let dir = TemporaryDirectory()
+        try gaudiNode(count: 4, deviceTypes: [0: "GAUDI2B", 1: "GAUDI2C", 2: "GAUDI2D", 3: ""], pciDevice: "0x1020").materialize(at: dir.path)
+        let models = source(dir).sample(now: .now()).devices.map(\.identity.model)
+        // Device 3's device_type is empty: its PCI id names it.
+        #expect(models == ["Gaudi2", "Gaudi2", "Gaudi2", "Gaudi2"])
+        let gaudi3 = TemporaryDirectory()
+        try gaudiNode(count: 1, deviceTypes: [0: "NEWCHIP"], pciDevice: "0x1060").materialize(at: gaudi3.path)
+        #expect(source(gaudi3).sample(now: .now()).devices.map(\.identity.model) == ["Gaudi3"])
+    }
+
+    @Test func unknownDeviceTypesFallBack() {
+        #expect(GaudiSource.modelName("HL-325") == nil)
+        #expect(GaudiSource.modelName("GAUDI2XY") == nil)
+        #expect(GaudiSource.modelName("") == nil)
+        #expect(GaudiSource.modelName(deviceID: 0x1020) == "Gaudi2")
+        #expect(GaudiSource.modelName(deviceID: 0x1060) == "Gaudi3")
+        #expect(GaudiSource.modelName(deviceID: 0x1063) == "Gaudi3")
+        #expect(GaudiSource.modelName(deviceID: 0xFFFF) == nil)
     }
 }

@@ -214,6 +214,62 @@ struct IntelGPUSourceTests {
         #expect(result.devices.isEmpty)
     }
 
+    /// Issue 17: a Battlemage card on a kernel without `tileT/physical_vram_size_bytes` — named, with its VRAM size
+    /// from the root cgroup's `dmem.capacity` (its own lines only).
+    @Test func battlemageOnANewerKernelIsNamedAndSizedFromDmem() throws {
+        let node = try Node(FixtureNodes.bmgB580())
+        let result = node.source().sample(now: Self.t0)
+        let b580 = try Self.device(result, "0000:03:00.0")
+        #expect(b580.identity.model == "Arc B580")
+        #expect(b580.memoryTotalBytes == ["vram": 12_717_129_728])
+        let igpu = try Self.device(result, "0000:00:02.0")
+        #expect(igpu.identity.model == "Arrow Lake")
+        #expect(igpu.memoryTotalBytes.isEmpty)
+    }
+
+    /// Both layouts on one card: the tiles' files win (physical size); without them, dmem; a garbled dmem line
+    /// for the card leaves the size absent rather than a partial sum.
+    @Test func xeVRAMSizeFromEitherPlace() throws {
+        var card = IntelCardFixture(card: 0, pciAddress: "0000:03:00.0", parentPath: "pci0000:00/0000:00:01.0", driver: .xe, deviceID: 0xE20C)
+        card.gts = [.init(number: 0, tile: 0, actualMHz: 2000, requestedMHz: 2000)]
+        card.vramBytesPerTile = 10_000_000_000
+        let both = try Node(FixtureTree(devices: card.devices(), files: ["fs/cgroup/dmem.capacity": "drm/0000:03:00.0/vram0 9000000000\n"]))
+        #expect(try Self.device(both.source().sample(now: Self.t0), "0000:03:00.0").memoryTotalBytes == ["vram": 10_000_000_000])
+        card.vramInDmemCgroup = true
+        let dmem = try Node(FixtureTree(devices: card.devices(), files: ["fs/cgroup/dmem.capacity": card.dmemCapacityLines]))
+        let sample = try Self.device(dmem.source().sample(now: Self.t0), "0000:03:00.0")
+        #expect(sample.identity.model == "Arc B570")
+        #expect(sample.memoryTotalBytes == ["vram": 10_000_000_000])
+        let neither = try Node(FixtureTree(devices: card.devices()))
+        #expect(try Self.device(neither.source().sample(now: Self.t0), "0000:03:00.0").memoryTotalBytes.isEmpty)
+    }
+
+    @Test func dmemCapacityParsing() {
+        let text = "drm/0000:03:00.0/vram0 8589934592\ndrm/0000:03:00.0/vram1 8589934592\ndrm/0000:03:00.0/mapped 123\n"
+            + "drm/0000:13:00.0/vram0 5\n"
+        #expect(IntelGPUSource.dmemVRAMBytes(text, pci: "0000:03:00.0") == .some(17_179_869_184))
+        #expect(IntelGPUSource.dmemVRAMBytes(text, pci: "0000:13:00.0") == .some(5))
+        #expect(IntelGPUSource.dmemVRAMBytes(text, pci: "0000:23:00.0") == .none)
+        #expect(IntelGPUSource.dmemVRAMBytes("drm/0000:03:00.0/vram0 lots\n", pci: "0000:03:00.0") == .some(nil))
+        #expect(IntelGPUSource.dmemVRAMBytes("drm/0000:03:00.0/vram0 0\n", pci: "0000:03:00.0") == .some(nil))
+        #expect(IntelGPUSource.dmemVRAMBytes("drm/0000:03:00.0/vram0\n", pci: "0000:03:00.0") == .some(nil))
+        // A region of another name that merely starts alike is not VRAM.
+        #expect(IntelGPUSource.dmemVRAMBytes("drm/0000:03:00.0/vramX 9\n", pci: "0000:03:00.0") == .none)
+        #expect(IntelGPUSource.dmemVRAMBytes("", pci: "0000:03:00.0") == .none)
+    }
+
+    /// Issue 17: xe's discrete GPUs (Battlemage) and the integrated parts xe drives are named.
+    @Test(arguments: [
+        (0xE20B, "Arc B580"), (0xE20C, "Arc B570"), (0xE211, "Arc Pro B60"), (0xE212, "Arc Pro B50"),
+        (0xE202, "Battlemage G21"), (0xE220, "Battlemage G31"), (0xE223, "Arc Pro B70"),
+        (0x64A0, "Arc 130V/140V"), (0x6420, "Lunar Lake"), (0xB080, "Arc B390"), (0xB0A0, "Panther Lake"),
+        (0xFD80, "Wildcat Lake"), (0x7D55, "Meteor Lake"), (0x7D51, "Arc Pro 130T/140T"), (0x56A0, "Arc A770"),
+        (0x0BD5, "Data Center GPU Max 1550"), (0x0BDA, "Data Center GPU Max 1100"),
+    ] as [(UInt32, String)])
+    func intelModelNames(id: UInt32, name: String) {
+        #expect(IntelModels.name(deviceID: id) == name)
+    }
+
     @Test(arguments: [("render", "gfx"), ("rcs", "gfx"), ("compute", "compute"), ("ccs", "compute"), ("copy", "copy"), ("bcs", "copy"),
                       ("video", "video"), ("vcs", "video"), ("video-enhance", "video_enhance"), ("vecs", "video_enhance"), ("gsc-X", "gsc_x")])
     func engineClassVocabulary(raw: String, expected: String) {

@@ -93,11 +93,15 @@ struct ConformanceTests {
     /// and TPU report no interconnect or PCIe traffic through the interfaces we read; TPUs report no power).
     static let nodes: [Expectation] = [
         .init(node: "mi300x-8", temperature: true, power: true, interconnect: true),
+        .init(node: "mi325x-8", temperature: true, power: true, interconnect: true),
+        .init(node: "mi355x-8", temperature: true, power: true, interconnect: true),
         .init(node: "nvml-h100x8", temperature: true, power: true, interconnect: true),
         .init(node: "nvml-a100-mig", temperature: true, power: true, interconnect: true),
         .init(node: "arc-a770", temperature: false, power: true, interconnect: false),
         .init(node: "max-1550", temperature: true, power: true, interconnect: false),
+        .init(node: "bmg-b580", temperature: true, power: true, interconnect: false),
         .init(node: "gaudi2-8", temperature: true, power: true, interconnect: false),
+        .init(node: "gaudi3-8", temperature: true, power: true, interconnect: false),
         .init(node: "tpu-v5e-8", temperature: false, power: false, interconnect: false),
     ]
 
@@ -137,15 +141,23 @@ struct ConformanceTests {
         #expect(verdict.utilization == ["DCGM_FI_DEV_GPU_UTIL"])
         #expect(verdict.memory == ["hbm_used_bytes"])
         #expect(!ConformanceRules.judge("accelerator_utilization_ratio{accelerator=\"a\",vendor=\"amd\"} 0.5\n").passesMust)
+        // XGMI byte counters alone do not count (no rule word in accelerator_interconnect_bytes_total); their rate
+        // family does: a card with XGMI and no PCIe figure (an MI300A, or firmware without PCIe metrics) is found.
+        let xgmiOnly = "accelerator_interconnect_bytes_total{accelerator=\"a\",pci_bus_id=\"0000:05:00.0\",link=\"xgmi0\",direction=\"rx\"} 1024\n"
+        #expect(ConformanceRules.judge(xgmiOnly).interconnect.isEmpty)
+        let rate = "accelerator_interconnect_bandwidth_bytes_per_second{accelerator=\"a\",pci_bus_id=\"0000:05:00.0\",link=\"xgmi0\",direction=\"rx\"} 0\n"
+        #expect(ConformanceRules.judge(xgmiOnly + rate).interconnect == ["accelerator_interconnect_bandwidth_bytes_per_second"])
     }
 
     /// The node's /metrics once its values are in (two ticks where rates need them).
     static func metrics(_ node: String) async throws -> String {
         switch node {
-        case "mi300x-8":
+        case "mi300x-8", "mi325x-8", "mi355x-8":
             let exporter = try ExporterProcess(tree: FixtureNodes.tree(named: node)!)
             defer { exporter.stop() }
-            return try exporter.waitForMetrics { $0.contains("accelerator_pcie_bandwidth_bytes_per_second{") }
+            return try exporter.waitForMetrics {
+                $0.contains("accelerator_pcie_bandwidth_bytes_per_second{") && $0.contains("accelerator_interconnect_bandwidth_bytes_per_second{")
+            }
         case "nvml-h100x8", "nvml-a100-mig":
             let name = String(node.dropFirst("nvml-".count))
             let machine = try NVIDIATests.Machine(name)
@@ -155,7 +167,7 @@ struct ConformanceTests {
             return try exporter.waitForMetrics {
                 $0.contains("accelerator_memory_used_bytes{") && $0.contains("accelerator_utilization_ratio{") && settled($0)
             }
-        case "arc-a770", "max-1550", "gaudi2-8":
+        case "arc-a770", "max-1550", "bmg-b580", "gaudi2-8", "gaudi3-8":
             let (exporter, proc) = try IntelGaudiEndToEndTests.start(node)
             defer { exporter.stop(); try? FileManager.default.removeItem(at: proc) }
             return try IntelGaudiEndToEndTests.settled(exporter, node)

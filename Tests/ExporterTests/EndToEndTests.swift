@@ -11,8 +11,10 @@ struct EndToEndTests {
     func golden(node: String) throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.tree(named: node)!, arguments: ["--collector.hwmon.all"])
         defer { exporter.stop() }
-        // pcie_bw is read off the sampler: its first round may land a tick after the first sample.
-        if node == "mi300x-8" { _ = try exporter.waitForMetrics { $0.contains("direction=\"rx\"") } }
+        // pcie_bw is read off the sampler: its first round may land a tick after the first sample; XGMI rates need
+        // two samples.
+        if node == "mi300x-8" || node == "mi325x-8" { _ = try exporter.waitForMetrics { $0.contains("direction=\"rx\"") } }
+        if node.hasPrefix("mi3") { _ = try exporter.waitForMetrics { $0.contains("accelerator_interconnect_bandwidth_bytes_per_second{") } }
         let response = try exporter.get("/metrics")
         #expect(response.status == 200)
         #expect(response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
@@ -102,8 +104,10 @@ struct EndToEndTests {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "10s"])
         defer { exporter.stop() }
         // The two scrapes must see one tick: wait for the tick that has pcie_bw (read off the sampler, it lands a
-        // tick after the first), after which nothing changes for 10 s.
-        _ = try exporter.waitForMetrics(timeout: 15) { $0.contains("direction=\"rx\"") }
+        // tick after the first) and the XGMI rates (two samples), after which nothing changes for 10 s.
+        _ = try exporter.waitForMetrics(timeout: 15) {
+            $0.contains("direction=\"rx\"") && $0.contains("accelerator_interconnect_bandwidth_bytes_per_second{")
+        }
         let plain = try exporter.get("/metrics")
         let zipped = try exporter.get("/metrics", headers: ["Accept-Encoding": "gzip"])
         #expect(zipped.headers["content-encoding"] == "gzip")

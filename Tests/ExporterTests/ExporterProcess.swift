@@ -48,7 +48,14 @@ final class ExporterProcess {
         let args = (["--web.listen-address", "127.0.0.1:0", "--kubernetes.node-name", "test-node", "--log.level", "debug"] + arguments)
             .map { "'\($0)'" }.joined(separator: " ")
         let preload = preloadFirst.map { "LD_PRELOAD='\($0)'${LD_PRELOAD:+:$LD_PRELOAD} " } ?? ""
-        let script = "echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; \(preload)exec '\(exporter)' \(args)"
+        // Files outside devices (FixtureTree.files) go straight into the testbed before the exporter starts.
+        var setup = ""
+        for (path, text) in tree?.files.sorted(by: { $0.key < $1.key }) ?? [] {
+            let quoted = "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            let directory = path.split(separator: "/").dropLast().joined(separator: "/")
+            setup += "mkdir -p \"$UMOCKDEV_DIR/sys/\(directory)\" && printf '%s' \(quoted) > \"$UMOCKDEV_DIR/sys/\(path)\" || exit 1; "
+        }
+        let script = "\(setup)echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; \(preload)exec '\(exporter)' \(args)"
         if tree != nil {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/umockdev-run")
             process.arguments = ["-d", description.path, "--", "/bin/sh", "-c", script]

@@ -8,7 +8,7 @@ import Testing
 @Suite("Intel GPU and Gaudi nodes end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
 struct IntelGaudiEndToEndTests {
     /// A node's exporter with its fixture /proc (step 0) under `--path.procfs`.
-    static func start(_ node: String, extra: [String] = []) throws -> (ExporterProcess, URL) {
+    static func start(_ node: String, extra: [String] = [], gaudiDriverInfo: String = FixtureNodes.gaudiDriverInfo) throws -> (ExporterProcess, URL) {
         let proc = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-proc-\(UUID().uuidString)")
         try procfs(node, step: 0)?.write(at: proc.path)
         if procfs(node, step: 0) == nil { try FileManager.default.createDirectory(at: proc, withIntermediateDirectories: true) }
@@ -16,7 +16,7 @@ struct IntelGaudiEndToEndTests {
         let gaudi = node.hasPrefix("gaudi")
         let exporter = try ExporterProcess(tree: FixtureNodes.intelGaudiTree(named: node)!,
                                            arguments: ["--collector.hwmon.all", "--path.procfs", proc.path] + extra,
-                                           environment: gaudi ? ["FAKE_HABANA_INFO": FixtureNodes.gaudiDriverInfo] : [:],
+                                           environment: gaudi ? ["FAKE_HABANA_INFO": gaudiDriverInfo] : [:],
                                            preloadFirst: gaudi ? ExporterProcess.binary("libFakeHabanaIoctl.so") : nil)
         return (exporter, proc)
     }
@@ -25,6 +25,7 @@ struct IntelGaudiEndToEndTests {
         switch node {
         case "arc-a770": return FixtureNodes.arcA770Procfs(step: step)
         case "max-1550": return FixtureNodes.max1550Procfs(step: step)
+        case "bmg-b580": return FixtureNodes.bmgB580Procfs(step: step)
         default: return nil
         }
     }
@@ -37,6 +38,8 @@ struct IntelGaudiEndToEndTests {
             return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{") }
         case "max-1550":
             return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:9a:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:9a:00.0\"") }
+        case "bmg-b580":
+            return try exporter.waitForMetrics { $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:03:00.0\"") }
         default:
             return try exporter.waitForMetrics { $0.contains("accelerator_power_watts{") && $0.contains("accelerator_utilization_ratio{") }
         }
@@ -125,5 +128,34 @@ struct IntelGaudiEndToEndTests {
         #expect(value(text, "accelerator_memory_total_bytes{\(first),memory=\"hbm\"}") == Double(96 << 30))
         #expect(value(text, "accelerator_memory_used_bytes{\(first),memory=\"hbm\"}") == Double(48 << 30))
         #expect(value(text, "accelerator_utilization_ratio{\(resetting)}") == nil)
+    }
+
+    /// Regression (issue 17): a failed HL_INFO_HW_IP_INFO was not retried until the device was reopened, so the
+    /// HBM total stayed absent, yet the log said "recovered" one tick later. Device 0's first two HW_IP_INFO calls
+    /// fail here: the total must appear once a retry succeeds, and "recovered" must not be logged before that.
+    @Test func aFailedHWIPInfoIsRetriedAndRecoveryIsLoggedOnlyOnceItSucceeds() throws {
+        let (exporter, proc) = try Self.start("gaudi2-8", gaudiDriverInfo: FixtureNodes.gaudiDriverInfo(hwIPInfoFailures: [0: 2]))
+        defer { exporter.stop(); try? FileManager.default.removeItem(at: proc) }
+        let first = "accelerator=\"0000:19:00.0\",vendor=\"habana\",model=\"Gaudi2\""
+        let total = "accelerator_memory_total_bytes{\(first),memory=\"hbm\"}"
+        func recoveryLines() -> [Substring] {
+            exporter.log.split(separator: "\n").filter { $0.contains("msg=recovered") && $0.contains("accel0/device/HL_INFO_HW_IP_INFO") }
+        }
+        var recoveredTooEarly = false
+        let text = try exporter.waitForMetrics(timeout: 15) { text in
+            let present = value(text, total) != nil
+            if !present && !recoveryLines().isEmpty { recoveredTooEarly = true }
+            return present
+        }
+        #expect(value(text, total) == Double(96 << 30))
+        #expect(value(text, "accelerator_memory_used_bytes{\(first),memory=\"hbm\"}") == Double(48 << 30))
+        #expect(!recoveredTooEarly, "\"recovered\" logged while the HBM total was still absent:\n\(exporter.log.suffix(3000))")
+        // The failure is logged once, and its recovery once, after the retry that succeeded.
+        let failures = exporter.log.split(separator: "\n").filter { $0.contains("HL_INFO_HW_IP_INFO: ") && $0.contains("0000:19:00.0") }
+        #expect(failures.count == 1, "\(failures)")
+        _ = try exporter.waitForMetrics { _ in !recoveryLines().isEmpty }
+        #expect(recoveryLines().count == 1)
+        // Utilization never depended on HW_IP_INFO: it was there from the first tick on.
+        #expect(value(text, "accelerator_utilization_ratio{\(first)}") == 0.05)
     }
 }

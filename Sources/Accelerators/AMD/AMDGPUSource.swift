@@ -14,6 +14,8 @@ public final class AMDGPUSource: AcceleratorSource {
     private let discoveryInterval: Double
     private var cards: [Card] = []
     private var schedule: DiscoverySchedule
+    /// Each card's XGMI byte counters at its last sample, for the per-link rates.
+    private var lastInterconnect: [String: (at: MonotonicInstant, bytes: [DeviceSample.InterconnectKey: Double])] = [:]
     /// `pcie_bw`, read off the sampler (nil: not read).
     private let pcieBandwidth: PCIeBandwidthReader?
     private let pcieBandwidthInterval: Double
@@ -46,7 +48,8 @@ public final class AMDGPUSource: AcceleratorSource {
         var devices: [DeviceSample] = []
         devices.reserveCapacity(cards.count)
         for card in cards {
-            let sample = read(card)
+            var sample = read(card)
+            interconnectRates(card.entry, now: now, into: &sample)
             // A card that stopped answering may have left: look again next tick rather than in ten seconds.
             if !sample.up { schedule.requestSoon() }
             devices.append(sample)
@@ -87,7 +90,28 @@ public final class AMDGPUSource: AcceleratorSource {
         for gone in before.subtracting(after).sorted() { logger.info("accelerator left discovery", metadata: ["accelerator": "\(gone)"]) }
         for new in after.subtracting(before).sorted() { logger.info("accelerator discovered", metadata: ["accelerator": "\(new)", "collector": "amdgpu"]) }
         cards = found
+        lastInterconnect = lastInterconnect.filter { entry in found.contains { $0.entry == entry.key } }
         pcieBandwidth?.setCards(found.map(\.entry))
+    }
+
+    /// Bytes per second over each XGMI link since the card's previous sample, from the firmware's accumulators. None
+    /// on a card's first sample, for a link whose counter went backwards (a driver reload or reset starts it again)
+    /// and when no time passed.
+    private func interconnectRates(_ entry: String, now: MonotonicInstant, into sample: inout DeviceSample) {
+        guard sample.up, !sample.interconnectBytes.isEmpty else {
+            lastInterconnect[entry] = nil
+            return
+        }
+        if let last = lastInterconnect[entry] {
+            let seconds = now.seconds(since: last.at)
+            if seconds > 0 {
+                for (key, bytes) in sample.interconnectBytes {
+                    guard let before = last.bytes[key], bytes >= before else { continue }
+                    sample.interconnectBytesPerSecond[key] = (bytes - before) / seconds
+                }
+            }
+        }
+        lastInterconnect[entry] = (now, sample.interconnectBytes)
     }
 
     /// `card0`, `card57` — but not connector entries such as `card0-DP-1` or render nodes.
@@ -218,7 +242,25 @@ public final class AMDGPUSource: AcceleratorSource {
         }
 
         readGPUMetrics(base: base, entry: card.entry, tag: tag, into: &sample)
+        if let total = sample.pcieBandwidthBytesPerSecond["total"] {
+            let capacity = Self.pcieCapacityBytesPerSecond(speed: sample.pcieLinkSpeedTransfersPerSecond, width: sample.pcieLinkWidth)
+            if total > capacity {
+                // `pcie_bandwidth_inst` is GB/s by the headers and v1_9's unit tag, Mb/s by amd-smi's documentation
+                // (UNVERIFIED on hardware): a figure the link cannot carry means the unit is not GB/s here.
+                problems.report("\(card.entry)/pcie_bandwidth_inst",
+                                "\(tag): gpu_metrics pcie_bandwidth_inst \(total / 1e9) GB/s exceeds the link's \(capacity / 1e9) GB/s; left absent (its unit is unverified)")
+                sample.pcieBandwidthBytesPerSecond["total"] = nil
+            }
+        }
         return sample
+    }
+
+    /// The most a PCIe link moves in both directions together, in bytes per second: per-lane rate × lanes × 2 / 8
+    /// (before encoding overhead, so an upper bound). An unknown speed or width counts as PCIe 6.0 ×16.
+    static func pcieCapacityBytesPerSecond(speed: Double?, width: Double?) -> Double {
+        let lanes = width.map { min(max($0, 1), 32) } ?? 16
+        let rate = speed.map { min(max($0, 2.5e9), 64e9) } ?? 64e9
+        return rate * lanes * 2 / 8
     }
 
     private func readGPUMetrics(base: String, entry: String, tag: String, into sample: inout DeviceSample) {
@@ -248,7 +290,10 @@ public final class AMDGPUSource: AcceleratorSource {
         if sample.utilizationRatio == nil { sample.utilizationRatio = m.gfxActivityRatio.map(clampRatio) }
         set(&sample.engineUtilizationRatio, "gfx", m.gfxActivityRatio.map(clampRatio))
         set(&sample.engineUtilizationRatio, "memory_controller", m.memoryActivityRatio.map(clampRatio))
-        set(&sample.engineUtilizationRatio, "video_decode", m.mediaActivityRatio.map(clampRatio))
+        // UVD/VCN both decode and encode (the kernel's `average_mm_activity` is "UVD or VCN"): `video`, as for
+        // Intel's video engines; the JPEG decoders apart, as AMD's own exporter publishes them.
+        set(&sample.engineUtilizationRatio, "video", m.mediaActivityRatio.map(clampRatio))
+        set(&sample.engineUtilizationRatio, "jpeg", m.jpegActivityRatio.map(clampRatio))
         set(&sample.temperatureCelsius, "edge", m.temperatureEdgeCelsius)
         set(&sample.temperatureCelsius, "junction", m.temperatureHotspotCelsius)
         set(&sample.temperatureCelsius, "memory", m.temperatureMemoryCelsius)

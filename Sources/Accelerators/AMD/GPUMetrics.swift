@@ -31,6 +31,7 @@
 ///   smu_v13_0_6/_12 code fills: 440 bytes per partition (not 376, as one third-party table has it).
 /// - the partitioned v1_6 and `amdgpu_xcp_metrics`: rocm_smi_lib `rocm_smi_gpu_metrics.h` and a mechanical
 ///   conversion of a current `kgd_pp_interface.h`, which agree (UNVERIFIED against a kernel tree copy itself).
+/// - v1_9 has no fixed offsets: see `decodeAttributes`.
 /// Each was then compiled with gcc on x86-64 (natural alignment, no packing) in a throwaway C file printing
 /// `offsetof`/`sizeof` for every field used below; each layout's `size` is that `sizeof`.
 /// Tests/AcceleratorsTests/GPUMetricsTests.swift places values at these literal offsets byte by byte, and its
@@ -54,8 +55,12 @@ public struct GPUMetrics: Sendable, Equatable {
     public var gfxActivityRatio: Double?
     /// Memory controller (UMC) activity.
     public var memoryActivityRatio: Double?
-    /// Video (UVD/VCN) activity: `average_mm_activity`, or the mean over the VCN instances that report.
+    /// Video (UVD/VCN, which decode and encode) activity: `average_mm_activity`, or the mean over the VCN instances
+    /// that report.
     public var mediaActivityRatio: Double?
+    /// JPEG decoder activity: the mean over the JPEG engines that report (`jpeg_activity[]` in v1_5 and the first
+    /// v1_6, the partitions' `jpeg_busy[]` from the partitioned v1_6 on, `JPEG_BUSY` in v1_9).
+    public var jpegActivityRatio: Double?
 
     /// `average_socket_power` (v1_1–v1_3, v2_4) or `curr_socket_power` (v1_4+).
     public var socketPowerWatts: Double?
@@ -72,8 +77,10 @@ public struct GPUMetrics: Sendable, Equatable {
     public var pcieLinkWidth: Double?
     /// `pcie_link_speed` is in 0.1 GT/s.
     public var pcieLinkSpeedTransfersPerSecond: Double?
-    /// `pcie_bandwidth_inst` (v1_4+), both directions together, in bytes per second. The headers say GB/s;
-    /// v1_4 and v1_5 are taken as 10^9 B/s **[UNVERIFIED for v1_6+, which the reference also reports as Mb/s]**.
+    /// `pcie_bandwidth_inst` (v1_4+), both directions together, in bytes per second. The headers say GB/s and
+    /// v1_9 tags the value with its GB/s unit, so it is taken as 10^9 B/s **[UNVERIFIED on hardware: amd-smi and
+    /// AMD's device-metrics-exporter document their copy of the same number as Mb/s]**; the amdgpu source drops a
+    /// figure the PCIe link could not carry.
     public var pcieBandwidthBytesPerSecond: Double?
 
     /// The ASIC-independent throttler bits (`indep_throttle_status`, kernel `SMU_THROTTLER_*_BIT`), present in v1_3
@@ -123,6 +130,7 @@ public struct GPUMetrics: Sendable, Equatable {
         case .legacyV1(let l): decode(l, reader, into: &m)
         case .mi300(let l): decode(l, reader, into: &m)
         case .apuV24: decodeV24(reader, into: &m)
+        case .attributes: try decodeAttributes(reader, structureSize: structureSize, into: &m)
         }
         return m
     }
@@ -167,6 +175,8 @@ extension GPUMetrics {
     struct MI300Layout {
         /// `vcn_activity[4]` (v1_4, v1_5, first v1_6); later layouts have per-partition `vcn_busy` instead.
         var vcnActivity: Int?
+        /// `jpeg_activity[32]` (v1_5, first v1_6); later layouts have per-partition `jpeg_busy` instead.
+        var jpegActivity: Int? = nil
         var energyAccumulator: Int
         /// ASIC-specific u32 (v1_4, v1_5, first v1_6).
         var throttleStatus: Int?
@@ -183,9 +193,9 @@ extension GPUMetrics {
         var currentSocclk: Int
         var currentVclk0: Int
         var currentUclk: Int
-        /// `xcp_stats[8]`: array offset, element size (`sizeof` of the amdgpu_xcp_metrics variant), and the offset
-        /// of `vcn_busy` in an element.
-        var xcpStats: (offset: Int, stride: Int, vcnBusy: Int)?
+        /// `xcp_stats[8]`: array offset, element size (`sizeof` of the amdgpu_xcp_metrics variant), the offset of
+        /// `vcn_busy` in an element, and of `jpeg_busy` with its length (it follows `gfx_busy_inst[8]`, u32).
+        var xcpStats: (offset: Int, stride: Int, vcnBusy: Int, jpegBusy: Int, jpegCount: Int)?
     }
 
     struct Layout {
@@ -193,6 +203,8 @@ extension GPUMetrics {
             case legacyV1(LegacyV1Layout)
             case mi300(MI300Layout)
             case apuV24
+            /// v1_9: a sequence of self-describing attributes (no fixed offsets).
+            case attributes
         }
         var format: UInt8
         var content: UInt8
@@ -220,12 +232,12 @@ extension GPUMetrics {
             currentGfxclk: 240, currentSocclk: 256, currentVclk0: 264, currentUclk: 280, xcpStats: nil))),
         // gpu_metrics_v1_5: sizeof 360 (jpeg_activity[32] at 24 pushes energy to 88).
         Layout(format: 1, content: 5, size: 360, kind: .mi300(.init(
-            vcnActivity: 16, energyAccumulator: 88, throttleStatus: 104, pcieLinkWidth: 112, pcieLinkSpeed: 114,
+            vcnActivity: 16, jpegActivity: 24, energyAccumulator: 88, throttleStatus: 104, pcieLinkWidth: 112, pcieLinkSpeed: 114,
             xgmiReadDataAcc: 176, xgmiWriteDataAcc: 240, firmwareTimestamp: 304,
             currentGfxclk: 312, currentSocclk: 328, currentVclk0: 336, currentUclk: 352, xcpStats: nil))),
         // gpu_metrics_v1_6 as first merged: sizeof 384.
         Layout(format: 1, content: 6, size: 384, kind: .mi300(.init(
-            vcnActivity: 16, energyAccumulator: 88, throttleStatus: 128, pcieLinkWidth: 136, pcieLinkSpeed: 138,
+            vcnActivity: 16, jpegActivity: 24, energyAccumulator: 88, throttleStatus: 128, pcieLinkWidth: 136, pcieLinkSpeed: 138,
             xgmiReadDataAcc: 200, xgmiWriteDataAcc: 264, firmwareTimestamp: 328,
             currentGfxclk: 336, currentSocclk: 352, currentVclk0: 360, currentUclk: 376, xcpStats: nil))),
         // gpu_metrics_v1_6 rewritten with partitions: sizeof 1664; num_partition 306,
@@ -234,23 +246,25 @@ extension GPUMetrics {
             vcnActivity: nil, energyAccumulator: 16, throttleStatus: nil, pcieLinkWidth: 60, pcieLinkSpeed: 62,
             xgmiReadDataAcc: 128, xgmiWriteDataAcc: 192, firmwareTimestamp: 256,
             currentGfxclk: 264, currentSocclk: 280, currentVclk0: 288, currentUclk: 304,
-            xcpStats: (offset: 312, stride: 168, vcnBusy: 96)))),
+            xcpStats: (offset: 312, stride: 168, vcnBusy: 96, jpegBusy: 32, jpegCount: 32)))),
         // gpu_metrics_v1_7: sizeof 2208; mem_max_bandwidth 16, xgmi_link_status 264, num_partition 338,
         // xcp_stats[8] of amdgpu_xcp_metrics_v1_1 (sizeof 232, vcn_busy at 96) at 344.
         Layout(format: 1, content: 7, size: 2208, kind: .mi300(.init(
             vcnActivity: nil, energyAccumulator: 24, throttleStatus: nil, pcieLinkWidth: 68, pcieLinkSpeed: 70,
             xgmiReadDataAcc: 136, xgmiWriteDataAcc: 200, firmwareTimestamp: 288,
             currentGfxclk: 296, currentSocclk: 312, currentVclk0: 320, currentUclk: 336,
-            xcpStats: (offset: 344, stride: 232, vcnBusy: 96)))),
+            xcpStats: (offset: 344, stride: 232, vcnBusy: 96, jpegBusy: 32, jpegCount: 32)))),
         // gpu_metrics_v1_8: sizeof 3872; as v1_7 up to num_partition, then xcp_stats[8] of amdgpu_xcp_metrics_v1_2
         // (sizeof 440: jpeg_busy[40] moves vcn_busy to 112) at 344.
         Layout(format: 1, content: 8, size: 3872, kind: .mi300(.init(
             vcnActivity: nil, energyAccumulator: 24, throttleStatus: nil, pcieLinkWidth: 68, pcieLinkSpeed: 70,
             xgmiReadDataAcc: 136, xgmiWriteDataAcc: 200, firmwareTimestamp: 288,
             currentGfxclk: 296, currentSocclk: 312, currentVclk0: 320, currentUclk: 336,
-            xcpStats: (offset: 344, stride: 440, vcnBusy: 112)))),
+            xcpStats: (offset: 344, stride: 440, vcnBusy: 112, jpegBusy: 32, jpegCount: 40)))),
         // gpu_metrics_v2_4 (APU, e.g. Van Gogh): sizeof 168.
         Layout(format: 2, content: 4, size: 168, kind: .apuV24),
+        // gpu_metrics v1_9: header and attr_count (8 bytes), then attributes; the size is the producer's.
+        Layout(format: 1, content: 9, size: 8, kind: .attributes),
     ]
 }
 
@@ -283,8 +297,8 @@ extension GPUMetrics.Layout {
                 + "(the header documents them from v2_4 on)"
         case (3, _):
             return "\(name) (APU) is not decoded"
-        case (1, 9...):
-            return "\(name) is not decoded (attribute-encoded layouts are not supported)"
+        case (1, 10...):
+            return "\(name) is not decoded (newer than the attribute-encoded v1_9)"
         default:
             return "unknown \(name)"
         }
@@ -346,6 +360,16 @@ extension GPUMetrics {
             }
         }
         if !vcn.isEmpty { m.mediaActivityRatio = vcn.reduce(0, +) / Double(vcn.count) / 100 }
+        var jpeg: [Double] = []
+        if let offset = l.jpegActivity {
+            jpeg = (0..<32).compactMap { r.u16Value(offset + 2 * $0) }
+        } else if let xcp = l.xcpStats {
+            for partition in 0..<8 {
+                let base = xcp.offset + partition * xcp.stride + xcp.jpegBusy
+                jpeg += (0..<xcp.jpegCount).compactMap { r.u16Value(base + 2 * $0) }
+            }
+        }
+        if !jpeg.isEmpty { m.jpegActivityRatio = jpeg.reduce(0, +) / Double(jpeg.count) / 100 }
 
         m.energyJoules = r.u64Available(l.energyAccumulator).map { Double($0) / 65536 }
         if let offset = l.throttleStatus { m.asicThrottleStatus = r.u32Available(offset) }
@@ -386,11 +410,145 @@ extension GPUMetrics {
         m.voltageGfxVolts = r.u16Value(156).map { $0 / 1000 }
     }
 
+    /// gpu_metrics v1_9 (SMUv13.0.6 and 13.0.12: MI300 class and MI350 class on kernels with the attribute format):
+    /// header, `int attr_count`, then `attr_count` packed attributes, each a u64 encoding followed by its values.
+    /// The encoding is `unit << 24 | type << 20 | id << 10 | count` (kernel `AMDGPU_METRICS_ENC_ATTR`); the type
+    /// gives the value width (u8/s8, u16/s16, u32/s32, u64/s64), all-ones is "not available" as in every layout, and
+    /// the unit says what the number means, so a value is converted by the unit it carries, never by a guess:
+    /// ids, types and units from the amd-gfx series "drm/amd/pm: Add gpu metrics 1.9" / "Use gpu metrics 1.9 for
+    /// SMUv13.0.6" (Sept 2025; the u64 encoding word of its v4 helper macros, `struct __packed`)
+    /// **[UNVERIFIED against a released kernel and hardware]**. An attribute whose unit is not
+    /// the kind its id needs is dropped; an unknown id is skipped (its size is in its encoding); an attribute that
+    /// runs past `structure_size`, or a count beyond the blob, fails the blob as truncated.
+    private static func decodeAttributes(_ r: GPUMetricsBytes, structureSize: Int, into m: inout GPUMetrics) throws(GPUMetricsError) {
+        let declared = Int(Int32(bitPattern: r.load(4, as: UInt32.self)))
+        guard declared >= 0, declared <= 4096 else {
+            throw GPUMetricsError(.truncated, "gpu_metrics v1_9: attr_count \(declared)")
+        }
+        var attributes: [Int: MetricsAttribute] = [:]
+        var offset = 8
+        for index in 0..<declared {
+            guard offset + 8 <= structureSize else {
+                throw GPUMetricsError(.truncated, "gpu_metrics v1_9: attribute \(index) of \(declared) starts past \(structureSize) bytes")
+            }
+            let encoding = r.load(offset, as: UInt64.self)
+            let unit = Int((encoding >> 24) & 0xFF), type = Int((encoding >> 20) & 0xF)
+            let id = Int((encoding >> 10) & 0x3FF), count = Int(encoding & 0x3FF)
+            guard type < MetricsAttribute.widths.count else {
+                throw GPUMetricsError(.truncated, "gpu_metrics v1_9: attribute \(index) has unknown type \(type)")
+            }
+            let width = MetricsAttribute.widths[type]
+            let end = offset + 8 + width * count
+            guard end <= structureSize else {
+                throw GPUMetricsError(.truncated, "gpu_metrics v1_9: attribute \(index) (id \(id)) ends at \(end), past \(structureSize) bytes")
+            }
+            let values: [UInt64?] = (0..<count).map { i in
+                let at = offset + 8 + width * i
+                let raw: UInt64 = switch width {
+                case 1: UInt64(r.u8(at))
+                case 2: UInt64(r.load(at, as: UInt16.self))
+                case 4: UInt64(r.load(at, as: UInt32.self))
+                default: r.load(at, as: UInt64.self)
+                }
+                let allOnes: UInt64 = width == 8 ? .max : (1 << (8 * width)) - 1
+                return raw == allOnes ? nil : raw
+            }
+            // The first occurrence of an id counts (the kernel writes each once).
+            if attributes[id] == nil { attributes[id] = MetricsAttribute(unit: unit, signed: type % 2 == 1, width: width, values: values) }
+            offset = end
+        }
+
+        typealias A = MetricsAttribute
+        func scalar(_ id: Int, _ kind: A.Kind) -> Double? { attributes[id]?.values(as: kind).first ?? nil }
+        func array(_ id: Int, _ kind: A.Kind) -> [Double?] { attributes[id]?.values(as: kind) ?? [] }
+        func mean(_ values: [Double?]) -> Double? {
+            let present = values.compactMap { $0 }
+            return present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
+        }
+
+        m.temperatureHotspotCelsius = scalar(A.temperatureHotspot, .celsius)
+        m.temperatureMemoryCelsius = scalar(A.temperatureMemory, .celsius)
+        m.socketPowerWatts = scalar(A.currentSocketPower, .watts)
+        m.gfxActivityRatio = scalar(A.averageGfxActivity, .ratio)
+        m.memoryActivityRatio = scalar(A.averageUMCActivity, .ratio)
+        // The energy counter's encoding carries no unit; the producers fill it in 15.259 µJ (2^-16 J), as for
+        // v1_4..v1_8 ("Energy counter reported in 15.259uJ (2^-16) units", smu_v13_0_6/12_ppt.c).
+        m.energyJoules = scalar(A.energyAccumulator, .count).map { $0 / 65536 }
+        m.pcieLinkWidth = scalar(A.pcieLinkWidth, .count)
+        m.pcieLinkSpeedTransfersPerSecond = scalar(A.pcieLinkSpeed, .transfersPerSecond)
+        m.pcieBandwidthBytesPerSecond = scalar(A.pcieBandwidthInst, .bytesPerSecond)
+        let read = array(A.xgmiReadDataAcc, .bytes), write = array(A.xgmiWriteDataAcc, .bytes)
+        m.xgmiReadBytes = read.contains { $0 != nil } ? read : nil
+        m.xgmiWriteBytes = write.contains { $0 != nil } ? write : nil
+        if let raw = attributes[A.firmwareTimestamp], raw.unit == A.unitTime10ns, let ticks = raw.values.first ?? nil {
+            m.firmwareTimestamp = ticks
+        }
+        m.gfxClockHertz = array(A.currentGfxclk, .hertz).lazy.compactMap { $0 }.first
+        m.socClockHertz = array(A.currentSocclk, .hertz).lazy.compactMap { $0 }.first
+        m.videoClockHertz = array(A.currentVclk0, .hertz).lazy.compactMap { $0 }.first
+        m.memoryClockHertz = scalar(A.currentUclk, .hertz)
+        m.mediaActivityRatio = mean(array(A.vcnBusy, .ratio))
+        m.jpegActivityRatio = mean(array(A.jpegBusy, .ratio))
+    }
+
     private static func firstAvailable(_ r: GPUMetricsBytes, _ offset: Int, count: Int) -> Double? {
         for i in 0..<count {
             if let v = r.u16Value(offset + 2 * i) { return v }
         }
         return nil
+    }
+}
+
+/// One v1_9 attribute: its unit code and raw values (nil: all-ones, not available).
+struct MetricsAttribute {
+    var unit: Int
+    var signed: Bool
+    /// Bytes per value.
+    var width: Int
+    var values: [UInt64?]
+
+    /// Value widths by type code: U8, S8, U16, S16, U32, S32, U64, S64 (`enum amdgpu_metrics_attr_type`).
+    static let widths = [1, 1, 2, 2, 4, 4, 8, 8]
+
+    // `enum amdgpu_metrics_attr_id` (only the ids read here).
+    static let temperatureHotspot = 0, temperatureMemory = 1, currentSocketPower = 3, averageGfxActivity = 4
+    static let averageUMCActivity = 5, energyAccumulator = 7, pcieLinkWidth = 16, pcieLinkSpeed = 17
+    static let pcieBandwidthInst = 23, xgmiReadDataAcc = 29, xgmiWriteDataAcc = 30, firmwareTimestamp = 32
+    static let currentGfxclk = 33, currentSocclk = 34, currentVclk0 = 35, currentUclk = 37
+    static let jpegBusy = 41, vcnBusy = 42
+
+    // `enum amdgpu_metrics_attr_unit`: NONE 0, CLOCK_1 (MHz) 1, TEMP_1 (°C) 2, POWER_1 (W) 3, TIME_1 (ns) 4,
+    // TIME_2 (10 ns) 5, SPEED_1 (GT/s) 6, SPEED_2 (0.1 GT/s) 7, BW_1 (GB/s) 8, DATA_1 (KB) 9, PERCENT 10.
+    static let unitTime10ns = 5
+
+    /// What a reading must be; each accepts only the units that measure it, and converts to base units.
+    enum Kind {
+        case count, hertz, celsius, watts, transfersPerSecond, bytesPerSecond, bytes, ratio
+
+        func scale(unit: Int) -> Double? {
+            switch (self, unit) {
+            case (.count, 0): return 1
+            case (.hertz, 1): return 1e6
+            case (.celsius, 2): return 1
+            case (.watts, 3): return 1
+            case (.transfersPerSecond, 6): return 1e9
+            case (.transfersPerSecond, 7): return 1e8
+            case (.bytesPerSecond, 8): return 1e9
+            // "KB": taken as 1024 bytes, as for the v1_4..v1_8 accumulators (UNVERIFIED which).
+            case (.bytes, 9): return 1024
+            case (.ratio, 10): return 0.01
+            default: return nil
+            }
+        }
+    }
+
+    /// The values in base units; empty when the unit does not measure `kind`. Signed values are sign-extended.
+    func values(as kind: Kind) -> [Double?] {
+        guard let scale = kind.scale(unit: unit) else { return [] }
+        let shift = UInt64(64 - 8 * width)
+        return values.map { raw in
+            raw.map { (signed ? Double(Int64(bitPattern: $0 << shift) >> Int64(shift)) : Double($0)) * scale }
+        }
     }
 }
 

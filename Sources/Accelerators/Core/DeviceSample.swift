@@ -10,7 +10,7 @@ public struct DeviceSample: Sendable, Equatable {
 
     public var utilizationRatio: Double?
     /// Keyed by DESIGN.md's `engine` vocabulary (`gfx`, `compute`, `copy`, `video_decode`, `video_encode`,
-    /// `memory_controller`).
+    /// `memory_controller`), plus `video` for engines that both decode and encode (Intel, AMD VCN) and `jpeg`.
     public var engineUtilizationRatio: [String: Double] = [:]
     /// Keyed by `memory` label (`vram`, `gtt`, `vis_vram`, `hbm`).
     public var memoryUsedBytes: [String: Double] = [:]
@@ -35,8 +35,9 @@ public struct DeviceSample: Sendable, Equatable {
     /// Keyed by `direction`: `rx`, `tx`, or `total` where the hardware gives only the sum (AMD gpu_metrics).
     public var pcieBandwidthBytesPerSecond: [String: Double] = [:]
     public var interconnectBytes: [InterconnectKey: Double] = [:]
-    /// Bytes per second per link and direction, averaged over the sample interval (NVIDIA GPM's NVLink rates, else
-    /// the change of `interconnectBytes` since the previous tick).
+    /// Bytes per second per link and direction between the last two samples (NVIDIA GPM's NVLink rates; else from
+    /// `interconnectBytes` where the hardware gives only counters); the conformance suite's name rules find
+    /// interconnect bandwidth by this.
     public var interconnectBytesPerSecond: [InterconnectKey: Double] = [:]
     /// Saturation (NVIDIA GPM, Hopper and later), each averaged over the interval since the previous tick: the
     /// share of SMs busy, resident warps against the maximum, and device-memory bandwidth against its peak.

@@ -54,9 +54,11 @@ public protocol GaudiDriverInfo: AnyObject {
     func forget(_ node: GaudiControlNode)
 }
 
-/// Opens each control node read-only once and keeps it; issues HL_INFO_HW_IP_INFO once per open (the DRAM size
-/// does not change) and HL_INFO_DRAM_USAGE plus HL_INFO_DEVICE_UTILIZATION every read. A node that fails with
-/// ENODEV/EBADF/EIO is closed and reopened on the next read.
+/// Opens each control node read-only once and keeps it; issues HL_INFO_HW_IP_INFO until it has answered with a DRAM
+/// size (the size does not change after that), and HL_INFO_DRAM_USAGE plus HL_INFO_DEVICE_UTILIZATION every read.
+/// A HW_IP_INFO that failed is asked again on every later read, and reported as a problem each time until it
+/// answers, so "recovered" is logged only once the size is really there. A node that fails with
+/// ENODEV/EBADF/EIO/ENXIO is closed and reopened on the next read.
 public final class HabanaControlDeviceInfo: GaudiDriverInfo {
     private var nodes: [GaudiControlNode: (fd: Int32, dramSize: UInt64?)] = [:]
 
@@ -68,7 +70,7 @@ public final class HabanaControlDeviceInfo: GaudiDriverInfo {
 
     public func read(_ node: GaudiControlNode) -> GaudiDriverReading {
         var reading = GaudiDriverReading()
-        let entry: (fd: Int32, dramSize: UInt64?)
+        var entry: (fd: Int32, dramSize: UInt64?)
         if let known = nodes[node] {
             entry = known
         } else {
@@ -77,18 +79,26 @@ public final class HabanaControlDeviceInfo: GaudiDriverInfo {
                 reading.problems.append("open \(node.path): \(String(cString: strerror(errno)))")
                 return reading
             }
-            var ip = CHabanaLabsHWIPInfoPrefix()
-            let rc = CHabanaLabs_info(fd, node.legacy ? 1 : 0, UInt32(CHabanaLabs_INFO_HW_IP_INFO), &ip, UInt32(MemoryLayout.size(ofValue: ip)))
-            if rc != 0 { reading.problems.append("HL_INFO_HW_IP_INFO: \(String(cString: strerror(-rc)))") }
-            entry = (fd, rc == 0 && ip.dram_size > 0 ? ip.dram_size : nil)
-            nodes[node] = entry
+            entry = (fd, nil)
         }
-        reading.dramTotalBytes = entry.dramSize
         var lost = false
         func failed(_ op: String, _ rc: Int32) {
             reading.problems.append("\(op): \(String(cString: strerror(-rc)))")
             if rc == -ENODEV || rc == -EBADF || rc == -EIO || rc == -ENXIO { lost = true }
         }
+        if entry.dramSize == nil {
+            var ip = CHabanaLabsHWIPInfoPrefix()
+            let rc = CHabanaLabs_info(entry.fd, node.legacy ? 1 : 0, UInt32(CHabanaLabs_INFO_HW_IP_INFO), &ip, UInt32(MemoryLayout.size(ofValue: ip)))
+            if rc != 0 {
+                failed("HL_INFO_HW_IP_INFO", rc)
+            } else if ip.dram_size == 0 {
+                reading.problems.append("HL_INFO_HW_IP_INFO: no DRAM size (0)")
+            } else {
+                entry.dramSize = ip.dram_size
+            }
+        }
+        nodes[node] = entry
+        reading.dramTotalBytes = entry.dramSize
         var usage = CHabanaLabsDRAMUsage()
         let usageRC = CHabanaLabs_info(entry.fd, node.legacy ? 1 : 0, UInt32(CHabanaLabs_INFO_DRAM_USAGE), &usage, UInt32(MemoryLayout.size(ofValue: usage)))
         if usageRC == 0 { reading.dramFreeBytes = usage.dram_free_mem } else { failed("HL_INFO_DRAM_USAGE", usageRC) }

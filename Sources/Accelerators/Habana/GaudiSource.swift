@@ -102,8 +102,11 @@ public final class GaudiSource: AcceleratorSource {
             guard let value = try? sysfs.readString("\(base)/\(name)"), !value.isEmpty, value != "N/A" else { return nil }
             return value
         }
-        // `device_type` is e.g. GAUDI2 or GAUDI3; a serial attribute is UNVERIFIED (read when present).
-        let model = attribute("device_type").map(Self.modelName) ?? "Gaudi"
+        // The product from `device_type`, else from the PCI device id, else `device_type` as given; a serial
+        // attribute is UNVERIFIED (read when present).
+        let deviceID = attribute("device").flatMap { UInt32($0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0, radix: 16) }
+        let deviceType = attribute("device_type")
+        let model = deviceType.flatMap { Self.modelName($0) } ?? deviceID.flatMap { Self.modelName(deviceID: $0) } ?? deviceType ?? "Gaudi"
         let serial = attribute("serial_number")
         var info: [(String, String)] = [("driver", "habanalabs")]
         if let node = nodeName { info.append(("node", node)) }
@@ -112,11 +115,35 @@ public final class GaudiSource: AcceleratorSource {
         return DeviceIdentity(accelerator: serial ?? pci, vendor: "habana", model: model, pciAddress: pci, info: info)
     }
 
-    /// `GAUDI2` → `Gaudi2`, `GAUDI3` → `Gaudi3`; anything else as given.
-    static func modelName(_ deviceType: String) -> String {
-        let upper = deviceType.uppercased()
-        guard upper.hasPrefix("GAUDI") else { return deviceType }
-        return "Gaudi" + upper.dropFirst(5).lowercased()
+    /// The product a `device_type` string names: `GAUDI2` → `Gaudi2`, `GAUDI3` → `Gaudi3`, `GOYA` → `Goya`.
+    ///
+    /// The driver spells the ASIC, and variants of one product as products of their own: upstream `GAUDI SEC`,
+    /// `GAUDI2B`, `GAUDI2C`, `GAUDI2D` (drivers/accel/habanalabs/common/sysfs.c), Intel's out-of-tree driver also
+    /// `GAUDI2E`, `GAUDI3D`, `GAUDI3E`, a board after a space (`GAUDI3 HL-338`, `GAUDI HL2000M SEC`) and
+    /// `… Simulator` / `… FPGA`. A variant is not a new model: the letters after the generation and everything after
+    /// the first word are dropped. nil for anything that is not a Gaudi or Goya name (the caller falls back).
+    static func modelName(_ deviceType: String) -> String? {
+        let word = deviceType.split(separator: " ").first.map { $0.uppercased() } ?? ""
+        if word == "GOYA" { return "Goya" }
+        guard word.hasPrefix("GAUDI") else { return nil }
+        let rest = word.dropFirst(5)
+        let generation = rest.prefix { $0.isASCII && $0.isNumber }
+        // After the generation only a variant letter may follow (GAUDI2B, GAUDI3E).
+        guard rest.dropFirst(generation.count).allSatisfy({ $0.isASCII && $0.isLetter }), rest.dropFirst(generation.count).count <= 1
+        else { return nil }
+        return "Gaudi" + generation
+    }
+
+    /// The product of a habanalabs PCI device id (pci.ids, 2026-08): 0x1000 and 0x1010 (secured) Gaudi, 0x1020
+    /// Gaudi2, 0x1060 and 0x1063 (PCIe add-in card) Gaudi3, 0x0001 Goya.
+    static func modelName(deviceID: UInt32) -> String? {
+        switch deviceID {
+        case 0x0001: return "Goya"
+        case 0x1000, 0x1010: return "Gaudi"
+        case 0x1020: return "Gaudi2"
+        case 0x1060, 0x1063: return "Gaudi3"
+        default: return nil
+        }
     }
 
     private func read(_ device: Device) -> DeviceSample {

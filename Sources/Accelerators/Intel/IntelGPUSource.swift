@@ -171,7 +171,9 @@ public final class IntelGPUSource: AcceleratorSource {
             sample.up = false
             return sample
         }
-        if card.driver == .xe, let total = xeVRAMBytes(base: base) { sample.memoryTotalBytes["vram"] = total }
+        if card.driver == .xe, let total = xeVRAMBytes(base: base, pci: card.identity.pciAddress, tag: tag) {
+            sample.memoryTotalBytes["vram"] = total
+        }
         if let usage, let pci = card.identity.pciAddress {
             let device = usage.devices[pci]
             if usage.hasInterval {
@@ -219,18 +221,60 @@ public final class IntelGPUSource: AcceleratorSource {
             .sorted { (Int($0.dropFirst(4)) ?? .max) < (Int($1.dropFirst(4)) ?? .max) }
     }
 
-    /// xe's per-tile `physical_vram_size_bytes`, summed. **[UNVERIFIED]**: not in the reference; igt and Level
-    /// Zero's sysman read it there. Physical size, reserved pages included. Any tile missing or garbled: absent.
-    private func xeVRAMBytes(base: String) -> Double? {
+    /// The xe card's VRAM size, from whichever place this kernel publishes it in:
+    /// 1. `device/tileT/physical_vram_size_bytes`, summed over tiles (the kernels that have it; igt and Level Zero's
+    ///    sysman read it there): the physical size, reserved pages included. **[UNVERIFIED]** not in our reference;
+    ///    torvalds' tree no longer has it in `xe_tile_sysfs.c`.
+    /// 2. Newer kernels register each VRAM manager with the dmem cgroup controller (6.14+, `CONFIG_CGROUP_DMEM`):
+    ///    the root cgroup's `dmem.capacity` lists `drm/<PCI address>/vram<N> <bytes>` per tile (kernel
+    ///    `drmm_cgroup_register_region`, `dmem_cgroup_region_capacity_show`), the VRAM manager's usable size. Read
+    ///    as `<sysfs>/fs/cgroup/dmem.capacity`: the cgroup2 root must be mounted there (the host's `/sys` with its
+    ///    submounts; a container's own cgroup namespace does not show the file).
+    /// Kernels with neither give the size only through `DRM_IOCTL_XE_DEVICE_QUERY` (`DRM_XE_DEVICE_QUERY_MEM_REGIONS`,
+    /// `total_size` of the VRAM regions) on the render node, which this source does not issue: absent there.
+    /// Any tile missing or garbled: absent, never a partial sum.
+    private func xeVRAMBytes(base: String, pci: String?, tag: String) -> Double? {
         let tiles = Self.tiles(sysfs, base)
-        guard !tiles.isEmpty else { return nil }
+        if !tiles.isEmpty, tiles.allSatisfy({ sysfs.exists("\(base)/\($0)/physical_vram_size_bytes") }) {
+            var total = 0.0
+            for tile in tiles {
+                guard let bytes = try? sysfs.readInteger("\(base)/\(tile)/physical_vram_size_bytes"), bytes > 0, bytes < 1 << 50 else {
+                    problems.report("\(base)/physical_vram_size_bytes", "\(tag): \(tile)/physical_vram_size_bytes unreadable or out of range")
+                    return nil
+                }
+                total += Double(bytes)
+            }
+            return total
+        }
+        guard let pci, let text = try? sysfs.readString(Self.dmemCapacityPath) else { return nil }
+        switch Self.dmemVRAMBytes(text, pci: pci) {
+        case .some(.some(let bytes)): return bytes
+        case .some(.none):
+            problems.report("\(base)/dmem.capacity", "\(tag): dmem.capacity lists this card's VRAM with a garbled size")
+            return nil
+        case .none: return nil
+        }
+    }
+
+    /// The root cgroup's dmem capacities, relative to the sysfs root.
+    static let dmemCapacityPath = "fs/cgroup/dmem.capacity"
+
+    /// The sum of the card's `drm/<pci>/vram<N>` regions in a `dmem.capacity` text: nil when the card has none there,
+    /// `.some(nil)` when one of its lines is garbled (a partial sum is not the card's size).
+    static func dmemVRAMBytes(_ text: String, pci: String) -> Double?? {
+        let prefix = "drm/\(pci)/vram"
         var total = 0.0
-        for tile in tiles {
-            guard let bytes = try? sysfs.readInteger("\(base)/\(tile)/physical_vram_size_bytes"), bytes > 0, bytes < 1 << 50
-            else { return nil }
+        var found = false
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let name = fields.first, name.hasPrefix(prefix), name.dropFirst(prefix.count).allSatisfy(\.isNumber),
+                  !name.dropFirst(prefix.count).isEmpty
+            else { continue }
+            found = true
+            guard fields.count == 2, let bytes = UInt64(fields[1]), bytes > 0, bytes < 1 << 50 else { return .some(nil) }
             total += Double(bytes)
         }
-        return total
+        return found ? .some(total) : nil
     }
 
     // MARK: DRM fdinfo
@@ -311,15 +355,44 @@ public final class IntelGPUSource: AcceleratorSource {
     }
 }
 
-/// Marketing names for Intel GPU PCI device ids (checked against the pci.ids database), so `model` reads
-/// `Arc A770` rather than a hex id. Unknown ids (integrated GPUs, newer parts) fall back to `Intel GPU 0x…`.
+/// Model names for Intel GPU PCI device ids, so `model` reads `Arc B580` rather than a hex id.
+///
+/// Which ids exist and which family each belongs to: the kernel's `include/drm/intel/pciids.h` (the lists i915 and
+/// xe probe). The product names: the pci.ids database (pciutils/pciids, 2026-08). An id the database names only by
+/// codename (`Battlemage G21 [Intel Graphics]`, `Lunar Lake [Intel Graphics]`) gets that codename, never a guessed
+/// product; an id the database gives several products for gets them all (`Arc 130V/140V`). Unknown ids fall back
+/// to `Intel GPU 0x…`.
 enum IntelModels {
     static func name(deviceID: UInt32) -> String? { table[deviceID] }
 
-    private static let table: [UInt32: String] = [
-        0x56A0: "Arc A770", 0x56A1: "Arc A750", 0x56A2: "Arc A580", 0x56A5: "Arc A380", 0x56A6: "Arc A310",
-        0x56C0: "Data Center GPU Flex 170", 0x56C1: "Data Center GPU Flex 140",
-        0x0BD5: "Data Center GPU Max 1550", 0x0BD6: "Data Center GPU Max 1550",
-        0x0BDA: "Data Center GPU Max 1100", 0x0BDB: "Data Center GPU Max 1100",
-    ]
+    private static let table: [UInt32: String] = {
+        var t: [UInt32: String] = [
+            // Alchemist (DG2) and Arctic Sound-M (ATS-M): i915, or xe where forced.
+            0x56A0: "Arc A770", 0x56A1: "Arc A750", 0x56A2: "Arc A580", 0x56A5: "Arc A380", 0x56A6: "Arc A310",
+            0x56C0: "Data Center GPU Flex 170", 0x56C1: "Data Center GPU Flex 140", 0x56C2: "Data Center GPU Flex 170V",
+            // Ponte Vecchio (PVC): xe.
+            0x0B69: "Data Center GPU Max 1450", 0x0B6E: "Data Center GPU Max 1100C",
+            0x0BD4: "Data Center GPU Max 1550VG", 0x0BD5: "Data Center GPU Max 1550", 0x0BD6: "Data Center GPU Max 1550",
+            0x0BD7: "Data Center GPU Max 1350", 0x0BD8: "Data Center GPU Max 1350",
+            0x0BD9: "Data Center GPU Max 1100", 0x0BDA: "Data Center GPU Max 1100", 0x0BDB: "Data Center GPU Max 1100",
+            // Battlemage (BMG), xe's discrete GPUs: G21 and G31 dies.
+            0xE20B: "Arc B580", 0xE20C: "Arc B570", 0xE211: "Arc Pro B60", 0xE212: "Arc Pro B50",
+            0xE222: "Arc Pro B65", 0xE223: "Arc Pro B70",
+            // Lunar Lake and Panther Lake integrated GPUs (xe).
+            0x64A0: "Arc 130V/140V",
+            0xB080: "Arc B390", 0xB081: "Arc B370", 0xB082: "Arc B390", 0xB083: "Arc B370",
+            0xB084: "Arc Pro B390", 0xB085: "Arc Pro B370", 0xB086: "Arc Pro B390", 0xB087: "Arc Pro B370",
+            // Arrow Lake-H with Arc Pro graphics.
+            0x7D51: "Arc Pro 130T/140T",
+        ]
+        // Ids pci.ids names only by die or platform.
+        for id: UInt32 in [0xE202, 0xE209, 0xE20D, 0xE210, 0xE215, 0xE216] { t[id] = "Battlemage G21" }
+        for id: UInt32 in [0xE220, 0xE221] { t[id] = "Battlemage G31" }
+        for id: UInt32 in [0x6420, 0x64B0] { t[id] = "Lunar Lake" }
+        for id: UInt32 in [0xB08F, 0xB090, 0xB0A0, 0xB0B0] { t[id] = "Panther Lake" }
+        for id: UInt32 in [0xFD80, 0xFD81] { t[id] = "Wildcat Lake" }
+        for id: UInt32 in [0x7D40, 0x7D45, 0x7D55, 0x7D60, 0x7DD5] { t[id] = "Meteor Lake" }
+        for id: UInt32 in [0x7D41, 0x7D67, 0x7DD1, 0xB640] { t[id] = "Arrow Lake" }
+        return t
+    }()
 }
