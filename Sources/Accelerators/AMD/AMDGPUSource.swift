@@ -182,7 +182,7 @@ public final class AMDGPUSource: AcceleratorSource {
             }
         }
 
-        func value(_ file: String, scale: Double = 1, range: ClosedRange<Double>? = nil) -> Double? {
+        func value(_ file: String, divisor: Double = 1, range: ClosedRange<Double>? = nil) -> Double? {
             do {
                 let raw = Double(try sysfs.readInteger("\(base)/\(file)"))
                 answered += 1
@@ -190,7 +190,8 @@ public final class AMDGPUSource: AcceleratorSource {
                     problems.report("\(card.entry)/\(file)", "\(tag): \(file) out of range: \(raw)")
                     return nil
                 }
-                return raw * scale
+                // Divided, not multiplied by 0.01: 82 / 100 is 0.82, 82 × 0.01 is 0.8200000000000001.
+                return raw / divisor
             } catch {
                 note(error)
                 // A missing attribute is normal (APUs, older kernels); anything else is worth one log line.
@@ -199,8 +200,8 @@ public final class AMDGPUSource: AcceleratorSource {
             }
         }
 
-        sample.utilizationRatio = value("gpu_busy_percent", scale: 0.01, range: 0...100)
-        if let busy = value("mem_busy_percent", scale: 0.01, range: 0...100) {
+        sample.utilizationRatio = value("gpu_busy_percent", divisor: 100, range: 0...100)
+        if let busy = value("mem_busy_percent", divisor: 100, range: 0...100) {
             sample.engineUtilizationRatio["memory_controller"] = busy
         }
         let maxBytes = 1e15  // 1 PB: anything larger is garbage, not memory.

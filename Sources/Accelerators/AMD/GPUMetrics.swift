@@ -547,7 +547,11 @@ struct MetricsAttribute {
         guard let scale = kind.scale(unit: unit) else { return [] }
         let shift = UInt64(64 - 8 * width)
         return values.map { raw in
-            raw.map { (signed ? Double(Int64(bitPattern: $0 << shift) >> Int64(shift)) : Double($0)) * scale }
+            raw.map { raw in
+                let value = signed ? Double(Int64(bitPattern: raw << shift) >> Int64(shift)) : Double(raw)
+                // A fractional scale (percent's 0.01) divides by its reciprocal, so 82 % is exactly 0.82.
+                return scale < 1 ? value / (1 / scale).rounded() : value * scale
+            }
         }
     }
 }
