@@ -67,7 +67,15 @@ public struct KubernetesConfiguration: Sendable {
 
     /// A kubeconfig file's current context (or `context`). Relative file paths are relative to the file's folder.
     public static func kubeconfig(path: String, context: String? = nil) throws(KubernetesError) -> KubernetesConfiguration {
-        let bytes = try FileAccess.read(path)
+        try kubeconfig(parsing: try FileAccess.read(path), path: path, context: context) { (file) throws(KubernetesError) in
+            try FileAccess.read(file)
+        }
+    }
+
+    /// A kubeconfig's bytes, read from `path`; `readFile` reads the files it names (the fuzz target's reads none).
+    package static func kubeconfig(
+        parsing bytes: [UInt8], path: String, context: String?, readFile: (String) throws(KubernetesError) -> [UInt8]
+    ) throws(KubernetesError) -> KubernetesConfiguration {
         let document: ConfigValue
         do {
             document = try YAMLDocument.parse(bytes)
@@ -95,7 +103,7 @@ public struct KubernetesConfiguration: Sendable {
             guard let decoded = Base64.decode(data) else { throw fail("certificate-authority-data is not base64") }
             authority = decoded
         } else if let file = cluster["certificate-authority"]?.string {
-            authority = try FileAccess.read(resolve(file))
+            authority = try readFile(resolve(file))
         }
         var credentials = Credentials.none
         if let userName = contextEntry["user"]?.string, let user = document["users"]?.named(userName)?["user"] {
@@ -110,7 +118,7 @@ public struct KubernetesConfiguration: Sendable {
                         return decoded
                     }
                     guard let file = user[fileKey]?.string else { throw fail("user \"\(userName)\" lacks \(fileKey)") }
-                    return try FileAccess.read(resolve(file))
+                    return try readFile(resolve(file))
                 }
                 credentials = .clientCertificate(
                     certificatePEM: try material("client-certificate-data", "client-certificate"),
