@@ -296,6 +296,10 @@ public enum ScrapeClient {
         mutating func line() throws(ScrapeError) -> String {
             while true {
                 if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                    // The cap holds however the line arrived: in one read as well as a few bytes at a time.
+                    guard newline - position < 16384 else {
+                        throw ScrapeError(code: .protocolError, message: "header line longer than 16 KiB")
+                    }
                     var end = newline
                     if end > position, buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                     let text = String(decoding: buffer[position..<end], as: UTF8.self)
