@@ -261,8 +261,12 @@ public enum ScrapeClient {
         let maxBytes: Int
         var buffer: [UInt8] = []
         var position = 0
+        /// Where the search for the current line's end resumes: bytes already searched are not searched again.
+        var scanned = 0
         var eof = false
         var received = 0
+        /// One receive area for every read: a peer sending a byte at a time costs a byte's work per read.
+        var chunk = [UInt8](repeating: 0, count: 65536)
 
         init(source: Source, maxBytes: Int) {
             self.source = source
@@ -274,10 +278,14 @@ public enum ScrapeClient {
             if eof { return false }
             if position > 65536 {
                 buffer.removeFirst(position)
+                scanned -= position
                 position = 0
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let read = chunk.withUnsafeMutableBytes { raw in Result { () throws(ScrapeError) in try source.receive(into: raw) } }
+            // Taken out of `self` while the source writes into it (no copy: the array stays uniquely referenced).
+            var area: [UInt8] = []
+            swap(&area, &chunk)
+            defer { swap(&area, &chunk) }
+            let read = area.withUnsafeMutableBytes { raw in Result { () throws(ScrapeError) in try source.receive(into: raw) } }
             let count = try read.get()
             if count == 0 {
                 eof = true
@@ -288,14 +296,14 @@ public enum ScrapeClient {
             guard received - 65536 <= maxBytes else {
                 throw ScrapeError(code: .tooLarge, message: "answer larger than \(maxBytes) bytes")
             }
-            buffer.append(contentsOf: chunk[0..<count])
+            buffer.append(contentsOf: area[0..<count])
             return true
         }
 
         /// One line without its CRLF (LF alone accepted); lines are capped at 16 KiB.
         mutating func line() throws(ScrapeError) -> String {
             while true {
-                if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                if let newline = buffer[max(position, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
                     // The cap holds however the line arrived: in one read as well as a few bytes at a time.
                     guard newline - position < 16384 else {
                         throw ScrapeError(code: .protocolError, message: "header line longer than 16 KiB")
@@ -309,6 +317,7 @@ public enum ScrapeClient {
                 guard buffer.count - position < 16384 else {
                     throw ScrapeError(code: .protocolError, message: "header line longer than 16 KiB")
                 }
+                scanned = buffer.count
                 guard try fill() else { throw ScrapeError(code: .protocolError, message: "connection closed in the headers") }
             }
         }
