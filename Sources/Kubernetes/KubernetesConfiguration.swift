@@ -33,7 +33,9 @@ public struct KubernetesConfiguration: Sendable {
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
     ) {
-        self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        var trimmed = Substring(server)
+        while trimmed.hasSuffix("/") && !trimmed.hasSuffix("://") { trimmed = trimmed.dropLast() }
+        self.server = String(trimmed)
         self.certificateAuthorityPEM = certificateAuthorityPEM
         self.insecureSkipTLSVerify = insecureSkipTLSVerify
         self.tlsServerName = tlsServerName
@@ -95,7 +97,10 @@ public struct KubernetesConfiguration: Sendable {
         guard let clusterName = contextEntry["cluster"]?.string,
             let cluster = document["clusters"]?.named(clusterName)?["cluster"]
         else { throw fail("context \"\(contextName)\" names no known cluster") }
-        guard let server = cluster["server"]?.string, server.hasPrefix("https://") || server.hasPrefix("http://") else {
+        // A scheme and a host at least: `https://` alone would become requests to `https:/api/…`.
+        guard let server = cluster["server"]?.string, let scheme = ["https://", "http://"].first(where: server.hasPrefix),
+            !server.dropFirst(scheme.count).prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" }).isEmpty
+        else {
             throw fail("cluster \"\(clusterName)\" has no http(s) server")
         }
         var authority: [UInt8]?
