@@ -33,8 +33,10 @@ public struct KubernetesConfiguration: Sendable {
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
     ) {
+        // Trailing slashes after the scheme's `://` go, all of them (the paths added start with one).
         var trimmed = Substring(server)
-        while trimmed.hasSuffix("/") && !trimmed.hasSuffix("://") { trimmed = trimmed.dropLast() }
+        let schemeEnd = server.firstRange(of: "://")?.upperBound ?? server.startIndex
+        while trimmed.endIndex > schemeEnd, trimmed.last == "/" { trimmed = trimmed.dropLast() }
         self.server = String(trimmed)
         self.certificateAuthorityPEM = certificateAuthorityPEM
         self.insecureSkipTLSVerify = insecureSkipTLSVerify

@@ -201,6 +201,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
     @Test(arguments: [
         ("https://", nil), ("http://", nil), ("https:///api", nil), ("https://?x", nil),
         ("https://10.0.0.1:6443//", "https://10.0.0.1:6443"), ("http://h/", "http://h"), ("https://h/prefix/", "https://h/prefix"),
+        ("http://1https://", "http://1https:"),
     ] as [(String, String?)])
     func kubeconfigServerNeedsAHost(server: String, expected: String?) throws {
         let yaml = """
