@@ -4,7 +4,8 @@ extension FuzzTargets {
     /// Kubernetes quantities as `resource.ParseQuantity` reads them (an HPA's target values, JSON bodies), and the
     /// adapter's own from a Double (every value it serves).
     ///
-    /// A quantity's canonical text parses back to the same value and prints the same; the integer views saturate
+    /// A quantity's canonical text parses back to the same value and, after at most one change of format, prints
+    /// the same; the integer views saturate
     /// rather than trap; a finite Double's quantity round-trips through its text and is the Double to nano precision. The input's first eight bytes are
     /// also read as a Double.
     static let quantity = FuzzTarget("quantity", maxLength: 1024) { (raw) throws(FuzzFinding) in
@@ -41,6 +42,11 @@ extension FuzzTargets {
             throw FuzzFinding("\"\(excerpt(input))\": the canonical \"\(excerpt(canonical))\" does not parse: \(error)")
         }
         try check(again == quantity, "\"\(excerpt(input))\": the canonical \"\(excerpt(canonical))\" parses to another value")
-        try check(again.description == canonical, "\"\(excerpt(canonical))\" prints as \"\(excerpt(again.description))\"")
+        // The text may change once: a BinarySI value that is no whole number of Ki prints as plain digits, which parse
+        // as DecimalSI (apimachinery does the same: 312.5Ki → "320000" → "320k"). From there it is a fixed point.
+        let settled = again.description
+        try check(
+            (try? Quantity(parsing: settled))?.description == settled,
+            "\"\(excerpt(input))\": \"\(excerpt(canonical))\" → \"\(excerpt(settled))\" is not a fixed point")
     }
 }
