@@ -34,10 +34,6 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     return 0
 }
 
-// Once before libFuzzer counts allocations: one-time globals (static tables built on first use) are then not taken
-// for leaks. LeakSanitizer cannot follow some of the pointers Swift keeps in globals (spare bits of enum payloads).
-_ = try? target.run([])
-
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
 exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in testOneInput(data, size) })
