@@ -26,7 +26,8 @@ def fixture(*parts):
         return f.read()
 
 
-# http-response: a selector byte (bound: 0 → 16 MiB, 1 → 1 MiB, 2 → 4 KiB; high nibble: piece size - 1), then the answer.
+# http-response: a selector byte (its value mod 3 picks the bound: 0 → 16 MiB, 1 → 1 MiB, 2 → 4 KiB; its high nibble is the
+# piece size - 1 for the dripped read), then the answer.
 def http(name, selector, answer):
     write("http-response", name, bytes([selector]) + answer.encode())
 
