@@ -1,7 +1,7 @@
 # The two commands the README promises: `make run` (demo on a simulated 8-GPU node) and `make test`.
 SWIFT ?= swift
 
-.PHONY: run test build deps release check-manifests check-images clean
+.PHONY: run test build deps release check-manifests check-images clean fuzz
 
 # The manifest checks' own Python (scripts/install-deps.sh makes it): kubernetes-validate, checkov, hadolint, CRD models.
 CHECKS_PYTHON ?= .build-checks/venv/bin/python
@@ -30,6 +30,13 @@ test: deps check-manifests
 	$(SWIFT) test --skip-build; status=$$?; \
 	  ./scripts/clean-swiftpm-tmp.sh $(SWIFTPM_TMP_MARK); \
 	  exit $$status
+
+# libFuzzer with ASan over every parser that takes outside bytes, FUZZ_SECONDS each, over scratch copies of the
+# committed corpora (scripts/fuzz.sh; `make test` replays the corpora without a sanitizer). Findings stay in .build-fuzz.
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 # The images' binaries: static Swift stdlib; from the system only libmicrohttpd, GnuTLS, libsensors, libyaml, libcrypt
 # and zlib (exporter) and libmicrohttpd, GnuTLS, libyaml and zlib (adapter), plus libstdc++ and libgcc for the Swift

@@ -22,6 +22,9 @@ let package = Package(
         .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
         // The habanalabs INFO ioctl answered at the syscall boundary (preloaded before umockdev's), for Gaudi nodes.
         .library(name: "FakeHabanaIoctl", type: .dynamic, targets: ["FakeHabanaIoctl"]),
+        // Every parser that takes outside bytes, one entry per input: Fuzz/ links it under libFuzzer, the tests
+        // replay Fuzz/Corpus through it.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -141,6 +144,14 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Accelerators", "Adapter", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPServer", "Inference",
+                "Kubernetes", "ScrapeClient", "TPURuntimeAPI", "TPURuntimeClient",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // Devices to workloads: pod-resources allocations (device plugins, DRA), /proc cgroups, DRM fdinfo. No I/O
         // but files under the procfs root; the kubelet client and the pod watch only fill its input values.
         .target(name: "Attribution", dependencies: ["Accelerators", "Exposition", "MetricSchema"]),
@@ -213,6 +224,7 @@ let package = Package(
             dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition", "MetricSchema"]),
         .testTarget(
             name: "ExporterTests",

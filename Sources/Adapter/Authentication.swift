@@ -129,7 +129,7 @@ public final class Authenticator: Sendable {
     }
 
     /// User, groups and extras from the front proxy's headers (Kubernetes' requestheader rules).
-    static func headerUser(_ request: HTTPRequest, _ settings: RequestHeaderSettings) -> UserInfo? {
+    package static func headerUser(_ request: HTTPRequest, _ settings: RequestHeaderSettings) -> UserInfo? {
         var name: String?
         for header in settings.usernameHeaders {
             if let value = request.header(header), !value.isEmpty {
@@ -158,7 +158,7 @@ public final class Authenticator: Sendable {
     }
 
     /// The request without the headers that carry identity, so nothing downstream can read a forged one.
-    func strippingIdentityHeaders(_ request: HTTPRequest) -> HTTPRequest {
+    package func strippingIdentityHeaders(_ request: HTTPRequest) -> HTTPRequest {
         let settings = self.settings.withLock { $0 }
         var copy = request
         copy.headers.removeAll { Self.isIdentityHeader($0.name, settings) }
@@ -166,7 +166,7 @@ public final class Authenticator: Sendable {
     }
 
     /// Every header that carries identity, to strip before anything else sees the request.
-    static func isIdentityHeader(_ name: String, _ settings: RequestHeaderSettings) -> Bool {
+    package static func isIdentityHeader(_ name: String, _ settings: RequestHeaderSettings) -> Bool {
         settings.usernameHeaders.contains { $0.caseInsensitiveEquals(name) }
             || settings.groupHeaders.contains { $0.caseInsensitiveEquals(name) }
             || settings.extraHeaderPrefixes.contains { String(name.prefix($0.count)).caseInsensitiveEquals($0) }

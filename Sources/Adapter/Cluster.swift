@@ -162,7 +162,7 @@ public final class AuthenticationConfigWatcher: Sendable {
     /// front proxy is refused (closed) rather than every name accepted (open).
     public static let noAllowedName = ["\u{0}unreadable requestheader-allowed-names"]
 
-    static func settings(_ data: [String: String]) -> Settings {
+    package static func settings(_ data: [String: String]) -> Settings {
         func list(_ key: String, _ fallback: [String]) -> [String] {
             guard let text = data[key], let value = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
                 return fallback

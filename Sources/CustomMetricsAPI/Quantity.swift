@@ -192,6 +192,10 @@ enum QuantityFormatter {
         var exponent = amount.exponent
         var remainder = exponent % 3
         if remainder < 0 { remainder += 3 }
+        // An `e` suffix parses back only within Int32: above it, the mantissa takes more zeros (at most the input's
+        // length more, since the parsed exponent is an Int32 plus the digits' trailing zeros).
+        let largestExponent = Int(Int32.max) - Int(Int32.max) % 3
+        if exponent - remainder > largestExponent { remainder = exponent - largestExponent }
         exponent -= remainder
         var mantissa = String(decoding: amount.digits.map { $0 + 48 }, as: UTF8.self)
         mantissa += String(repeating: "0", count: remainder)

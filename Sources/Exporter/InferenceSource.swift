@@ -146,6 +146,8 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     static let maxSeries = 50_000
     /// A line, so a label value, may be at most this long.
     static let maxLineLength = 16 << 10
+    /// A model server's answer may be at most this large unless configured otherwise.
+    public static let defaultMaxBytes = 16 << 20
     /// Served models one target may report (`model_name` values after normalization): a server minting a model name
     /// per request would otherwise grow every window and series without bound.
     static let maxModels = 256
@@ -162,7 +164,7 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     private let staleSeconds: Double
 
     public init(
-        targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = 16 << 20,
+        targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = defaultMaxBytes,
         parallelism: Int = 8, workloadLimits: WorkloadMetrics.Limits = .init(), waitSeconds: Double? = nil, staleSeconds: Double = 15,
         clock: @escaping @Sendable () -> Double,
         logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -386,24 +388,28 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         let started = MonotonicInstant.now()
         do {
             let response = try ScrapeClient.get(target.url, timeoutSeconds: timeout, maxBytes: maxBytes)
-            let format: ExpositionFormat =
-                response.header("content-type")?.contains("application/openmetrics-text") == true ? .openMetrics : .text
-            do {
-                let limits = ExpositionParser.Limits(maxBytes: maxBytes, maxSamples: maxSeries, maxLineLength: maxLineLength)
-                let families = try ExpositionParser.parse(response.body, format: format, limits: limits)
-                return Outcome(result: .success(families), seconds: MonotonicInstant.now().seconds(since: started))
-            } catch where error.overLimit {
-                // Over a bound: the whole answer is refused, nothing of it kept.
-                return Outcome(
-                    result: .failure(ScrapeError(code: .tooLarge, message: "\(error.message)")),
-                    seconds: MonotonicInstant.now().seconds(since: started))
-            } catch {
-                return Outcome(
-                    result: .failure(ScrapeError(code: .protocolError, message: "unparsable exposition: \(error)")),
-                    seconds: MonotonicInstant.now().seconds(since: started))
-            }
+            return Outcome(result: parseAnswer(response, maxBytes: maxBytes), seconds: MonotonicInstant.now().seconds(since: started))
         } catch {
             return Outcome(result: .failure(error), seconds: MonotonicInstant.now().seconds(since: started))
+        }
+    }
+
+    /// The bounds a target's answer is parsed under: its response bound, ``maxSeries`` samples, ``maxLineLength``.
+    package static func expositionLimits(maxBytes: Int) -> ExpositionParser.Limits {
+        ExpositionParser.Limits(maxBytes: maxBytes, maxSamples: maxSeries, maxLineLength: maxLineLength)
+    }
+
+    /// An answer's families, in the format its Content-Type names. Over a bound is `too_large`: the whole answer is
+    /// refused, nothing of it kept; an answer that does not parse is `protocol`.
+    package static func parseAnswer(_ response: ScrapeClient.Response, maxBytes: Int) -> Result<[MetricFamily], ScrapeError> {
+        let format: ExpositionFormat =
+            response.header("content-type")?.contains("application/openmetrics-text") == true ? .openMetrics : .text
+        do {
+            return .success(try ExpositionParser.parse(response.body, format: format, limits: expositionLimits(maxBytes: maxBytes)))
+        } catch where error.overLimit {
+            return .failure(ScrapeError(code: .tooLarge, message: "\(error.message)"))
+        } catch {
+            return .failure(ScrapeError(code: .protocolError, message: "unparsable exposition: \(error)"))
         }
     }
 

@@ -33,7 +33,11 @@ public struct KubernetesConfiguration: Sendable {
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
     ) {
-        self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        // Trailing slashes after the scheme's `://` go, all of them (the paths added start with one).
+        var trimmed = Substring(server)
+        let schemeEnd = server.firstRange(of: "://")?.upperBound ?? server.startIndex
+        while trimmed.endIndex > schemeEnd, trimmed.last == "/" { trimmed = trimmed.dropLast() }
+        self.server = String(trimmed)
         self.certificateAuthorityPEM = certificateAuthorityPEM
         self.insecureSkipTLSVerify = insecureSkipTLSVerify
         self.tlsServerName = tlsServerName
@@ -67,7 +71,15 @@ public struct KubernetesConfiguration: Sendable {
 
     /// A kubeconfig file's current context (or `context`). Relative file paths are relative to the file's folder.
     public static func kubeconfig(path: String, context: String? = nil) throws(KubernetesError) -> KubernetesConfiguration {
-        let bytes = try FileAccess.read(path)
+        try kubeconfig(parsing: try FileAccess.read(path), path: path, context: context) { (file) throws(KubernetesError) in
+            try FileAccess.read(file)
+        }
+    }
+
+    /// A kubeconfig's bytes, read from `path`; `readFile` reads the files it names (the fuzz target's reads none).
+    package static func kubeconfig(
+        parsing bytes: [UInt8], path: String, context: String?, readFile: (String) throws(KubernetesError) -> [UInt8]
+    ) throws(KubernetesError) -> KubernetesConfiguration {
         let document: ConfigValue
         do {
             document = try YAMLDocument.parse(bytes)
@@ -87,7 +99,10 @@ public struct KubernetesConfiguration: Sendable {
         guard let clusterName = contextEntry["cluster"]?.string,
             let cluster = document["clusters"]?.named(clusterName)?["cluster"]
         else { throw fail("context \"\(contextName)\" names no known cluster") }
-        guard let server = cluster["server"]?.string, server.hasPrefix("https://") || server.hasPrefix("http://") else {
+        // A scheme and a host at least: `https://` alone would become requests to `https:/api/…`.
+        guard let server = cluster["server"]?.string, let scheme = ["https://", "http://"].first(where: server.hasPrefix),
+            !server.dropFirst(scheme.count).prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" }).isEmpty
+        else {
             throw fail("cluster \"\(clusterName)\" has no http(s) server")
         }
         var authority: [UInt8]?
@@ -95,7 +110,7 @@ public struct KubernetesConfiguration: Sendable {
             guard let decoded = Base64.decode(data) else { throw fail("certificate-authority-data is not base64") }
             authority = decoded
         } else if let file = cluster["certificate-authority"]?.string {
-            authority = try FileAccess.read(resolve(file))
+            authority = try readFile(resolve(file))
         }
         var credentials = Credentials.none
         if let userName = contextEntry["user"]?.string, let user = document["users"]?.named(userName)?["user"] {
@@ -110,7 +125,7 @@ public struct KubernetesConfiguration: Sendable {
                         return decoded
                     }
                     guard let file = user[fileKey]?.string else { throw fail("user \"\(userName)\" lacks \(fileKey)") }
-                    return try FileAccess.read(resolve(file))
+                    return try readFile(resolve(file))
                 }
                 credentials = .clientCertificate(
                     certificatePEM: try material("client-certificate-data", "client-certificate"),

@@ -120,7 +120,7 @@ public enum ScrapeClient {
             "GET \(url.target) HTTP/1.1\r\nHost: \(hostHeader):\(url.port)\r\nAccept: \(accept)\r\n"
             + "Accept-Encoding: identity\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
         try send(Array(request.utf8), fd: fd, deadline: deadline)
-        var reader = Reader(fd: fd, deadline: deadline, maxBytes: maxBytes)
+        var reader = Reader(source: SocketSource(fd: fd, deadline: deadline), maxBytes: maxBytes)
         let response = try reader.readResponse()
         guard (200..<300).contains(response.status) else {
             throw ScrapeError(code: .httpStatus, message: "\(url) answered HTTP \(response.status)")
@@ -204,45 +204,29 @@ public enum ScrapeClient {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
-    /// Buffered reading of one response.
-    struct Reader {
+    /// Reads one response from bytes already in memory, handed over at most `pieceSize` at a time as a socket would:
+    /// the code path of ``get(_:timeoutSeconds:maxBytes:accept:userAgent:)`` after its request is sent, for the fuzz
+    /// target and tests. The status is not checked.
+    package static func readResponse(from bytes: some Collection<UInt8>, pieceSize: Int, maxBytes: Int) throws(ScrapeError) -> Response {
+        var reader = Reader(source: MemorySource(bytes: Array(bytes), piece: max(1, pieceSize)), maxBytes: maxBytes)
+        return try reader.readResponse()
+    }
+
+    /// Where a response's bytes come from: the socket, or memory.
+    protocol ByteSource {
+        /// Reads at most `buffer.count` bytes into `buffer`; 0 at the end of the stream.
+        mutating func receive(into buffer: UnsafeMutableRawBufferPointer) throws(ScrapeError) -> Int
+    }
+
+    /// The connected socket, waiting for readiness until the deadline.
+    struct SocketSource: ByteSource {
         let fd: Int32
         let deadline: Double
-        let maxBytes: Int
-        var buffer: [UInt8] = []
-        var position = 0
-        var eof = false
-        var received = 0
 
-        init(fd: Int32, deadline: Double, maxBytes: Int) {
-            self.fd = fd
-            self.deadline = deadline
-            self.maxBytes = maxBytes
-        }
-
-        /// Reads more bytes; false at end of stream.
-        mutating func fill() throws(ScrapeError) -> Bool {
-            if eof { return false }
-            if position > 65536 {
-                buffer.removeFirst(position)
-                position = 0
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
+        mutating func receive(into buffer: UnsafeMutableRawBufferPointer) throws(ScrapeError) -> Int {
             while true {
-                let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count > 0 {
-                    received += count
-                    // Headers and chunk framing count too: a bound on what we read, not only on the body.
-                    guard received - 65536 <= maxBytes else {
-                        throw ScrapeError(code: .tooLarge, message: "answer larger than \(maxBytes) bytes")
-                    }
-                    buffer.append(contentsOf: chunk[0..<count])
-                    return true
-                }
-                if count == 0 {
-                    eof = true
-                    return false
-                }
+                let count = recv(fd, buffer.baseAddress, buffer.count, 0)
+                if count >= 0 { return count }
                 if errno == EAGAIN || errno == EINTR {
                     guard ScrapeClient.wait(fd, events: Int16(POLLIN), deadline: deadline) else {
                         throw ScrapeError(code: .timeout, message: "no complete answer before the deadline")
@@ -252,11 +236,78 @@ public enum ScrapeClient {
                 throw ScrapeError(code: .connect, message: "receive failed: \(String(cString: strerror(errno)))", systemErrno: errno)
             }
         }
+    }
+
+    /// Bytes in memory, at most `piece` per read.
+    struct MemorySource: ByteSource {
+        let bytes: [UInt8]
+        let piece: Int
+        var offset = 0
+
+        mutating func receive(into buffer: UnsafeMutableRawBufferPointer) throws(ScrapeError) -> Int {
+            let count = min(piece, buffer.count, bytes.count - offset)
+            guard count > 0 else { return 0 }
+            bytes.withUnsafeBytes { all in
+                buffer.baseAddress!.copyMemory(from: all.baseAddress! + offset, byteCount: count)
+            }
+            offset += count
+            return count
+        }
+    }
+
+    /// Buffered reading of one response.
+    struct Reader<Source: ByteSource> {
+        var source: Source
+        let maxBytes: Int
+        var buffer: [UInt8] = []
+        var position = 0
+        /// Where the search for the current line's end resumes: bytes already searched are not searched again.
+        var scanned = 0
+        var eof = false
+        var received = 0
+        /// One receive area for every read: a peer sending a byte at a time costs a byte's work per read.
+        var chunk = [UInt8](repeating: 0, count: 65536)
+
+        init(source: Source, maxBytes: Int) {
+            self.source = source
+            self.maxBytes = maxBytes
+        }
+
+        /// Reads more bytes; false at end of stream.
+        mutating func fill() throws(ScrapeError) -> Bool {
+            if eof { return false }
+            if position > 65536 {
+                buffer.removeFirst(position)
+                scanned -= position
+                position = 0
+            }
+            // Taken out of `self` while the source writes into it (no copy: the array stays uniquely referenced).
+            var area: [UInt8] = []
+            swap(&area, &chunk)
+            defer { swap(&area, &chunk) }
+            let read = area.withUnsafeMutableBytes { raw in Result { () throws(ScrapeError) in try source.receive(into: raw) } }
+            let count = try read.get()
+            if count == 0 {
+                eof = true
+                return false
+            }
+            received += count
+            // Headers and chunk framing count too: a bound on what we read, not only on the body.
+            guard received - 65536 <= maxBytes else {
+                throw ScrapeError(code: .tooLarge, message: "answer larger than \(maxBytes) bytes")
+            }
+            buffer.append(contentsOf: area[0..<count])
+            return true
+        }
 
         /// One line without its CRLF (LF alone accepted); lines are capped at 16 KiB.
         mutating func line() throws(ScrapeError) -> String {
             while true {
-                if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                if let newline = buffer[max(position, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
+                    // The cap holds however the line arrived: in one read as well as a few bytes at a time.
+                    guard newline - position < 16384 else {
+                        throw ScrapeError(code: .protocolError, message: "header line longer than 16 KiB")
+                    }
                     var end = newline
                     if end > position, buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                     let text = String(decoding: buffer[position..<end], as: UTF8.self)
@@ -266,6 +317,7 @@ public enum ScrapeClient {
                 guard buffer.count - position < 16384 else {
                     throw ScrapeError(code: .protocolError, message: "header line longer than 16 KiB")
                 }
+                scanned = buffer.count
                 guard try fill() else { throw ScrapeError(code: .protocolError, message: "connection closed in the headers") }
             }
         }

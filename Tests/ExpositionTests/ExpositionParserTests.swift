@@ -640,29 +640,9 @@ private func reencodingIsStable(_ bytes: [UInt8], _ format: ExpositionFormat) ->
     return encoded(reparsed, format) == first
 }
 
+/// The fuzz corpus (Fuzz/Corpus/exposition) is replayed with the same check by FuzzCorpusTests.
 @Suite("ExpositionParser: hostile input")
 struct ExpositionParserHostileInputTests {
-    static let corpusDirectory = fixturesDirectory.appendingPathComponent("fuzz/exposition")
-
-    @Test func fuzzCorpusReplays() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpusDirectory.path).sorted()
-        #expect(names.count >= 40)
-        var unstable: [String] = []
-        var parsedCount = 0
-        for name in names {
-            let bytes = Array(try Data(contentsOf: Self.corpusDirectory.appendingPathComponent(name)))
-            for format in ExpositionFormat.allCases {
-                switch reencodingIsStable(bytes, format) {
-                case nil: break
-                case true?: parsedCount += 1
-                case false?: unstable.append("\(name) (\(format))")
-                }
-            }
-        }
-        #expect(unstable == [])
-        #expect(parsedCount > 0)
-    }
-
     /// SplitMix64: deterministic across platforms and runs.
     struct SeededGenerator: RandomNumberGenerator {
         var state: UInt64

@@ -226,6 +226,30 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
                                "resource": "pods", "subresource": "gpu_utilization", "name": "*"])
     }
 
+    /// A server URL needs a host, and trailing slashes all go (fuzz finding: `https://` became `https:/`).
+    @Test(arguments: [
+        ("https://", nil), ("http://", nil), ("https:///api", nil), ("https://?x", nil),
+        ("https://10.0.0.1:6443//", "https://10.0.0.1:6443"), ("http://h/", "http://h"), ("https://h/prefix/", "https://h/prefix"),
+        ("http://1https://", "http://1https:"),
+    ] as [(String, String?)])
+    func kubeconfigServerNeedsAHost(server: String, expected: String?) throws {
+        let yaml = """
+            current-context: x
+            clusters: [{name: c, cluster: {server: "\(server)"}}]
+            contexts: [{name: x, context: {cluster: c}}]
+            """
+        let parse = { () throws(KubernetesError) -> KubernetesConfiguration in
+            try KubernetesConfiguration.kubeconfig(parsing: Array(yaml.utf8), path: "/k/config", context: nil) { (file) throws(KubernetesError) -> [UInt8] in
+                throw KubernetesError(code: .configuration, message: "no file \(file)")
+            }
+        }
+        if let expected {
+            #expect(try parse().server == expected)
+        } else {
+            #expect(throws: KubernetesError.self) { try parse() }
+        }
+    }
+
     @Test func kubeconfigShapesAndInClusterFiles() throws {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-kubeconfig-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("certs"), withIntermediateDirectories: true)

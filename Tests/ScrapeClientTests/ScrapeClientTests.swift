@@ -111,6 +111,19 @@ final class CannedServer: @unchecked Sendable {
             #expect(refused?.code == code, "chunk size \(size)")
         }
 
+        // A header line over 16 KiB is refused when it arrives in one read too, not only when it drips in (fuzz
+        // finding: the cap was checked only before reading more).
+        let longLine = "HTTP/1.1 200 OK\r\nX-Long: " + String(repeating: "a", count: 17000) + "\r\nContent-Length: 2\r\n\r\nok"
+        let long = try CannedServer(Array(longLine.utf8))
+        let overLong = #expect(throws: ScrapeError.self) { try ScrapeClient.get(long.url, timeoutSeconds: 5, maxBytes: 1 << 20) }
+        #expect(overLong?.code == .protocolError)
+        for pieceSize in [1, 7, 1 << 16] {
+            let read = #expect(throws: ScrapeError.self) {
+                try ScrapeClient.readResponse(from: Array(longLine.utf8), pieceSize: pieceSize, maxBytes: 1 << 20)
+            }
+            #expect(read?.message == "header line longer than 16 KiB", "pieces of \(pieceSize)")
+        }
+
         // Nobody listens on a port that was bound and closed without listening (a canned server's accept thread
         // would keep its socket listening after close).
         let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
