@@ -379,6 +379,13 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             let response = try ScrapeClient.get(target.url, timeoutSeconds: timeout, maxBytes: maxBytes)
             let format: ExpositionFormat =
                 response.header("content-type")?.contains("application/openmetrics-text") == true ? .openMetrics : .text
+            // Counted before parsing: an answer far over the bound costs its body, not a parse of `maxSeries` samples
+            // that are then thrown away (13 MB for 50k vLLM series, every tick; Benchmarks/ceilings.sh).
+            guard sampleLines(in: response.body, over: maxSeries) <= maxSeries else {
+                return Outcome(
+                    result: .failure(ScrapeError(code: .tooLarge, message: "more than \(maxSeries) samples")),
+                    seconds: MonotonicInstant.now().seconds(since: started))
+            }
             do {
                 let limits = ExpositionParser.Limits(maxBytes: maxBytes, maxSamples: maxSeries, maxLineLength: maxLineLength)
                 let families = try ExpositionParser.parse(response.body, format: format, limits: limits)
@@ -395,6 +402,27 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
             }
         } catch {
             return Outcome(result: .failure(error), seconds: MonotonicInstant.now().seconds(since: started))
+        }
+    }
+
+    /// Lines of `body` that are neither blank nor comments (`#` after optional blanks), the sample lines of the text
+    /// and OpenMetrics formats; counting stops at `limit + 1`.
+    static func sampleLines(in body: [UInt8], over limit: Int) -> Int {
+        body.withUnsafeBufferPointer { bytes in
+            var count = 0
+            var atLineStart = true
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") {
+                    atLineStart = true
+                } else if atLineStart && byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && byte != UInt8(ascii: "\r") {
+                    atLineStart = false
+                    if byte != UInt8(ascii: "#") {
+                        count += 1
+                        if count > limit { break }
+                    }
+                }
+            }
+            return count
         }
     }
 
