@@ -52,7 +52,8 @@ cleanup() {
   for _ in $(seq 150); do [[ -n $runner ]] && kill -0 "$runner" 2>/dev/null || break; sleep 0.1; done
   for pid in $(cat "$work"/pids/*.pid 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  bash scripts/clean-swiftpm-tmp.sh "$work/.started"  # SwiftPM's empty TemporaryDirectory.* of the build
+  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
+  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
   if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT

@@ -72,7 +72,8 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  bash scripts/clean-swiftpm-tmp.sh "$work/.started"  # SwiftPM's empty TemporaryDirectory.* of the build
+  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
+  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
   if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -264,7 +265,8 @@ exporter_note= adapter_note=
 [[ $WHAT != exporter ]] && adapter_phase
 
 echo
-echo "Resource ceilings, release builds (static Swift stdlib); $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)."
+echo "Resource ceilings, release builds (static Swift stdlib); $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d);"
+echo "load average at the end (1, 5, 15 min; other work on the machine counts too): $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| case | peak RSS (VmHWM) | largest VmRSS sample | limit | |"
 echo "|---|---|---|---|---|"

@@ -53,7 +53,8 @@ cleanup() {
   touch "$work/stop" 2>/dev/null || true
   for pid in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null) $testbed_pid; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  bash scripts/clean-swiftpm-tmp.sh "$work/.started"  # SwiftPM's empty TemporaryDirectory.* of the build
+  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
+  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
   if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -137,7 +138,8 @@ slowest_second=$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))[
 echo
 echo "Exporter soak: release accel-exporter on the simulated 8-GPU MI300X node (umockdev, readings moving every"
 echo "second), ${DURATION} s at a target of ${RATE} scrapes/s over $CONNECTIONS kept-alive connections"
-echo "(Benchmarks/support/paced-scrape.py); $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)."
+echo "(Benchmarks/support/paced-scrape.py); $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d); load average at the"
+echo "end (1, 5, 15 min; other work on the machine counts too): $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| | |"
 echo "|---|---|"

@@ -663,7 +663,8 @@ def print_report(args, report, elapsed, expected, hwm):
     ]
     print()
     print(f"Adapter chaos: {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores, seed {args.seed}, "
-          f"staleness bound {args.max_age:g} s.")
+          f"staleness bound {args.max_age:g} s; load average at the end (1, 5, 15 min; other work on the machine "
+          f"counts too): {' '.join(open('/proc/loadavg').read().split()[:3])}.")
     print()
     print("| | |")
     print("|---|---|")
