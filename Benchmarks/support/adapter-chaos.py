@@ -332,7 +332,7 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
     real_history = {}   # pod -> [(time, value)]
     real_seen = {}      # pod -> last time seen
     real_lock = threading.Lock()
-    real_present_since = {"t": time.time(), "last": None, "last_pods": None}
+    real_present_since = {"t": time.time(), "last": None, "last_pods": None, "previous": 0.0}
     real_gaps = []      # (from, to): more than 0.9 s between two scrapes, an exporter tick may be unseen
     kubelet_state = {"down_at": None, "restarted_at": None}
     recovering = {}     # fleet group -> when its process was started again, until its pods are back
@@ -366,7 +366,8 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
                     real_history[pod] = [(ht, hv) for ht, hv in real_history[pod] if ht > t - 60]
                     real_seen[pod] = t
                 if not per_pod and real_present_since["last_pods"] is not None:
-                    report.real_absent += t - real_present_since["last_pods"]
+                    report.real_absent += t - max(real_present_since["last_pods"], real_present_since["previous"])
+                real_present_since["previous"] = t
                 if per_pod:
                     real_present_since["last_pods"] = t
                 if per_pod and kubelet_state["restarted_at"] is not None:
@@ -445,6 +446,8 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
                 present.add(pod)
                 value = quantity(item["value"])
                 verdict = judge(pod, value, low, t1, process_serving)
+                if verdict:
+                    explain(pod, item, verdict, t0, t1, low, process_serving)
                 if verdict == "unverifiable":
                     with report.lock:
                         report.unverifiable += 1
@@ -485,6 +488,16 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
                     report.recoveries.append(t1 - since)
                     recovering.pop(g, None)
             time.sleep(0.5)
+
+    def explain(pod, item, verdict, t0, t1, low, process_serving):
+        """What was known when a value was judged wrong or unverifiable, for WORK/wrong.log."""
+        with real_lock:
+            history = [(round(ht, 2), v) for ht, v in real_history.get(pod, []) if low - 5 <= ht <= t1 + 5]
+            gaps = [(round(a, 2), round(b, 2)) for a, b in real_gaps if b > low - 5]
+        with open(os.path.join(work, "wrong.log"), "a") as f:
+            f.write(json.dumps({"verdict": verdict, "pod": pod, "item": item, "t0": round(t0, 2), "t1": round(t1, 2),
+                                "low": low, "history": history, "gaps": gaps,
+                                "serving_seconds": {str(g): v[-3:] for g, v in process_serving.items()}}) + "\n")
 
     def judge(pod, value, low, t1, process_serving):
         """None when right; else "stale" or "mismatch"."""
