@@ -331,22 +331,28 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
     # --- The real exporter's pods, as it serves them -----------------------------------------------------------------
     real_history = {}   # pod -> [(time, value)]
     real_seen = {}      # pod -> last time seen
+    real_since = {}     # pod -> since when every scrape of the exporter has had it
     real_lock = threading.Lock()
-    real_present_since = {"t": time.time(), "last": None, "last_pods": None, "previous": 0.0}
+    real_present_since = {"t": time.time(), "last": None, "last_pods": None, "previous": 0.0, "tick": None}
     real_gaps = []      # (from, to): more than 0.9 s between two scrapes, an exporter tick may be unseen
     kubelet_state = {"down_at": None, "restarted_at": None}
     recovering = {}     # fleet group -> when its process was started again, until its pods are back
 
     def scrape_real():
         while not stop.is_set():
-            t = time.time()
             try:
                 _, body = http_get(exporter_url, timeout=2)
             except Exception:  # noqa: BLE001 - a failed scrape leaves no record
                 time.sleep(0.25)
                 continue
+            # The answer's time, not the request's: this thread can wait for the GIL between the two.
+            t = time.time()
             per_pod = {}
+            tick = None
             for line in body.decode().splitlines():
+                if line.startswith("accel_exporter_last_sample_timestamp_seconds "):
+                    tick = float(line.split()[1])
+                    continue
                 if not line.startswith("accelerator_pod_utilization_ratio{"):
                     continue
                 labels_text, value = line.rsplit(" ", 1)
@@ -357,10 +363,20 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
                 per_pod.setdefault(pod, {}).setdefault(accelerator, 0.0)
                 per_pod[pod][accelerator] += float(value)
             with real_lock:
+                # A tick this scraper did not see: two answers more than 0.9 s apart, or two ticks of the exporter
+                # (one a second) more than 1.5 s apart.
                 if real_present_since.get("last") is not None and t - real_present_since["last"] > 0.9:
                     real_gaps.append((real_present_since["last"], t))
+                if tick is not None and real_present_since.get("tick") is not None and tick - real_present_since["tick"] > 1.5:
+                    real_gaps.append((real_present_since["tick"], t))
                 real_present_since["last"] = t
+                if tick is not None:
+                    real_present_since["tick"] = tick
+                for pod in list(real_since):
+                    if pod not in per_pod:
+                        del real_since[pod]
                 for pod, by_accelerator in per_pod.items():
+                    real_since.setdefault(pod, t)
                     v = round(sum(by_accelerator.values()) / len(by_accelerator) * 100, 3)
                     real_history.setdefault(pod, []).append((t, v))
                     real_history[pod] = [(ht, hv) for ht, hv in real_history[pod] if ht > t - 60]
@@ -471,9 +487,8 @@ contexts: [{{name: chaos, context: {{cluster: fake, user: adapter, namespace: ac
                     if absent and len(report.missing_examples) < 200:
                         report.missing_examples.append(f"{t0:.1f} g{g}-node-{i} pods {absent}")
             with real_lock:
-                for pod, seen in real_seen.items():
-                    history = real_history.get(pod, [])
-                    if seen > t0 - 0.5 and history and history[0][0] < t0 - 5 and pod not in present:
+                for pod, since in real_since.items():
+                    if since < t0 - 5 and pod not in present:
                         missing_real += 1
                         if len(report.missing_examples) < 400:
                             report.missing_examples.append(f"{t0:.1f} {pod}")
