@@ -404,12 +404,38 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     package static func parseAnswer(_ response: ScrapeClient.Response, maxBytes: Int) -> Result<[MetricFamily], ScrapeError> {
         let format: ExpositionFormat =
             response.header("content-type")?.contains("application/openmetrics-text") == true ? .openMetrics : .text
+        // Counted before parsing: an answer far over the bound costs its body, not a parse of `maxSeries` samples
+        // that are then thrown away (13 MB for 50k vLLM series, every tick; Benchmarks/ceilings.sh).
+        guard sampleLines(in: response.body, over: maxSeries) <= maxSeries else {
+            return .failure(ScrapeError(code: .tooLarge, message: "more than \(maxSeries) samples"))
+        }
         do {
             return .success(try ExpositionParser.parse(response.body, format: format, limits: expositionLimits(maxBytes: maxBytes)))
         } catch where error.overLimit {
             return .failure(ScrapeError(code: .tooLarge, message: "\(error.message)"))
         } catch {
             return .failure(ScrapeError(code: .protocolError, message: "unparsable exposition: \(error)"))
+        }
+    }
+
+    /// Lines of `body` that are neither blank nor comments (`#` after optional blanks), the sample lines of the text
+    /// and OpenMetrics formats; counting stops at `limit + 1`.
+    static func sampleLines(in body: [UInt8], over limit: Int) -> Int {
+        body.withUnsafeBufferPointer { bytes in
+            var count = 0
+            var atLineStart = true
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") {
+                    atLineStart = true
+                } else if atLineStart && byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && byte != UInt8(ascii: "\r") {
+                    atLineStart = false
+                    if byte != UInt8(ascii: "#") {
+                        count += 1
+                        if count > limit { break }
+                    }
+                }
+            }
+            return count
         }
     }
 

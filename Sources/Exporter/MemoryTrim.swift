@@ -61,6 +61,28 @@ public enum MemoryTrim {
     }
 }
 
+extension MemoryTrim {
+    /// Bounds what glibc's allocator keeps after large, short-lived allocations: a model server's answer (up to
+    /// 16 MiB, read and parsed once a tick) is freed at once, but by default glibc then raises its mmap threshold
+    /// to that size and serves the next one from a per-thread arena, which keeps the pages. Scrapes run on whichever
+    /// Dispatch worker is free, so more than one arena can come to hold a copy (with one 100k-series server and 64
+    /// GPUs, 45 MiB on one run and 68 MiB on a busier one, against the DaemonSet's 64Mi; Benchmarks/ceilings.sh).
+    /// A fixed threshold of
+    /// 1 MiB returns large blocks to the kernel when freed, and two arenas bound the rest. Applied once, before any
+    /// thread starts; `mallopt` is looked up, not linked (it is glibc's: elsewhere nothing happens).
+    public static func boundAllocatorRetention() {
+        #if canImport(Glibc)
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(nil, "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        let arenaMax: Int32 = -8       // M_ARENA_MAX, malloc.h
+        let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD, malloc.h (setting it also stops its dynamic growth)
+        _ = mallopt(arenaMax, 2)
+        _ = mallopt(mmapThreshold, 1 << 20)
+        #endif
+    }
+}
+
 extension String {
     fileprivate func trimmingNewline() -> String {
         var copy = self

@@ -331,6 +331,7 @@ struct AccelExporter: ParsableCommand {
 
     /// One clear line for flag errors instead of the full usage text; `--help` and `--version` still work.
     static func main() {
+        MemoryTrim.boundAllocatorRetention()
         // The loader and the Swift runtime's start-up touch about 9 MB of code and constants that a running exporter
         // never needs again: give them back before flag parsing adds its own (see MemoryTrim).
         if !CommandLine.arguments.contains("--no-runtime.trim-startup-memory") { MemoryTrim.pageOutReadOnlyFileMappings() }

@@ -1,3 +1,4 @@
+import AcceleratorTestSupport
 import ArgumentParser
 import Dispatch
 import Exposition
@@ -13,6 +14,9 @@ import Glibc
 /// on 0.0.0.0:PORT answers as a different node for each loopback address it is reached at (127.0.x.y), with
 /// exporter-shaped text: 8 GPUs, 10 pods with their own share, and a fresh sample time on every scrape.
 /// `GET /control/bump?node=NAME&value=V` sets that node's pod utilization (for freshness measurements).
+/// `--flap-period` takes a share of the nodes down in turns (they answer 503 and close the connection, as an
+/// exporter behind a dying pod's Service might), `--vary` moves every pod's value each second; both follow
+/// `FleetSchedule`, which benchmarks use to know what the fleet served when.
 struct Fleet: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve N simulated exporters on 127.0.x.y:PORT (one process).")
 
@@ -25,9 +29,29 @@ struct Fleet: ParsableCommand {
     @Option(help: "Pods per node (each holds one GPU's share).")
     var pods = 10
 
+    @Option(help: "Node names are PREFIX-INDEX (fleets run side by side need different prefixes).")
+    var nodePrefix = "node"
+
+    @Option(help: "Seconds per flap round: each round a different share of the nodes is down (0: none ever is).")
+    var flapPeriod = 0.0
+
+    @Option(help: "Share of the nodes down in each flap round.")
+    var flapFraction = 0.1
+
+    @Flag(help: "Pod utilization changes every second (FleetSchedule's formula) instead of a fixed 0.25.")
+    var vary = false
+
+    func validate() throws {
+        guard flapPeriod >= 0 else { throw ValidationError("--flap-period must be 0 or more") }
+        guard flapFraction > 0, flapFraction <= 1 else { throw ValidationError("--flap-fraction must be in (0, 1]") }
+        guard !nodePrefix.isEmpty else { throw ValidationError("--node-prefix must not be empty") }
+    }
+
     func run() throws {
         let count = max(1, min(exporters, 60000))
         let podsPerNode = pods
+        let prefix = nodePrefix
+        let schedule = FleetSchedule(flapPeriod: flapPeriod, flapFraction: flapFraction, vary: vary)
         let bumps = Bumps()
         let server = HTTPServer(
             configuration: .init(host: "0.0.0.0", port: port, threads: 4, connectionLimit: 4096),
@@ -50,16 +74,31 @@ struct Fleet: ParsableCommand {
                 guard octets.count == 4, octets[0] == 127 else { return .notFound }
                 let index = (octets[2] << 8 | octets[3]) - 1
                 guard index >= 0, index < count else { return .notFound }
-                return .text(Self.exposition(node: "node-\(index)", pods: podsPerNode, bump: bumps.value(for: "node-\(index)")))
+                let now = Self.unixTime()
+                if schedule.isDown(index: index, time: now) {
+                    return HTTPResponse(
+                        status: 503, headers: [("Connection", "close")], body: ResponseBody(string: "node down (flapping)\n"))
+                }
+                let node = "\(prefix)-\(index)"
+                let bump = bumps.value(for: node)
+                return .text(Self.exposition(node: node, pods: podsPerNode, time: now) { pod in
+                    bump ?? schedule.podUtilization(index: index, pod: pod, time: now)
+                })
             })
         try server.start()
         print("fleet: \(count) exporters on 127.0.x.y:\(server.port)")
+        fflush(nil)  // all streams: the line must reach a pipe or file before dispatchMain blocks
         dispatchMain()
     }
 
-    static func exposition(node: String, pods: Int, bump: Double?) -> String {
+    static func unixTime() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// One node's exposition at unix time `time`; `utilization` gives each pod's share.
+    static func exposition(node: String, pods: Int, time: Double, utilization: (Int) -> Double) -> String {
         let model = "H100 80GB HBM3"
         func device(_ gpu: Int) -> [Label] {
             [Label(SchemaLabel.accelerator, "\(node)-gpu\(gpu)"), Label(SchemaLabel.vendor, "nvidia"), Label(SchemaLabel.model, model),
@@ -79,11 +118,11 @@ struct Fleet: ParsableCommand {
                 Label(SchemaLabel.namespace, "fleet"), Label(SchemaLabel.pod, "\(node)-pod\(pod)"), Label(SchemaLabel.container, "main"),
             ]
             allocated.samples.append(Sample(labels: labels, value: 1))
-            shares.samples.append(Sample(labels: labels, value: bump ?? 0.25))
+            shares.samples.append(Sample(labels: labels, value: utilization(pod)))
         }
         families += [
             allocated, shares,
-            Families.Exporter.lastSampleTimestamp.family([Sample(labels: [], value: Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)]),
+            Families.Exporter.lastSampleTimestamp.family([Sample(labels: [], value: time)]),
         ]
         var bytes: [UInt8] = []
         ExpositionEncoder.encode(families, format: .text, into: &bytes)

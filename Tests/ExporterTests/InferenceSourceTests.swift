@@ -70,6 +70,18 @@ final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
         #expect(normalizer.forgotten.sorted() == ["dead", "garbage", "other", "slow"])
     }
 
+    /// Sample lines are counted before parsing (an answer over the series bound is refused unparsed): comments,
+    /// blank lines and leading blanks are not samples; counting stops past the limit.
+    @Test(arguments: [
+        ("# HELP a x\n# TYPE a gauge\na 1\na{b=\"c\"} 2\n", 10, 2),
+        ("\n  \n\t# EOF\n  a 1\r\nb 2", 10, 2),
+        ("a 1\na 2\na 3\na 4\n", 2, 3),
+        ("", 5, 0),
+    ])
+    func countsSampleLines(body: String, limit: Int, expected: Int) {
+        #expect(InferenceSource.sampleLines(in: Array(body.utf8), over: limit) == expected)
+    }
+
     @Test(arguments: ["ml=http://x/metrics", "ml/pod", "/pod=http://x/", "ml/pod=https://x/"])
     func badTargetLists(text: String) {
         #expect(throws: ScrapeError.self) { try InferenceTarget.parseList(text) }
