@@ -18,6 +18,8 @@
 #              SKIP_BUILD=1 to reuse .build-bench/release, KEEP_WORK=1 to keep the work directory (logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BENCH_NAME=adapter-chaos
+source Benchmarks/support/common.sh
 
 DURATION=${DURATION:-600}
 EXPORTERS=${EXPORTERS:-400}
@@ -26,24 +28,16 @@ FLAP_PERIOD=${FLAP_PERIOD:-15}
 FLAP_FRACTION=${FLAP_FRACTION:-0.05}
 SEED=${SEED:-1}
 PORT_BASE=${PORT_BASE:-19971}
-SCRATCH=.build-bench
-BIN=$SCRATCH/release
 
 # --- What this needs, by Debian package name --------------------------------------------------------------------
-missing=()
-[[ -x /usr/bin/python3 ]] || missing+=(python3)
-/usr/bin/python3 -c 'import grpc' 2>/dev/null || missing+=(python3-grpcio)
-command -v openssl >/dev/null || missing+=(openssl)
-command -v cc >/dev/null || missing+=(gcc)
-command -v timeout >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-  echo "adapter-chaos: missing Debian package(s): ${missing[*]}" >&2
-  echo "  install with: sudo apt-get install ${missing[*]}" >&2
-  exit 1
-fi
-command -v swift >/dev/null || { echo "adapter-chaos: no swift toolchain on PATH" >&2; exit 1; }
+[[ -x /usr/bin/python3 ]] || bench_missing+=(python3)
+need_python_module grpc python3-grpcio
+need_command openssl openssl
+need_command cc gcc
+need_command timeout coreutils
+require_needed
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/adapter-chaos.XXXXXX")
+make_work_dir
 runner=
 cleanup() {
   # The runner stops what it started; these are the same processes by id, in case it was killed first.
@@ -52,27 +46,15 @@ cleanup() {
   for _ in $(seq 150); do [[ -n $runner ]] && kill -0 "$runner" 2>/dev/null || break; sleep 0.1; done
   for pid in $(cat "$work"/pids/*.pid 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
-  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
-  if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+  finish_work_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-touch "$work/.started"
 
 # --- Release binaries, as shipped: static Swift stdlib --------------------------------------------------------------
 products=(accel-metrics-adapter accel-simulator accel-exporter)
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
-  for product in "${products[@]}"; do
-    timeout 3600 swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
-  done
-fi
-for product in "${products[@]}"; do
-  [[ -x $BIN/$product ]] || { echo "adapter-chaos: $BIN/$product was not built" >&2; exit 1; }
-done
+build_release "${products[@]}"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $(seq "$PORT_BASE" $((PORT_BASE + 2 + FLEETS))); do
   port_free "$port" || { echo "adapter-chaos: 127.0.0.1:$port is in use; set PORT_BASE" >&2; exit 1; }
 done

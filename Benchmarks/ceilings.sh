@@ -28,6 +28,8 @@
 #              SKIP_BUILD=1 to reuse the binaries in .build-bench/release, KEEP_WORK=1 to keep the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BENCH_NAME=ceilings
+source Benchmarks/support/common.sh
 
 WHAT=${1:-all}
 case $WHAT in exporter | adapter | all) ;; *) echo "usage: $0 [exporter|adapter|all]" >&2; exit 2 ;; esac
@@ -44,24 +46,16 @@ ADAPTER_LIMIT_MIB=${ADAPTER_LIMIT_MIB:-512}
 AE_PORT=${AE_PORT:-19461}
 FLEET_PORT=${FLEET_PORT:-19962}
 ADAPTER_PORT=${ADAPTER_PORT:-19963}
-SCRATCH=.build-bench
-BIN=$SCRATCH/release
 (( GPUS >= 1 && GPUS <= 64 )) || { echo "ceilings: GPUS must be 1 to 64 (the fake NVML's bound)" >&2; exit 2; }
 
 # --- What this needs, by Debian package name --------------------------------------------------------------------
-missing=()
-command -v curl >/dev/null || missing+=(curl)
-command -v python3 >/dev/null || missing+=(python3)
-command -v cc >/dev/null || missing+=(gcc)
-command -v timeout >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-  echo "ceilings: missing Debian package(s): ${missing[*]}" >&2
-  echo "  install with: sudo apt-get install ${missing[*]}" >&2
-  exit 1
-fi
-command -v swift >/dev/null || { echo "ceilings: no swift toolchain on PATH" >&2; exit 1; }
+need_command curl curl
+need_command python3 python3
+need_command cc gcc
+need_command timeout coreutils
+require_needed
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ceilings.XXXXXX")
+make_work_dir
 pids=()
 cleanup() {
   # Only the processes this script started, by id.
@@ -72,30 +66,17 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
-  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
-  if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+  finish_work_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-touch "$work/.started"
 
 # --- Release binaries, as shipped: static Swift stdlib --------------------------------------------------------------
 products=()
 [[ $WHAT != adapter ]] && products+=(accel-exporter)
 [[ $WHAT != exporter ]] && products+=(accel-metrics-adapter accel-simulator)
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
-  for product in "${products[@]}"; do
-    timeout 3600 swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
-  done
-fi
-for product in "${products[@]}"; do
-  [[ -x $BIN/$product ]] || { echo "ceilings: $BIN/$product was not built" >&2; exit 1; }
-done
+build_release "${products[@]}"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 sample_rss() {  # pid out-file: the largest VmRSS (KiB), every 0.2 s while the process lives and no stop file exists
   local top=0 now
@@ -189,7 +170,7 @@ PY
   curl -sf --max-time 5 --interface 127.0.0.2 -o "$work/exporter.prom" "$url" || true
   touch "$work/exporter.rss.stop"
   local hwm rss gpus down threads
-  hwm=$(vm_kib "$exporter" VmHWM); rss=$(cat "$work/exporter.rss" 2>/dev/null || echo 0)
+  hwm=$(vm_kib "$exporter" VmHWM); hwm=${hwm:-0}; rss=$(cat "$work/exporter.rss" 2>/dev/null || echo 0)
   threads=$(awk '$1 == "Threads:" {print $2}' "/proc/$exporter/status")
   gpus=$(grep -c '^accelerator_up{.* 1$' "$work/exporter.prom" || true)
   down=$(grep '^accel_exporter_inference_target_down_reason{' "$work/exporter.prom" | grep -o 'reason="[^"]*"' | paste -sd ' ' || true)
@@ -247,7 +228,7 @@ adapter_phase() {
   curl -s --max-time 5 -o "$work/adapter.prom" "$base/metrics" || true
   touch "$work/adapter.rss.stop"
   local hwm rss up down errors
-  hwm=$(vm_kib "$adapter" VmHWM); rss=$(cat "$work/adapter.rss" 2>/dev/null || echo 0)
+  hwm=$(vm_kib "$adapter" VmHWM); hwm=${hwm:-0}; rss=$(cat "$work/adapter.rss" 2>/dev/null || echo 0)
   up=$(awk '$1 == "accel_metrics_adapter_targets{state=\"up\"}" {print $2}' "$work/adapter.prom")
   down=$(awk '$1 == "accel_metrics_adapter_targets{state=\"down\"}" {print $2}' "$work/adapter.prom")
   errors=$(grep '^accel_metrics_adapter_scrapes_total{' "$work/adapter.prom" | sed 's/^accel_metrics_adapter_scrapes_total{result="\([^"]*\)"} /\1=/' | paste -sd ' ' || true)

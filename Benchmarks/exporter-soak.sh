@@ -19,6 +19,8 @@
 #              directory (RSS samples, load summary, logs) and print its path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BENCH_NAME=exporter-soak
+source Benchmarks/support/common.sh
 
 DURATION=${DURATION:-600}
 RATE=${RATE:-1000}
@@ -26,25 +28,17 @@ CONNECTIONS=${CONNECTIONS:-16}
 WINDOW=${WINDOW:-60}
 TOLERANCE_KIB=${TOLERANCE_KIB:-1024}
 AE_PORT=${AE_PORT:-19446}
-SCRATCH=.build-bench
-BIN=$SCRATCH/release
 (( WINDOW * 3 <= DURATION )) || WINDOW=$((DURATION / 3))
 (( WINDOW >= 1 )) || { echo "exporter-soak: DURATION must be at least 3 s" >&2; exit 2; }
 
 # --- What this needs, by Debian package name --------------------------------------------------------------------
-missing=()
-command -v umockdev-run >/dev/null || missing+=(umockdev)
-command -v curl >/dev/null || missing+=(curl)
-command -v python3 >/dev/null || missing+=(python3)
-command -v timeout >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-  echo "exporter-soak: missing Debian package(s): ${missing[*]}" >&2
-  echo "  install with: sudo apt-get install ${missing[*]}" >&2
-  exit 1
-fi
-command -v swift >/dev/null || { echo "exporter-soak: no swift toolchain on PATH" >&2; exit 1; }
+need_command umockdev-run umockdev
+need_command curl curl
+need_command python3 python3
+need_command timeout coreutils
+require_needed
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/exporter-soak.XXXXXX")
+make_work_dir
 pids=()
 testbed_pid=
 cleanup() {
@@ -53,26 +47,14 @@ cleanup() {
   touch "$work/stop" 2>/dev/null || true
   for pid in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null) $testbed_pid; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  # SwiftPM leaves empty TemporaryDirectory.* folders in the temp folder on every build (see the Makefile).
-  [[ ${SKIP_BUILD:-0} == 1 ]] || bash scripts/clean-swiftpm-tmp.sh "$work/.started"
-  if [[ ${KEEP_WORK:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+  finish_work_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-touch "$work/.started"
 
 # --- Release binaries, as shipped: static Swift stdlib --------------------------------------------------------------
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
-  for product in accel-exporter accel-simulator; do
-    timeout 3600 swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
-  done
-fi
-for product in accel-exporter accel-simulator; do
-  [[ -x $BIN/$product ]] || { echo "exporter-soak: $BIN/$product was not built" >&2; exit 1; }
-done
+build_release accel-exporter accel-simulator
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$AE_PORT" || { echo "exporter-soak: 127.0.0.1:$AE_PORT is in use; set AE_PORT" >&2; exit 1; }
 "$BIN/accel-simulator" describe mi300x-8 > "$work/tree.umockdev"
 
@@ -102,7 +84,6 @@ exporter=$(cat "$work/exporter.pid")
 sleep 15
 
 echo "exporter-soak: ${RATE} scrapes/s for ${DURATION}s over $CONNECTIONS connections; RSS every second..." >&2
-vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 (
   start=$(date +%s)
   while [[ ! -e $work/load.done ]] && kill -0 "$exporter" 2>/dev/null; do

@@ -86,12 +86,30 @@ import Testing
         return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func httpsBasicAuthClientCertificatesAndReload() throws {
+    /// A fresh folder in the temp folder (the caller removes it), with the test PKI in `pki/` when asked.
+    static func workspace(pki: Bool) throws -> URL {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-web-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if pki {
+            _ = try run("/bin/bash", [ExporterProcess.packageRoot.appendingPathComponent("scripts/test-pki.sh").path,
+                                      dir.appendingPathComponent("pki").path])
+        }
+        return dir
+    }
+
+    /// The real exporter on the fake NVML's H100 node, with `--web.config.file webConfig`.
+    static func exporter(webConfig: URL) throws -> ExporterProcess {
+        try ExporterProcess(
+            tree: nil,
+            arguments: ["--web.config.file", webConfig.path, "--nvml.library", ExporterProcess.binary("libFakeNVML.so"),
+                        "--no-collector.amdgpu", "--no-collector.hwmon"],
+            environment: ["FAKE_NVML_CONFIG": ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/nvml/h100x8.nvml").path])
+    }
+
+    @Test func httpsBasicAuthClientCertificatesAndReload() throws {
+        let dir = try Self.workspace(pki: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let pki = dir.appendingPathComponent("pki")
-        _ = try run("/bin/bash", [ExporterProcess.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
         let hash = try Self.bcrypt("s3cret")
         #expect(hash.hasPrefix("$2b$"))
         let config = dir.appendingPathComponent("web.yml")
@@ -104,12 +122,7 @@ import Testing
             basic_auth_users:
               prometheus: \(hash)
             """.write(to: config, atomically: false, encoding: .utf8)
-        let root = ExporterProcess.packageRoot.path
-        let exporter = try ExporterProcess(
-            tree: nil,
-            arguments: ["--web.config.file", config.path, "--nvml.library", ExporterProcess.binary("libFakeNVML.so"),
-                        "--no-collector.amdgpu", "--no-collector.hwmon"],
-            environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
+        let exporter = try Self.exporter(webConfig: config)
         defer { exporter.stop() }
         let url = "https://127.0.0.1:\(exporter.port)/metrics"
         func curl(_ extra: [String]) throws -> (status: Int, headers: String, body: String) {
@@ -167,11 +180,9 @@ import Testing
     /// - certificate files named in the file were never re-read;
     /// - `RequireAnyClientCert` without `client_ca_file` never asked the client for a certificate.
     @Test func throttledLoginsTLSAddedAtRuntimeRotatedFilesAndAnyClientCert() throws {
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-web-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.workspace(pki: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let pki = dir.appendingPathComponent("pki")
-        _ = try run("/bin/bash", [ExporterProcess.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
         func pkiPath(_ name: String) -> String { pki.appendingPathComponent(name).path }
         // The serving pair under names the test rotates.
         try FileManager.default.copyItem(atPath: pkiPath("server.pem"), toPath: dir.appendingPathComponent("tls.crt").path)
@@ -179,12 +190,7 @@ import Testing
         let hash = try Self.bcrypt("s3cret")
         let config = dir.appendingPathComponent("web.yml")
         try "basic_auth_users:\n  prometheus: \(hash)\n".write(to: config, atomically: false, encoding: .utf8)
-        let root = ExporterProcess.packageRoot.path
-        let exporter = try ExporterProcess(
-            tree: nil,
-            arguments: ["--web.config.file", config.path, "--nvml.library", ExporterProcess.binary("libFakeNVML.so"),
-                        "--no-collector.amdgpu", "--no-collector.hwmon"],
-            environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
+        let exporter = try Self.exporter(webConfig: config)
         defer { exporter.stop() }
         let port = exporter.port
 
@@ -255,8 +261,7 @@ import Testing
     }
 
     @Test func aBrokenFileStopsTheStartWithOneLine() throws {
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-web-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.workspace(pki: false)
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("web.yml")
         try "basic_auth_users: {alice: plain}\n".write(to: config, atomically: false, encoding: .utf8)
