@@ -95,7 +95,7 @@ let package = Package(
             name: "Exporter",
             dependencies: [
                 "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
-                "Kubernetes", "ScrapeClient", "TPURuntimeClient",
+                "Kubernetes", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -128,6 +128,32 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // Generated from Protos/opentelemetry/*.proto by scripts/generate-otlp.sh: OTLP's metrics messages and export
+        // service, cut to what the exporter sends.
+        .target(
+            name: "OTLPProto",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The OTLP push: a tick's families named by the OpenTelemetry semantic conventions, queued, and sent over
+        // OTLP/HTTP (AsyncHTTPClient) or OTLP/gRPC (grpc-swift), both already in the exporter for other clients.
+        .target(
+            name: "OTLPExport",
+            dependencies: [
+                "Exposition", "MetricSchema", "OTLPProto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // libtpu's runtime-metrics client: one refresh loop per workload address, answers checked and converted to the
@@ -193,7 +219,7 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "CommandLineSupport", "ConfigYAML", "Exporter", "Inference", "Kubernetes", "LineLogging",
+                "CommandLineSupport", "ConfigYAML", "Exporter", "Inference", "Kubernetes", "LineLogging", "OTLPExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -216,6 +242,14 @@ let package = Package(
         ),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Exposition"]),
+        .testTarget(
+            name: "OTLPExportTests",
+            dependencies: [
+                "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "KubernetesTests", dependencies: ["Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),

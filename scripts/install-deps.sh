@@ -28,6 +28,13 @@ if ! python3 -c 'import pynvml' 2>/dev/null; then
     || python3 -m pip install --quiet --break-system-packages nvidia-ml-py
 fi
 
+# The OTLP receiver the exporter's OpenTelemetry tests push to (scripts/otlp-receiver.py): PyPI's decoder for
+# OTLP's messages, and grpcio for its gRPC service.
+if ! python3 -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc' 2>/dev/null; then
+  python3 -m pip install --quiet opentelemetry-proto grpcio 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages opentelemetry-proto grpcio
+fi
+
 # The manifest and image checks (scripts/check-manifests.py: kubernetes-validate, checkov, the Prometheus Operator
 # and cert-manager schemas, hadolint), pinned in scripts/check-requirements.txt. They get a virtual environment of
 # their own, .build-checks/venv: checkov pins older packaging, boto3 and networkx than the machine's Python has,

@@ -7,6 +7,7 @@ public import Inference
 import HTTPServer
 import KubeletClient
 public import Kubernetes
+public import OTLPExport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -55,6 +56,8 @@ public final class Exporter: Sendable {
         public var trimStartupMemoryAfterSeconds: Double? = 10
         /// `--collector.kubelet` and friends; nil: no pod attribution at all.
         public var kubelet: Kubelet?
+        /// `--otlp.*`: push each tick's values to an OpenTelemetry receiver as well; nil: no push.
+        public var otlp: OTLPConfiguration?
         /// `--collector.processes`: per-process attribution (NVML processes, DRM fdinfo) through host PIDs under
         /// `procfs`. Needs `hostPID` and, for other users' fdinfo, `CAP_SYS_PTRACE` (deploy/attribution).
         public var processes = false
@@ -127,6 +130,8 @@ public final class Exporter: Sendable {
     private let resourceSlices: ResourceSliceWatch?
     private let inference: InferenceSource?
     private let tpuRuntime: TPURuntimeClient?
+    /// Made by `start()` (a configuration that does not load fails it); the sampler offers it every tick.
+    private let otlp = PusherSlot()
 
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
@@ -233,6 +238,7 @@ public final class Exporter: Sendable {
         }
         let staticTargets = configuration.inferenceTargets
         let inferenceSource = discovery ? inference : nil
+        let otlp = self.otlp
         sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tpuRuntime] tick in
             var tick = tick
             stage?.apply(to: &tick)
@@ -244,7 +250,13 @@ public final class Exporter: Sendable {
                 // Targets found this tick are scraped from the next one on.
                 inferenceSource?.setTargets(staticTargets + InferenceDiscovery.targets(podWatch.entries))
             }
-            store.publish(renderer.render(tick))
+            if let pusher = otlp.pusher {
+                tick.extraFamilies += pusher.families()
+                let time = tick.wallClockSeconds
+                store.publish(renderer.render(tick) { pusher.offer($0, timeUnixSeconds: time) })
+            } else {
+                store.publish(renderer.render(tick))
+            }
             history.record(tick.devices)
         }
     }
@@ -263,6 +275,12 @@ public final class Exporter: Sendable {
                 throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
             }
             webConfig = loaded
+        }
+        if let push = configuration.otlp {
+            let pusher = try OTLPPusher(configuration: push, resource: otlpResource(), version: SelfMetrics.version,
+                                        logger: logger.with("component", "otlp"))
+            otlp.pusher = pusher
+            pusher.start()
         }
         podResources?.start()
         podWatch?.start()
@@ -295,6 +313,19 @@ public final class Exporter: Sendable {
     }
 
     public var port: Int? { server.withLock { $0?.port } }
+
+    /// The OTLP resource: this node and this exporter. `service.instance.id` is the host name the process sees (the
+    /// pod's name in a DaemonSet), `host.name` the node's name where known.
+    func otlpResource() -> [(String, String)] {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let hostname = gethostname(&buffer, buffer.count - 1) == 0 ? String(cString: buffer) : ""
+        let node = configuration.apiServer?.nodeName ?? configuration.nodeName
+        var out: [(String, String)] = [("service.name", "accel-exporter"), ("service.version", SelfMetrics.version)]
+        if !hostname.isEmpty { out.append(("service.instance.id", hostname)) }
+        if let node, !node.isEmpty { out.append(("k8s.node.name", node)) }
+        if let host = node.flatMap({ $0.isEmpty ? nil : $0 }) ?? (hostname.isEmpty ? nil : hostname) { out.append(("host.name", host)) }
+        return out
+    }
 
     /// The web configuration in force; re-read when its file changes (a bad file keeps the previous one).
     private let webAccess = Mutex<WebAccess?>(nil)
@@ -380,6 +411,14 @@ public final class Exporter: Sendable {
         sampler.stop()
         podResources?.stop()
         tpuRuntime?.stop()
+        if let pusher = otlp.take() {
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                await pusher.stop()
+                done.signal()
+            }
+            done.wait()
+        }
     }
 
     // MARK: Routes
@@ -430,6 +469,18 @@ extension Logger {
         copy[metadataKey: key] = "\(value)"
         return copy
     }
+}
+
+/// The OTLP pusher, once `start()` made it: read by the sampler every tick, taken by `stop()`.
+final class PusherSlot: Sendable {
+    private let value = Mutex<OTLPPusher?>(nil)
+
+    var pusher: OTLPPusher? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+
+    func take() -> OTLPPusher? { value.withLock { p in defer { p = nil }; return p } }
 }
 
 /// The latest snapshot, swapped once per tick and read by every scrape: one short lock around a pointer copy.

@@ -48,10 +48,12 @@ public final class SnapshotRenderer: @unchecked Sendable {
         self.selfMetrics = selfMetrics
     }
 
-    public func render(_ tick: Sampler.Tick) -> Snapshot {
+    /// - Parameter also: given the families the snapshot was encoded from (the OTLP push reads the same values).
+    public func render(_ tick: Sampler.Tick, also: (([MetricFamily]) -> Void)? = nil) -> Snapshot {
         var families = Schema.families(for: tick.devices)
         families += tick.extraFamilies
         families += selfMetrics.families(for: tick)
+        also?(families)
         buffer.removeAll(keepingCapacity: true)
         ExpositionEncoder.encode(families, format: .text, into: &buffer)
         let text = ResponseBody(buffer)

@@ -178,11 +178,13 @@ public enum Families {
         public static let workloadFamiliesDropped = exporter("accel_exporter_workload_families_dropped", .gauge, "Families a pod named in accelmetrics.io/metrics that the last scrape did not export, by reason.", target + ["reason"])
         public static let tpuRuntimeUp = exporter("accel_exporter_tpu_runtime_up", .gauge, "1 while the libtpu runtime-metrics endpoint answered its last poll, 0 when no workload listens there or it fails.", ["address"])
 
+        public static let otlpExports = exporter("accel_exporter_otlp_exports", .counter, "OTLP push attempts by outcome: success, retry (a retryable failure; the push stays queued), failure (refused; dropped) or dropped (pushed out of the full queue, or queued at shutdown).", ["result"])
+
         public static let all = [
             build, collectorSuccess, collectorDuration, sampleDuration, lastSampleTimestamp, samples, scrapes, attributionUp,
             attributionUnmatchedDevices, attributionSkippedProcesses, attributionSharedWithoutProcessData,
             inferenceRejectedSeries, inferenceTargetUp, inferenceTargetScrapeDuration, inferenceTargetDownReason, workloadTargetUp,
-            workloadFamiliesDropped, tpuRuntimeUp,
+            workloadFamiliesDropped, tpuRuntimeUp, otlpExports,
         ]
     }
 

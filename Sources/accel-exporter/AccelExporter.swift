@@ -9,6 +9,7 @@ import Inference
 import Kubernetes
 import LineLogging
 import Logging
+import OTLPExport
 import TPURuntimeClient
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,42 @@ struct AccelExporter: ParsableCommand {
 
     @Option(name: .customLong("inference.window"), help: "Span of the windowed latency percentiles (e.g. 60s).")
     var inferenceWindow = "60s"
+
+    @Option(name: .customLong("otlp.endpoint"), help: "Push every value to this OpenTelemetry receiver as well (off when unset): http(s)://collector:4318 for http/protobuf (/v1/metrics is added), http(s)://collector:4317 for grpc.")
+    var otlpEndpoint: String?
+
+    @Option(name: .customLong("otlp.protocol"), help: "http/protobuf or grpc.")
+    var otlpProtocol = "http/protobuf"
+
+    @Option(name: .customLong("otlp.interval"), help: "Time between pushes of the latest sample (e.g. 10s).")
+    var otlpInterval = "10s"
+
+    @Option(name: .customLong("otlp.timeout"), help: "Deadline of one push attempt, connecting included (e.g. 10s).")
+    var otlpTimeout = "10s"
+
+    @Option(name: .customLong("otlp.header"), help: "A header on every push, name=value (repeatable; also $OTEL_EXPORTER_OTLP_HEADERS, for secrets).")
+    var otlpHeaders: [String] = []
+
+    @Option(name: .customLong("otlp.compression"), help: "gzip or none.")
+    var otlpCompression = "gzip"
+
+    @Option(name: .customLong("otlp.tls.ca-file"), help: "CA bundle (PEM) the receiver's certificate must chain to; default: the system's.")
+    var otlpCAFile: String?
+
+    @Option(name: .customLong("otlp.tls.cert-file"), help: "Client certificate (PEM) for receivers that require one.")
+    var otlpCertFile: String?
+
+    @Option(name: .customLong("otlp.tls.key-file"), help: "The client certificate's key (PEM).")
+    var otlpKeyFile: String?
+
+    @Flag(name: .customLong("otlp.tls.insecure-skip-verify"), help: "Accept any receiver certificate (tests only).")
+    var otlpInsecureSkipVerify = false
+
+    @Option(name: .customLong("otlp.queue-size"), help: "Pushes kept while the receiver fails; when full, the oldest is dropped.")
+    var otlpQueueSize = 6
+
+    @Option(name: .customLong("otlp.resource-attribute"), help: "An extra resource attribute, key=value (repeatable; also $OTEL_RESOURCE_ATTRIBUTES).")
+    var otlpResourceAttributes: [String] = []
 
     @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web configuration: TLS, client certificates, headers, basic auth (re-read when it changes).")
     var webConfigFile: String?
@@ -244,6 +281,19 @@ struct AccelExporter: ParsableCommand {
             throw ValidationError("--workload-metrics.max-families and .max-series must be at least 1, .max-bytes at least 1024")
         }
         config.workloadLimits = WorkloadMetrics.Limits(families: workloadMaxFamilies, seriesPerFamily: workloadMaxSeries, bytes: workloadMaxBytes)
+        if let otlpEndpoint {
+            do {
+                config.otlp = try OTLPConfiguration.make(
+                    endpoint: otlpEndpoint, wireProtocol: otlpProtocol,
+                    intervalSeconds: try Self.parseDuration(otlpInterval, flag: "--otlp.interval", minimum: 0.1),
+                    timeoutSeconds: try Self.parseDuration(otlpTimeout, flag: "--otlp.timeout", minimum: 0.1),
+                    headers: otlpHeaders, compression: otlpCompression, caFile: otlpCAFile, certificateFile: otlpCertFile,
+                    keyFile: otlpKeyFile, insecureSkipVerify: otlpInsecureSkipVerify, queueBatches: otlpQueueSize,
+                    resourceAttributes: otlpResourceAttributes, environment: Self.environmentVariables())
+            } catch let error as OTLPConfigurationError {
+                throw ValidationError("\(error)")
+            }
+        }
         /// Start-up facts logged once the exporter runs.
         var notes: [(String, Logger.Metadata)] = []
         let labels = podLabels.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty }

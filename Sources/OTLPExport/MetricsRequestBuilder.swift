@@ -1,0 +1,348 @@
+public import Exposition
+import MetricSchema
+public import OTLPProto
+
+/// One tick's families (what `/metrics` serves) → one OTLP `ExportMetricsServiceRequest`, named by
+/// ``SemanticConventions``.
+///
+/// Values are `/metrics`' values, point for point; what differs is shape: Prometheus' cumulative `le` buckets become
+/// OTLP's per-bucket counts, `accelerator_up` becomes `hw.status` per state, `hw.gpu.memory.utilization` is
+/// used ÷ limit. Cumulative points carry a start time: when this builder first saw the series, or when its value last
+/// went down (a counter reset). Info families are not sent as points: their facts become attributes.
+///
+/// Not thread-safe: one pusher owns one builder.
+public struct MetricsRequestBuilder: Sendable {
+    /// The node's attributes (`k8s.node.name`, `host.name`, `service.*`).
+    public var resource: [(String, String)]
+    public var scopeName: String
+    public var scopeVersion: String
+    private var starts: [StreamKey: StreamStart] = [:]
+
+    public init(resource: [(String, String)], scopeName: String = "accel-exporter", scopeVersion: String) {
+        self.resource = resource
+        self.scopeName = scopeName
+        self.scopeVersion = scopeVersion
+    }
+
+    /// How many cumulative series the builder tracks (one start time each; series gone from a tick are forgotten).
+    public var trackedSeries: Int { starts.count }
+
+    /// The request for one tick taken at `timeUnixNano`.
+    public mutating func build(_ families: [MetricFamily], timeUnixNano: UInt64) -> Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest {
+        var metrics = MetricList()
+        let facts = DeviceFacts(families)
+        var seen: Set<StreamKey> = []
+
+        func addNumber(_ metric: OTelMetric, help: String, attributes: [(String, String)], value: Double) {
+            guard value.isFinite else { return }
+            let attributes = attributes + metric.fixedAttributes
+            var point = Opentelemetry_Proto_Metrics_V1_NumberDataPoint()
+            point.attributes = attributes.map(Self.keyValue)
+            point.timeUnixNano = timeUnixNano
+            point.asDouble = value
+            if metric.instrument != .gauge {
+                point.startTimeUnixNano = start(metric, attributes, value: value, monotonic: metric.instrument == .counter,
+                                                now: timeUnixNano, seen: &seen)
+            }
+            metrics.append(metric, help: help, number: point)
+        }
+
+        var memory: [String: (used: Double?, limit: Double?, attributes: [(String, String)])] = [:]
+        for family in families {
+            guard let definition = Families.named(family.name) ?? Families.named(family.name + "_total") else {
+                // A workload's own family (accelmetrics.io/metrics): its own name, its own labels.
+                addOwn(family, definition: nil, into: &metrics, time: timeUnixNano, seen: &seen)
+                continue
+            }
+            if definition.group == .process || family.kind == .info { continue }
+            if definition == Families.Device.up {
+                for sample in family.samples {
+                    let attributes = deviceAttributes(sample.labels, facts: facts, renames: [:], drop: [], full: true)
+                    let status = OTelMetric("hw.status", unit: "1", .upDownCounter)
+                    addNumber(status, help: "Operational status of the accelerator: 1 for the state it is in, 0 for the other.",
+                              attributes: attributes + [("hw.state", "ok")], value: sample.value == 1 ? 1 : 0)
+                    addNumber(status, help: "Operational status of the accelerator: 1 for the state it is in, 0 for the other.",
+                              attributes: attributes + [("hw.state", "failed")], value: sample.value == 1 ? 0 : 1)
+                }
+                continue
+            }
+            if family.kind == .histogram {
+                addHistograms(family, definition: definition, facts: facts, into: &metrics, time: timeUnixNano, seen: &seen)
+                continue
+            }
+            for sample in family.samples where sample.suffix.isEmpty || sample.suffix == "_total" {
+                if let (metric, renames, drop) = SemanticConventions.convention(for: definition, labels: sample.labels) {
+                    let attributes = definition.group == .device || definition.group == .pod
+                        ? deviceAttributes(sample.labels, facts: facts, renames: renames, drop: drop)
+                        : Self.attributes(sample.labels, renames: renames, drop: drop)
+                    addNumber(metric, help: family.help, attributes: attributes, value: sample.value)
+                    if metric.name == "hw.gpu.memory.usage" || metric.name == "hw.gpu.memory.limit" {
+                        let key = attributes.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+                        var entry = memory[key] ?? (nil, nil, attributes)
+                        if metric.name == "hw.gpu.memory.usage" { entry.used = sample.value } else { entry.limit = sample.value }
+                        memory[key] = entry
+                    }
+                } else {
+                    guard let instrument = SemanticConventions.instrument(family.kind) else { continue }
+                    let metric = OTelMetric(SemanticConventions.ownName(definition.name, unit: definition.unit),
+                                            unit: SemanticConventions.unit(definition.unit, family: definition.name), instrument)
+                    let attributes = definition.group == .device || definition.group == .pod
+                        ? deviceAttributes(sample.labels, facts: facts, renames: [:], drop: [])
+                        : Self.attributes(sample.labels, renames: [:], drop: [])
+                    addNumber(metric, help: family.help, attributes: attributes, value: sample.value)
+                }
+            }
+        }
+        // hw.gpu.memory.utilization: used ÷ limit where the device gives both, in the order the devices came.
+        let utilization = OTelMetric("hw.gpu.memory.utilization", unit: "1", .gauge)
+        for (_, entry) in memory.sorted(by: { $0.key < $1.key }) {
+            guard let used = entry.used, let limit = entry.limit, limit > 0 else { continue }
+            addNumber(utilization, help: "Fraction of the device memory in use (0-1).", attributes: entry.attributes, value: used / limit)
+        }
+        starts = starts.filter { seen.contains($0.key) }
+
+        var scope = Opentelemetry_Proto_Metrics_V1_ScopeMetrics()
+        scope.scope.name = scopeName
+        scope.scope.version = scopeVersion
+        scope.metrics = metrics.metrics
+        var resourceMetrics = Opentelemetry_Proto_Metrics_V1_ResourceMetrics()
+        resourceMetrics.resource.attributes = resource.map(Self.keyValue)
+        resourceMetrics.scopeMetrics = [scope]
+        var request = Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest()
+        request.resourceMetrics = [resourceMetrics]
+        return request
+    }
+
+    // MARK: Families of our own
+
+    private mutating func addOwn(_ family: MetricFamily, definition: FamilyDefinition?, into metrics: inout MetricList, time: UInt64,
+                                 seen: inout Set<StreamKey>) {
+        guard let instrument = SemanticConventions.instrument(family.kind) else { return }
+        if instrument == .histogram {
+            addHistograms(family, definition: definition, facts: DeviceFacts([]), into: &metrics, time: time, seen: &seen)
+            return
+        }
+        let metric = OTelMetric(SemanticConventions.ownName(family.name, unit: family.unit),
+                                unit: SemanticConventions.unit(family.unit, family: family.name), instrument)
+        for sample in family.samples where sample.suffix.isEmpty || sample.suffix == "_total" {
+            guard sample.value.isFinite else { continue }
+            let attributes = Self.attributes(sample.labels, renames: [:], drop: [])
+            var point = Opentelemetry_Proto_Metrics_V1_NumberDataPoint()
+            point.attributes = attributes.map(Self.keyValue)
+            point.timeUnixNano = time
+            point.asDouble = sample.value
+            if instrument == .counter {
+                point.startTimeUnixNano = start(metric, attributes, value: sample.value, monotonic: true, now: time, seen: &seen)
+            }
+            metrics.append(metric, help: family.help, number: point)
+        }
+    }
+
+    // MARK: Histograms
+
+    private mutating func addHistograms(_ family: MetricFamily, definition: FamilyDefinition?, facts: DeviceFacts,
+                                        into metrics: inout MetricList, time: UInt64, seen: inout Set<StreamKey>) {
+        let name = definition?.name ?? family.name
+        let unit = definition?.unit ?? family.unit
+        let metric = definition.flatMap { SemanticConventions.convention(for: $0, labels: [])?.0 }
+            ?? OTelMetric(SemanticConventions.ownName(name, unit: unit), unit: SemanticConventions.unit(unit, family: name), .histogram)
+        // Series in the order they first appear; each gathers its buckets, sum and count.
+        var order: [[Label]] = []
+        var series: [[Label]: (buckets: [(Double, Double)], sum: Double?, count: Double?)] = [:]
+        for sample in family.samples {
+            var labels = sample.labels
+            var bound: Double?
+            if sample.suffix == "_bucket" {
+                guard let index = labels.firstIndex(where: { $0.name == "le" }) else { continue }
+                bound = Self.parseBound(labels[index].value)
+                labels.remove(at: index)
+                if bound == nil { continue }
+            }
+            if series[labels] == nil {
+                order.append(labels)
+                series[labels] = ([], nil, nil)
+            }
+            switch sample.suffix {
+            case "_bucket": series[labels]!.buckets.append((bound!, sample.value))
+            case "_sum": series[labels]!.sum = sample.value
+            case "_count": series[labels]!.count = sample.value
+            default: break
+            }
+        }
+        for labels in order {
+            let entry = series[labels]!
+            guard let count = entry.count, count.isFinite, count >= 0, count <= Double(UInt64.max / 2) else { continue }
+            let buckets = entry.buckets.sorted { $0.0 < $1.0 }
+            var point = Opentelemetry_Proto_Metrics_V1_HistogramDataPoint()
+            let attributes = definition.map { $0.group == .device || $0.group == .pod } == true
+                ? deviceAttributes(labels, facts: facts, renames: [:], drop: [])
+                : Self.attributes(labels, renames: [:], drop: [])
+            point.attributes = attributes.map(Self.keyValue)
+            point.timeUnixNano = time
+            point.count = UInt64(count)
+            if let sum = entry.sum, sum.isFinite { point.sum = sum }
+            // Cumulative `le` counts → per-bucket counts; the +Inf bucket is the count itself.
+            var previous = 0.0
+            for (bound, cumulative) in buckets where bound.isFinite {
+                point.explicitBounds.append(bound)
+                point.bucketCounts.append(UInt64(max(0, min(cumulative, count) - previous)))
+                previous = max(previous, min(cumulative, count))
+            }
+            point.bucketCounts.append(UInt64(max(0, count - previous)))
+            point.startTimeUnixNano = start(metric, attributes, value: count, monotonic: true, now: time, seen: &seen)
+            metrics.append(metric, help: family.help, histogram: point)
+        }
+    }
+
+    static func parseBound(_ text: String) -> Double? {
+        switch text {
+        case "+Inf", "Inf", "+inf", "inf": .infinity
+        default: Double(text)
+        }
+    }
+
+    // MARK: Attributes
+
+    static func attributes(_ labels: [Label], renames: [String: String], drop: Set<String>) -> [(String, String)] {
+        var out: [(String, String)] = []
+        out.reserveCapacity(labels.count)
+        for label in labels where !drop.contains(label.name) {
+            if let name = renames[label.name] {
+                out.append((name, name == "network.io.direction" ? direction(label.value) : label.value))
+            } else if let name = SemanticConventions.attributeNames[label.name] {
+                out.append((name, label.value))
+            } else if label.name.hasPrefix("label_") {
+                out.append(("k8s.pod.label." + label.name.dropFirst("label_".count), label.value))
+            } else {
+                out.append((label.name, label.value))
+            }
+        }
+        return out
+    }
+
+    /// A device's point: its labels' attributes plus `hw.type` and, for a MIG slice, `hw.parent`; `full` adds the
+    /// opt-in facts (serial, firmware, driver), which only `hw.status` carries.
+    private func deviceAttributes(_ labels: [Label], facts: DeviceFacts, renames: [String: String], drop: Set<String>,
+                                  full: Bool = false) -> [(String, String)] {
+        var out = Self.attributes(labels, renames: renames, drop: drop)
+        guard let id = labels.first(where: { $0.name == SchemaLabel.accelerator })?.value else { return out }
+        if let vendor = labels.first(where: { $0.name == SchemaLabel.vendor })?.value {
+            out.append(("hw.type", SemanticConventions.hardwareType(vendor: vendor)))
+        }
+        if let fact = facts.byDevice[id] {
+            if let parent = fact.parent { out.append(("hw.parent", parent)) }
+            if full {
+                if let serial = fact.serial { out.append(("hw.serial_number", serial)) }
+                if let firmware = fact.firmware { out.append(("hw.firmware_version", firmware)) }
+                if let driver = fact.driver { out.append(("hw.driver_version", driver)) }
+            }
+        }
+        return out
+    }
+
+    static func direction(_ value: String) -> String {
+        switch value {
+        case "rx": "receive"
+        case "tx": "transmit"
+        default: value
+        }
+    }
+
+    static func keyValue(_ pair: (String, String)) -> Opentelemetry_Proto_Common_V1_KeyValue {
+        var kv = Opentelemetry_Proto_Common_V1_KeyValue()
+        kv.key = pair.0
+        kv.value.stringValue = pair.1
+        return kv
+    }
+
+    // MARK: Start times
+
+    private struct StreamKey: Hashable {
+        var metric: String
+        var attributes: [String]
+    }
+
+    private struct StreamStart {
+        var start: UInt64
+        var last: Double
+    }
+
+    private mutating func start(_ metric: OTelMetric, _ attributes: [(String, String)], value: Double, monotonic: Bool, now: UInt64,
+                                seen: inout Set<StreamKey>) -> UInt64 {
+        let key = StreamKey(metric: metric.name, attributes: attributes.map { $0.0 + "=" + $0.1 })
+        seen.insert(key)
+        if var entry = starts[key] {
+            // A counter that went down was reset (a model server restarted, a driver reloaded): its count begins now.
+            if monotonic && value < entry.last { entry.start = now }
+            entry.last = value
+            starts[key] = entry
+            return entry.start
+        }
+        starts[key] = StreamStart(start: now, last: value)
+        return now
+    }
+}
+
+/// Per-device facts from `accelerator_info`: MIG parent, serial, firmware, driver.
+private struct DeviceFacts {
+    struct Fact {
+        var parent: String?
+        var serial: String?
+        var firmware: String?
+        var driver: String?
+    }
+
+    var byDevice: [String: Fact] = [:]
+
+    init(_ families: [MetricFamily]) {
+        guard let info = families.first(where: { $0.name == Families.Device.info.name && $0.kind == .info }) else { return }
+        for sample in info.samples {
+            func value(_ name: String) -> String? {
+                sample.labels.first { $0.name == name }.flatMap { $0.value.isEmpty ? nil : $0.value }
+            }
+            guard let id = value(SchemaLabel.accelerator) else { continue }
+            byDevice[id] = Fact(parent: value("parent"), serial: value("serial"), firmware: value("vbios"), driver: value("driver"))
+        }
+    }
+}
+
+/// Metrics in the order they first appear, each gathering its points.
+private struct MetricList {
+    var metrics: [Opentelemetry_Proto_Metrics_V1_Metric] = []
+    private var index: [String: Int] = [:]
+
+    private mutating func slot(_ metric: OTelMetric, help: String) -> Int {
+        if let i = index[metric.name] { return i }
+        var m = Opentelemetry_Proto_Metrics_V1_Metric()
+        m.name = metric.name
+        m.unit = metric.unit
+        m.description_p = help
+        switch metric.instrument {
+        case .gauge: m.gauge = .init()
+        case .counter, .upDownCounter:
+            m.sum = .init()
+            m.sum.aggregationTemporality = .cumulative
+            m.sum.isMonotonic = metric.instrument == .counter
+        case .histogram:
+            m.histogram = .init()
+            m.histogram.aggregationTemporality = .cumulative
+        }
+        metrics.append(m)
+        index[metric.name] = metrics.count - 1
+        return metrics.count - 1
+    }
+
+    mutating func append(_ metric: OTelMetric, help: String, number point: Opentelemetry_Proto_Metrics_V1_NumberDataPoint) {
+        let i = slot(metric, help: help)
+        switch metrics[i].data {
+        case .gauge: metrics[i].gauge.dataPoints.append(point)
+        case .sum: metrics[i].sum.dataPoints.append(point)
+        default: break  // a name the table gave two shapes: the first wins
+        }
+    }
+
+    mutating func append(_ metric: OTelMetric, help: String, histogram point: Opentelemetry_Proto_Metrics_V1_HistogramDataPoint) {
+        let i = slot(metric, help: help)
+        if case .histogram = metrics[i].data { metrics[i].histogram.dataPoints.append(point) }
+    }
+}
