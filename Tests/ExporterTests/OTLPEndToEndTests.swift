@@ -145,11 +145,18 @@ import Testing
     @Test("every device value on /metrics arrives under its convention's name, unit, attributes and temporality")
     func valueForValue() throws {
         let receiver = try Receiver()
-        let exporter = try Self.exporter("http://127.0.0.1:\(receiver.httpPort)", ["--otlp.header", "Authorization=Bearer t0ken",
-                                                                                  "--otlp.resource-attribute", "k8s.cluster.name=lab"])
+        let modelServer = try FakeModelServer()
+        defer { modelServer.stop() }
+        modelServer.serve(try String(contentsOf: InferenceEnginesEndToEndTests.fixtures.appendingPathComponent("vllm/t1.prom"), encoding: .utf8))
+        let exporter = try Self.exporter("http://127.0.0.1:\(receiver.httpPort)", [
+            "--otlp.header", "Authorization=Bearer t0ken", "--otlp.resource-attribute", "k8s.cluster.name=lab",
+            "--inference.targets", "ml/vllm-0=\(modelServer.url)",
+        ])
         defer { exporter.stop() }
-        let received = receiver.waitForRequests(2)
-        try #require(received.count >= 2, "no pushes arrived: \(exporter.log.suffix(2000))")
+        _ = try exporter.waitForMetrics { $0.contains("inference_request_duration_seconds_bucket") }
+        let before = receiver.requests.count
+        let received = receiver.waitForRequests(before + 2)
+        try #require(received.count >= before + 2, "no pushes arrived: \(exporter.log.suffix(2000))")
         let text = try exporter.get("/metrics").text
         let families = try ExpositionParser.parse(text, format: .text)
         let last = try #require(received.last)
@@ -196,6 +203,82 @@ import Testing
         #expect(points.filter { $0.metric == "hw.gpu.memory.utilization" }.count == 8)
         #expect(points.filter { $0.metric == "hw.status" && $0.attributes["hw.state"] == "ok" && $0.value == 1 }.count == 8)
         #expect(text.contains(#"accel_exporter_otlp_exports_total{result="success"}"#))
+
+        // Latency histograms: gen_ai.server.*, seconds, the same bounds, per-bucket counts, count and sum.
+        let histograms = Self.histograms(last)
+        let names = ["inference_request_duration_seconds": "gen_ai.server.request.duration",
+                     "inference_time_to_first_token_seconds": "gen_ai.server.time_to_first_token",
+                     "inference_time_per_output_token_seconds": "gen_ai.server.time_per_output_token"]
+        var compared = 0
+        for family in families where names[family.name] != nil {
+            let otel = names[family.name]!
+            var series: [[String: String]: (buckets: [(Double, Double)], sum: Double, count: Double)] = [:]
+            for sample in family.samples {
+                var labels: [String: String] = [:]
+                var bound: Double?
+                for label in sample.labels {
+                    if label.name == "le" { bound = label.value == "+Inf" ? .infinity : Double(label.value) } else { labels[label.name] = label.value }
+                }
+                var entry = series[labels] ?? ([], 0, 0)
+                switch sample.suffix {
+                case "_bucket": entry.buckets.append((bound!, sample.value))
+                case "_sum": entry.sum = sample.value
+                case "_count": entry.count = sample.value
+                default: break
+                }
+                series[labels] = entry
+            }
+            for (labels, entry) in series {
+                let want = ["k8s.namespace.name": labels["namespace"], "k8s.pod.name": labels["pod"], "gen_ai.request.model": labels["model_name"]]
+                let match = histograms.filter { h in h.metric == otel && want.allSatisfy { h.attributes[$0.key] == $0.value } }
+                guard let h = match.first else { Issue.record("\(family.name)\(labels) has no \(otel) point"); continue }
+                #expect(match.count == 1)
+                #expect(h.unit == "s" && h.temporality == "AGGREGATION_TEMPORALITY_CUMULATIVE")
+                let sorted = entry.buckets.sorted { $0.0 < $1.0 }
+                #expect(h.bounds == sorted.map(\.0).filter(\.isFinite), "\(otel)")
+                var previous = 0.0
+                let perBucket = sorted.map { bucket -> Double in defer { previous = bucket.1 }; return bucket.1 - previous }
+                #expect(h.buckets == perBucket, "\(otel)")
+                #expect(h.count == entry.count && h.sum == entry.sum, "\(otel)")
+                compared += 1
+            }
+        }
+        #expect(compared >= 3, "only \(compared) histograms compared")
+    }
+
+    struct HistogramPoint {
+        var metric: String
+        var unit: String
+        var temporality: String?
+        var attributes: [String: String]
+        var bounds: [Double]
+        var buckets: [Double]
+        var count: Double
+        var sum: Double
+    }
+
+    static func histograms(_ request: [String: Any]) -> [HistogramPoint] {
+        let body = request["request"] as? [String: Any] ?? [:]
+        let rm = (body["resource_metrics"] as? [[String: Any]] ?? []).first ?? [:]
+        var out: [HistogramPoint] = []
+        for scope in rm["scope_metrics"] as? [[String: Any]] ?? [] {
+            for metric in scope["metrics"] as? [[String: Any]] ?? [] {
+                guard let data = metric["histogram"] as? [String: Any] else { continue }
+                for p in data["data_points"] as? [[String: Any]] ?? [] {
+                    var attributes: [String: String] = [:]
+                    for kv in p["attributes"] as? [[String: Any]] ?? [] {
+                        attributes[kv["key"] as? String ?? ""] = (kv["value"] as? [String: Any])?["string_value"] as? String
+                    }
+                    out.append(HistogramPoint(
+                        metric: metric["name"] as? String ?? "", unit: metric["unit"] as? String ?? "",
+                        temporality: data["aggregation_temporality"] as? String, attributes: attributes,
+                        bounds: p["explicit_bounds"] as? [Double] ?? [],
+                        buckets: (p["bucket_counts"] as? [String] ?? []).compactMap(Double.init),
+                        count: Double(p["count"] as? String ?? "") ?? -1, sum: p["sum"] as? Double ?? -1))
+                }
+            }
+        }
+        return out
     }
 
     @Test("a receiver that refuses (429, 503) and then accepts gets every push, in order, after retries")
