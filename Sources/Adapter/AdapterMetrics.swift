@@ -2,7 +2,7 @@ public import Exposition
 import MetricSchema
 import Synchronization
 
-/// The adapter's own metrics, on its `/metrics`. Names are documented in the README (the dashboards use them).
+/// The adapter's own metrics, on its `/metrics`. Names are documented in docs/adapter.md (the dashboards use them).
 public final class AdapterMetrics: Sendable {
     /// Request latency buckets in seconds: the HPA's calls are sub-millisecond here; the aggregator times out at 30 s.
     static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]

@@ -83,7 +83,7 @@ public struct MetricDefinition: Sendable, Hashable {
     public var workloadExpression: Expression?
     /// Which objects the metric is served for.
     public var resources: Set<ServedResource>
-    /// Human-readable unit for the README and the discovery of operators (`percent`, `bytes`).
+    /// Human-readable unit for docs/adapter.md and the discovery of operators (`percent`, `bytes`).
     public var unit: String
 
     public init(

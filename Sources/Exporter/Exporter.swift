@@ -52,6 +52,9 @@ public final class Exporter: Sendable {
         public var workloadLimits = WorkloadMetrics.Limits()
         /// `--web.config.file`: TLS, client certificates, headers and basic auth (exporter-toolkit's format).
         public var webConfigPath: String?
+        /// `--web.adapter-url`: an accel-metrics-adapter base URL (`http://127.0.0.1:9446`, no trailing slash) whose
+        /// `gpu_utilization` paths for this node and its pods the landing page links to; nil: no such links.
+        public var adapterURL: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
         public var trimStartupMemoryAfterSeconds: Double? = 10
         /// `--collector.kubelet` and friends; nil: no pod attribution at all.

@@ -1,4 +1,5 @@
 import Accelerators
+import Exposition
 import MetricSchema
 
 /// The `/` page: the node's accelerators, their current readings and the last minutes of them as small charts
@@ -50,6 +51,9 @@ enum LandingPage {
                 html += chartTable(devices, history: history, interval: configuration.interval)
             }
         }
+        if let adapter = configuration.adapterURL {
+            html += autoscalingLinks(adapter: adapter, node: configuration.nodeName, namespaces: podNamespaces(snapshot.tick))
+        }
         html += "<h2>Collectors</h2>\n<table><tr><th>Collector</th><th>State</th><th>Duration</th><th>Error</th></tr>\n"
         for c in snapshot.tick.collectors {
             html += "<tr><td class=l>\(escape(c.name))</td>"
@@ -58,6 +62,55 @@ enum LandingPage {
         }
         html += "</table>\n</body></html>\n"
         return html
+    }
+
+    /// What an HPA would read about this node from accel-metrics-adapter (`--web.adapter-url`): `gpu_utilization` of
+    /// the node, and of the pods of each namespace that holds one of its accelerators.
+    static func autoscalingLinks(adapter: String, node: String?, namespaces: [String]) -> String {
+        let base = adapter + "/apis/custom.metrics.k8s.io/v1beta2"
+        var html = "<h2>Autoscaling</h2>\n<p>What a HorizontalPodAutoscaler reads from accel-metrics-adapter at "
+            + "\(escape(adapter)):</p>\n<ul>\n"
+        let nodeName = node.map(pathSegment) ?? "*"
+        html += "<li><a href=\"\(escape(base))/nodes/\(escape(nodeName))/gpu_utilization\">gpu_utilization</a> of node "
+            + "\(escape(node ?? "*"))</li>\n"
+        for namespace in namespaces {
+            html += "<li><a href=\"\(escape(base))/namespaces/\(escape(pathSegment(namespace)))/pods/*/gpu_utilization\">"
+                + "gpu_utilization</a> of each pod in namespace \(escape(namespace))</li>\n"
+        }
+        if namespaces.isEmpty {
+            html += "<li>No pod holds an accelerator here, so there are no per-pod values (pod attribution: "
+                + "--collector.kubelet).</li>\n"
+        }
+        return html + "</ul>\n"
+    }
+
+    /// The namespaces of the pods holding this node's accelerators in `tick`, sorted.
+    static func podNamespaces(_ tick: Sampler.Tick) -> [String] {
+        var namespaces = Set<String>()
+        for family in tick.extraFamilies where family.name == Families.Pod.allocated.name {
+            for sample in family.samples {
+                for label in sample.labels where label.name == SchemaLabel.namespace { namespaces.insert(label.value) }
+            }
+        }
+        return namespaces.sorted()
+    }
+
+    /// A name as one URL path segment: unreserved characters kept, everything else percent-encoded.
+    static func pathSegment(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out += "%"
+                out.unicodeScalars.append(hex[Int(byte >> 4)])
+                out.unicodeScalars.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return out
     }
 
     /// One row per accelerator: utilization, memory, power and temperature over the history window.
@@ -110,5 +163,21 @@ enum LandingPage {
             s += "." + String(repeating: "0", count: digits - f.count) + f
         }
         return s
+    }
+}
+
+extension Exporter.Configuration {
+    /// `--web.adapter-url` as the landing page uses it: an `http://` or `https://` URL with a host, trailing slashes
+    /// dropped; nil when it is not one.
+    public static func normalizedAdapterURL(_ text: String) -> String? {
+        var url = Substring(text)
+        while url.hasSuffix("/") { url = url.dropLast() }
+        for scheme in ["http://", "https://"] where url.hasPrefix(scheme) {
+            let rest = url.dropFirst(scheme.count)
+            let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            guard !host.isEmpty, !rest.contains("?"), !rest.contains("#"), !url.contains(where: \.isWhitespace) else { return nil }
+            return String(url)
+        }
+        return nil
     }
 }

@@ -83,6 +83,9 @@ struct AccelExporter: ParsableCommand {
     @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web configuration: TLS, client certificates, headers, basic auth (re-read when it changes).")
     var webConfigFile: String?
 
+    @Option(name: .customLong("web.adapter-url"), help: "accel-metrics-adapter base URL (http://host:port) the landing page links to: what an HPA reads for this node and its pods. For demos and development; off by default.")
+    var adapterURL: String?
+
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
 
@@ -269,6 +272,12 @@ struct AccelExporter: ParsableCommand {
         config.nodeName = nodeName ?? Self.environment("NODE_NAME") ?? Self.hostName()
         config.trimStartupMemoryAfterSeconds = trimStartupMemory ? 10 : nil
         config.webConfigPath = webConfigFile
+        if let adapterURL {
+            guard let url = Exporter.Configuration.normalizedAdapterURL(adapterURL) else {
+                throw ValidationError("--web.adapter-url: \"\(adapterURL)\" is not an http:// or https:// URL with a host")
+            }
+            config.adapterURL = url
+        }
         if let inferenceTargets {
             do {
                 config.inferenceTargets = try InferenceTarget.parseList(inferenceTargets)

@@ -10,6 +10,7 @@ import Testing
         (["--log.format", "xml"], "--log.format"),
         (["--path.sysfs", "/does/not/exist"], "--path.sysfs"),
         (["--kubelet.refresh-interval", "often"], "--kubelet.refresh-interval"),
+        (["--web.adapter-url", "localhost:9446"], "--web.adapter-url"),
         (["--no-such-flag"], "no-such-flag"),
     ])
     func badFlagsPrintOneClearLineAndExitNonZero(arguments: [String], mentions: String) throws {
@@ -37,7 +38,7 @@ import Testing
         for flag in ["--web.listen-address", "--web.telemetry-path", "--path.sysfs", "--path.procfs", "--collect.interval",
                      "--collector.amdgpu", "--no-collector.hwmon", "--collector.hwmon.all", "--log.level", "--log.format",
                      "--collector.kubelet", "--kubelet.pod-resources-socket", "--kubelet.refresh-interval",
-                     "--kubelet.resource-names", "--kubelet.pod-logs-path", "--collector.processes"] {
+                     "--kubelet.resource-names", "--kubelet.pod-logs-path", "--collector.processes", "--web.adapter-url"] {
             #expect(help.contains(flag), "\(flag) missing from --help")
         }
     }
