@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // The programs' lifecycle: ordered start, SIGTERM/SIGINT, ordered graceful shutdown with a deadline.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C bridges. libmicrohttpd ships a .pc file; libsensors does not (link "sensors" in its modulemap).
@@ -75,12 +77,22 @@ let package = Package(
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        // Flag spellings, environment and the one-line failure both executables share.
+        // Flag spellings, environment, log bootstrap and the one-line failure both executables share.
         .target(
             name: "CommandLineSupport",
             dependencies: [
+                "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Components started in order and stopped in reverse on SIGTERM/SIGINT, under a ServiceGroup.
+        .target(
+            name: "Lifecycle",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -95,7 +107,7 @@ let package = Package(
             name: "Exporter",
             dependencies: [
                 "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
-                "Kubernetes", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
+                "Kubernetes", "Lifecycle", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -216,12 +228,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // accel-exporter's flags and composition root: flags → configuration → components, run until SIGTERM.
+        .target(
+            name: "ExporterApp",
+            dependencies: [
+                "Accelerators", "CommandLineSupport", "ConfigYAML", "Exporter", "HTTPServer", "Inference", "Kubernetes", "Lifecycle", "LineLogging",
+                "OTLPExport", "TPURuntimeClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "CommandLineSupport", "ConfigYAML", "Exporter", "Inference", "Kubernetes", "LineLogging", "OTLPExport",
+                "Exporter", "ExporterApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

@@ -13,6 +13,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+public import Lifecycle
 public import Logging
 import Synchronization
 import TPURuntimeClient
@@ -267,29 +268,90 @@ public final class Exporter: Sendable {
     /// The latest snapshot; nil only before the first tick.
     public var snapshot: Snapshot? { current.latest }
 
-    /// Runs one tick before serving (so the first scrape has data), then starts the loop and the HTTP server.
-    /// Throws for a web configuration that does not load, before anything starts.
-    public func start() throws {
-        var webConfig: WebConfig?
-        if let path = configuration.webConfigPath {
-            let loaded = try WebConfig.load(path: path)
-            webAccess.withLock { $0 = try? WebAccess(config: loaded, loginGuard: loginGuard) }
-            guard webAccess.withLock({ $0 }) != nil else {
-                throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
-            }
-            webConfig = loaded
+    /// Everything that runs, in start order; shutdown goes the other way. `Lifecycle.run` (the executable) starts
+    /// them and stops them on SIGTERM; `start()` and `stop()` do the same without signals.
+    ///
+    /// 1. The web configuration loads first: one that does not load stops the start before anything runs.
+    /// 2. The clients and watches the sampler reads: the API client, the OTLP push, the kubelet, the pod and
+    ///    ResourceSlice watches, the libtpu client.
+    /// 3. The sampler runs one tick before the HTTP server opens, so the first scrape has data.
+    /// 4. The HTTP server, its web configuration watch, and the start-up memory trim.
+    ///
+    /// On SIGTERM the server stops accepting first, then the sampler finishes its tick, then the OTLP push sends
+    /// nothing more and closes, then the watches and clients stop.
+    public var components: [Component] {
+        componentList.withLock { list in
+            if let list { return list }
+            let made = makeComponents()
+            list = made
+            return made
         }
+    }
+
+    private let componentList = Mutex<[Component]?>(nil)
+
+    private func makeComponents() -> [Component] {
+        var out: [Component] = []
+        let logger = self.logger
+        out.append(Component("web-config", start: { [self] in try loadWebConfig() }))
+        if let kubernetes { out.append(Component("kubernetes-client", stop: { await kubernetes.shutdown() })) }
         if let push = configuration.otlp {
-            let pusher = try OTLPPusher(configuration: push, resource: otlpResource(), version: SelfMetrics.version,
-                                        logger: logger.with("component", "otlp"))
-            otlp.pusher = pusher
-            pusher.start()
+            out.append(Component("otlp", start: { [self] in
+                let pusher = try OTLPPusher(configuration: push, resource: otlpResource(), version: SelfMetrics.version,
+                                            logger: logger.with("component", "otlp"))
+                otlp.pusher = pusher
+                pusher.start()
+            }, stop: { [otlp] in await otlp.take()?.stop() }))
         }
-        podResources?.start()
-        podWatch?.start()
-        resourceSlices?.start()
-        sampler.tickOnce()
-        sampler.start()
+        if let tpuRuntime { out.append(Component("tpu-runtime", stop: { tpuRuntime.stop() })) }
+        if let podResources { out.append(Component("kubelet", start: { podResources.start() }, stop: { podResources.stop() })) }
+        if let podWatch { out.append(Component("pod-watch", start: { podWatch.start() }, stop: { await podWatch.stop() })) }
+        if let resourceSlices {
+            out.append(Component("resource-slices", start: { resourceSlices.start() }, stop: { await resourceSlices.stop() }))
+        }
+        out.append(Component("sampler", start: { [sampler] in
+            sampler.tickOnce()
+            sampler.start()
+        }, stop: { [sampler] in sampler.stop() }))
+        out.append(Component("http", start: { [self] in try startHTTP() }, stop: { [self] in stopHTTP() }))
+        if let delay = configuration.trimStartupMemoryAfterSeconds {
+            let trim = TaskSlot()
+            out.append(Component("memory-trim", start: {
+                trim.task.withLock {
+                    $0 = Task.detached(priority: .utility) {
+                        try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                        let mappings = MemoryTrim.pageOutReadOnlyFileMappings()
+                        logger.debug("gave back start-up pages", metadata: ["mappings": "\(mappings)"])
+                    }
+                }
+            }, stop: { trim.task.withLock { $0?.cancel() } }))
+        }
+        return out
+    }
+
+    /// Starts every component in order (without signal handling: in-process use and tests).
+    public func start() async throws {
+        try await Lifecycle.start(components)
+    }
+
+    /// Stops every component, last started first.
+    public func stop() async {
+        await Lifecycle.stop(components)
+    }
+
+    /// Loads `--web.config.file`, if any; throws for one that does not load.
+    private func loadWebConfig() throws {
+        guard let path = configuration.webConfigPath else { return }
+        let loaded = try WebConfig.load(path: path)
+        webAccess.withLock { $0 = try? WebAccess(config: loaded, loginGuard: loginGuard) }
+        guard webAccess.withLock({ $0 }) != nil else {
+            throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
+        }
+        loadedWebConfig.withLock { $0 = loaded }
+    }
+
+    private func startHTTP() throws {
+        let webConfig = loadedWebConfig.withLock { $0 }
         let http = HTTPServer(
             configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
                                  threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
@@ -304,16 +366,20 @@ public final class Exporter: Sendable {
         if let path = configuration.webConfigPath, let webConfig {
             watchWebConfig(path, server: http, files: webConfig.files, last: Self.fingerprint(path, files: webConfig.files))
         }
-        if let delay = configuration.trimStartupMemoryAfterSeconds {
-            let logger = self.logger
-            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) {
-                let mappings = MemoryTrim.pageOutReadOnlyFileMappings()
-                logger.debug("gave back start-up pages", metadata: ["mappings": "\(mappings)"])
-            }
-        }
         logger.info("listening", metadata: ["address": "\(configuration.listenHost.isEmpty ? "*" : configuration.listenHost):\(http.port)",
                                             "telemetry_path": "\(configuration.telemetryPath)"])
     }
+
+    private func stopHTTP() {
+        let http = server.withLock { s -> HTTPServer? in
+            defer { s = nil }
+            return s
+        }
+        http?.stop()
+    }
+
+    /// The web configuration loaded at start (the watch replaces `webAccess`, not this).
+    private let loadedWebConfig = Mutex<WebConfig?>(nil)
 
     public var port: Int? { server.withLock { $0?.port } }
 
@@ -405,25 +471,6 @@ public final class Exporter: Sendable {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
-    public func stop() {
-        let http = server.withLock { s -> HTTPServer? in
-            defer { s = nil }
-            return s
-        }
-        http?.stop()
-        sampler.stop()
-        podResources?.stop()
-        tpuRuntime?.stop()
-        if let pusher = otlp.take() {
-            let done = DispatchSemaphore(value: 0)
-            Task {
-                await pusher.stop()
-                done.signal()
-            }
-            done.wait()
-        }
-    }
-
     // MARK: Routes
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
@@ -472,6 +519,11 @@ extension Logger {
         copy[metadataKey: key] = "\(value)"
         return copy
     }
+}
+
+/// A task a component starts and its stop cancels.
+final class TaskSlot: Sendable {
+    let task = Mutex<Task<Void, any Error>?>(nil)
 }
 
 /// The OTLP pusher, once `start()` made it: read by the sampler every tick, taken by `stop()`.

@@ -112,7 +112,7 @@ final class Counter: @unchecked Sendable {
 }
 
 @Suite struct ExporterInProcessTests {
-    @Test func readinessFollowsTheSamplerAndNotTheSources() throws {
+    @Test func readinessFollowsTheSamplerAndNotTheSources() async throws {
         var config = Exporter.Configuration()
         config.collectors = []
         config.listenHost = "127.0.0.1"
@@ -122,12 +122,11 @@ final class Counter: @unchecked Sendable {
         failing.error = "broken"
         let exporter = Exporter(configuration: config, logger: Logger(label: "t"), extraSources: [failing])
         #expect(exporter.readiness().0 == false)
-        try exporter.start()
-        defer { exporter.stop() }
+        try await exporter.start()
         #expect(exporter.readiness().0 == true)
-        exporter.stop()
+        await exporter.stop()
         // No tick for more than 3 intervals: not ready any more.
-        Thread.sleep(forTimeInterval: 0.5)
+        try await Task.sleep(for: .milliseconds(500))
         let (ready, reason) = exporter.readiness()
         #expect(!ready)
         #expect(reason.contains("last sample completed"))
