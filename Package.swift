@@ -220,12 +220,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // accel-metrics-adapter's flags and composition root: flags → store, source, API, servers, run until SIGTERM.
+        .target(
+            name: "AdapterApp",
+            dependencies: [
+                "Adapter", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle", "LineLogging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "LineLogging",
+                "Adapter", "AdapterApp", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // accel-exporter's flags and composition root: flags → configuration → components, run until SIGTERM.

@@ -11,7 +11,7 @@ import Glibc
 import Musl
 #endif
 
-extension AccelMetricsAdapter {
+extension AdapterFlags {
     /// HTTPS on --secure-port with authentication and authorization in front of the API.
     ///
     /// Serving certificate: `--tls-cert-file` (re-read when it changes); else, in a cluster, the shared Secret
@@ -212,6 +212,11 @@ extension AccelMetricsAdapter {
 
     static func environmentVariables() -> [String: String] { CommandLineSupport.environmentVariables() }
     static func hostName() -> String? { CommandLineSupport.hostName() }
+    static func parseLevel(_ s: String) throws -> Logger.Level { try CommandLineSupport.parseLevel(s) }
+    static func parseDuration(_ s: String, flag: String, minimum: Double) throws -> Double {
+        try CommandLineSupport.parseDuration(s, flag: flag, minimum: minimum)
+    }
+    static func fail(_ message: String) -> Never { CommandLineSupport.fail(program: "accel-metrics-adapter", message) }
 
     /// Changes when either file is replaced or rewritten (Secret volume updates swap a symlink).
     static func fingerprint(_ paths: String...) -> [Int] {
