@@ -66,9 +66,9 @@ public final class GaudiSource: AcceleratorSource {
             for entry in sorted {
                 let base = "\(classDirectory)/\(entry)/device"
                 guard let uevent = try? sysfs.readString("\(base)/uevent"),
-                    AMDGPUSource.parseUevent(uevent)["DRIVER"] == "habanalabs"
+                    DRMCard.parseUevent(uevent)["DRIVER"] == "habanalabs"
                 else { continue }
-                let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
+                let pci = (try? sysfs.readLink(base)).map(DRMCard.lastComponent) ?? entry
                 guard seen.insert(pci).inserted else { continue }
                 // The control node shares the compute node's index: accel3 ↔ accel_controlD3, hl3 ↔ hl_controlD3
                 // (the latter UNVERIFIED: the misc driver predates the reference).

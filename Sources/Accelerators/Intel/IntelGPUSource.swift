@@ -75,12 +75,12 @@ public final class IntelGPUSource: AcceleratorSource {
         }
         var found: [Card] = []
         var seenPCI: Set<String> = []
-        let cardEntries = entries.filter(AMDGPUSource.isCardEntry)
+        let cardEntries = entries.filter(DRMCard.isCardEntry)
             .sorted { (Int($0.dropFirst(4)) ?? .max, $0) < (Int($1.dropFirst(4)) ?? .max, $1) }
         for entry in cardEntries {
             let base = "class/drm/\(entry)/device"
             guard let driver = driver(base: base) else { continue }
-            let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
+            let pci = (try? sysfs.readLink(base)).map(DRMCard.lastComponent) ?? entry
             guard seenPCI.insert(pci).inserted else { continue }
             if let known = cards.first(where: { $0.identity.pciAddress == pci && $0.entry == entry }) {
                 found.append(known)
@@ -100,11 +100,11 @@ public final class IntelGPUSource: AcceleratorSource {
 
     /// The card's driver from its `device/driver` link (`…/drivers/i915`), else `DRIVER=` in `device/uevent`.
     private func driver(base: String) -> Driver? {
-        if let link = try? sysfs.readLink("\(base)/driver"), let d = Driver(rawValue: AMDGPUSource.lastComponent(link)) {
+        if let link = try? sysfs.readLink("\(base)/driver"), let d = Driver(rawValue: DRMCard.lastComponent(link)) {
             return d
         }
         guard let uevent = try? sysfs.readString("\(base)/uevent") else { return nil }
-        return AMDGPUSource.parseUevent(uevent)["DRIVER"].flatMap(Driver.init(rawValue:))
+        return DRMCard.parseUevent(uevent)["DRIVER"].flatMap(Driver.init(rawValue:))
     }
 
     private func identity(entry: String, base: String, pci: String, driver: Driver) -> DeviceIdentity {
