@@ -272,6 +272,14 @@ let package = Package(
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Exposition"]),
         .testTarget(
+            name: "ExporterAppTests",
+            dependencies: [
+                "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "OTLPExportTests",
             dependencies: [
                 "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",

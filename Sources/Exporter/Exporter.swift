@@ -28,17 +28,8 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        /// `--amdgpu.pcie-bw-interval`: seconds between rounds of `pcie_bw` reads; nil: not read.
-        public var amdPCIeBandwidthInterval: Double? = 15
-        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
-        public var hwmonAllChips = false
-        public var hwmonConfigPath: String?
-        /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
-        public var nvmlLibraryPath: String?
-        public var nvidiaProcesses = true
-        public var nvidiaXIDEvents = true
-        /// libtpu's runtime-metrics service for the TPU collector; nil: chips only, no runtime values.
-        public var tpuRuntime: TPURuntime? = TPURuntime()
+        /// The collectors, in the order the sampler reads them (ExporterApp's `Collectors` lists every one).
+        public var collectors: [CollectorFactory] = []
         public var nodeName: String?
         public var httpThreads = 2
         public var maxConnections = 512
@@ -102,22 +93,6 @@ public final class Exporter: Sendable {
             public init() {}
         }
 
-        public struct TPURuntime: Sendable {
-            /// `--tpu.runtime-metrics-address`: endpoints polled, each standing for every TPU chip of the host.
-            public var addresses = ["localhost:8431"]
-            /// `--tpu.runtime-metrics-interval`.
-            public var refreshInterval = 2.0
-            public var callTimeout = 1.0
-            /// The seam for the node's pod watch: when set, asked on every refresh for the endpoints to poll — the
-            /// TPU pods' IPs (the runtime-metrics port listens in the workload's network namespace) with the chips
-            /// each pod holds — in place of `addresses`.
-            public var targets: (@Sendable () -> [TPURuntimeTarget])?
-
-            public init() {}
-        }
-
-        /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
     }
 
     public let configuration: Configuration
@@ -133,7 +108,8 @@ public final class Exporter: Sendable {
     private let podWatch: NodePodWatch?
     private let resourceSlices: ResourceSliceWatch?
     private let inference: InferenceSource?
-    private let tpuRuntime: TPURuntimeClient?
+    /// What the collectors run beside their sources (the libtpu client), stopped with the exporter.
+    private let collectorComponents: [Component]
     /// Made by `start()` (a configuration that does not load fails it); the sampler offers it every tick.
     private let otlp = PusherSlot()
 
@@ -141,53 +117,26 @@ public final class Exporter: Sendable {
         self.configuration = configuration
         loginGuard = LoginGuard(maxConcurrent: max(1, configuration.httpThreads - 1))
         self.logger = logger
-        var sources: [any AcceleratorSource] = []
-        if configuration.collectors.contains("amdgpu") {
-            sources.append(AMDGPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                        discoveryInterval: configuration.discoveryInterval,
-                                        pcieBandwidthInterval: configuration.amdPCIeBandwidthInterval,
-                                        logger: logger.with("collector", "amdgpu")))
-        }
-        if configuration.collectors.contains("habana") {
-            sources.append(GaudiSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                       discoveryInterval: configuration.discoveryInterval,
-                                       logger: logger.with("collector", "habana")))
-        }
-        if configuration.collectors.contains("intel") {
-            sources.append(IntelGPUSource(sysfs: configuration.sysfs, procfs: configuration.procfs, nodeName: configuration.nodeName,
-                                          discoveryInterval: configuration.discoveryInterval,
-                                          logger: logger.with("collector", "intel")))
-        }
-        if configuration.collectors.contains("hwmon") {
-            sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,
-                                       discoveryInterval: configuration.discoveryInterval,
-                                       logger: logger.with("collector", "hwmon")))
-        }
-        if configuration.collectors.contains("nvidia") {
-            let nvidia = NVMLSource.Configuration(libraryPath: configuration.nvmlLibraryPath, nodeName: configuration.nodeName,
-                                                  discoveryInterval: configuration.discoveryInterval,
-                                                  processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
-            sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
-        }
-        var tpuRuntime: TPURuntimeClient?
-        // With pod attribution and the pod watch, the TPU pods' own endpoints come first; the fixed addresses
-        // (localhost: host-network workloads) after them.
+        // With pod attribution and the pod watch, TPU pods' own libtpu endpoints are found every tick.
         let tpuPodTargets: TPUPodTargets? =
-            configuration.collectors.contains("tpu") && configuration.kubelet != nil && configuration.apiServer != nil ? TPUPodTargets() : nil
-        if configuration.collectors.contains("tpu") {
-            if let runtime = configuration.tpuRuntime, runtime.targets != nil || !runtime.addresses.isEmpty || tpuPodTargets != nil {
-                let fixed = runtime.addresses.map { TPURuntimeTarget(address: $0) }
-                let discovered: @Sendable () -> [TPURuntimeTarget] = { (tpuPodTargets?.targets ?? []) + fixed }
-                tpuRuntime = TPURuntimeClient(
-                    configuration: .init(targets: runtime.targets ?? discovered, refreshInterval: runtime.refreshInterval,
-                                         callTimeout: runtime.callTimeout),
-                    logger: logger.with("collector", "tpu_runtime"))
-            }
-            sources.append(TPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                     discoveryInterval: configuration.discoveryInterval, runtime: tpuRuntime,
-                                     logger: logger.with("collector", "tpu")))
+            configuration.collectors.contains { $0.name == "tpu" } && configuration.kubelet != nil && configuration.apiServer != nil
+            ? TPUPodTargets() : nil
+        var sources: [any AcceleratorSource] = []
+        var collectorComponents: [Component] = []
+        var tickSteps: [@Sendable (inout Sampler.Tick) -> Void] = []
+        var podTargets: (@Sendable () -> [TPURuntimeTarget])?
+        if let tpuPodTargets { podTargets = { tpuPodTargets.targets } }
+        for collector in configuration.collectors {
+            let context = CollectorContext(
+                sysfs: configuration.sysfs, procfs: configuration.procfs, nodeName: configuration.nodeName,
+                discoveryInterval: configuration.discoveryInterval, sampleInterval: configuration.interval,
+                logger: logger.with("collector", collector.name), tpuPodTargets: podTargets)
+            let parts = collector.make(context)
+            sources += parts.sources
+            collectorComponents += parts.components
+            if let step = parts.tickStep { tickSteps.append(step) }
         }
-        self.tpuRuntime = tpuRuntime
+        self.collectorComponents = collectorComponents
         var kubernetes: KubernetesClient?
         if let api = configuration.apiServer {
             do {
@@ -234,7 +183,7 @@ public final class Exporter: Sendable {
                                      podLabels: configuration.apiServer?.podLabels ?? [], tpuTargets: tpuPodTargets,
                                      processes: configuration.processes,
                                      procfs: configuration.procfs,
-                                     scanDRM: configuration.collectors.contains("amdgpu") || configuration.collectors.contains("intel"),
+                                     scanDRM: configuration.collectors.contains { $0.name == "amdgpu" || $0.name == "intel" },
                                      extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
             podResources = client
         } else {
@@ -243,11 +192,10 @@ public final class Exporter: Sendable {
         let staticTargets = configuration.inferenceTargets
         let inferenceSource = discovery ? inference : nil
         let otlp = self.otlp
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tpuRuntime] tick in
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tickSteps] tick in
             var tick = tick
             stage?.apply(to: &tick)
-            // Only once the TPU source found a chip and started polling: other nodes show no tpu_runtime status.
-            if let tpuRuntime, tpuRuntime.isActive { TPURuntimeStatus.apply(tpuRuntime.reports, to: &tick) }
+            for step in tickSteps { step(&tick) }
             if let podWatch {
                 tick.collectors.append(Sampler.CollectorStatus(name: "pod_watch", success: podWatch.lastError == nil && podWatch.hasSynced,
                                                                durationSeconds: 0, error: podWatch.lastError))
@@ -303,7 +251,7 @@ public final class Exporter: Sendable {
                 pusher.start()
             }, stop: { [otlp] in await otlp.take()?.stop() }))
         }
-        if let tpuRuntime { out.append(Component("tpu-runtime", stop: { tpuRuntime.stop() })) }
+        out += collectorComponents
         if let podResources { out.append(Component("kubelet", start: { podResources.start() }, stop: { podResources.stop() })) }
         if let podWatch { out.append(Component("pod-watch", start: { podWatch.start() }, stop: { await podWatch.stop() })) }
         if let resourceSlices {

@@ -35,7 +35,7 @@ public enum ExporterApp {
         let logger = Logger(label: "accel-exporter")
         let (config, notes) = try flags.configuration(environment: CommandLineSupport.environmentVariables())
         let exporter = Exporter(configuration: config, logger: logger)
-        let collectors = config.collectors.sorted() + (config.kubelet != nil ? ["kubelet"] : []) + (config.processes ? ["processes"] : [])
+        let collectors = config.collectors.map(\.name).sorted() + (config.kubelet != nil ? ["kubelet"] : []) + (config.processes ? ["processes"] : [])
         let trim = flags.trimStartupMemory
         do {
             try await Lifecycle.run(exporter.components, logger: logger) {

@@ -105,50 +105,8 @@ public struct ExporterFlags: ParsableArguments {
     @Option(name: .customLong("discovery.interval"), help: "How often device discovery re-runs (e.g. 10s).")
     public var discoveryInterval = "10s"
 
-    @Option(name: .customLong("amdgpu.pcie-bw-interval"), help: "How often amdgpu's pcie_bw is read for PCIe traffic per direction, off the sampler (each read blocks a second per card in the driver); 0 turns it off.")
-    public var amdPCIeBandwidthInterval = "15s"
-
-    @Flag(name: .customLong("collector.amdgpu"), inversion: .prefixedNo, help: "AMD GPUs through amdgpu sysfs and gpu_metrics.")
-    public var amdgpu = true
-
-    @Flag(name: .customLong("collector.habana"), inversion: .prefixedNo, help: "Intel Gaudi devices through habanalabs sysfs.")
-    public var habana = true
-
-    @Flag(name: .customLong("collector.intel"), inversion: .prefixedNo,
-          help: "Intel GPUs (i915, xe) through sysfs; engine utilization and VRAM use from DRM fdinfo, which needs the host's processes under --path.procfs (hostPID or the host's /proc) and CAP_SYS_PTRACE.")
-    public var intel = true
-
-    @Flag(name: .customLong("collector.hwmon"), inversion: .prefixedNo, help: "Accelerator sensors through libsensors (hwmon).")
-    public var hwmon = true
-
-    @Flag(name: .customLong("collector.hwmon.all"), help: "Also export the node's non-accelerator hwmon chips.")
-    public var hwmonAll = false
-
-    @Option(name: .customLong("collector.hwmon.config"), help: "libsensors configuration file (default: the system's sensors3.conf).")
-    public var hwmonConfig: String?
-
-    @Flag(name: .customLong("collector.nvidia"), inversion: .prefixedNo, help: "NVIDIA GPUs and MIG devices through NVML (loaded at run time).")
-    public var nvidia = true
-
-    @Flag(name: .customLong("collector.nvidia.processes"), inversion: .prefixedNo, help: "Read NVIDIA per-process memory and utilization (for pod attribution).")
-    public var nvidiaProcesses = true
-
-    @Flag(name: .customLong("collector.nvidia.xid"), inversion: .prefixedNo, help: "Count NVIDIA XID critical errors (an NVML event thread).")
-    public var nvidiaXID = true
-
-    @Option(name: .customLong("nvml.library"), help: "NVML library to dlopen (default: libnvidia-ml.so.1 from the loader's search path).")
-    public var nvmlLibrary: String?
-
-    @Flag(name: .customLong("collector.tpu"), inversion: .prefixedNo,
-          help: "Google TPU chips through PCI sysfs (vendor 0x1ae0), listed with or without a workload; utilization, HBM and the HLO queue from a running workload's libtpu runtime metrics.")
-    public var tpu = true
-
-    @Option(name: .customLong("tpu.runtime-metrics-address"),
-            help: "libtpu runtime-metrics gRPC endpoints (host:port, comma-separated), each standing for every TPU chip of the node; empty: chips only. The port listens in the workload's network namespace: localhost reaches host-network workloads.")
-    public var tpuRuntimeAddress = "localhost:8431"
-
-    @Option(name: .customLong("tpu.runtime-metrics-interval"), help: "How often each libtpu endpoint is polled (never per scrape), e.g. 2s.")
-    public var tpuRuntimeInterval = "2s"
+    /// Each collector's flags (`--collector.<name>` and its own), one file per collector.
+    @OptionGroup public var collectors: Collectors
 
     @Flag(name: .customLong("collector.kubelet"), inversion: .prefixedNo,
           help: "Pod attribution from the kubelet's pod-resources API (accelerator_allocated, accelerator_pod_*). Stays off, with one log line, when the socket's directory does not exist at start (no kubelet here).")
@@ -218,8 +176,6 @@ public struct ExporterFlags: ParsableArguments {
         config.telemetryPath = telemetryPath
         config.interval = try CommandLineSupport.parseDuration(interval, flag: "--collect.interval", minimum: 0.05)
         config.discoveryInterval = try CommandLineSupport.parseDuration(discoveryInterval, flag: "--discovery.interval", minimum: 0.05)
-        let pcieInterval = try CommandLineSupport.parseDuration(amdPCIeBandwidthInterval, flag: "--amdgpu.pcie-bw-interval", minimum: 0)
-        config.amdPCIeBandwidthInterval = pcieInterval > 0 ? pcieInterval : nil
         config.requestTimeoutSeconds = max(1, Int(try CommandLineSupport.parseDuration(requestTimeout, flag: "--web.request-timeout", minimum: 1)))
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be positive") }
         config.maxConnections = maxConnections
@@ -230,27 +186,7 @@ public struct ExporterFlags: ParsableArguments {
         guard config.sysfs.exists(".") else {
             throw ValidationError("--path.sysfs: \(sysfs) does not exist")
         }
-        config.collectors = []
-        if amdgpu { config.collectors.insert("amdgpu") }
-        if hwmon { config.collectors.insert("hwmon") }
-        if habana { config.collectors.insert("habana") }
-        if intel { config.collectors.insert("intel") }
-        if nvidia { config.collectors.insert("nvidia") }
-        if tpu { config.collectors.insert("tpu") }
-        var tpuRuntime = Exporter.Configuration.TPURuntime()
-        tpuRuntime.addresses = tpuRuntimeAddress.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty }
-        for address in tpuRuntime.addresses {
-            if case .failure(let error) = TPURuntimeAddress.parse(address) { throw ValidationError("--tpu.runtime-metrics-address: \(error)") }
-        }
-        tpuRuntime.refreshInterval = try CommandLineSupport.parseDuration(tpuRuntimeInterval, flag: "--tpu.runtime-metrics-interval", minimum: 0.1)
-        // Each call's deadline: at most a second, and within the interval.
-        tpuRuntime.callTimeout = min(1, tpuRuntime.refreshInterval)
-        config.tpuRuntime = tpuRuntime.addresses.isEmpty ? nil : tpuRuntime
-        config.nvmlLibraryPath = nvmlLibrary
-        config.nvidiaProcesses = nvidiaProcesses
-        config.nvidiaXIDEvents = nvidiaXID
-        config.hwmonAllChips = hwmonAll
-        config.hwmonConfigPath = hwmonConfig
+        config.collectors = try collectors.factories()
         config.nodeName = nodeName ?? environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? CommandLineSupport.hostName()
         config.trimStartupMemoryAfterSeconds = trimStartupMemory ? 10 : nil
         config.webConfigPath = webConfigFile
