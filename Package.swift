@@ -99,6 +99,9 @@ let package = Package(
             name: "HTTPServer",
             dependencies: ["CMicroHTTPD", "CGnuTLS", .product(name: "Logging", package: "swift-log")]
         ),
+        // Who may read an HTTP server: exporter-toolkit's web configuration (TLS, client certificates, headers, basic
+        // auth with bcrypt) and the guard that bounds bcrypt runs and throttles failing addresses.
+        .target(name: "HTTPAccess", dependencies: ["CCrypt", "ConfigYAML", "HTTPServer"]),
         .target(
             name: "Accelerators",
             dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", .product(name: "Logging", package: "swift-log")]
@@ -106,7 +109,7 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
+                "Accelerators", "Attribution", "ConfigYAML", "Exposition", "HTTPAccess", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
                 "Kubernetes", "Lifecycle", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -185,7 +188,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Accelerators", "Adapter", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPServer", "Inference",
+                "Accelerators", "Adapter", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
                 "Kubernetes", "ScrapeClient", "TPURuntimeAPI", "TPURuntimeClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -300,7 +303,7 @@ let package = Package(
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

@@ -1,3 +1,4 @@
+import ConfigYAML
 import CustomMetricsAPI
 public import HTTPServer
 public import Kubernetes

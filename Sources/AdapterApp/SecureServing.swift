@@ -1,4 +1,5 @@
 import CommandLineSupport
+import ConfigYAML
 import Adapter
 import Dispatch
 import HTTPServer
@@ -191,24 +192,7 @@ extension AdapterFlags {
         }
     }
 
-    struct FileError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw FileError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if count == 0 { return out }
-            out.append(contentsOf: chunk[0..<count])
-        }
-    }
+    static func readFile(_ path: String) throws -> [UInt8] { try ConfigFile.read(path) }
 
     static func environmentVariables() -> [String: String] { CommandLineSupport.environmentVariables() }
     static func hostName() -> String? { CommandLineSupport.hostName() }

@@ -4,6 +4,7 @@ import ConfigYAML
 import Dispatch
 import Exposition
 public import Inference
+import HTTPAccess
 import HTTPServer
 import KubeletClient
 public import Kubernetes

@@ -2,6 +2,7 @@ import Adapter
 import ConfigYAML
 import CustomMetricsAPI
 import Exporter
+import HTTPAccess
 import Kubernetes
 
 extension FuzzTargets {

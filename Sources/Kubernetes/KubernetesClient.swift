@@ -1,3 +1,4 @@
+import ConfigYAML
 import AsyncHTTPClient
 import Dispatch
 public import Logging

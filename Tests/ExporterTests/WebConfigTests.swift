@@ -1,5 +1,6 @@
 import ConfigYAML
 @testable import Exporter
+@testable import HTTPAccess
 import Foundation
 import Synchronization
 import Testing

@@ -1,3 +1,4 @@
+import ConfigYAML
 import Foundation
 @testable import Kubernetes
 import Logging
