@@ -102,6 +102,8 @@ let package = Package(
         // Who may read an HTTP server: exporter-toolkit's web configuration (TLS, client certificates, headers, basic
         // auth with bcrypt) and the guard that bounds bcrypt runs and throttles failing addresses.
         .target(name: "HTTPAccess", dependencies: ["CCrypt", "ConfigYAML", "HTTPServer"]),
+        // The exporter's `/` page: the node's accelerators, their readings and the last minutes of them as SVG charts.
+        .target(name: "LandingPage", dependencies: ["Accelerators", "MetricSchema"]),
         .target(
             name: "Accelerators",
             dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", .product(name: "Logging", package: "swift-log")]
@@ -109,7 +111,7 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Attribution", "ConfigYAML", "Exposition", "HTTPAccess", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
+                "Accelerators", "Attribution", "ConfigYAML", "Exposition", "HTTPAccess", "HTTPServer", "Inference", "KubeletClient", "LandingPage", "MetricSchema",
                 "Kubernetes", "Lifecycle", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -303,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

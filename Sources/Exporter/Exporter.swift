@@ -6,6 +6,7 @@ import Exposition
 public import Inference
 import HTTPAccess
 import HTTPServer
+import LandingPage
 import KubeletClient
 public import Kubernetes
 public import OTLPExport

@@ -1,6 +1,7 @@
 import AcceleratorTestSupport
 import Accelerators
 @testable import Exporter
+@testable import LandingPage
 import Exposition
 import Foundation
 import HTTPServer

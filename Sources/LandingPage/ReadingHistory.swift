@@ -1,9 +1,9 @@
-import Accelerators
+public import Accelerators
 import Synchronization
 
 /// The last few minutes of each accelerator's main readings, for the landing page's small charts. Fixed-size
 /// rings: 4 readings × `capacity` ticks per device (about 15 KB for 8 GPUs at the default 120).
-final class ReadingHistory: Sendable {
+public final class ReadingHistory: Sendable {
     /// One tick's readings of one device; NaN where the device reported none.
     struct Point {
         var utilization: Double
@@ -33,14 +33,14 @@ final class ReadingHistory: Sendable {
         }
     }
 
-    let capacity: Int
+    public let capacity: Int
     private let series = Mutex<[String: Series]>([:])
 
-    init(capacity: Int = 120) {
+    public init(capacity: Int = 120) {
         self.capacity = capacity
     }
 
-    func record(_ devices: [DeviceSample]) {
+    public func record(_ devices: [DeviceSample]) {
         series.withLock { table in
             var seen: Set<String> = []
             for device in devices {

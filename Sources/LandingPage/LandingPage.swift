@@ -1,25 +1,65 @@
-import Accelerators
+public import Accelerators
 import Exposition
 import MetricSchema
 
 /// The `/` page: the node's accelerators, their current readings and the last minutes of them as small charts
 /// (server-rendered SVG), refreshed every few seconds, with links.
-enum LandingPage {
-    static func render(snapshot: Snapshot?, configuration: Exporter.Configuration, history: ReadingHistory? = nil) -> String {
+public enum LandingPage {
+    /// What the page shows: the exporter's settings that appear on it, and the latest tick (nil before the first).
+    public struct Page: Sendable {
+        public struct Collector: Sendable {
+            public var name: String
+            public var success: Bool
+            public var durationSeconds: Double
+            public var error: String?
+
+            public init(name: String, success: Bool, durationSeconds: Double, error: String?) {
+                self.name = name
+                self.success = success
+                self.durationSeconds = durationSeconds
+                self.error = error
+            }
+        }
+
+        public var version: String
+        public var telemetryPath: String
+        public var sampleInterval: Double
+        /// `--web.adapter-url`: links to what an HPA reads there.
+        public var adapterURL: String?
+        public var nodeName: String?
+        /// Nil before the first tick.
+        public var devices: [DeviceSample]?
+        public var collectors: [Collector]
+        /// The namespaces of the pods holding this node's accelerators, sorted.
+        public var podNamespaces: [String]
+
+        public init(version: String, telemetryPath: String, sampleInterval: Double, adapterURL: String?, nodeName: String?,
+                    devices: [DeviceSample]?, collectors: [Collector], podNamespaces: [String]) {
+            self.version = version
+            self.telemetryPath = telemetryPath
+            self.sampleInterval = sampleInterval
+            self.adapterURL = adapterURL
+            self.nodeName = nodeName
+            self.devices = devices
+            self.collectors = collectors
+            self.podNamespaces = podNamespaces
+        }
+    }
+
+    public static func render(_ page: Page, history: ReadingHistory? = nil) -> String {
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
         <title>accel-exporter</title>
         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}td.l{text-align:left}.down{color:#b00}td.c{padding:.1em .3em}svg{display:block}</style>
         </head><body>
-        <h1>accel-exporter \(SelfMetrics.version)</h1>
-        <p><a href="\(escape(configuration.telemetryPath))">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
+        <h1>accel-exporter \(escape(page.version))</h1>
+        <p><a href="\(escape(page.telemetryPath))">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
 
         """
-        guard let snapshot else {
+        guard let devices = page.devices else {
             return html + "<p>No sample yet.</p></body></html>\n"
         }
-        let devices = snapshot.tick.devices
         html += "<h2>Accelerators (\(devices.count))</h2>\n"
         if devices.isEmpty {
             html += "<p>No accelerators found on this node.</p>\n"
@@ -48,14 +88,14 @@ enum LandingPage {
             }
             html += "</table>\n"
             if let history {
-                html += chartTable(devices, history: history, interval: configuration.interval)
+                html += chartTable(devices, history: history, interval: page.sampleInterval)
             }
         }
-        if let adapter = configuration.adapterURL {
-            html += autoscalingLinks(adapter: adapter, node: configuration.nodeName, namespaces: podNamespaces(snapshot.tick))
+        if let adapter = page.adapterURL {
+            html += autoscalingLinks(adapter: adapter, node: page.nodeName, namespaces: page.podNamespaces)
         }
         html += "<h2>Collectors</h2>\n<table><tr><th>Collector</th><th>State</th><th>Duration</th><th>Error</th></tr>\n"
-        for c in snapshot.tick.collectors {
+        for c in page.collectors {
             html += "<tr><td class=l>\(escape(c.name))</td>"
             html += c.success ? "<td class=l>ok</td>" : "<td class='l down'>failed</td>"
             html += "<td>\(fixed(c.durationSeconds * 1000, 2)) ms</td><td class=l>\(escape(c.error ?? ""))</td></tr>\n"
@@ -82,17 +122,6 @@ enum LandingPage {
                 + "--collector.kubelet).</li>\n"
         }
         return html + "</ul>\n"
-    }
-
-    /// The namespaces of the pods holding this node's accelerators in `tick`, sorted.
-    static func podNamespaces(_ tick: Sampler.Tick) -> [String] {
-        var namespaces = Set<String>()
-        for family in tick.extraFamilies where family.name == Families.Pod.allocated.name {
-            for sample in family.samples {
-                for label in sample.labels where label.name == SchemaLabel.namespace { namespaces.insert(label.value) }
-            }
-        }
-        return namespaces.sorted()
     }
 
     /// A name as one URL path segment: unreserved characters kept, everything else percent-encoded.
@@ -163,21 +192,5 @@ enum LandingPage {
             s += "." + String(repeating: "0", count: digits - f.count) + f
         }
         return s
-    }
-}
-
-extension Exporter.Configuration {
-    /// `--web.adapter-url` as the landing page uses it: an `http://` or `https://` URL with a host, trailing slashes
-    /// dropped; nil when it is not one.
-    public static func normalizedAdapterURL(_ text: String) -> String? {
-        var url = Substring(text)
-        while url.hasSuffix("/") { url = url.dropLast() }
-        for scheme in ["http://", "https://"] where url.hasPrefix(scheme) {
-            let rest = url.dropFirst(scheme.count)
-            let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-            guard !host.isEmpty, !rest.contains("?"), !rest.contains("#"), !url.contains(where: \.isWhitespace) else { return nil }
-            return String(url)
-        }
-        return nil
     }
 }
