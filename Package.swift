@@ -305,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

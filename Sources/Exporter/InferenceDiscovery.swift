@@ -1,3 +1,4 @@
+public import Kubernetes
 import Inference
 import ScrapeClient
 

@@ -4,6 +4,7 @@ import Attribution
 import Exposition
 import Foundation
 import HTTPServer
+import Kubernetes
 import Logging
 import ScrapeClient
 import Testing

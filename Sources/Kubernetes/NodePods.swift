@@ -1,17 +1,13 @@
-public import Accelerators
-public import Attribution
-public import Kubernetes
 public import Logging
-import Synchronization
 
 /// The pods scheduled on this node, from a list + watch of `/api/v1/pods?fieldSelector=spec.nodeName=<node>`: the
 /// join per-process attribution needs (cgroups name pod UIDs and container ids; the families name pods and
 /// containers), the pod labels an operator allow-lists, and the model-server pods inference discovery scrapes.
 ///
-/// Readers never touch the network: the informer keeps a local copy, and each change rebuilds the tables below.
+/// Readers never touch the network: the informer keeps a local copy, and each change rebuilds the table below.
 /// Until the first list completes (or while the API server cannot be reached and nothing was ever listed) every
 /// table is empty: attribution by pod-resources still works, per-process shares wait.
-public final class NodePodWatch: PodDirectory {
+public final class NodePodWatch: Sendable {
     public struct Entry: Sendable, Equatable {
         public var uid: String
         public var namespace: String
@@ -25,21 +21,33 @@ public final class NodePodWatch: PodDirectory {
         public var containers: [String: String]
         /// The declared container ports, in spec order.
         public var ports: [Int]
+
+        public init(uid: String, namespace: String, name: String, labels: [String: String], annotations: [String: String],
+                    podIP: String?, hostNetwork: Bool, phase: String?, containers: [String: String], ports: [Int]) {
+            self.uid = uid
+            self.namespace = namespace
+            self.name = name
+            self.labels = labels
+            self.annotations = annotations
+            self.podIP = podIP
+            self.hostNetwork = hostNetwork
+            self.phase = phase
+            self.containers = containers
+            self.ports = ports
+        }
     }
 
     public let nodeName: String
     private let informer: Informer<Pod>
-    private let tables = Locked<(byUID: [String: PodInfo], entries: [Entry])>(([:], []))
+    private let table = Locked<[Entry]>([])
 
     public init(client: KubernetesClient, nodeName: String, logger: Logger) {
         self.nodeName = nodeName
-        let tables = self.tables
+        let table = self.table
         informer = Informer<Pod>(client: client, path: "/api/v1/pods", query: ["fieldSelector": "spec.nodeName=\(nodeName)"],
                                  logger: logger) { pods in
             let entries = pods.values.compactMap(Self.entry).sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
-            var byUID: [String: PodInfo] = [:]
-            for e in entries { byUID[e.uid] = PodInfo(namespace: e.namespace, name: e.name, containers: e.containers) }
-            tables.withLock { $0 = (byUID, entries) }
+            table.withLock { $0 = entries }
         }
     }
 
@@ -51,10 +59,8 @@ public final class NodePodWatch: PodDirectory {
     /// Why the last list or watch failed; nil while healthy.
     public var lastError: String? { informer.lastError }
 
-    public func pods(at now: MonotonicInstant) -> [String: PodInfo] { tables.withLock { $0.byUID } }
-
     /// Every pod on the node, sorted by namespace and name.
-    public var entries: [Entry] { tables.withLock { $0.entries } }
+    public var entries: [Entry] { table.withLock { $0 } }
 
     /// A pod without the identity fields is skipped (never exported with empty labels).
     static func entry(_ pod: Pod) -> Entry? {
@@ -76,7 +82,20 @@ public final class NodePodWatch: PodDirectory {
 /// `list`/`watch` on `resourceslices`; without it the table stays empty and the CDI and naming joins still work.
 public final class ResourceSliceWatch: Sendable {
     private let informer: Informer<ResourceSlice>
-    private let table = Locked<[ResourceSliceDevice: [String: String]]>([:])
+    /// A device of a slice: its driver, pool and name, which a claim's allocation names.
+    public struct Device: Sendable, Hashable {
+        public var driver: String
+        public var pool: String
+        public var device: String
+
+        public init(driver: String, pool: String, device: String) {
+            self.driver = driver
+            self.pool = pool
+            self.device = device
+        }
+    }
+
+    private let table = Locked<[Device: [String: String]]>([:])
 
     public init(client: KubernetesClient, nodeName: String, logger: Logger) {
         let table = self.table
@@ -89,10 +108,11 @@ public final class ResourceSliceWatch: Sendable {
     public func start() { informer.start() }
     public func stop() async { await informer.stop() }
 
-    public var attributes: [ResourceSliceDevice: [String: String]] { table.withLock { $0 } }
+    /// Each device's text attributes (`uuid`, `pciBusID`…).
+    public var attributes: [Device: [String: String]] { table.withLock { $0 } }
 
-    static func attributes(_ slices: some Sequence<ResourceSlice>) -> [ResourceSliceDevice: [String: String]] {
-        var out: [ResourceSliceDevice: [String: String]] = [:]
+    static func attributes(_ slices: some Sequence<ResourceSlice>) -> [Device: [String: String]] {
+        var out: [Device: [String: String]] = [:]
         for slice in slices {
             guard let spec = slice.spec else { continue }
             for device in spec.devices ?? [] {
@@ -100,18 +120,9 @@ public final class ResourceSliceWatch: Sendable {
                 for (name, value) in device.attributes ?? [:] {
                     if let text = value.text { attributes[name] = text }
                 }
-                out[ResourceSliceDevice(driver: spec.driver, pool: spec.pool.name, device: device.name)] = attributes
+                out[Device(driver: spec.driver, pool: spec.pool.name, device: device.name)] = attributes
             }
         }
         return out
     }
-}
-
-/// A `Mutex` in a class, so a closure (an informer's change handler) can hold it.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-
-    init(_ value: Value) { mutex = Mutex(value) }
-
-    func withLock<R>(_ body: (inout sending Value) throws -> sending R) rethrows -> R { try mutex.withLock(body) }
 }
