@@ -71,8 +71,12 @@ let package = Package(
         .target(name: "MetricSchema", dependencies: ["Exposition"]),
         // YAML (libyaml) into a small value tree, for configuration files and kubeconfig.
         .target(name: "ConfigYAML", dependencies: ["CYAML"]),
-        // Model servers' metrics (vLLM, SGLang, TGI, Triton) into the inference schema, with windowed percentiles.
-        .target(name: "Inference", dependencies: ["Exposition", "MetricSchema"]),
+        // Model servers: their scrape loop, discovery by annotation, and their metrics (vLLM, SGLang, TGI, Triton) in
+        // the inference schema, with windowed percentiles.
+        .target(
+            name: "Inference",
+            dependencies: ["Accelerators", "Exposition", "MetricSchema", "ScrapeClient", .product(name: "Logging", package: "swift-log")]
+        ),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.

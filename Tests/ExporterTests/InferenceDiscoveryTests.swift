@@ -1,6 +1,7 @@
 import Accelerators
 import Attribution
 @testable import Exporter
+@testable import Inference
 import Exposition
 import Foundation
 import HTTPServer

@@ -1,5 +1,6 @@
 import Accelerators
 @testable import Exporter
+@testable import Inference
 import Exposition
 import Foundation
 import HTTPServer

@@ -1,7 +1,6 @@
 public import Accelerators
 public import Exposition
 import Dispatch
-public import Inference
 public import Logging
 public import ScrapeClient
 import Synchronization

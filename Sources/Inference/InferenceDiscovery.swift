@@ -1,5 +1,3 @@
-public import Kubernetes
-import Inference
 import ScrapeClient
 
 /// The model-server pods on this node, from the node's pod watch: what the exporter scrapes for `inference_*`.
@@ -27,11 +25,31 @@ public enum InferenceDiscovery {
     public static let portAnnotation = "inference.accelmetrics.io/port"
     public static let pathAnnotation = "inference.accelmetrics.io/path"
 
-    public static func targets(_ pods: [NodePodWatch.Entry]) -> [InferenceTarget] {
+    /// What discovery reads of a pod (the node's pod watch fills it).
+    public struct Pod: Sendable, Equatable {
+        public var namespace: String
+        public var name: String
+        public var phase: String?
+        public var podIP: String?
+        public var annotations: [String: String]
+        /// The declared container ports, in spec order.
+        public var ports: [Int]
+
+        public init(namespace: String, name: String, phase: String?, podIP: String?, annotations: [String: String], ports: [Int]) {
+            self.namespace = namespace
+            self.name = name
+            self.phase = phase
+            self.podIP = podIP
+            self.annotations = annotations
+            self.ports = ports
+        }
+    }
+
+    public static func targets(_ pods: [Pod]) -> [InferenceTarget] {
         pods.compactMap(target)
     }
 
-    static func target(_ pod: NodePodWatch.Entry) -> InferenceTarget? {
+    static func target(_ pod: Pod) -> InferenceTarget? {
         guard pod.phase == "Running", let ip = pod.podIP, !ip.isEmpty else { return nil }
         let a = pod.annotations
         let own = a[scrapeAnnotation]?.lowercased()
