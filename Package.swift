@@ -12,7 +12,9 @@ let package = Package(
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
-        .library(name: "Adapter", targets: ["Adapter"]),
+        .library(name: "AdapterStore", targets: ["AdapterStore"]),
+        .library(name: "AdapterSources", targets: ["AdapterSources"]),
+        .library(name: "AggregatedAPI", targets: ["AggregatedAPI"]),
         .library(name: "Attribution", targets: ["Attribution"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
@@ -194,7 +196,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Accelerators", "Adapter", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
+                "Accelerators", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
                 "Kubernetes", "ScrapeClient", "TPURuntimeAPI", "TPURuntimeClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -216,11 +218,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The metrics adapter: store, exporter scraping, API handlers, self-metrics.
+        // The metrics adapter's store and evaluation: metric definitions and configuration, the exporters' latest
+        // series per target, rates and aggregations, the answers to custom and external metrics questions.
         .target(
-            name: "Adapter",
+            name: "AdapterStore",
             dependencies: [
-                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes", "MetricSchema",
+                "ConfigYAML", "CustomMetricsAPI", "Exposition", "MetricSchema",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Where the adapter's values and pod labels come from: the exporters (scraped directly, followed through
+        // their EndpointSlices), or Prometheus; the pods' labels from the API server.
+        .target(
+            name: "AdapterSources",
+            dependencies: [
+                "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "Kubernetes", "MetricSchema",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -229,11 +241,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Serving custom.metrics.k8s.io and external.metrics.k8s.io as an aggregated API server: routing and
+        // documents, authentication (client certificates, the front proxy, TokenReview), authorization
+        // (SubjectAccessReview), the serving certificate's bootstrap and the cluster's authentication settings.
+        .target(
+            name: "AggregatedAPI",
+            dependencies: [
+                "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // accel-metrics-adapter's flags and composition root: flags → store, source, API, servers, run until SIGTERM.
         .target(
             name: "AdapterApp",
             dependencies: [
-                "Adapter", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle", "LineLogging",
+                "AdapterSources", "AdapterStore", "AggregatedAPI", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle",
+                "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -241,7 +264,7 @@ let package = Package(
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "AdapterApp", "CommandLineSupport",
+                "AdapterApp", "AdapterStore", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -301,7 +324,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),

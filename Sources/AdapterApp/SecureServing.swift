@@ -1,6 +1,8 @@
 import CommandLineSupport
 import ConfigYAML
-import Adapter
+import AdapterSources
+import AdapterStore
+import AggregatedAPI
 import Dispatch
 import HTTPServer
 import Kubernetes

@@ -1,5 +1,5 @@
-import Adapter
 import AdapterApp
+import AdapterStore
 import ArgumentParser
 import CommandLineSupport
 

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// At most `limit` holders at once; others wait in arrival order. Used to bound concurrent scrapes.
-final class AsyncLimiter: Sendable {
+package final class AsyncLimiter: Sendable {
     private struct State {
         var available: Int
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -10,12 +10,12 @@ final class AsyncLimiter: Sendable {
 
     private let state: Mutex<State>
 
-    init(limit: Int) {
+    package init(limit: Int) {
         precondition(limit > 0, "AsyncLimiter needs a positive limit")
         state = Mutex(State(available: limit))
     }
 
-    func acquire() async {
+    package func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.available > 0 {
@@ -29,7 +29,7 @@ final class AsyncLimiter: Sendable {
         }
     }
 
-    func release() {
+    package func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.head < state.waiters.count {
                 let next = state.waiters[state.head]

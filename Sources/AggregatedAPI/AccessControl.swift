@@ -1,3 +1,4 @@
+public import AdapterStore
 import CustomMetricsAPI
 public import HTTPServer
 public import Logging

@@ -1,3 +1,4 @@
+public import AdapterStore
 import AsyncHTTPClient
 import Exposition
 import Foundation

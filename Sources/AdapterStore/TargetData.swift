@@ -76,7 +76,7 @@ public struct TargetData: Sendable {
 
     /// The exporter's self-metric carrying the sample's wall-clock time.
     public static let sampleTimestampFamily = Families.Exporter.lastSampleTimestamp.name
-    static let infoSeries = Families.Device.info.queryName
+    package static let infoSeries = Families.Device.info.queryName
 
     /// Indexes parsed exposition families, keeping only `families` (plus allocation, identity and the sample
     /// time). `scrapeTime` stands in for the sample time when the exporter does not say it; `fallbackNode` for the

@@ -1,3 +1,4 @@
+public import AdapterStore
 public import CustomMetricsAPI
 import Exposition
 public import HTTPServer
@@ -162,12 +163,6 @@ enum OpenAPIDocuments {
     static let v3Index = ResponseBody(string: #"{"paths":{}}"#)
 }
 
-/// Seconds on the monotonic clock.
-public func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
 
 #if canImport(Glibc)
 import Glibc

@@ -2,8 +2,8 @@
 /// `<family>:rate`, the store keeps a short history per target and adds a `<family>:rate` series beside the
 /// counter, so rates are evaluated like any gauge. Counter resets (a value going down: a restarted server) count
 /// from zero, as Prometheus' `rate()` does.
-struct RateTracker {
-    static let suffix = ":rate"
+package struct RateTracker {
+    package static let suffix = ":rate"
 
     private struct Snapshot {
         var time: Double
@@ -15,7 +15,7 @@ struct RateTracker {
     /// target → snapshots, oldest first.
     private var history: [String: [Snapshot]] = [:]
 
-    init(windowSeconds: Double) {
+    package init(windowSeconds: Double) {
         self.windowSeconds = windowSeconds
     }
 
@@ -24,12 +24,12 @@ struct RateTracker {
         Set(families.filter { $0.hasSuffix(suffix) }.map { String($0.dropLast(suffix.count)) })
     }
 
-    mutating func forget(target: String) {
+    package mutating func forget(target: String) {
         history[target] = nil
     }
 
     /// Adds `:rate` series for `counters` to `data` (when two samples of the series lie within the window).
-    mutating func apply(to data: inout TargetData, counters: Set<String>) {
+    package mutating func apply(to data: inout TargetData, counters: Set<String>) {
         guard !counters.isEmpty else { return }
         var current: [String: Double] = [:]
         func key(_ family: String, _ point: SeriesPoint) -> String {

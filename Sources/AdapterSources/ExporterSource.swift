@@ -1,3 +1,4 @@
+public import AdapterStore
 import ConfigYAML
 import AsyncHTTPClient
 import Exposition
@@ -306,13 +307,4 @@ func readSecretFile(_ path: String) throws -> String {
     var text = String(decoding: bytes, as: UTF8.self)
     while text.last == "\n" || text.last == "\r" { text.removeLast() }
     return text
-}
-
-extension Substring {
-    func trimmingASCIISpaces() -> Substring {
-        var slice = self
-        while slice.first == " " || slice.first == "\t" || slice.first == "\n" { slice = slice.dropFirst() }
-        while slice.last == " " || slice.last == "\t" || slice.last == "\n" { slice = slice.dropLast() }
-        return slice
-    }
 }
