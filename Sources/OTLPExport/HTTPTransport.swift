@@ -1,5 +1,9 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -96,7 +100,7 @@ public final class HTTPTransport: OTLPTransport {
             }
             return .success(rejectedPoints: 0, message: "")
         case 429, 502, 503, 504:
-            let after = retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+            let after = retryAfter.flatMap { Double($0.filter { $0 != " " && $0 != "\t" }) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
             return .retryable(reason: "HTTP \(status)", retryAfter: after)
         default:
             return .failed(reason: "HTTP \(status)")
