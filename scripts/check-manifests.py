@@ -69,7 +69,7 @@ EXPORTER_NAMESPACE, EXPORTER_SERVICE, EXPORTER_PORT = "accel-metrics", "accel-ex
 # The Service port's name: what the ServiceMonitor, the PodMonitor and prometheus-scrape.yaml's keep rule select.
 EXPORTER_PORT_NAME = "metrics"
 EXPORTER_LABELS = {"app.kubernetes.io/name": "accel-exporter"}
-# The exporter's defaults (Sources/accel-exporter/AccelExporter.swift) when its args do not set them.
+# The exporter's defaults (Sources/ExporterApp/ExporterFlags.swift and Collectors/) when its args do not set them.
 EXPORTER_DEFAULTS = {"--web.listen-address": ":9445", "--web.telemetry-path": "/metrics"}
 # KAR-0061: the fields the suite fills a -service-metrics-scrape-manifest template with (its namespace is
 # ai-service-metrics-<5 random>, its run ID 10 random lower-case letters and digits), the labels its stub carries,
