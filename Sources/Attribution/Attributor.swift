@@ -4,6 +4,7 @@ public import Exposition
 /// The per-tick attribution pass the sampler runs: scan DRM fdinfo, resolve PIDs to pods, compute shares, build
 /// families. The allocation table comes from the pod-resources refresh (its own interval, never per scrape).
 public struct Attributor: Sendable {
+    /// The PID → pod cache, exposed so its size can be checked (``ProcessPodResolver/cachedCount``).
     public private(set) var resolver: ProcessPodResolver
     private var drmTracker = DRMUsageTracker()
     private let drmScanner: DRMFdinfoScanner?
