@@ -224,7 +224,7 @@ public enum Families {
         /// `address`: the polled libtpu endpoint.
         public static let tpuRuntimeUp = exporter("accel_exporter_tpu_runtime_up", .gauge, "1 while the libtpu runtime-metrics endpoint answered its last poll, 0 when no workload listens there or it fails.", ["address"])
 
-            public static let otlpExports = exporter("accel_exporter_otlp_exports", .counter, "OTLP push attempts by outcome: success, retry (a retryable failure; the push stays queued), failure (refused; dropped) or dropped (pushed out of the full queue, or queued at shutdown).", ["result"])
+        public static let otlpExports = exporter("accel_exporter_otlp_exports", .counter, "OTLP push attempts by outcome: success, retry (a retryable failure; the push stays queued), failure (refused; dropped) or dropped (pushed out of the full queue, or queued at shutdown).", ["result"])
 
         /// The exporter families, each once; part of ``Families/all``.
         public static let all = [
