@@ -38,8 +38,11 @@ public enum Families {
         public static let memoryReserved = device("accelerator_memory_reserved_bytes", .gauge, "Device memory reserved by the driver and firmware (not in used).", unit: "bytes", ["memory"])
         /// `sensor`: `edge`, `junction`, `memory`, `hbm0`…
         public static let temperature = device("accelerator_temperature_celsius", .gauge, "Temperature of a sensor on the accelerator.", unit: "celsius", ["sensor"])
+        /// NVML `nvmlDeviceGetPowerUsage`, AMD gpu_metrics socket power, or the card's first hwmon power channel.
         public static let power = device("accelerator_power_watts", .gauge, "Power draw (average where the hardware averages, else instantaneous).", unit: "watts")
+        /// NVML `nvmlDeviceGetEnforcedPowerLimit`, hwmon `power*_cap` (else `power*_max`), or Gaudi `max_power`.
         public static let powerLimit = device("accelerator_power_limit_watts", .gauge, "Enforced power limit (cap).", unit: "watts")
+        /// NVML `nvmlDeviceGetTotalEnergyConsumption`, AMD gpu_metrics' energy accumulator (v1_4 on), or hwmon `energy*_input`.
         public static let energy = device("accelerator_energy_joules", .counter, "Energy consumed since the driver loaded.", unit: "joules")
         /// `clock`: `graphics`, `sm`, `memory`, `video`, `soc`, `fabric`; `gt` (`gt0`, `gt1`…) only on Intel parts with several GTs.
         public static let clock = device("accelerator_clock_hertz", .gauge, "Current clock frequency.", unit: "hertz", ["clock", "gt"])
@@ -47,9 +50,11 @@ public enum Families {
         public static let fanSpeedRatio = device("accelerator_fan_speed_ratio", .gauge, "Fan speed as a fraction of its maximum (0-1).", unit: "ratio", ["sensor"])
         /// hwmon and AMD gpu_metrics report RPM, not a ratio.
         public static let fanSpeedRPM = device("accelerator_fan_speed_rpm", .gauge, "Fan speed in revolutions per minute.", ["sensor"])
+        /// `sensor`: the card's hwmon voltage labels, or AMD gpu_metrics' `soc`, `gfx`, `memory`.
         public static let voltage = device("accelerator_voltage_volts", .gauge, "Voltage of a rail.", unit: "volts", ["sensor"])
         /// Per lane: 16 GT/s is `16e9`.
         public static let pcieLinkSpeed = device("accelerator_pcie_link_speed_transfers_per_second", .gauge, "Current PCIe link speed per lane.", unit: "transfers_per_second")
+        /// NVML `nvmlDeviceGetCurrPcieLinkWidth`, amdgpu `current_link_width`, or gpu_metrics.
         public static let pcieLinkWidth = device("accelerator_pcie_link_width", .gauge, "Current PCIe link width in lanes.")
         /// `direction`: `rx`, `tx`, or `total` (AMD gpu_metrics gives only the sum).
         public static let pcieBandwidth = device("accelerator_pcie_bandwidth_bytes_per_second", .gauge, "Bytes per second moved over PCIe, by direction (rx, tx; total where the hardware gives only the sum).", unit: "bytes_per_second", ["direction"])
@@ -79,6 +84,7 @@ public enum Families {
         public static let volatileErrors = device("accelerator_volatile_errors", .counter, "Hardware errors since the driver loaded (reset by a reload; never add to accelerator_errors_total).", ["type"])
         /// NVML field 144 (row remapping pending).
         public static let rowRemapPending = device("accelerator_row_remap_pending", .gauge, "1 while a memory row remapping waits for a GPU reset.")
+        /// NVML field 145 (row remapping failure).
         public static let rowRemapFailure = device("accelerator_row_remap_failure", .gauge, "1 when a memory row remapping failed (the GPU needs service).")
         /// NVML field 31 (retired pages pending), on GPUs before row remapping.
         public static let retiredPagesPending = device("accelerator_retired_pages_pending", .gauge, "1 while retired memory pages wait for a driver reload.")
@@ -187,10 +193,15 @@ public enum Families {
         }
         /// Every hwmon family is labelled `chip` (libsensors' chip name) and `sensor` (the feature's label, lowercased to `[a-z0-9_]`).
         public static let temperature = hwmon("hwmon_temperature_celsius", .gauge, "Temperature of a node hwmon sensor (libsensors).", unit: "celsius")
+        /// libsensors `power*_average`, else `power*_input`.
         public static let power = hwmon("hwmon_power_watts", .gauge, "Power of a node hwmon sensor (average, else input).", unit: "watts")
+        /// libsensors `energy*_input`.
         public static let energy = hwmon("hwmon_energy_joules", .counter, "Cumulative energy of a node hwmon sensor.", unit: "joules")
+        /// libsensors `fan*_input`.
         public static let fan = hwmon("hwmon_fan_speed_rpm", .gauge, "Fan speed of a node hwmon sensor in revolutions per minute.")
+        /// libsensors `in*_input`.
         public static let voltage = hwmon("hwmon_voltage_volts", .gauge, "Voltage of a node hwmon sensor.", unit: "volts")
+        /// libsensors `curr*_input`.
         public static let current = hwmon("hwmon_current_amperes", .gauge, "Current of a node hwmon sensor.", unit: "amperes")
 
         /// The hwmon families, each once; part of ``Families/all``.

@@ -80,10 +80,13 @@ public enum SchemaLabel {
     public static let pciBusID = "pci_bus_id"
     /// The source's vendor name (`nvidia`, `amd`, `intel`, `habana`, `google`).
     public static let vendor = "vendor"
+    /// The product name as the driver or library reports it.
     public static let model = "model"
     /// The namespace of the pod a series is about (pod, inference and workload-target series).
     public static let namespace = "namespace"
+    /// The pod's name, on per-pod, inference and workload-target series.
     public static let pod = "pod"
+    /// The container's name within its pod, as the kubelet reports it.
     public static let container = "container"
     /// The DRA claim's name; absent on a device-plugin allocation.
     public static let claim = "claim"
