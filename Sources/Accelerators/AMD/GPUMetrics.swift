@@ -41,7 +41,7 @@
 /// throttle_status) was later rewritten in place (1664 bytes: those moved into per-partition `xcp_stats`). The
 /// header's `structure_size` tells them apart.
 public struct GPUMetrics: Sendable, Equatable {
-    /// The header's `format_revision` (1 for discrete GPUs, 2 for APUs).
+    /// The header's `format_revision`: 1 for the discrete-GPU layouts, 2 for the APU layout (v2_4).
     public var formatRevision: UInt8
     /// The header's `content_revision`: with ``formatRevision``, the layout (`v1_3` is 1, 3).
     public var contentRevision: UInt8
@@ -75,11 +75,11 @@ public struct GPUMetrics: Sendable, Equatable {
     public var gfxClockHertz: Double?
     /// `current_uclk` (memory clock).
     public var memoryClockHertz: Double?
-    /// `current_socclk`; for per-XCD arrays the first instance that reports.
+    /// `current_socclk`; where it is an array (v1_4 on), the first instance that reports.
     public var socClockHertz: Double?
     /// VCLK0 (video core clock).
     public var videoClockHertz: Double?
-    /// `current_fan_speed` (v1_1–v1_3); APUs report none.
+    /// `current_fan_speed` (v1_1–v1_3 only).
     public var fanSpeedRPM: Double?
     /// `pcie_link_width`, in lanes.
     public var pcieLinkWidth: Double?

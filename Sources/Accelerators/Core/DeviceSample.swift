@@ -9,7 +9,7 @@ public struct DeviceSample: Sendable, Equatable {
     /// else for it but its info series.
     public var up: Bool
 
-    /// 0–1: the main engine's busy share as the vendor reports it (NVML `utilization.gpu`, amdgpu
+    /// 0–1: the main engine's busy share as the vendor reports it (NVML `nvmlDeviceGetUtilizationRates` `gpu`, amdgpu
     /// `gpu_busy_percent`, Gaudi `HL_INFO_DEVICE_UTILIZATION`, TPU duty cycle).
     public var utilizationRatio: Double?
     /// Keyed by DESIGN.md's `engine` vocabulary (`gfx`, `compute`, `copy`, `video_decode`, `video_encode`,
@@ -26,7 +26,8 @@ public struct DeviceSample: Sendable, Equatable {
     public var powerWatts: Double?
     /// The enforced cap: NVML `nvmlDeviceGetEnforcedPowerLimit`, hwmon `cap` (else `max`), Gaudi `max_power`.
     public var powerLimitWatts: Double?
-    /// A counter: NVML `nvmlDeviceGetTotalEnergyConsumption`, AMD gpu_metrics' energy accumulator, or hwmon `energy*_input`.
+    /// A counter: NVML `nvmlDeviceGetTotalEnergyConsumption`, AMD gpu_metrics' energy accumulator, or hwmon
+    /// `energy*_input`.
     public var energyJoules: Double?
     /// Keyed by `clock` (`graphics`, `sm`, `memory`, `video`, `soc`, `fabric`).
     public var clockHertz: [String: Double] = [:]
