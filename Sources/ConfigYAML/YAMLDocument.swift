@@ -140,7 +140,8 @@ public indirect enum ConfigValue: Sendable, Equatable {
 
 /// A configuration problem, with where it is (`metrics[2].aggregation`).
 public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
-    /// Where the problem is, as `metrics[2].aggregation`; empty when it is the whole document (YAML syntax, an unreadable file).
+    /// Where the problem is, as `metrics[2].aggregation`; empty when it is the whole document (YAML syntax, an
+    /// unreadable file).
     public var path: String
     public var message: String
 
