@@ -16,7 +16,8 @@ public struct MetricFamily: Sendable, Equatable {
     public var kind: Kind
     /// OpenMetrics `# UNIT`; the family name must end in `_<unit>`.
     public var unit: String?
-    /// Any order: the encoder renders them in series order (see `SampleOrder`); each part carries its ``Sample/suffix``.
+    /// Any order: the encoder renders them in series order (see `SampleOrder`); each part carries its
+    /// ``Sample/suffix``.
     public var samples: [Sample]
 
     /// `unit` nil writes no `# UNIT` line.
