@@ -42,9 +42,11 @@ public enum Families {
         public static let power = device("accelerator_power_watts", .gauge, "Power draw (average where the hardware averages, else instantaneous).", unit: "watts")
         /// NVML `nvmlDeviceGetEnforcedPowerLimit`, hwmon `power*_cap` (else `power*_max`), or Gaudi `max_power`.
         public static let powerLimit = device("accelerator_power_limit_watts", .gauge, "Enforced power limit (cap).", unit: "watts")
-        /// NVML `nvmlDeviceGetTotalEnergyConsumption`, AMD gpu_metrics' energy accumulator (v1_4 on), or hwmon `energy*_input`.
+        /// NVML `nvmlDeviceGetTotalEnergyConsumption`, AMD gpu_metrics' energy accumulator (v1_4 on), or hwmon
+        /// `energy*_input`.
         public static let energy = device("accelerator_energy_joules", .counter, "Energy consumed since the driver loaded.", unit: "joules")
-        /// `clock`: `graphics`, `sm`, `memory`, `video`, `soc`, `fabric`; `gt` (`gt0`, `gt1`…) only on Intel parts with several GTs.
+        /// `clock`: `graphics`, `sm`, `memory`, `video`, `soc`, `fabric`; `gt` (`gt0`, `gt1`…) only on Intel parts with
+        /// several GTs.
         public static let clock = device("accelerator_clock_hertz", .gauge, "Current clock frequency.", unit: "hertz", ["clock", "gt"])
         /// Where the hardware reports a fraction; others report ``fanSpeedRPM``.
         public static let fanSpeedRatio = device("accelerator_fan_speed_ratio", .gauge, "Fan speed as a fraction of its maximum (0-1).", unit: "ratio", ["sensor"])
@@ -78,7 +80,8 @@ public enum Families {
         public static let throttle = device("accelerator_throttle_active", .gauge, "1 while the reason holds the clocks down, else 0.", ["reason"])
         /// NVIDIA P-states (NVML's performance state).
         public static let performanceState = device("accelerator_performance_state", .gauge, "Performance state: 0 (P0, maximum) to 15 (P15, minimum).")
-        /// Lifetime counts that survive driver reloads, by `type` (NVML aggregate ECC, `nvlink_down`, Gaudi `reset_hard`/`reset_soft`…).
+        /// Lifetime counts that survive driver reloads, by `type` (NVML aggregate ECC, `nvlink_down`, Gaudi
+        /// `reset_hard`/`reset_soft`…).
         public static let errors = device("accelerator_errors", .counter, "Hardware errors over the device's lifetime, by type.", ["type"])
         /// NVML's volatile ECC counts: their own family so a `sum()` never adds them to ``errors``.
         public static let volatileErrors = device("accelerator_volatile_errors", .counter, "Hardware errors since the driver loaded (reset by a reload; never add to accelerator_errors_total).", ["type"])
@@ -136,7 +139,8 @@ public enum Families {
 
     /// Model servers' metrics in one vocabulary, whatever the engine.
     public enum Inference {
-        /// Like every inference family: an engine's own series renamed into this vocabulary (the Inference module's normalizer).
+        /// Like every inference family: an engine's own series renamed into this vocabulary (the Inference module's
+        /// normalizer).
         public static let requestsRunning = inference("inference_requests_running", .gauge, "Requests the model server is processing.")
         public static let requestsWaiting = inference("inference_requests_waiting", .gauge, "Requests waiting in the model server's queue.")
         public static let kvCacheUtilization = inference("inference_kv_cache_utilization_ratio", .gauge, "Fraction of the KV cache in use, 0..1.", unit: "ratio")
@@ -191,7 +195,8 @@ public enum Families {
         private static func hwmon(_ name: String, _ kind: MetricFamily.Kind, _ help: String, unit: String? = nil) -> FamilyDefinition {
             FamilyDefinition(name, kind, help, unit: unit, group: .hwmon, labels: ["chip", "sensor"])
         }
-        /// Every hwmon family is labelled `chip` (libsensors' chip name) and `sensor` (the feature's label, lowercased to `[a-z0-9_]`).
+        /// Every hwmon family is labelled `chip` (libsensors' chip name) and `sensor` (the feature's label, lowercased
+        /// to `[a-z0-9_]`).
         public static let temperature = hwmon("hwmon_temperature_celsius", .gauge, "Temperature of a node hwmon sensor (libsensors).", unit: "celsius")
         /// libsensors `power*_average`, else `power*_input`.
         public static let power = hwmon("hwmon_power_watts", .gauge, "Power of a node hwmon sensor (average, else input).", unit: "watts")
