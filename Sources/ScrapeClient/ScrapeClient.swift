@@ -117,7 +117,8 @@ public enum ScrapeClient {
         public var status: Int
         /// Header names lowercased.
         public var headers: [(name: String, value: String)]
-        /// At most `maxBytes`, with any chunked encoding removed; never compressed (`Accept-Encoding: identity` is sent).
+        /// At most `maxBytes`, with any chunked encoding removed; never compressed (`Accept-Encoding: identity` is
+        /// sent).
         public var body: [UInt8]
 
         /// The first header of that name, matched case-insensitively; nil when absent.
