@@ -8,10 +8,14 @@ import Musl
 public enum ConfigFile {
     /// Why a file could not be read: the path, the system's reason, and `errno` where there was one.
     public struct ReadError: Error, Sendable, CustomStringConvertible, Equatable {
+        /// As given, not resolved.
         public var path: String
+        /// The `strerror` text, or the size-limit message.
         public var reason: String
+        /// Nil when no system call failed (the file was over the limit).
         public var errno: Int32?
 
+        /// `cannot read PATH: REASON`.
         public var description: String { "cannot read \(path): \(reason)" }
     }
 

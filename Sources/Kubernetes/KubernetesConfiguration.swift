@@ -8,13 +8,17 @@ import Foundation
 
 /// How to reach the API server: in-cluster service-account credentials, or a kubeconfig for development.
 public struct KubernetesConfiguration: Sendable {
+    /// How requests authenticate.
     public enum Credentials: Sendable {
+        /// No `Authorization` header and no client certificate.
         case none
         /// A bearer token read from a file at each request (projected service-account tokens rotate).
         case tokenFile(String)
+        /// A fixed bearer token (kubeconfig `token`).
         case token(String)
         /// Client certificate and key, PEM.
         case clientCertificate(certificatePEM: [UInt8], keyPEM: [UInt8])
+        /// HTTP basic authentication (kubeconfig `username`/`password`).
         case basic(username: String, password: String)
     }
 
@@ -22,13 +26,16 @@ public struct KubernetesConfiguration: Sendable {
     public var server: String
     /// CA bundle for the API server's certificate (PEM); nil uses the system's roots.
     public var certificateAuthorityPEM: [UInt8]?
+    /// Kubeconfig `insecure-skip-tls-verify`: no certificate check at all (development only).
     public var insecureSkipTLSVerify: Bool
     /// The name to verify the server's certificate against, when it differs from the URL's host.
     public var tlsServerName: String?
+    /// How requests authenticate.
     public var credentials: Credentials
     /// The namespace the program runs in (in-cluster), or the context's namespace.
     public var namespace: String?
 
+    /// Trailing slashes on `server` are dropped.
     public init(
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil

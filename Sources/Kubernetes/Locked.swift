@@ -4,7 +4,9 @@ import Synchronization
 public final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
 
+    /// The initial value.
     public init(_ value: Value) { mutex = Mutex(value) }
 
+    /// Runs `body` with the value under the lock; keep it short, it blocks other callers.
     public func withLock<R>(_ body: (inout sending Value) throws -> sending R) rethrows -> R { try mutex.withLock(body) }
 }

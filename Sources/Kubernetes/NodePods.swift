@@ -8,20 +8,28 @@ public import Logging
 /// Until the first list completes (or while the API server cannot be reached and nothing was ever listed) every
 /// table is empty: attribution by pod-resources still works, per-process shares wait.
 public final class NodePodWatch: Sendable {
+    /// One pod of the node, in plain values (the fields attribution, pod labels and discovery read).
     public struct Entry: Sendable, Equatable {
+        /// Lower-cased pod UID, as cgroup paths name it.
         public var uid: String
         public var namespace: String
         public var name: String
+        /// `metadata.labels`; empty when none.
         public var labels: [String: String]
+        /// `metadata.annotations`; empty when none.
         public var annotations: [String: String]
+        /// Nil until the pod has an address.
         public var podIP: String?
+        /// True when the pod shares the node's network (its IP is the node's).
         public var hostNetwork: Bool
+        /// `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`; nil when the status has none yet.
         public var phase: String?
         /// Runtime container id → container name.
         public var containers: [String: String]
         /// The declared container ports, in spec order.
         public var ports: [Int]
 
+        /// For tests and fakes; the watch builds entries from `Pod` objects.
         public init(uid: String, namespace: String, name: String, labels: [String: String], annotations: [String: String],
                     podIP: String?, hostNetwork: Bool, phase: String?, containers: [String: String], ports: [Int]) {
             self.uid = uid
@@ -37,10 +45,12 @@ public final class NodePodWatch: Sendable {
         }
     }
 
+    /// The node whose pods are watched (`spec.nodeName`).
     public let nodeName: String
     private let informer: Informer<Pod>
     private let table = Locked<[Entry]>([])
 
+    /// Watches nothing until ``start()``.
     public init(client: KubernetesClient, nodeName: String, logger: Logger) {
         self.nodeName = nodeName
         let table = self.table
@@ -51,7 +61,9 @@ public final class NodePodWatch: Sendable {
         }
     }
 
+    /// Starts the list + watch; returns at once.
     public func start() { informer.start() }
+    /// Stops the watch and waits for it; ``entries`` keeps its last table.
     public func stop() async { await informer.stop() }
 
     /// Whether the first list completed.
@@ -84,10 +96,14 @@ public final class ResourceSliceWatch: Sendable {
     private let informer: Informer<ResourceSlice>
     /// A device of a slice: its driver, pool and name, which a claim's allocation names.
     public struct Device: Sendable, Hashable {
+        /// The DRA driver, as in ``ResourceSlice/Spec/driver``.
         public var driver: String
+        /// The pool's name within the driver.
         public var pool: String
+        /// The device's name within the pool.
         public var device: String
 
+        /// The key a claim's allocation and a slice's device share.
         public init(driver: String, pool: String, device: String) {
             self.driver = driver
             self.pool = pool
@@ -97,6 +113,7 @@ public final class ResourceSliceWatch: Sendable {
 
     private let table = Locked<[Device: [String: String]]>([:])
 
+    /// Watches this node's slices only (`spec.nodeName`); nothing until ``start()``.
     public init(client: KubernetesClient, nodeName: String, logger: Logger) {
         let table = self.table
         informer = Informer<ResourceSlice>(client: client, path: "/apis/resource.k8s.io/v1/resourceslices",
@@ -105,7 +122,9 @@ public final class ResourceSliceWatch: Sendable {
         }
     }
 
+    /// Starts the list + watch; returns at once.
     public func start() { informer.start() }
+    /// Stops the watch and waits for it; ``attributes`` keeps its last table.
     public func stop() async { await informer.stop() }
 
     /// Each device's text attributes (`uuid`, `pciBusID`…).

@@ -6,6 +6,7 @@ public import Logging
 /// which fills what the attributes lack (temperatures, socket power, energy, activities, throttle state). The hwmon
 /// source overlays its libsensors readings afterwards (DESIGN.md precedence: hwmon > sysfs attribute > gpu_metrics).
 public final class AMDGPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.amdgpu` flag.
     public let name = "amdgpu"
     private let sysfs: FileRoot
     private let logger: Logger
@@ -39,6 +40,8 @@ public final class AMDGPUSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads every card's sysfs attributes and `gpu_metrics`; a failed discovery
+    /// reports every known card down with the collector's error.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {

@@ -10,6 +10,7 @@ public import Logging
 /// process on the node (hostPID or the host's /proc, and ptrace-read access): otherwise those values stay absent,
 /// never a partial sum shown as the device's figure.
 public final class IntelGPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.intel` flag.
     public let name = "intel"
     private let sysfs: FileRoot
     private let procfs: FileRoot
@@ -33,6 +34,8 @@ public final class IntelGPUSource: AcceleratorSource {
         var identity: DeviceIdentity
     }
 
+    /// `procfs` is where the DRM fdinfo of every process is read (`--path.procfs`); `nodeName` goes into
+    /// `accelerator_info`'s `node` label.
     public init(sysfs: FileRoot, procfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
         self.sysfs = sysfs
         self.procfs = procfs
@@ -43,6 +46,8 @@ public final class IntelGPUSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads each card's GT frequencies from sysfs and the engine and memory use
+    /// of all DRM clients from fdinfo; a failed discovery reports every known card down with the collector's error.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {

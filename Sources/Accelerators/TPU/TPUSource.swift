@@ -7,6 +7,7 @@ public import Logging
 /// libtpu: they come from its runtime-metrics service through `TPURuntimeReadings` (polled on the client's own
 /// loop, never here), mapped from libtpu's device ordinals to chips, and are absent while no workload answers.
 public final class TPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.tpu` flag.
     public let name = "tpu"
     private let sysfs: FileRoot
     private let logger: Logger
@@ -42,6 +43,8 @@ public final class TPUSource: AcceleratorSource {
         self.discoveryProblems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads each chip's sysfs and, where a workload answers, its latest libtpu
+    /// runtime values (never waiting on the network); a failed discovery reports every known chip down.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {
