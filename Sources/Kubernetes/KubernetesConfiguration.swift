@@ -28,7 +28,8 @@ public struct KubernetesConfiguration: Sendable {
     public var certificateAuthorityPEM: [UInt8]?
     /// Kubeconfig `insecure-skip-tls-verify`: no certificate check at all (development only).
     public var insecureSkipTLSVerify: Bool
-    /// The name to verify the server's certificate against, when it differs from the URL's host.
+    /// Kubeconfig `tls-server-name`: read but not applied. The client logs that it is unsupported, and the server's
+    /// certificate must name the URL's host.
     public var tlsServerName: String?
     /// How requests authenticate.
     public var credentials: Credentials
