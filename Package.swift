@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "OTLPExport",
             dependencies: [
-                "Exposition", "MetricSchema", "OTLPProto",
+                "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

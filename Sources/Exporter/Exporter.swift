@@ -251,7 +251,7 @@ public final class Exporter: Sendable {
                                             logger: logger.with("component", "otlp"))
                 otlp.pusher = pusher
                 pusher.start()
-            }, stop: { [otlp] in await otlp.take()?.stop() }))
+            }, stop: { [otlp] in otlp.take()?.stop() }))
         }
         out += collectorComponents
         if let podResources { out.append(Component("kubelet", start: { podResources.start() }, stop: { podResources.stop() })) }

@@ -10,7 +10,8 @@ import NIOSSL
 import OTLPProto
 import SwiftProtobuf
 
-/// OTLP/HTTP with binary protobuf: POST `<endpoint>/v1/metrics`.
+/// OTLP/HTTP with binary protobuf over `https://`: POST `<endpoint>/v1/metrics` through AsyncHTTPClient (TLS from
+/// swift-nio-ssl, which the exporter's API client already uses). Plain `http://` goes through ``PlainHTTPTransport``.
 ///
 /// The response body is read up to 64 KiB (a partial-success message is a few bytes); a bigger one is not an error,
 /// only not decoded. The whole attempt, response body included, has one deadline.
@@ -59,7 +60,7 @@ public final class HTTPTransport: OTLPTransport {
         return endpoint.hasSuffix("/") ? endpoint + "v1/metrics" : endpoint + "/v1/metrics"
     }
 
-    public func export(_ body: [UInt8], compressed: Bool) async -> ExportOutcome {
+    public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
@@ -70,7 +71,7 @@ public final class HTTPTransport: OTLPTransport {
         let prepared = request
         let client = self.client
         let timeout = timeoutSeconds
-        let outcome = await withDeadline(timeout) { () async -> ExportOutcome in
+        let outcome = waitFor(timeout) { () async -> ExportOutcome in
             do {
                 let response = try await client.execute(prepared, timeout: .milliseconds(Int64(timeout * 1000)))
                 var collected: ByteBuffer?
@@ -117,7 +118,8 @@ public final class HTTPTransport: OTLPTransport {
         return "\(error)"
     }
 
-    public func shutdown() async {
-        try? await client.shutdown()
+    public func shutdown() {
+        let client = self.client
+        _ = waitFor(5) { try? await client.shutdown() }
     }
 }

@@ -104,16 +104,18 @@ public struct ScrapeError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A small blocking HTTP/1.1 GET for scraping model servers and exporters on the node or the pod network.
+/// A small blocking HTTP/1.1 client: GET for scraping model servers and exporters on the node or the pod network,
+/// POST for the OTLP push over plain HTTP.
 ///
 /// The exporter runs on every GPU node under a tight memory budget, so it does not carry an event-loop HTTP client:
 /// each scrape is one connection on the calling (collector) thread, bounded in time (one deadline for connect,
 /// send and the whole answer) and in size. Content-Length, chunked and close-delimited bodies are read;
 /// compression is not asked for.
 public enum ScrapeClient {
-    /// A 2xx answer.
+    /// An answer: from ``get(_:timeoutSeconds:maxBytes:accept:userAgent:)`` always 2xx, from
+    /// ``post(_:body:headers:timeoutSeconds:maxBytes:userAgent:)`` whatever the peer said.
     public struct Response: Sendable {
-        /// 200–299 (anything else throws).
+        /// 200–299 from `get` (anything else throws); any status from `post`.
         public var status: Int
         /// Header names lowercased.
         public var headers: [(name: String, value: String)]
@@ -147,6 +149,29 @@ public enum ScrapeClient {
             throw ScrapeError(code: .httpStatus, message: "\(url) answered HTTP \(response.status)")
         }
         return response
+    }
+
+    /// POSTs `body` to `url` and returns the answer whatever its status (the caller decides what a status means).
+    /// One connection, one deadline for connect, send and the whole answer; the answer's body is read up to
+    /// `maxBytes`. `headers` are sent as given (names and values must not hold CR or LF).
+    public static func post(
+        _ url: ScrapeURL, body: [UInt8], headers: [(String, String)], timeoutSeconds: Double, maxBytes: Int,
+        userAgent: String = "accel-exporter"
+    ) throws(ScrapeError) -> Response {
+        for (name, value) in headers where (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) {
+            throw ScrapeError(code: .invalidURL, message: "header \(name) holds a line break")
+        }
+        let deadline = monotonicNow() + timeoutSeconds
+        let fd = try connect(url, deadline: deadline)
+        defer { close(fd) }
+        let hostHeader = url.host.contains(":") ? "[\(url.host)]" : url.host
+        var head = "POST \(url.target) HTTP/1.1\r\nHost: \(hostHeader):\(url.port)\r\nUser-Agent: \(userAgent)\r\n"
+            + "Accept-Encoding: identity\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        try send(Array(head.utf8) + body, fd: fd, deadline: deadline)
+        var reader = Reader(source: SocketSource(fd: fd, deadline: deadline), maxBytes: maxBytes)
+        return try reader.readResponse()
     }
 
     private static func connect(_ url: ScrapeURL, deadline: Double) throws(ScrapeError) -> Int32 {
