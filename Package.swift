@@ -22,6 +22,9 @@ let package = Package(
         // Test infrastructure every test target shares: product locator, managed processes, temporary directories,
         // ports and misbehaving sockets, the fake API server, golden files, deadline polls, tags. Never shipped.
         .library(name: "AccelMetricsTesting", targets: ["AccelMetricsTesting"]),
+        // In-process kubelet pod-resources and libtpu runtime-metrics servers (gRPC), for the clients' tests and the
+        // exporter's end-to-end tests.
+        .library(name: "FakeRPCServers", targets: ["FakeRPCServers"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
         .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
         .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
@@ -198,6 +201,15 @@ let package = Package(
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
         .target(name: "AccelMetricsTesting"),
         .target(
+            name: "FakeRPCServers",
+            dependencies: [
+                "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "TPURuntimeAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .target(
             name: "FuzzTargets",
             dependencies: [
                 "Accelerators", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
@@ -334,9 +346,27 @@ let package = Package(
         .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
         .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
         .testTarget(
+            name: "KubeletClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TPURuntimeClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "AccelMetricsTesting", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

@@ -1,4 +1,6 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
+import FakeRPCServers
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 

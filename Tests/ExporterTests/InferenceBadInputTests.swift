@@ -1,4 +1,5 @@
 import Accelerators
+import AccelMetricsTesting
 import Exporter
 import Exposition
 import Foundation
@@ -108,7 +109,7 @@ import Testing
         // Every output still lints.
         var bytes: [UInt8] = []
         ExpositionEncoder.encode(together, format: .text, into: &bytes)
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(bytes))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(bytes))
         #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
     }
 

@@ -1,4 +1,5 @@
 import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
 import Exposition
 import Foundation
@@ -173,11 +174,11 @@ import Testing
         #expect(text.contains("inference_requests_running\(series) 12"))
         #expect(text.contains("inference_kv_cache_utilization_ratio\(series) 0.625"))
         #expect(text.contains("accel_exporter_inference_target_up{namespace=\"llm\",pod=\"acme-0\"} 1"))
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
 
-        let (_, refusal, code) = try run(
-            ExporterProcess.binary("accel-exporter"),
+        let (_, refusal, code) = try runProgramCapturingBytes(
+            PackagePaths.product("accel-exporter"),
             ["--web.listen-address", "127.0.0.1:0", "--inference.targets", "llm/acme-0=\(acme.url);kv-cache-scale=percent"], timeout: 20)
         #expect(code != 0)
         #expect(refusal.contains("--inference.targets") && refusal.contains("kv-cache-scale"), "\(refusal)")

@@ -1,4 +1,5 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 
@@ -17,7 +18,7 @@ struct IntelGaudiEndToEndTests {
         let exporter = try ExporterProcess(tree: FixtureNodes.intelGaudiTree(named: node)!,
                                            arguments: ["--collector.hwmon.all", "--path.procfs", proc.path] + extra,
                                            environment: gaudi ? ["FAKE_HABANA_INFO": gaudiDriverInfo] : [:],
-                                           preloadFirst: gaudi ? ExporterProcess.binary("libFakeHabanaIoctl.so") : nil)
+                                           preloadFirst: gaudi ? PackagePaths.product("libFakeHabanaIoctl.so") : nil)
         return (exporter, proc)
     }
 
@@ -51,25 +52,20 @@ struct IntelGaudiEndToEndTests {
         defer { exporter.stop(); try? FileManager.default.removeItem(at: proc) }
         let text = try Self.settled(exporter, node)
         let devices = deviceFamilies(text)
-        let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/\(node).prom")
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try devices.write(to: golden, atomically: false, encoding: .utf8)
-        }
-        let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(devices == expected, "golden mismatch for \(node); re-record with UPDATE_GOLDEN=1 after checking the diff")
+        try expectMatchesGolden(devices, "Tests/Fixtures/golden/\(node).prom", what: "golden mismatch for \(node)")
         for collector in ["intel", "habana", "hwmon"] {
             #expect(text.contains("accel_exporter_collector_success{collector=\"\(collector)\"} 1"), "\(collector) failed:\n\(exporter.log.suffix(2000))")
         }
 
         let body = try exporter.get("/metrics").body
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: body)
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: body)
         #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)")
 
         let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
         let om = try exporter.get("/metrics", headers: ["Accept": accept])
         #expect(om.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
-        let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/check-openmetrics.py").path
-        let (_, omErr, omStatus) = try run("/usr/bin/env", ["python3", script], stdin: om.body)
+        let script = PackagePaths.file("scripts/check-openmetrics.py").path
+        let (_, omErr, omStatus) = try runProgramCapturingBytes("/usr/bin/env", ["python3", script], stdin: om.body)
         #expect(omStatus == 0, "OpenMetrics parser: \(omErr)")
     }
 

@@ -1,5 +1,6 @@
 import AcceleratorTestSupport
 import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
 @testable import LandingPage
 import Exposition
@@ -102,8 +103,8 @@ struct LandingPageBrowserTests {
     @Test func chromiumRendersDevicesAndCharts() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "200ms"])
         defer { exporter.stop() }
-        Thread.sleep(forTimeInterval: 1.0)  // a few ticks of history
-        let (out, err, status) = try run(
+        try exporter.waitForTicks(5)  // a few ticks of history
+        let (out, err, status) = try runProgramCapturingBytes(
             "/usr/bin/chromium",
             ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom", "http://127.0.0.1:\(exporter.port)/"],
             timeout: 90)

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
