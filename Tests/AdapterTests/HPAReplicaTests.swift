@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
@@ -126,20 +127,20 @@ struct SimulatedDeployment {
 
 @Suite(.serialized) final class HPAReplicaTests {
     let exporter: FakeExporter
-    let adapter: BackgroundProcess
+    let adapter: ManagedProcess
     let port: Int
     let start = Date().timeIntervalSince1970.rounded(.down)
 
     init() throws {
         exporter = try FakeExporter(SimulatedDeployment().node(load: 0.3, sampleTime: start))
-        port = try Harness.freePort()
-        adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        port = try freePort()
+        adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
                 "--metric-resolution", "100ms", "--metrics-max-age", "10m",
             ])
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
     }
 
     deinit { adapter.stop() }
@@ -149,7 +150,7 @@ struct SimulatedDeployment {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let stamp = formatter.string(from: Date(timeIntervalSince1970: sampleTime))
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             let (out, _, status) = try runProgram(
