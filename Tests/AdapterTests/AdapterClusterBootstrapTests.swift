@@ -7,7 +7,7 @@ import Testing
 /// its CA into the APIServices' caBundle; a second adapter serves the same certificate. The front proxy's settings
 /// come from the extension-apiserver-authentication ConfigMap (no requestheader flags). And the exporters are
 /// reached over HTTPS with basic auth (the exporter's --web.config.file).
-@Suite(.serialized) final class AdapterClusterBootstrapTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterClusterBootstrapTests {
     let pki: TemporaryDirectory
     let apiServer: FakeAPIServer
     let apiPort: Int

@@ -5,7 +5,7 @@ import Testing
 
 /// The real adapter binary scraping a real accel-exporter (fake NVML), a fake exporter carrying pod series, a slow
 /// one and a dead port; read with kubectl, the real API client, and curl where status codes matter.
-@Suite(.serialized) final class AdapterEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterEndToEndTests {
     let exporter: ManagedProcess
     let exporterAddress: String
     let pods: FakeExporter

@@ -6,7 +6,7 @@ import Testing
 /// The adapter as the aggregator meets it: HTTPS with the test PKI, the front proxy's certificate and headers,
 /// client certificates, bearer tokens, SubjectAccessReviews — against a fake API server that also serves the pods
 /// (labels) and the exporters' EndpointSlice. Requests go out with curl (kubectl cannot send X-Remote-*) and kubectl.
-@Suite(.serialized) final class AdapterSecurityTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterSecurityTests {
     static let hpaUser = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
 
     let pki: TemporaryDirectory

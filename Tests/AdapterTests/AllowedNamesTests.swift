@@ -19,7 +19,7 @@ import Testing
         }
     }
 
-    @Test func aFlagNamingNoNameStopsTheAdapter() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aFlagNamingNoNameStopsTheAdapter() throws {
         let pki = TemporaryDirectory(prefix: "accel-names")
         defer { pki.remove() }
         let (_, pkiErr, pkiStatus) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])

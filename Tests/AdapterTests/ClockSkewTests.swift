@@ -6,7 +6,7 @@ import Testing
 /// ahead (or behind) is served while it samples, with timestamps from the adapter's clock, and is no longer served
 /// once its data is older than the staleness bound by the adapter's clock, whatever it claims; one whose sampling
 /// stopped (the same sample time again and again) goes stale too.
-@Suite(.serialized) final class ClockSkewTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class ClockSkewTests {
     let directory: TemporaryDirectory
 
     init() throws { directory = TemporaryDirectory(prefix: "accel-skew") }

@@ -4,7 +4,7 @@ import Testing
 
 /// `--metrics-config` on the real binary: a configured metric is served, a changed file is picked up, a broken
 /// one is refused while the last good configuration keeps serving, and SIGHUP reloads.
-@Suite(.serialized) final class ConfigReloadTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class ConfigReloadTests {
     let exporter: FakeExporter
     let directory: TemporaryDirectory
     let configFile: URL

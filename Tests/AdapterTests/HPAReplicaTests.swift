@@ -125,7 +125,7 @@ struct SimulatedDeployment {
     }
 }
 
-@Suite(.serialized) final class HPAReplicaTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class HPAReplicaTests {
     let exporter: FakeExporter
     let adapter: ManagedProcess
     let port: Int

@@ -126,7 +126,7 @@ extension ConfigValue {
 /// simulated vLLM Deployment on the adapter's real answers (the adapter binary scraping an exporter stand-in, asked
 /// through `kubectl get --raw` as the HPA controller's metrics client would), one HPA sync (15 s of simulated time)
 /// per period.
-@Suite(.serialized) final class InferenceHPATests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class InferenceHPATests {
     static let syncSeconds = 15.0
     let exporter: FakeExporter
     let apiServer: FakeAPIServer

@@ -4,7 +4,7 @@ import Testing
 
 /// Issue 15, case 7: a request path is percent-decoded once. `%2A` is the wildcard; `%252A` is a pod literally
 /// named `%2A` (which no pod can be), never the wildcard decoded twice.
-@Suite(.serialized) struct PathDecodingTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct PathDecodingTests {
     @Test func pathsAreDecodedOnce() throws {
         var node = MetricsAPITests.node
         node.sampleTime = Date().timeIntervalSince1970

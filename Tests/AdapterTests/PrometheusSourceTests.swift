@@ -4,7 +4,7 @@ import Testing
 
 /// `--source=prometheus` against a real Prometheus (Debian `prometheus`) that scrapes the same exporters a
 /// direct-source adapter scrapes: both adapters must give the same answers.
-@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")))
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")), .tags(.endToEnd), .endToEndEnabled)
 final class PrometheusSourceTests {
     let exporter: ManagedProcess
     let pods: FakeExporter

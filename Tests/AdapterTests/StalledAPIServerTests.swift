@@ -5,7 +5,7 @@ import Testing
 /// Issue 15, case 5: an API server that accepts connections and never answers. Requests carrying bearer tokens need
 /// a TokenReview from it; they must fail (503) within a deadline and never hold every HTTP worker, so `/livez`
 /// keeps answering and the kubelet never restarts a healthy adapter.
-@Suite(.serialized) final class StalledAPIServerTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class StalledAPIServerTests {
     let pki: TemporaryDirectory
     let listener: LoopbackListener
     let apiPort: Int

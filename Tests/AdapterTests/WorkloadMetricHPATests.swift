@@ -8,7 +8,7 @@ import Testing
 /// sources. The pods are HTTP servers on loopback; the real exporter scrapes them and re-exports the named family
 /// (direct source), and a real Prometheus scrapes them itself (Prometheus source). The gauge goes above the target
 /// and below it, and the replica counts are the HPA controller's arithmetic on each adapter's answers.
-@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")))
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")), .tags(.endToEnd), .endToEndEnabled)
 final class WorkloadMetricHPATests {
     static let metric = "app_test_queue_depth"
     let pods: [FakeExporter]

@@ -207,7 +207,7 @@ import Testing
     }
 }
 
-@Suite struct AttributionLintTests {
+@Suite(.tags(.endToEnd), .endToEndEnabled) struct AttributionLintTests {
     /// House style: every exposition passes `promtool check metrics` without a lint.
     @Test func promtoolAcceptsTheAttributionFamilies() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"), "promtool missing: apt-get install prometheus")

@@ -3,7 +3,7 @@ import AccelMetricsTesting
 import Foundation
 import Testing
 
-@Suite struct CommandLineTests {
+@Suite(.tags(.endToEnd), .endToEndEnabled) struct CommandLineTests {
     @Test(arguments: [
         (["--collect.interval", "bogus"], "--collect.interval"),
         (["--web.listen-address", "nope"], "--web.listen-address"),

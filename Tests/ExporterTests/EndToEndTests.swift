@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The real binary under umockdev against the checked-in fixture nodes: golden output, linters, faults.
-@Suite("accel-exporter end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("accel-exporter end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct EndToEndTests {
     static let promtool = "/usr/bin/promtool"
 

@@ -36,7 +36,7 @@ import Testing
         value(families, name, pod: pod) != nil
     }
 
-    @Test func eachBadServerIsItsOwnProblem() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func eachBadServerIsItsOwnProblem() throws {
         let good = try FakeModelServer()
         defer { good.stop() }
         var servers: [String: FakeModelServer] = [:]

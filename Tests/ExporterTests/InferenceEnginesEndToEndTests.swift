@@ -140,7 +140,7 @@ func expectedQuantile(_ q: Double, of observations: [Double], bounds: [Double]) 
 /// Each engine's fixture sequence through the exporter's real scrape path: a fake server on loopback, the
 /// InferenceSource (HTTP scrape, size and time bounds, the project's parser) and the engine normalizer, with the
 /// source's clock moved 15 s per scrape.
-@Suite(.serialized) struct InferenceEnginesEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceEnginesEndToEndTests {
     static let fixtures = PackagePaths.file("Tests/Fixtures/inference")
     static let window = 60.0
     static let start = 1_750_000_000.0

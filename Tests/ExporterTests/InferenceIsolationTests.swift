@@ -59,7 +59,7 @@ final class MisbehavingServer: @unchecked Sendable {
 
 /// Issue 15, case 2: one model server that never answers, or drips a byte a second, must not blank the others;
 /// a server that stops answering keeps its last values, marked down with the reason, until they are stale.
-@Suite(.serialized) struct InferenceIsolationTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceIsolationTests {
     @Test func aHungServerDelaysOnlyItself() throws {
         let silent = try MisbehavingServer(.silent)
         let drip = try MisbehavingServer(.drip)

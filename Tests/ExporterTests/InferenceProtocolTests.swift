@@ -160,7 +160,7 @@ import Testing
     }
 
     /// The exporter binary with a custom mapping on --inference.targets, and a bad option refused at start.
-    @Test func throughTheExporterBinary() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func throughTheExporterBinary() throws {
         let acme = try FakeModelServer()
         defer { acme.stop() }
         acme.serve(Self.acme(queue: 4, running: 12, kvPercent: 62.5))

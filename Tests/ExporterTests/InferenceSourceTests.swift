@@ -92,7 +92,7 @@ final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
 
 /// The exporter binary scraping a vLLM-shaped server: the normalized families in /metrics pass promtool, and move
 /// with the server's readings.
-@Suite(.serialized) struct InferenceEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceEndToEndTests {
     @Test func vllmThroughTheExporter() throws {
         let waiting = Mutex(3)
         let vllm = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "vllm"), handler: { _ in

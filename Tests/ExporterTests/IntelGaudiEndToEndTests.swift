@@ -6,7 +6,7 @@ import Testing
 /// The real binary under umockdev on the Intel and Gaudi fixture nodes: golden output, promtool, a strict
 /// OpenMetrics parser, and the hwmon joins (i915/xe energy-derived power, habanalabs chips) that only libsensors
 /// on a umockdev tree exercises.
-@Suite("Intel GPU and Gaudi nodes end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("Intel GPU and Gaudi nodes end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct IntelGaudiEndToEndTests {
     /// A node's exporter with its fixture /proc (step 0) under `--path.procfs`.
     static func start(_ node: String, extra: [String] = [], gaudiDriverInfo: String = FixtureNodes.gaudiDriverInfo) throws -> (ExporterProcess, URL) {

@@ -5,7 +5,7 @@ import PodResourcesAPI
 import Testing
 
 /// The real exporter binary (fake NVML, 8× H100) attributing devices to pods from the in-process fake kubelet.
-@Suite("pod attribution end to end", .serialized)
+@Suite("pod attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct KubeletEndToEndTests {
     // h100x8.nvml: GPU 0 runs one process; GPU 3 is time-sliced between PIDs 60110 (41 %, 17179869184 B) and 60111
     // (23 %, 12884901888 B); GPU 4 runs one process.

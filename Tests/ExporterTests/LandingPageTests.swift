@@ -98,7 +98,7 @@ import Testing
 
 /// The page as a browser renders it: headless Chromium (Debian `chromium`) loads the running exporter's landing
 /// page on the 8-GPU fixture and the DOM must hold every device, its readings and its charts.
-@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")))
+@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")), .tags(.endToEnd), .endToEndEnabled)
 struct LandingPageBrowserTests {
     @Test func chromiumRendersDevicesAndCharts() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "200ms"])

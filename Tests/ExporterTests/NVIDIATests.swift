@@ -4,7 +4,7 @@ import Testing
 
 /// The real binary loading the fake NVML (Sources/FakeNVML) through the same dlopen path as libnvidia-ml.so.1,
 /// with the machine read from a description file (Tests/Fixtures/nvml) that tests edit while the exporter runs.
-@Suite("NVIDIA collector through the fake NVML", .serialized)
+@Suite("NVIDIA collector through the fake NVML", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct NVIDIATests {
     static let machines = ["h100x8", "a100-mig", "consumer"]
 

@@ -11,7 +11,7 @@ import Testing
 
 /// The exporter with the node's pod watch: pod names for per-process shares (no pod log directories), allow-listed
 /// pod labels, ResourceSlice attributes for DRA claims, and model-server discovery from annotations.
-@Suite("pod watch end to end", .serialized)
+@Suite("pod watch end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct PodWatchEndToEndTests {
     typealias K = KubeletEndToEndTests
 
@@ -188,7 +188,7 @@ struct PodWatchEndToEndTests {
 /// The real exporter on the simulated MI300X node (umockdev) with AMD device-plugin and DRA allocations from the fake
 /// kubelet: a pod with two containers on two GPUs, a claim with two devices (AMD's DRA names `gpu-<card>-<render>`),
 /// and one device in two claims.
-@Suite("AMD attribution end to end", .serialized)
+@Suite("AMD attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct AMDAttributionEndToEndTests {
     typealias K = KubeletEndToEndTests
     /// `accelerator` of the MI300X fixture's card i (its `unique_id`).
@@ -268,7 +268,7 @@ struct AMDAttributionEndToEndTests {
 
 /// MIG slices through the device plugin's mixed strategy (`nvidia.com/mig-<profile>` with MIG UUIDs) on the fake
 /// A100 with four slices.
-@Suite("MIG attribution end to end", .serialized)
+@Suite("MIG attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct MIGAttributionEndToEndTests {
     typealias K = KubeletEndToEndTests
 

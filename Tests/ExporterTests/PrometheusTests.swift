@@ -8,7 +8,7 @@ import Glibc
 
 /// A real Prometheus (Debian `prometheus`) scrapes the real exporter; the fixture's values must come out of
 /// Prometheus' HTTP API — content negotiation, OpenMetrics parsing and types as a real scraper sees them.
-@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")))
+@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")), .tags(.endToEnd), .endToEndEnabled)
 struct PrometheusTests {
     @Test func prometheusScrapesTheFixtureValues() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collector.hwmon.all"])

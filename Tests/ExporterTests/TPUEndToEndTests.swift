@@ -8,7 +8,7 @@ import Testing
 /// The real binary under umockdev on the TPU fixture nodes, with libtpu faked by an in-process gRPC server on
 /// loopback: chips listed with and without a workload, runtime values through the render path (golden, promtool,
 /// the strict OpenMetrics parser), a workload starting, changing and ending, and servers that misbehave.
-@Suite("TPU nodes end to end (umockdev, fake libtpu)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("TPU nodes end to end (umockdev, fake libtpu)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct TPUEndToEndTests {
     static func start(_ node: String, runtime address: String) throws -> ExporterProcess {
         try ExporterProcess(tree: FixtureNodes.tpuTree(named: node)!,

@@ -81,7 +81,7 @@ import Testing
 
 /// The real exporter with --web.config.file: HTTPS, basic auth with a bcrypt hash made by Python's crypt (libxcrypt),
 /// client certificates from the test PKI, and a reload of the file while it runs.
-@Suite(.serialized) struct WebConfigEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct WebConfigEndToEndTests {
     static func bcrypt(_ password: String) throws -> String {
         let (out, _, _) = try runProgramCapturingBytes("/usr/bin/python3", ["-W", "ignore", "-c",
             "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))", password])

@@ -580,7 +580,7 @@ struct ExpositionParserFixtureTests {
         #expect(family(families, "rpc_duration_seconds")?.samples.last?.value == 1_700_000_000.123)
     }
 
-    @Test(arguments: textFixtures)
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: textFixtures)
     func promtoolAcceptsTextFixtures(name: String) throws {
         guard let result = try run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(try fixture(name))) else {
             return
@@ -590,7 +590,7 @@ struct ExpositionParserFixtureTests {
         #expect(!result.output.contains("error while linting"), "\(name): \(result.output)")
     }
 
-    @Test(arguments: textFixtures.map { ($0, "text") } + openMetricsFixtures.map { ($0, "openmetrics") })
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: textFixtures.map { ($0, "text") } + openMetricsFixtures.map { ($0, "openmetrics") })
     func referenceParserAgrees(name: String, format: String) throws {
         let script = fixturesDirectory.appendingPathComponent("exposition/reference-samples.py").path
         let path = fixturesDirectory.appendingPathComponent("exposition/\(name)").path

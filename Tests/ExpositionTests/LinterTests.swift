@@ -5,7 +5,7 @@ import Testing
 
 /// The real parsers scrapers use, run over a rendering of every kind. Skipped where they are not installed, so the
 /// suite still passes on a bare toolchain image.
-@Suite("Real linters and parsers")
+@Suite("Real linters and parsers", .tags(.endToEnd), .endToEndEnabled)
 struct LinterTests {
     static let promtool = PackagePaths.executable("promtool")
     static let pythonParser: Bool = {

@@ -48,7 +48,7 @@ final class TestPKI: Sendable {
         return (out, status)
     }
 
-    @Test func servesHTTPSAndReadsVerifiedClientCertificates() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func servesHTTPSAndReadsVerifiedClientCertificates() throws {
         let pki = try TestPKI()
         let proxyCA = try CertificateAuthority(pem: try pki.bytes("proxy-ca.pem"))
         let server = HTTPServer(
@@ -72,7 +72,7 @@ final class TestPKI: Sendable {
 
     /// Issue 15, case 7: only forward-secret AEAD suites. A client offering nothing but CBC with SHA-1, or static
     /// RSA key exchange, gets no handshake; a current client gets TLS 1.3, or ECDHE with GCM on TLS 1.2.
-    @Test func onlyForwardSecretAEADSuites() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func onlyForwardSecretAEADSuites() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
@@ -95,7 +95,7 @@ final class TestPKI: Sendable {
         #expect(tls13.ok, "\(tls13.output.suffix(600))")
     }
 
-    @Test func organizationsAndCommonNameFromTheClientCA() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func organizationsAndCommonNameFromTheClientCA() throws {
         let pki = try TestPKI()
         let clientCA = try CertificateAuthority(pem: try pki.bytes("client-ca.pem"))
         let server = HTTPServer(
@@ -112,7 +112,7 @@ final class TestPKI: Sendable {
         return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
         let pki = try TestPKI()
         let logs = CapturedLogs()
         let server = HTTPServer(
@@ -144,7 +144,7 @@ final class TestPKI: Sendable {
 
     /// Issue 15, case 7: `stop()` soon after a reload used to stop the retired daemon but not close the listen
     /// socket's duplicate it had handed back, so the port kept accepting connections nobody answered.
-    @Test func stopSoonAfterAReloadStopsListening() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func stopSoonAfterAReloadStopsListening() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
@@ -158,7 +158,7 @@ final class TestPKI: Sendable {
 
     /// Issue 15, case 7: TLS added to (or removed from) a running server's configuration takes effect on the same
     /// socket, instead of being ignored.
-    @Test func tlsTurnsOnAndOffWithoutARestart() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func tlsTurnsOnAndOffWithoutARestart() throws {
         let pki = try TestPKI()
         let logs = CapturedLogs()
         let server = HTTPServer(
@@ -179,7 +179,7 @@ final class TestPKI: Sendable {
 
     /// Issue 15, case 7: an empty CA list still asks the client for a certificate (naming no CA), so a handler
     /// can require one without a CA to verify it against (`RequireAnyClientCert` without `client_ca_file`).
-    @Test func anEmptyCAListAsksForAnyCertificate() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func anEmptyCAListAsksForAnyCertificate() throws {
         let pki = try TestPKI()
         var tls = try pki.serverTLS()
         tls.clientCAsPEM = []
@@ -196,7 +196,7 @@ final class TestPKI: Sendable {
         #expect(out.contains("No client certificate CA names sent"), "\(out.prefix(800))")
     }
 
-    @Test func aBadPairFailsTheStartWithAClearError() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aBadPairFailsTheStartWithAClearError() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: HTTPServer.TLSConfiguration(
@@ -212,7 +212,7 @@ final class TestPKI: Sendable {
         #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: []) }
     }
 
-    @Test func generatedCertificatesServeAndVerify() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func generatedCertificatesServeAndVerify() throws {
         let generated = try GeneratedCertificates.generate(caName: "adapter-ca", hosts: ["localhost", "127.0.0.1", "svc.ns.svc"])
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: .init(

@@ -20,7 +20,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             logger: logger)
     }
 
-    @Test func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
         let server = try FakeAPIServer(seed: ["objects": (0..<5).map { pod("ml", "p\($0)", node: $0 < 3 ? "n1" : "n2", labels: ["app": $0 % 2 == 0 ? "a" : "b"]) }])
         let client = try client(server)
         defer { Task { await client.shutdown() } }
@@ -55,7 +55,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(patched.data?["tls.crt"] == Base64.encode(Array("x".utf8)))
     }
 
-    @Test func informerFollowsAddsDeletesExpiryAndDroppedWatches() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func informerFollowsAddsDeletesExpiryAndDroppedWatches() async throws {
         let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a"), pod("ml", "b", node: "n2")]])
         let client = try client(server)
         let changes = Mutex(0)
@@ -97,7 +97,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
 
     /// Issue 15, case 7: a watch whose connection goes silent without closing (a half-open connection) used to
     /// freeze the informer's set for good. Past its read deadline the informer lists again, and sees the change.
-    @Test func aSilentWatchHitsItsReadDeadlineAndTheInformerListsAgain() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aSilentWatchHitsItsReadDeadlineAndTheInformerListsAgain() async throws {
         let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a")]])
         let client = try client(server)
         let informer = Informer<Pod>(
@@ -124,7 +124,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         await client.shutdown()
     }
 
-    @Test func reviewsGoOutFieldByField() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func reviewsGoOutFieldByField() async throws {
         let server = try FakeAPIServer(seed: [
             "tokens": ["t0k3n": ["username": "system:serviceaccount:kube-system:hpa", "uid": "u-1", "groups": ["system:serviceaccounts"]]],
             "allow": [["user": "alice", "verb": "get", "resource": "pods"]],
@@ -228,7 +228,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(throws: KubernetesError.self) { try KubernetesConfiguration.inCluster(environment: [:], root: sa.path) }
     }
 
-    @Test func tlsWithTheClustersCAAndABearerToken() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func tlsWithTheClustersCAAndABearerToken() async throws {
         let pkiDirectory = TemporaryDirectory(prefix: "accel-pki-k8s")
         defer { pkiDirectory.remove() }
         let pki = pkiDirectory.url
