@@ -2,6 +2,10 @@ import Foundation
 
 /// Polls `condition` until it holds or `timeout` seconds pass; true when it held. A deadline instead of a fixed sleep:
 /// fast when the system is, patient when the machine is loaded.
+///
+/// Disfavoured so that `await eventually { … }` in an async test picks the overload that suspends: this one blocks its
+/// thread between polls, and blocked cooperative threads (two on a two-core machine) stall every other async test.
+@_disfavoredOverload
 public func eventually(timeout: Double = 10, pollInterval: Double = 0.05, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
