@@ -126,6 +126,20 @@ final class ExporterProcess {
         _ = try waitForMetrics(timeout: timeout) { (value($0, "accel_exporter_samples_total") ?? 0) >= start + Double(count) }
     }
 
+    /// promtool on a fresh text scrape, and the strict OpenMetrics parser (scripts/check-openmetrics.py) on a fresh
+    /// scrape that negotiated OpenMetrics.
+    func expectBothFormatsLint(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let body = try get("/metrics").body
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: body)
+        #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)", sourceLocation: sourceLocation)
+        let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        let om = try get("/metrics", headers: ["Accept": accept])
+        #expect(om.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8", sourceLocation: sourceLocation)
+        let script = PackagePaths.file("scripts/check-openmetrics.py").path
+        let (_, omErr, omStatus) = try runProgramCapturingBytes("/usr/bin/env", ["python3", script], stdin: om.body)
+        #expect(omStatus == 0, "OpenMetrics parser: \(omErr)", sourceLocation: sourceLocation)
+    }
+
     /// Path of a file in the running testbed, e.g. `sys/devices/.../gpu_busy_percent`.
     func testbedPath(_ relative: String) -> String { testbed + "/" + relative }
 }
