@@ -73,14 +73,15 @@ import Testing
 
     /// Polls kubectl until the list has items (the first scrapes take a moment).
     func waitForItems(_ path: String, timeout: Double = 15) throws -> [[String: Any]] {
-        let deadline = Date().addingTimeInterval(timeout)
         var last = ""
-        while Date() < deadline {
+        var found: [[String: Any]] = []
+        let listed = try eventually(timeout: timeout, pollInterval: 0.1) {
             let (json, err, status) = try kubectl(path)
-            if status == 0, let items = json?["items"] as? [[String: Any]], !items.isEmpty { return items }
             last = err
-            Thread.sleep(forTimeInterval: 0.1)
+            found = status == 0 ? json?["items"] as? [[String: Any]] ?? [] : []
+            return !found.isEmpty
         }
+        if listed { return found }
         throw HarnessError("no items at \(path) within \(timeout) s: \(last)\nadapter log:\n\(adapter.log.suffix(2000))")
     }
 
@@ -247,9 +248,8 @@ import Testing
 
     @Test func slowAndDeadExportersAreCountedNotWaitedFor() throws {
         _ = try waitForItems("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization")
-        let deadline = Date().addingTimeInterval(15)
         var figures: [String: Double] = [:]
-        while Date() < deadline {
+        _ = try eventually(timeout: 15, pollInterval: 0.2) {
             let text = try curl("/metrics").body
             let families = try ExpositionParser.parse(text, format: .text)
             figures = [:]
@@ -259,13 +259,9 @@ import Testing
                     figures["\(family.name)\(sample.suffix){\(labels)}"] = sample.value
                 }
             }
-            if figures["accel_metrics_adapter_scrapes{result=timeout}", default: 0] > 0,
-                figures["accel_metrics_adapter_scrapes{result=connect_error}", default: 0] > 0,
-                figures["accel_metrics_adapter_targets{state=up}"] == 2
-            {
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.2)
+            return figures["accel_metrics_adapter_scrapes{result=timeout}", default: 0] > 0
+                && figures["accel_metrics_adapter_scrapes{result=connect_error}", default: 0] > 0
+                && figures["accel_metrics_adapter_targets{state=up}"] == 2
         }
         #expect(figures["accel_metrics_adapter_targets{state=up}"] == 2)
         #expect(figures["accel_metrics_adapter_targets{state=down}"] == 2)

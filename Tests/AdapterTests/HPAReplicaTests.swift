@@ -151,24 +151,24 @@ struct SimulatedDeployment {
         formatter.formatOptions = [.withInternetDateTime]
         let stamp = formatter.string(from: Date(timeIntervalSince1970: sampleTime))
         let kubectl = try #require(PackagePaths.executable("kubectl"))
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        var served: [String: Int64]?
+        _ = try eventually(timeout: 10) {
             let (out, _, status) = try runProgram(
                 kubectl,
                 ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"])
-            if status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+            guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
                 let items = json["items"] as? [[String: Any]],
                 !items.isEmpty, items.allSatisfy({ $0["timestamp"] as? String == stamp })
-            {
-                var out: [String: Int64] = [:]
-                for item in items {
-                    let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
-                    out[name] = try Self.milli(item["value"] as? String ?? "")
-                }
-                return out
+            else { return false }
+            var values: [String: Int64] = [:]
+            for item in items {
+                let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
+                values[name] = try Self.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            served = values
+            return true
         }
+        if let served { return served }
         throw HarnessError("the adapter did not serve the sample of \(stamp)\n\(adapter.log.suffix(2000))")
     }
 

@@ -181,20 +181,20 @@ extension ConfigValue {
 
     /// `pods/*/<metric>` in milli units once the adapter serves the sample taken at `sampleTime`.
     func podsMetric(_ metric: String, sampleTime: Double) throws -> [String: Int64] {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let json = try get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"),
+        var served: [String: Int64]?
+        _ = try eventually(timeout: 10) {
+            guard let json = try get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"),
                 let items = json["items"] as? [[String: Any]], !items.isEmpty,
                 items.allSatisfy({ $0["timestamp"] as? String == Self.stamp(sampleTime) })
-            {
-                var out: [String: Int64] = [:]
-                for item in items {
-                    out[(item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
-                }
-                return out
+            else { return false }
+            var values: [String: Int64] = [:]
+            for item in items {
+                values[(item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            served = values
+            return true
         }
+        if let served { return served }
         throw HarnessError("the adapter did not serve the sample of \(Self.stamp(sampleTime))\n\(adapter.log.suffix(2000))")
     }
 

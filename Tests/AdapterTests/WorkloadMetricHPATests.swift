@@ -84,19 +84,16 @@ final class WorkloadMetricHPATests {
     func served(port: Int, expected: [String: Int64]) throws -> [String: Int64] {
         let kubectl = try #require(PackagePaths.executable("kubectl"))
         var last: [String: Int64] = [:]
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
+        _ = try eventually(timeout: 15, pollInterval: 0.1) {
             let (out, _, status) = try runProgram(
                 kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/\(Self.metric)"])
-            if status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] {
-                last = [:]
-                for item in json["items"] as? [[String: Any]] ?? [] {
-                    let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
-                    last[name] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
-                }
-                if last == expected { return last }
+            guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else { return false }
+            last = [:]
+            for item in json["items"] as? [[String: Any]] ?? [] {
+                let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
+                last[name] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            return last == expected
         }
         return last
     }

@@ -64,11 +64,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             onChange: { _ in changes.withLock { $0 += 1 } })
         informer.start()
         func waitFor(_ expected: Set<String>) async throws {
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                if Set(informer.objects.keys) == expected { return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            if await eventually(timeout: 30, { Set(informer.objects.keys) == expected }) { return }
             Issue.record("informer holds \(informer.objects.keys.sorted()), expected \(expected.sorted())")
         }
         try await waitFor(["ml/a"])
@@ -105,12 +101,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             watchSeconds: 60, readTimeoutSeconds: 1.5)
         informer.start()
         func waitFor(_ expected: Set<String>, within seconds: Double) async throws -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if Set(informer.objects.keys) == expected { return true }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return false
+            await eventually(timeout: seconds) { Set(informer.objects.keys) == expected }
         }
         #expect(try await waitFor(["ml/a"], within: 30))
         // Healthy watches carry bookmarks every second, inside the deadline: no relist needed for this one.
