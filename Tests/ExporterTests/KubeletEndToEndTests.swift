@@ -67,7 +67,7 @@ struct KubeletEndToEndTests {
 
     /// Polls fresh scrapes until `condition` holds (bounded); returns the last scrape.
     static func waitFor(_ exporter: ExporterProcess, timeout: Double = 20, _ condition: (String) -> Bool) async -> String {
-        var last = scrape(exporter)
+        var last = ""
         _ = await eventually(timeout: timeout, pollInterval: 0.1) {
             last = scrape(exporter)
             return condition(last)
