@@ -2,9 +2,9 @@ public import AccelMetricsTesting
 import Foundation
 public import GRPCCore
 import KubeletClient
-public import GRPCNIOTransportHTTP2Posix
+import GRPCNIOTransportHTTP2Posix
 public import PodResourcesAPI
-public import SwiftProtobuf
+import SwiftProtobuf
 public import Synchronization
 
 /// An in-process kubelet pod-resources server on a unix socket, built from the same generated code as the client.
