@@ -19,6 +19,12 @@ let package = Package(
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
+        // Test infrastructure every test target shares: product locator, managed processes, temporary directories,
+        // ports and misbehaving sockets, the fake API server, golden files, deadline polls, tags. Never shipped.
+        .library(name: "AccelMetricsTesting", targets: ["AccelMetricsTesting"]),
+        // In-process kubelet pod-resources and libtpu runtime-metrics servers (gRPC), for the clients' tests and the
+        // exporter's end-to-end tests.
+        .library(name: "FakeRPCServers", targets: ["FakeRPCServers"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
         .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
         .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
@@ -193,6 +199,16 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        .target(name: "AccelMetricsTesting"),
+        .target(
+            name: "FakeRPCServers",
+            dependencies: [
+                "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "TPURuntimeAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .target(
             name: "FuzzTargets",
             dependencies: [
@@ -294,15 +310,15 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
-        .testTarget(name: "MetricSchemaTests", dependencies: ["MetricSchema", "Exposition"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "ExpositionTests", dependencies: ["AccelMetricsTesting", "Exposition"]),
+        .testTarget(name: "MetricSchemaTests", dependencies: ["AccelMetricsTesting", "MetricSchema", "Exposition"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["AccelMetricsTesting", "HTTPServer"]),
         .testTarget(
             name: "ScrapeClientTests",
-            dependencies: ["ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Exposition"]),
+        .testTarget(name: "CustomMetricsAPITests", dependencies: ["AccelMetricsTesting", "CustomMetricsAPI"]),
+        .testTarget(name: "InferenceTests", dependencies: ["AccelMetricsTesting", "Inference", "Exposition"]),
         .testTarget(
             name: "ExporterAppTests",
             dependencies: [
@@ -314,25 +330,43 @@ let package = Package(
         .testTarget(
             name: "OTLPExportTests",
             dependencies: [
-                "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
+                "AccelMetricsTesting", "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
-            name: "KubernetesTests", dependencies: ["Kubernetes", .product(name: "Logging", package: "swift-log")]
+            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
-        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition", "MetricSchema"]),
+        .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
+        .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
+        .testTarget(
+            name: "KubeletClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TPURuntimeClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

@@ -1,5 +1,6 @@
 import AcceleratorTestSupport
 import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
 @testable import LandingPage
 import Exposition
@@ -97,13 +98,13 @@ import Testing
 
 /// The page as a browser renders it: headless Chromium (Debian `chromium`) loads the running exporter's landing
 /// page on the 8-GPU fixture and the DOM must hold every device, its readings and its charts.
-@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")))
+@Suite(.serialized, .enabled(if: ExporterProcess.umockdevAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")), .tags(.endToEnd), .endToEndEnabled)
 struct LandingPageBrowserTests {
     @Test func chromiumRendersDevicesAndCharts() throws {
         let exporter = try ExporterProcess(tree: FixtureNodes.mi300x8(), arguments: ["--collect.interval", "200ms"])
         defer { exporter.stop() }
-        Thread.sleep(forTimeInterval: 1.0)  // a few ticks of history
-        let (out, err, status) = try run(
+        try exporter.waitForTicks(5)  // a few ticks of history
+        let (out, err, status) = try runProgramCapturingBytes(
             "/usr/bin/chromium",
             ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom", "http://127.0.0.1:\(exporter.port)/"],
             timeout: 90)

@@ -1,48 +1,39 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import Testing
 
 /// The exporter's OTLP push against a real decoder: scripts/otlp-receiver.py (PyPI's opentelemetry-proto, and grpcio
 /// for gRPC) on loopback, fed by the real binary on the fake NVML's eight H100s.
-@Suite(.serialized) struct OTLPEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct OTLPEndToEndTests {
     /// The receiver process; stdout goes to a file (see `run`), from which its ports are read.
     final class Receiver {
-        let process = Process()
-        let workdir: URL
+        let process: ManagedProcess
+        let directory = TemporaryDirectory(prefix: "accel-otlp")
         let out: URL
         let httpPort: Int
         let grpcPort: Int?
 
         init(_ arguments: [String] = [], grpc: Bool = false) throws {
-            workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-otlp-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
-            out = workdir.appendingPathComponent("received.jsonl")
-            let stdout = workdir.appendingPathComponent("stdout")
-            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/otlp-receiver.py").path
-            process.arguments = ["python3", script, "--out", out.path] + (grpc ? ["--grpc-port", "0"] : []) + arguments
-            process.standardOutput = try FileHandle(forWritingTo: stdout)
-            process.standardError = try FileHandle(forWritingTo: workdir.appendingPathComponent("stderr").appendingPathExtension("log").creating())
-            try process.run()
+            out = directory.url("received.jsonl")
+            let script = PackagePaths.file("scripts/otlp-receiver.py").path
+            let process = try ManagedProcess(
+                "/usr/bin/env", ["python3", script, "--out", out.path] + (grpc ? ["--grpc-port", "0"] : []) + arguments)
+            // SIGKILL: the test runner's ignored SIGTERM would be inherited across exec.
+            process.stopSignal = SIGKILL
+            self.process = process
             var http: Int?, grpcPort: Int?
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline {
-                let text = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-                for line in text.split(separator: "\n") {
+            _ = eventually(timeout: 20) {
+                for line in process.output.split(separator: "\n") {
                     let fields = line.split(separator: " ")
                     if fields.count == 2, fields[0] == "http" { http = Int(fields[1]) }
                     if fields.count == 2, fields[0] == "grpc" { grpcPort = Int(fields[1]) }
                 }
-                if http != nil, !grpc || grpcPort != nil { break }
-                Thread.sleep(forTimeInterval: 0.05)
+                return http != nil && (!grpc || grpcPort != nil)
             }
             guard let http else {
-                let log = (try? String(contentsOf: workdir.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                try? FileManager.default.removeItem(at: workdir)
-                throw HarnessError("the OTLP receiver did not start: \(log)")
+                process.stop()
+                throw HarnessError("the OTLP receiver did not start: \(process.log)")
             }
             httpPort = http
             self.grpcPort = grpcPort
@@ -57,22 +48,12 @@ import Testing
         }
 
         func waitForRequests(_ count: Int, timeout: Double = 20) -> [[String: Any]] {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                let now = requests
-                if now.count >= count { return now }
-                Thread.sleep(forTimeInterval: 0.1)
+            var now: [[String: Any]] = []
+            _ = eventually(timeout: timeout, pollInterval: 0.1) {
+                now = requests
+                return now.count >= count
             }
-            return requests
-        }
-
-        deinit {
-            // SIGKILL: the test runner's ignored SIGTERM would be inherited across exec.
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-            try? FileManager.default.removeItem(at: workdir)
+            return now
         }
     }
 
@@ -352,17 +333,9 @@ import Testing
         (["--otlp.endpoint", "http://c:4318", "--otlp.tls.cert-file", "/x.pem"], "go together"),
     ])
     func badFlags(arguments: [String], message: String) throws {
-        let (_, stderr, status) = try run(ExporterProcess.binary("accel-exporter"), arguments + ["--no-collector.amdgpu"], timeout: 20)
+        let (_, stderr, status) = try runProgramCapturingBytes(PackagePaths.product("accel-exporter"), arguments + ["--no-collector.amdgpu"], timeout: 20)
         #expect(status != 0)
         #expect(stderr.contains(message), "\(stderr)")
         #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
-    }
-}
-
-extension URL {
-    /// Creates the file (empty) and returns its URL.
-    fileprivate func creating() -> URL {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        return self
     }
 }

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import MetricSchema
@@ -18,8 +19,7 @@ import Testing
 
     static var rows: [Row] {
         get throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let text = try String(contentsOf: root.appendingPathComponent("docs/opentelemetry.md"), encoding: .utf8)
+            let text = try String(contentsOf: PackagePaths.file("docs/opentelemetry.md"), encoding: .utf8)
             guard let marker = text.range(of: "checked against the exporter's mapping") else { return [] }
             var out: [Row] = []
             for line in text[marker.upperBound...].split(separator: "\n").dropFirst(3) {

@@ -1,16 +1,16 @@
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+public import GRPCCore
+public import GRPCNIOTransportHTTP2Posix
 import KubeletClient
-import SwiftProtobuf
-import Synchronization
-import TPURuntimeAPI
+public import SwiftProtobuf
+public import Synchronization
+public import TPURuntimeAPI
 
 /// An in-process libtpu runtime-metrics server on loopback TCP, built from the same generated code as the client.
 /// Its answers and failures are set while it runs; it counts the calls it gets. Both methods are served as raw
 /// bytes so that it can also answer garbage.
-final class FakeLibTPU: Sendable {
-    enum Behaviour: Sendable {
+public final class FakeLibTPU: Sendable {
+    public enum Behaviour: Sendable {
         case answer
         /// Fails every call with this status code.
         case fail(RPCError.Code)
@@ -20,32 +20,32 @@ final class FakeLibTPU: Sendable {
         case garbage
     }
 
-    struct State: Sendable {
+    public struct State: Sendable {
         /// Answers by metric name; a name not here answers NOT_FOUND.
-        var metrics: [String: Tpu_Monitoring_Runtime_MetricResponse] = [:]
+        public var metrics: [String: Tpu_Monitoring_Runtime_MetricResponse] = [:]
         /// What `ListSupportedMetrics` lists; nil: every name in `metrics`. `unimplementedListing`: UNIMPLEMENTED.
-        var supported: [String]?
-        var unimplementedListing = false
-        var behaviour = Behaviour.answer
-        var calls: [String: Int] = [:]
-        var listCalls = 0
+        public var supported: [String]?
+        public var unimplementedListing = false
+        public var behaviour = Behaviour.answer
+        public var calls: [String: Int] = [:]
+        public var listCalls = 0
     }
 
-    let state = Mutex(State())
+    public let state = Mutex(State())
     private let executor = QueueTaskExecutor(label: "fake-libtpu")
     private let running = Mutex<(server: GRPCServer<HTTP2ServerTransport.Posix>, task: Task<Void, any Error>)?>(nil)
     private let boundPort = Mutex(0)
 
-    init() {}
+    public init() {}
 
-    func set(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
-    func calls(_ metric: String) -> Int { state.withLock { $0.calls[metric] ?? 0 } }
-    var listCalls: Int { state.withLock { $0.listCalls } }
-    var port: Int { boundPort.withLock { $0 } }
-    var address: String { "127.0.0.1:\(port)" }
+    public func set(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
+    public func calls(_ metric: String) -> Int { state.withLock { $0.calls[metric] ?? 0 } }
+    public var listCalls: Int { state.withLock { $0.listCalls } }
+    public var port: Int { boundPort.withLock { $0 } }
+    public var address: String { "127.0.0.1:\(port)" }
 
     /// Serves on 127.0.0.1 (`port` 0: any free port; a previous port to come back where it was) until `stop()`.
-    func start(port: Int = 0) async throws {
+    public func start(port: Int = 0) async throws {
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
         var router = RPCRouter<HTTP2ServerTransport.Posix>()
         let get = Tpu_Monitoring_Runtime_RuntimeMetricService.Method.GetRuntimeMetric.descriptor
@@ -72,7 +72,7 @@ final class FakeLibTPU: Sendable {
     /// A graceful shutdown, awaited, not a cancelled serve task: cancelling it while a client keeps connecting can
     /// leave an accepted connection that nobody finishes, which NIO traps on (apple/swift-nio#3481). Handlers that
     /// hang are waited for (a few seconds at most in these tests); only past 10 s is the task cancelled.
-    func stop() async {
+    public func stop() async {
         guard let (server, task) = running.withLock({ r in defer { r = nil }; return r }) else { return }
         server.beginGracefulShutdown()
         let watchdog = Task {
@@ -95,9 +95,9 @@ final class FakeLibTPU: Sendable {
     }
 
     /// Field 1, length-delimited, with a length running past the end.
-    static let garbage: [UInt8] = [0x0A, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]
+    public static let garbage: [UInt8] = [0x0A, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]
 
-    func metricAnswer(_ name: String) async throws -> [UInt8] {
+    public func metricAnswer(_ name: String) async throws -> [UInt8] {
         let answer = state.withLock { s in
             s.calls[name, default: 0] += 1
             return s.metrics[name]
@@ -107,7 +107,7 @@ final class FakeLibTPU: Sendable {
         return try answer.serializedBytes()
     }
 
-    func listAnswer() async throws -> [UInt8] {
+    public func listAnswer() async throws -> [UInt8] {
         let (names, unimplemented) = state.withLock { s in
             s.listCalls += 1
             return (s.supported ?? s.metrics.keys.sorted(), s.unimplementedListing)
@@ -134,7 +134,7 @@ final class FakeLibTPU: Sendable {
 // MARK: Message builders
 
 /// A data point whose attribute carries the device as an integer (memory, duty cycle).
-func tpuPoint(device: Int64, gauge: Tpu_Monitoring_Runtime_Gauge.OneOf_Value) -> Tpu_Monitoring_Runtime_Metric {
+public func tpuPoint(device: Int64, gauge: Tpu_Monitoring_Runtime_Gauge.OneOf_Value) -> Tpu_Monitoring_Runtime_Metric {
     var point = Tpu_Monitoring_Runtime_Metric()
     point.attribute.key = "device-id"
     point.attribute.value.intAttr = device
@@ -146,7 +146,7 @@ func tpuPoint(device: Int64, gauge: Tpu_Monitoring_Runtime_Gauge.OneOf_Value) ->
 
 /// A data point keyed by `device_ordinal` in a key-value list (the HLO metrics), as a string (newer libtpu) or an
 /// integer (older).
-func tpuHLOPoint(ordinal: Int, asString: Bool = true) -> Tpu_Monitoring_Runtime_Metric {
+public func tpuHLOPoint(ordinal: Int, asString: Bool = true) -> Tpu_Monitoring_Runtime_Metric {
     var point = Tpu_Monitoring_Runtime_Metric()
     var ordinalAttribute = Tpu_Monitoring_Runtime_Attribute()
     ordinalAttribute.key = "device_ordinal"
@@ -162,7 +162,7 @@ func tpuHLOPoint(ordinal: Int, asString: Bool = true) -> Tpu_Monitoring_Runtime_
 }
 
 /// An exponential distribution (µs): `counts` per bucket, underflow first, scale 1 µs growing ×2 over 20 finite buckets.
-func tpuDistribution(_ counts: [Int64], mean: Double) -> Tpu_Monitoring_Runtime_Distribution {
+public func tpuDistribution(_ counts: [Int64], mean: Double) -> Tpu_Monitoring_Runtime_Distribution {
     var d = Tpu_Monitoring_Runtime_Distribution()
     d.count = counts.reduce(0, +)
     d.mean = mean
@@ -175,7 +175,7 @@ func tpuDistribution(_ counts: [Int64], mean: Double) -> Tpu_Monitoring_Runtime_
     return d
 }
 
-func tpuResponse(_ name: String, _ points: [Tpu_Monitoring_Runtime_Metric]) -> Tpu_Monitoring_Runtime_MetricResponse {
+public func tpuResponse(_ name: String, _ points: [Tpu_Monitoring_Runtime_Metric]) -> Tpu_Monitoring_Runtime_MetricResponse {
     var response = Tpu_Monitoring_Runtime_MetricResponse()
     response.metric.name = name
     response.metric.description_p = "fake libtpu"
@@ -187,7 +187,7 @@ func tpuResponse(_ name: String, _ points: [Tpu_Monitoring_Runtime_Metric]) -> T
 /// Device d at step s: HBM used (d+1)·1 GiB + s·256 MiB of 16 GiB, duty cycle 10·d + 5·s %, HBM utilization 2·d + s %,
 /// HLO queue (d + s) mod 4, execution times: d+1 observations in [32, 64) µs and s+1 in [1024, 2048) µs, mean 500 µs.
 /// `dutyPerChip`: the duty-cycle values, per chip (`chips` of them) instead of per device.
-func tpuWorkload(devices: Int, step: Int, hlo: Bool = true, hbmUtilization: Bool = true, chips: Int? = nil)
+public func tpuWorkload(devices: Int, step: Int, hlo: Bool = true, hbmUtilization: Bool = true, chips: Int? = nil)
     -> [String: Tpu_Monitoring_Runtime_MetricResponse] {
     let gib: Int64 = 1 << 30
     var out: [String: Tpu_Monitoring_Runtime_MetricResponse] = [:]
@@ -224,18 +224,4 @@ func tpuWorkload(devices: Int, step: Int, hlo: Bool = true, hbmUtilization: Bool
         })
     }
     return out
-}
-
-/// A loopback port nothing listens on (bound, then released).
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -1,4 +1,6 @@
 import Accelerators
+import AccelMetricsTesting
+import FakeRPCServers
 import Foundation
 import GRPCCore
 import Logging
@@ -236,7 +238,7 @@ struct TPURuntimeClientTests {
     }
 
     @Test func noWorkloadIsAStateNotAFailureAndTheServerMayComeAndGo() async throws {
-        let port = freeLoopbackPort()
+        let port = try freePort()
         let log = CollectedLog()
         let client = Self.client("127.0.0.1:\(port)", interval: 0.1, log: log)
         client.activate()

@@ -1,15 +1,16 @@
+public import AccelMetricsTesting
 import Foundation
-import GRPCCore
+public import GRPCCore
 import KubeletClient
 import GRPCNIOTransportHTTP2Posix
-import PodResourcesAPI
+public import PodResourcesAPI
 import SwiftProtobuf
-import Synchronization
+public import Synchronization
 
 /// An in-process kubelet pod-resources server on a unix socket, built from the same generated code as the client.
 /// Its answers and failures are set while it runs; it counts the calls it gets.
-final class FakeKubelet: Sendable {
-    enum ListBehaviour: Sendable {
+public final class FakeKubelet: Sendable {
+    public enum ListBehaviour: Sendable {
         case answer
         /// Fails every List with this status code.
         case fail(RPCError.Code)
@@ -19,31 +20,31 @@ final class FakeKubelet: Sendable {
         case garbage
     }
 
-    struct State: Sendable {
-        var list = V1_ListPodResourcesResponse()
+    public struct State: Sendable {
+        public var list = V1_ListPodResourcesResponse()
         /// nil: `Unimplemented`, as a kubelet with the feature gate off answers.
-        var allocatable: V1_AllocatableResourcesResponse? = V1_AllocatableResourcesResponse()
-        var listBehaviour = ListBehaviour.answer
-        var listCalls = 0
-        var allocatableCalls = 0
+        public var allocatable: V1_AllocatableResourcesResponse? = V1_AllocatableResourcesResponse()
+        public var listBehaviour = ListBehaviour.answer
+        public var listCalls = 0
+        public var allocatableCalls = 0
     }
 
-    let socketPath: String
-    let state = Mutex(State())
+    public let socketPath: String
+    public let state = Mutex(State())
     private let executor = QueueTaskExecutor(label: "fake-kubelet")
     private let running = Mutex<(server: GRPCServer<HTTP2ServerTransport.Posix>, task: Task<Void, any Error>)?>(nil)
 
-    init(socketPath: String) {
+    public init(socketPath: String) {
         self.socketPath = socketPath
     }
 
-    var listCalls: Int { state.withLock { $0.listCalls } }
-    var allocatableCalls: Int { state.withLock { $0.allocatableCalls } }
+    public var listCalls: Int { state.withLock { $0.listCalls } }
+    public var allocatableCalls: Int { state.withLock { $0.allocatableCalls } }
 
-    func set(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
+    public func set(_ change: (inout State) -> Void) { state.withLock { change(&$0) } }
 
     /// Serves until `stop()`; returns once the socket accepts connections.
-    func start() async throws {
+    public func start() async throws {
         unlink(socketPath)
         let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
         // List is served as raw bytes, so that it can also answer garbage; the rest through the generated service.
@@ -61,7 +62,7 @@ final class FakeKubelet: Sendable {
     }
 
     /// The kubelet goes away: connections close and the socket file is removed (a kubelet restart recreates it).
-    func stop() async {
+    public func stop() async {
         guard let (server, task) = running.withLock({ r in defer { r = nil }; return r }) else { return }
         // Graceful shutdown, not cancellation: cancelling the serving task while a connection is accepted but not yet
         // served traps in NIO ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481). A handler
@@ -79,7 +80,7 @@ final class FakeKubelet: Sendable {
     }
 
     /// The bytes of one List answer, after the configured failure or delay.
-    func listAnswer() async throws -> [UInt8] {
+    public func listAnswer() async throws -> [UInt8] {
         let (behaviour, answer) = state.withLock { s in
             s.listCalls += 1
             return (s.listBehaviour, s.list)
@@ -132,7 +133,7 @@ final class FakeKubelet: Sendable {
 }
 
 // Builders for the messages tests send.
-func podMessage(_ namespace: String, _ name: String, _ containers: [V1_ContainerResources]) -> V1_PodResources {
+public func podMessage(_ namespace: String, _ name: String, _ containers: [V1_ContainerResources]) -> V1_PodResources {
     var p = V1_PodResources()
     p.namespace = namespace
     p.name = name
@@ -140,7 +141,7 @@ func podMessage(_ namespace: String, _ name: String, _ containers: [V1_Container
     return p
 }
 
-func containerMessage(_ name: String, resource: String = "nvidia.com/gpu", ids: [String] = [],
+public func containerMessage(_ name: String, resource: String = "nvidia.com/gpu", ids: [String] = [],
                       claims: [V1_DynamicResource] = []) -> V1_ContainerResources {
     var c = V1_ContainerResources()
     c.name = name
@@ -154,7 +155,7 @@ func containerMessage(_ name: String, resource: String = "nvidia.com/gpu", ids: 
     return c
 }
 
-func claimMessage(_ name: String, namespace: String, driver: String, pool: String, device: String, cdi: [String],
+public func claimMessage(_ name: String, namespace: String, driver: String, pool: String, device: String, cdi: [String],
                   shareID: String? = nil) -> V1_DynamicResource {
     var r = V1_ClaimResource()
     r.driverName = driver
@@ -173,25 +174,15 @@ func claimMessage(_ name: String, namespace: String, driver: String, pool: Strin
     return claim
 }
 
-func listMessage(_ pods: [V1_PodResources]) -> V1_ListPodResourcesResponse {
+public func listMessage(_ pods: [V1_PodResources]) -> V1_ListPodResourcesResponse {
     var l = V1_ListPodResourcesResponse()
     l.podResources = pods
     return l
 }
 
-/// A short unix socket path (sun_path holds 108 bytes) in a fresh directory.
-func kubeletSocketPath() throws -> (dir: URL, socket: String) {
-    let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("kubelet-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return (dir, dir.appendingPathComponent("kubelet.sock").path)
-}
-
-/// Polls `condition` until it holds or `timeout` passes (no fixed sleeps).
-func eventually(timeout: Double = 10, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
+/// A short unix socket path (sun_path holds 108 bytes) in a fresh directory under /tmp (not `$TMPDIR`, which may be
+/// long), removed with the directory.
+public func kubeletSocketPath() -> (dir: TemporaryDirectory, socket: String) {
+    let dir = TemporaryDirectory(prefix: "kubelet", in: "/tmp")
+    return (dir, dir.path("kubelet.sock"))
 }

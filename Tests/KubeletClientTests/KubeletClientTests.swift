@@ -1,5 +1,7 @@
 import Accelerators
+import AccelMetricsTesting
 import Attribution
+import FakeRPCServers
 import Foundation
 import GRPCCore
 import KubeletClient
@@ -44,8 +46,8 @@ struct KubeletClientTests {
     }
 
     @Test func listsOnItsIntervalAndReadsAllocatableOncePerConnection() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.list = listMessage([podMessage("ml", "train", [containerMessage("main", ids: ["GPU-x"])])]) }
         var alloc = V1_AllocatableResourcesResponse()
@@ -73,8 +75,8 @@ struct KubeletClientTests {
     }
 
     @Test func namelessPodsAndContainersAreLeftOut() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set {
             $0.list = listMessage([
@@ -98,8 +100,8 @@ struct KubeletClientTests {
     }
 
     @Test func unimplementedAllocatableIsNotAFailure() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.allocatable = nil; $0.list = listMessage([podMessage("a", "b", [])]) }
         try await fake.start()
@@ -115,8 +117,8 @@ struct KubeletClientTests {
     }
 
     @Test func aMissingSocketIsAClearFailureAndTheKubeletIsPickedUpWhenItComes() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
         client.start()
         defer { client.stop() }
@@ -134,8 +136,8 @@ struct KubeletClientTests {
     }
 
     @Test func aHangingListMissesItsDeadlineAndOldAllocationsAreDroppedWhenStale() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.list = listMessage([podMessage("a", "b", [])]) }
         try await fake.start()
@@ -166,8 +168,8 @@ struct KubeletClientTests {
     }
 
     @Test func anAnswerThatDoesNotDecodeIsAFailureNotACrash() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.listBehaviour = .garbage }
         try await fake.start()
@@ -187,11 +189,10 @@ struct KubeletClientTests {
     }
 
     @Test func podLogDirectoriesNamePodUIDs() throws {
-        let (dir, _) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = TemporaryDirectory(prefix: "pod-logs")
         let uid = "6f1c2a3b-4d5e-4f60-8172-93a4b5c6d7e8"
         for name in ["ml_train-0_\(uid)", "not-a-pod", "a_b_short"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(name), withIntermediateDirectories: true)
+            try dir.makeDirectory(name)
         }
         let pods = PodLogsDirectory.scan(FileRoot(dir.path))
         #expect(pods == [uid: PodInfo(namespace: "ml", name: "train-0")])
