@@ -12,11 +12,19 @@ let package = Package(
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
         .library(name: "CustomMetricsAPI", targets: ["CustomMetricsAPI"]),
-        .library(name: "Adapter", targets: ["Adapter"]),
+        .library(name: "AdapterStore", targets: ["AdapterStore"]),
+        .library(name: "AdapterSources", targets: ["AdapterSources"]),
+        .library(name: "AggregatedAPI", targets: ["AggregatedAPI"]),
         .library(name: "Attribution", targets: ["Attribution"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
         .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
+        // Test infrastructure every test target shares: product locator, managed processes, temporary directories,
+        // ports and misbehaving sockets, the fake API server, golden files, deadline polls, tags. Never shipped.
+        .library(name: "AccelMetricsTesting", targets: ["AccelMetricsTesting"]),
+        // In-process kubelet pod-resources and libtpu runtime-metrics servers (gRPC), for the clients' tests and the
+        // exporter's end-to-end tests.
+        .library(name: "FakeRPCServers", targets: ["FakeRPCServers"]),
         // A fake libnvidia-ml (and an old driver's variant) that tests and benchmarks dlopen instead of NVML.
         .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
         .library(name: "FakeNVMLOld", type: .dynamic, targets: ["FakeNVMLOld"]),
@@ -39,6 +47,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // The programs' lifecycle: ordered start, SIGTERM/SIGINT, ordered graceful shutdown with a deadline.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C bridges. libmicrohttpd ships a .pc file; libsensors does not (link "sensors" in its modulemap).
@@ -69,24 +79,43 @@ let package = Package(
         .target(name: "MetricSchema", dependencies: ["Exposition"]),
         // YAML (libyaml) into a small value tree, for configuration files and kubeconfig.
         .target(name: "ConfigYAML", dependencies: ["CYAML"]),
-        // Model servers' metrics (vLLM, SGLang, TGI, Triton) into the inference schema, with windowed percentiles.
-        .target(name: "Inference", dependencies: ["Exposition", "MetricSchema"]),
+        // Model servers: their scrape loop, discovery by annotation, and their metrics (vLLM, SGLang, TGI, Triton) in
+        // the inference schema, with windowed percentiles.
+        .target(
+            name: "Inference",
+            dependencies: ["Accelerators", "Exposition", "MetricSchema", "ScrapeClient", .product(name: "Logging", package: "swift-log")]
+        ),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
         // logfmt/JSON line log handlers shared by both executables.
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        // Flag spellings, environment and the one-line failure both executables share.
+        // Flag spellings, environment, log bootstrap and the one-line failure both executables share.
         .target(
             name: "CommandLineSupport",
             dependencies: [
+                "LineLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Components started in order and stopped in reverse on SIGTERM/SIGINT, under a ServiceGroup.
+        .target(
+            name: "Lifecycle",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "HTTPServer",
             dependencies: ["CMicroHTTPD", "CGnuTLS", .product(name: "Logging", package: "swift-log")]
         ),
+        // Who may read an HTTP server: exporter-toolkit's web configuration (TLS, client certificates, headers, basic
+        // auth with bcrypt) and the guard that bounds bcrypt runs and throttles failing addresses.
+        .target(name: "HTTPAccess", dependencies: ["CCrypt", "ConfigYAML", "HTTPServer"]),
+        // The exporter's `/` page: the node's accelerators, their readings and the last minutes of them as SVG charts.
+        .target(name: "LandingPage", dependencies: ["Accelerators", "MetricSchema"]),
         .target(
             name: "Accelerators",
             dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", .product(name: "Logging", package: "swift-log")]
@@ -94,8 +123,8 @@ let package = Package(
         .target(
             name: "Exporter",
             dependencies: [
-                "Accelerators", "Attribution", "CCrypt", "ConfigYAML", "Exposition", "HTTPServer", "Inference", "KubeletClient", "MetricSchema",
-                "Kubernetes", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
+                "Accelerators", "Attribution", "ConfigYAML", "Exposition", "HTTPAccess", "HTTPServer", "Inference", "KubeletClient", "LandingPage", "MetricSchema",
+                "Kubernetes", "Lifecycle", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -145,7 +174,7 @@ let package = Package(
         .target(
             name: "OTLPExport",
             dependencies: [
-                "Exposition", "MetricSchema", "OTLPProto",
+                "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -170,10 +199,20 @@ let package = Package(
             ]
         ),
         .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        .target(name: "AccelMetricsTesting"),
+        .target(
+            name: "FakeRPCServers",
+            dependencies: [
+                "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "TPURuntimeAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "Accelerators", "Adapter", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPServer", "Inference",
+                "Accelerators", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
                 "Kubernetes", "ScrapeClient", "TPURuntimeAPI", "TPURuntimeClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -195,11 +234,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The metrics adapter: store, exporter scraping, API handlers, self-metrics.
+        // The metrics adapter's store and evaluation: metric definitions and configuration, the exporters' latest
+        // series per target, rates and aggregations, the answers to custom and external metrics questions.
         .target(
-            name: "Adapter",
+            name: "AdapterStore",
             dependencies: [
-                "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes", "MetricSchema",
+                "ConfigYAML", "CustomMetricsAPI", "Exposition", "MetricSchema",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Where the adapter's values and pod labels come from: the exporters (scraped directly, followed through
+        // their EndpointSlices), or Prometheus; the pods' labels from the API server.
+        .target(
+            name: "AdapterSources",
+            dependencies: [
+                "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "Kubernetes", "MetricSchema",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -208,10 +257,39 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Serving custom.metrics.k8s.io and external.metrics.k8s.io as an aggregated API server: routing and
+        // documents, authentication (client certificates, the front proxy, TokenReview), authorization
+        // (SubjectAccessReview), the serving certificate's bootstrap and the cluster's authentication settings.
+        .target(
+            name: "AggregatedAPI",
+            dependencies: [
+                "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // accel-metrics-adapter's flags and composition root: flags → store, source, API, servers, run until SIGTERM.
+        .target(
+            name: "AdapterApp",
+            dependencies: [
+                "AdapterSources", "AdapterStore", "AggregatedAPI", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle",
+                "LineLogging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "accel-metrics-adapter",
             dependencies: [
-                "Adapter", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "LineLogging",
+                "AdapterApp", "AdapterStore", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // accel-exporter's flags and composition root: flags → configuration → components, run until SIGTERM.
+        .target(
+            name: "ExporterApp",
+            dependencies: [
+                "Accelerators", "CommandLineSupport", "ConfigYAML", "Exporter", "HTTPServer", "Inference", "Kubernetes", "Lifecycle", "LineLogging",
+                "OTLPExport", "TPURuntimeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -219,9 +297,8 @@ let package = Package(
         .executableTarget(
             name: "accel-exporter",
             dependencies: [
-                "CommandLineSupport", "ConfigYAML", "Exporter", "Inference", "Kubernetes", "LineLogging", "OTLPExport",
+                "Exporter", "ExporterApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -233,37 +310,63 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "ExpositionTests", dependencies: ["Exposition"]),
-        .testTarget(name: "MetricSchemaTests", dependencies: ["MetricSchema", "Exposition"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "ExpositionTests", dependencies: ["AccelMetricsTesting", "Exposition"]),
+        .testTarget(name: "MetricSchemaTests", dependencies: ["AccelMetricsTesting", "MetricSchema", "Exposition"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["AccelMetricsTesting", "HTTPServer"]),
         .testTarget(
             name: "ScrapeClientTests",
-            dependencies: ["ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "CustomMetricsAPITests", dependencies: ["CustomMetricsAPI"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Exposition"]),
+        .testTarget(name: "CustomMetricsAPITests", dependencies: ["AccelMetricsTesting", "CustomMetricsAPI"]),
+        .testTarget(name: "InferenceTests", dependencies: ["AccelMetricsTesting", "Inference", "Exposition"]),
+        .testTarget(
+            name: "ExporterAppTests",
+            dependencies: [
+                "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "OTLPExportTests",
             dependencies: [
-                "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
+                "AccelMetricsTesting", "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
-            name: "KubernetesTests", dependencies: ["Kubernetes", .product(name: "Logging", package: "swift-log")]
+            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["Adapter", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "AcceleratorsTests", dependencies: ["Accelerators", "AcceleratorTestSupport"]),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
-        .testTarget(name: "AttributionTests", dependencies: ["Attribution", "Accelerators", "Exposition", "MetricSchema"]),
+        .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
+        .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
+        .testTarget(
+            name: "KubeletClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TPURuntimeClientTests",
+            dependencies: [
+                "AccelMetricsTesting", "FakeRPCServers", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "Exporter", "Exposition", "HTTPServer", "AcceleratorTestSupport", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

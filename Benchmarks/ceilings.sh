@@ -96,7 +96,7 @@ failed=0
 exporter_phase() {
   port_free "$AE_PORT" || { echo "ceilings: 127.0.0.1:$AE_PORT is in use; set AE_PORT" >&2; exit 1; }
   echo "exporter: $GPUS GPUs, $SERIES-series model server, $SLOW_CLIENTS slow clients, ${EXPORTER_SECONDS}s..." >&2
-  # The fake NVML as README's 8-GPU figure built it: plain cc, so no second Swift runtime comes into the process.
+  # The fake NVML as docs/performance.md's 8-GPU figure built it: plain cc, so no second Swift runtime comes into the process.
   timeout 120 cc -shared -fPIC -O2 -o "$work/libFakeNVML.so" Sources/FakeNVML/fake_nvml.c -lpthread
   # GPUS devices: the 8 H100s of h100x8.nvml again and again, each copy with its own UUIDs, serials and PCI domain.
   timeout 30 python3 - "$GPUS" Tests/Fixtures/nvml/h100x8.nvml > "$work/node.nvml" <<'PY'

@@ -105,7 +105,7 @@ write("inference-normalizer", "workload-families",
       "# TYPE app_tokens counter\napp_tokens_total{pod=\"x\"} 10\n# TYPE accelerator_power_watts gauge\naccelerator_power_watts 1\n")
 write("inference-normalizer", "openmetrics", fixture("exposition", "vllm.om"))
 
-# metrics-config: the README's example and a few refusals.
+# metrics-config: docs/adapter.md's example and a few refusals.
 write("metrics-config", "readme", """builtins: true
 metrics:
   - name: gpu_sm_clock_hertz

@@ -29,8 +29,9 @@ Then it checks:
 - rules: every recording rule returns data; every alert has summary, description and runbook annotations; each
   alert in FAULTS returns data and only for its fault (so it stays silent on the healthy nodes, adapter and HPA);
   the alerts in FIRES_ON_DEMO return data; every alert is in one of the two;
-- names: every metric name in a dashboard, a rule or a fixture exposition is in the README's metric reference, in
-  the exporter's or adapter's sources, a recording rule, or a kube-state-metrics family listed here;
+- names: every metric name in a dashboard, a rule or a fixture exposition is in the documentation (README.md and
+  docs/*.md: the metric reference is docs/metrics.md, the adapter's in docs/adapter.md), in the exporter's or
+  adapter's sources, a recording rule, or a kube-state-metrics family listed here;
 - tests: dashboards/tests/*.yaml has a firing and a silent case for every alert and a test for every recording rule.
 
 Exit status 0 when everything holds; otherwise each failure (dashboard, panel title, query, why) is listed.
@@ -99,10 +100,10 @@ FIRES_ON_DEMO = {"AcceleratorThrottled", "AcceleratorRowRemapPending"}
 # Node-dashboard panels that stay empty for the simulated MI300X node, and why. They must still parse, and each
 # must fill for the demo node; one that fills for the AMD node too must leave this list.
 NO_DATA = {(AMD, "Throttle reasons"): "the simulated MI300X's gpu_metrics has no throttle status",
-           (AMD, "Errors"): "amdgpu RAS counters are not read yet (README: `accelerator_errors_total`, RAS: later issue)",
+           (AMD, "Errors"): "amdgpu RAS counters are not read yet (docs/metrics.md: `accelerator_errors_total`, RAS: later issue)",
            **{(AMD, title): "saturation comes from NVIDIA GPM; amdgpu's gpu_metrics has no SM-level activity"
               for title in ("SM activity", "Tensor activity", "SM occupancy", "Memory bandwidth")}}
-# kube-state-metrics families the dashboards and alerts read (not ours, so not in the README).
+# kube-state-metrics families the dashboards and alerts read (not ours, so not in docs/metrics.md).
 KUBE_STATE_METRICS = {"kube_horizontalpodautoscaler_status_desired_replicas", "kube_horizontalpodautoscaler_status_current_replicas",
                       "kube_horizontalpodautoscaler_spec_max_replicas", "kube_horizontalpodautoscaler_status_condition"}
 
@@ -351,9 +352,13 @@ def metric_name(selector):
 
 
 def known_names(recorded):
-    """Names the README, the schema (docs/metric-schema.json) or the adapter's sources spell out, the recording
-    rules, kube-state-metrics."""
-    names = set(re.findall(r"[a-z][a-z0-9_]*", open(os.path.join(ROOT, "README.md")).read()))
+    """Names the documentation (README.md, docs/*.md: the metric reference is docs/metrics.md), the schema
+    (docs/metric-schema.json) or the adapter's sources spell out, the recording rules, kube-state-metrics."""
+    docs = [os.path.join(ROOT, "README.md")] + sorted(
+        os.path.join(ROOT, "docs", f) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
+    names = set()
+    for path in docs:
+        names |= set(re.findall(r"[a-z][a-z0-9_]*", open(path).read()))
     schema = json.load(open(os.path.join(ROOT, "docs", "metric-schema.json")))
     for family in schema["families"].values():
         names |= {family["name"], *family["sample_names"]}
@@ -450,7 +455,7 @@ def check_dashboard(name, board, prometheus, known, failures, seen_uids):
                     failures.append(f"{where}: returns data now: remove it from NO_DATA")
                 for sel in dict.fromkeys(selectors(expr)):
                     if unknown(metric_name(sel), known):
-                        failures.append(f"{where}: {metric_name(sel)} is in neither the README's metric reference nor the sources")
+                        failures.append(f"{where}: {metric_name(sel)} is in neither the docs' metric reference (docs/metrics.md) nor the sources")
                     if excused:
                         continue
                     result, error = query(prometheus, sel)
@@ -469,7 +474,7 @@ def check_rules(groups, prometheus, known, faults, failures):
             checked += 1
             for sel in dict.fromkeys(selectors(expr)):
                 if unknown(metric_name(sel), known):
-                    failures.append(f"rule {label}: {metric_name(sel)} is in neither the README's metric reference nor the sources")
+                    failures.append(f"rule {label}: {metric_name(sel)} is in neither the docs' metric reference (docs/metrics.md) nor the sources")
             if error or rule.get("health") == "err":
                 failures.append(f"rule {label}: {error or rule.get('lastError')}\n      {expr}")
             elif rule["type"] == "recording":
@@ -633,7 +638,7 @@ def main(bin_dir, work):
     known = known_names(recorded)
     for name in sorted(set(re.findall(r"(?m)^(?!#)([a-z_][a-z0-9_]*)\{", fixtures.cluster()))):
         if unknown(name, known):
-            failures.append(f"fixture exposition: {name} is in neither the README's metric reference nor the sources")
+            failures.append(f"fixture exposition: {name} is in neither the docs' metric reference (docs/metrics.md) nor the sources")
 
     checked, uids = 0, set()
     for name in sorted(os.listdir(DASHBOARDS)):

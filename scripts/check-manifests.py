@@ -64,16 +64,16 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "APIService"
 OTHER_NAMESPACES = {("RoleBinding", "accel-metrics-adapter-auth-reader"): "kube-system"}
 EXAMPLE_OVERLAYS = {"examples"}
 # The AI conformance suite (kubernetes-sigs/ai-conformance, test/), as its tests reach us. KAR-0059: GET
-# /api/v1/namespaces/<ns>/services/http:<svc>:<port>/proxy/metrics, with the flags the README gives.
+# /api/v1/namespaces/<ns>/services/http:<svc>:<port>/proxy/metrics, with the flags docs/conformance.md gives.
 EXPORTER_NAMESPACE, EXPORTER_SERVICE, EXPORTER_PORT = "accel-metrics", "accel-exporter", 9445
 # The Service port's name: what the ServiceMonitor, the PodMonitor and prometheus-scrape.yaml's keep rule select.
 EXPORTER_PORT_NAME = "metrics"
 EXPORTER_LABELS = {"app.kubernetes.io/name": "accel-exporter"}
-# The exporter's defaults (Sources/accel-exporter/AccelExporter.swift) when its args do not set them.
+# The exporter's defaults (Sources/ExporterApp/ExporterFlags.swift and Collectors/) when its args do not set them.
 EXPORTER_DEFAULTS = {"--web.listen-address": ":9445", "--web.telemetry-path": "/metrics"}
 # KAR-0061: the fields the suite fills a -service-metrics-scrape-manifest template with (its namespace is
 # ai-service-metrics-<5 random>, its run ID 10 random lower-case letters and digits), the labels its stub carries,
-# and the label the README tells users to pass with -service-metrics-scrape-labels for our Prometheus.
+# and the label docs/conformance.md tells users to pass with -service-metrics-scrape-labels for our Prometheus.
 SCRAPE_TEMPLATE = DEPLOY / "conformance" / "service-metrics-scrape.yaml.tmpl"
 TEMPLATE_RENDER = "conformance/service-metrics-scrape.yaml.tmpl"
 SUITE_FIELDS = {"Namespace": "ai-service-metrics-x7k2p", "ServiceName": "ai-metrics-stub", "PortName": "http",
@@ -563,7 +563,7 @@ def exporter_reachability(objects: list[dict]) -> tuple[list[tuple[bool, str]], 
                     "proxy maps the number to the port's name and dials the endpoints' port of that name"))
     results.append((not service_port.get("name") or service_port.get("name") == EXPORTER_PORT_NAME,
                     f"Service {EXPORTER_SERVICE} port {EXPORTER_PORT} is named {service_port.get('name')!r}, not "
-                    f"{EXPORTER_PORT_NAME!r} (what the monitors, prometheus-scrape.yaml and the README name)"))
+                    f"{EXPORTER_PORT_NAME!r} (what the monitors, prometheus-scrape.yaml and docs/conformance.md name)"))
     results.append((service_port.get("protocol", "TCP") == "TCP", f"Service port {EXPORTER_PORT} is not TCP"))
     target = service_port.get("targetPort", service_port["port"])
     port = container_port(container, target)
@@ -669,7 +669,7 @@ def check_reachability(report: Report, renders: dict[str, list[dict]]) -> None:
                 print(f"  {overlay:24} {summary}")
         if tls:
             tls_renders[overlay] = tls
-            print(f"  {overlay:24} TLS: the suite's http proxy cannot scrape; see README ({'; '.join(tls)})")
+            print(f"  {overlay:24} TLS: the suite's http proxy cannot scrape; see docs/conformance.md ({'; '.join(tls)})")
     print(f"  TLS overlays (the suite's http proxy cannot scrape them): {', '.join(sorted(tls_renders)) or 'none'}")
     # The rules must fail on a broken render: each mutation of deploy/base must be caught (or, for TLS, recognised).
     base = renders.get("base")

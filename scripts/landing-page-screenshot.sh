@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-9519}
-swift build --product accel-exporter --product accel-simulator >/dev/null
-PORT=$PORT setsid ./scripts/demo.sh --collect.interval 500ms > /tmp/landing-demo.log 2>&1 &
+ADAPTER_PORT=${ADAPTER_PORT:-9520}
+swift build --product accel-exporter --product accel-simulator --product accel-metrics-adapter >/dev/null
+PORT=$PORT ADAPTER_PORT=$ADAPTER_PORT setsid ./scripts/demo.sh --collect.interval 500ms > /tmp/landing-demo.log 2>&1 &
 demo=$!
 trap 'kill -- -$demo 2>/dev/null || true' EXIT
 sleep ${WAIT:-60}

@@ -5,6 +5,7 @@ public import Accelerators
 public struct AcceleratorKeys: Sendable, Equatable {
     /// The `accelerator` label (DESIGN.md: UUID for NVIDIA GPUs and MIG devices, `unique_id`/serial else PCI).
     public var accelerator: String
+    /// Lookups by id stay within one vendor's devices unless the resource name is one of the extra ones.
     public var vendor: String
     public var model: String
     /// NVIDIA GPU or MIG UUID (`GPU-…`, `MIG-…`).
@@ -13,6 +14,7 @@ public struct AcceleratorKeys: Sendable, Equatable {
     public var parentUUID: String?
     /// Canonical PCI address (`0000:18:00.0`).
     public var pciAddress: String?
+    /// The `serial` fact of `accelerator_info`, where the source has one.
     public var serial: String?
     /// DRM node names: `card1`, `renderD129` (Intel's device plugin names devices by card).
     public var cardNames: [String]
@@ -23,6 +25,7 @@ public struct AcceleratorKeys: Sendable, Equatable {
     /// full GPUs `gpu-<minor>`.
     public var minorNumber: Int?
 
+    /// `pciAddress` is normalized (see ``PCIAddress/normalize(_:)``) and kept as given when it does not parse.
     public init(accelerator: String, vendor: String, model: String, uuid: String? = nil, parentUUID: String? = nil,
                 pciAddress: String? = nil, serial: String? = nil, cardNames: [String] = [], otherIDs: [String] = [],
                 minorNumber: Int? = nil) {

@@ -1,5 +1,6 @@
 /// One (device, container) allocation: one `accelerator_allocated` series.
 public struct Allocation: Sendable, Hashable, Comparable {
+    /// The device's `accelerator` label.
     public var accelerator: String
     public var namespace: String
     public var pod: String
@@ -7,6 +8,7 @@ public struct Allocation: Sendable, Hashable, Comparable {
     /// DRA claim name (claims live in the pod's namespace); `nil` for device-plugin allocations.
     public var claim: String?
 
+    /// `claim` nil for a device-plugin allocation.
     public init(accelerator: String, namespace: String, pod: String, container: String, claim: String? = nil) {
         self.accelerator = accelerator
         self.namespace = namespace
@@ -15,6 +17,7 @@ public struct Allocation: Sendable, Hashable, Comparable {
         self.claim = claim
     }
 
+    /// By accelerator, then namespace, pod, container and claim (a missing claim first).
     public static func < (a: Self, b: Self) -> Bool {
         (a.accelerator, a.namespace, a.pod, a.container, a.claim ?? "") < (b.accelerator, b.namespace, b.pod, b.container, b.claim ?? "")
     }
@@ -25,26 +28,32 @@ public struct Allocation: Sendable, Hashable, Comparable {
 
 /// A container as the per-pod families name it.
 public struct Holder: Sendable, Hashable, Comparable {
+    /// The `namespace`, `pod` and `container` labels of the per-pod series.
     public var namespace: String
     public var pod: String
     public var container: String
 
+    /// Names as the kubelet reports them; not checked.
     public init(namespace: String, pod: String, container: String) {
         self.namespace = namespace
         self.pod = pod
         self.container = container
     }
 
+    /// By namespace, pod, then container.
     public static func < (a: Self, b: Self) -> Bool { (a.namespace, a.pod, a.container) < (b.namespace, b.pod, b.container) }
 }
 
 /// Ids that named no known accelerator: a count and a few examples for the log, never a guessed device.
 public struct UnmatchedIDs: Sendable, Equatable {
+    /// Every unmatched id, duplicates included.
     public var count = 0
     /// At most `sampleLimit` distinct examples, in the order met (`nvidia.com/gpu=GPU-…`, `gpu.nvidia.com/pool/gpu-0`).
     public var samples: [String] = []
+    /// How many examples ``samples`` keeps.
     public static let sampleLimit = 5
 
+    /// No unmatched ids.
     public init() {}
 
     mutating func add(_ text: String) {
@@ -60,9 +69,12 @@ public struct AllocationTable: Sendable, Equatable {
     /// Accelerators that are shared: held by more than one container, or handed out as shares (time-slicing/MPS
     /// replicas `<UUID>::<n>`, Intel `card<N>-<n>`, DRA `share_id`) even if one container holds them right now.
     public var shared: Set<String>
+    /// Device-plugin ids of accelerator resources that named no known device.
     public var unknownDevicePluginIDs: UnmatchedIDs
+    /// DRA devices (`driver/pool/device`) that named no known accelerator.
     public var unknownDRADevices: UnmatchedIDs
 
+    /// Built by ``AllocationMapper``; tests build them by hand.
     public init(allocations: [Allocation] = [], shared: Set<String> = [], unknownDevicePluginIDs: UnmatchedIDs = .init(),
                 unknownDRADevices: UnmatchedIDs = .init()) {
         self.allocations = allocations
@@ -80,10 +92,12 @@ public struct AllocationTable: Sendable, Equatable {
 /// Attributes of one DRA device as its ResourceSlice publishes them (`resource.k8s.io/v1`), keyed by
 /// (driver, pool, device). Filled by the API client when the exporter may read ResourceSlices.
 public struct ResourceSliceDevice: Sendable, Hashable {
+    /// The DRA driver name, `pool` and `device` as in the pod-resources `ClaimResource`.
     public var driver: String
     public var pool: String
     public var device: String
 
+    /// The key a ResourceSlice's device and a pod-resources `ClaimResource` share.
     public init(driver: String, pool: String, device: String) {
         self.driver = driver
         self.pool = pool
@@ -104,6 +118,7 @@ public struct AllocationOptions: Sendable {
     /// (replicas, Intel shares) is shared even while one container holds it.
     public var allocatable: AllocatableResources?
 
+    /// The defaults read built-in resource names only, with no ResourceSlice attributes and no allocatable answer.
     public init(extraResourceNames: Set<String> = [], resourceSliceAttributes: [ResourceSliceDevice: [String: String]] = [:],
                 allocatable: AllocatableResources? = nil) {
         self.extraResourceNames = extraResourceNames

@@ -7,6 +7,7 @@ public struct ProcessPod: Sendable, Hashable {
     /// `guaranteed`, `burstable` or `besteffort`.
     public var qosClass: String
 
+    /// Unchecked; ``CgroupParser`` builds these from cgroup paths.
     public init(podUID: String, containerID: String?, qosClass: String) {
         self.podUID = podUID
         self.containerID = containerID
@@ -26,6 +27,7 @@ public struct ProcessPod: Sendable, Hashable {
 /// - kind / nested kubelets: `/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort-pod<uid_>.slice/…`;
 /// - anything else (system services, user sessions, `init.scope`) is not a pod.
 public enum CgroupParser {
+    /// The pod named by a whole `/proc/PID/cgroup` file; nil for processes outside pods.
     public static func pod(fromCgroupFile text: String) -> ProcessPod? {
         var v1: ProcessPod?
         for line in text.split(separator: "\n") {
@@ -39,6 +41,7 @@ public enum CgroupParser {
         return v1
     }
 
+    /// The pod named by one cgroup path; nil unless it sits under a `kubepods` hierarchy.
     public static func pod(fromPath path: Substring) -> ProcessPod? {
         let segments = path.split(separator: "/")
         guard let podIndex = segments.firstIndex(where: { podUID(inSegment: $0) != nil }),

@@ -18,15 +18,19 @@ public protocol PodDirectory: Sendable {
 /// only when one container of the pod holds the device (`PodShareCalculator`). A missing or unreadable root gives
 /// no pods, never an error: per-process shares then stay absent.
 public final class PodLogsDirectory: PodDirectory {
+    /// The kubelet's pod log directory (`--kubelet.pod-logs-path`, default `/var/log/pods`).
     public let root: FileRoot
+    /// Seconds a listing is reused before the directory is listed again.
     public let refreshInterval: Double
     private let cache = Mutex<(at: MonotonicInstant?, pods: [String: PodInfo])>((nil, [:]))
 
+    /// Lists nothing until the first ``pods(at:)``.
     public init(root: FileRoot, refreshInterval: Double) {
         self.root = root
         self.refreshInterval = refreshInterval
     }
 
+    /// The cached listing while it is younger than ``refreshInterval``, else a fresh one; thread-safe.
     public func pods(at now: MonotonicInstant) -> [String: PodInfo] {
         if let cached = cache.withLock({ c -> [String: PodInfo]? in
             guard let at = c.at, now.seconds(since: at) < refreshInterval else { return nil }

@@ -6,6 +6,7 @@
 public struct PodResourcesList: Sendable, Equatable {
     public var pods: [PodResources]
 
+    /// `pods` in the kubelet's order.
     public init(pods: [PodResources] = []) { self.pods = pods }
 }
 
@@ -15,6 +16,7 @@ public struct PodResources: Sendable, Equatable {
     public var namespace: String
     public var containers: [ContainerResources]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(name: String, namespace: String, containers: [ContainerResources] = []) {
         self.name = name
         self.namespace = namespace
@@ -31,6 +33,7 @@ public struct ContainerResources: Sendable, Equatable {
     /// Present since 1.27 behind `KubeletPodResourcesDynamicResources` (beta, on by default in 1.34).
     public var dynamicResources: [DynamicResource]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(name: String, devices: [ContainerDevices] = [], cpuIDs: [Int64] = [], memory: [ContainerMemory] = [],
                 dynamicResources: [DynamicResource] = []) {
         self.name = name
@@ -44,10 +47,12 @@ public struct ContainerResources: Sendable, Equatable {
 /// `ContainerDevices`: the ids one device plugin handed to a container for one resource name.
 public struct ContainerDevices: Sendable, Equatable {
     public var resourceName: String
+    /// As the plugin names them: UUIDs, replicas `<UUID>::<n>`, Intel `card<N>-<n>`…
     public var deviceIDs: [String]
     /// NUMA nodes (`TopologyInfo.nodes[].ID`); empty when the plugin reports no topology.
     public var numaNodes: [Int64]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(resourceName: String, deviceIDs: [String], numaNodes: [Int64] = []) {
         self.resourceName = resourceName
         self.deviceIDs = deviceIDs
@@ -61,6 +66,7 @@ public struct ContainerMemory: Sendable, Equatable {
     public var size: UInt64
     public var numaNodes: [Int64]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(memoryType: String, size: UInt64, numaNodes: [Int64] = []) {
         self.memoryType = memoryType
         self.size = size
@@ -74,6 +80,7 @@ public struct DynamicResource: Sendable, Equatable {
     public var claimNamespace: String
     public var claimResources: [ClaimResource]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(claimName: String, claimNamespace: String, claimResources: [ClaimResource] = []) {
         self.claimName = claimName
         self.claimNamespace = claimNamespace
@@ -83,6 +90,7 @@ public struct DynamicResource: Sendable, Equatable {
 
 /// `ClaimResource`: one allocated DRA device, `(driver, pool, device)`, with the CDI names the runtime injected.
 public struct ClaimResource: Sendable, Equatable {
+    /// Fully qualified CDI names (`vendor.com/class=name`).
     public var cdiDevices: [String]
     /// Empty before 1.31.
     public var driverName: String
@@ -91,6 +99,7 @@ public struct ClaimResource: Sendable, Equatable {
     /// `optional string share_id = 5` (1.35): set when the device is one share of a consumable-capacity device.
     public var shareID: String?
 
+    /// The defaults are what an older kubelet's answer decodes to.
     public init(cdiDevices: [String] = [], driverName: String = "", poolName: String = "", deviceName: String = "",
                 shareID: String? = nil) {
         self.cdiDevices = cdiDevices
@@ -109,6 +118,7 @@ public struct AllocatableResources: Sendable, Equatable {
     public var cpuIDs: [Int64]
     public var memory: [ContainerMemory]
 
+    /// Built from the gRPC answer (KubeletClient) or by hand in tests.
     public init(devices: [ContainerDevices] = [], cpuIDs: [Int64] = [], memory: [ContainerMemory] = []) {
         self.devices = devices
         self.cpuIDs = cpuIDs

@@ -2,12 +2,14 @@ public import Accelerators
 
 /// What the pod watch knows about one pod, keyed by pod UID in the inputs.
 public struct PodInfo: Sendable, Equatable {
+    /// The pod's namespace and name, the per-pod series' `namespace` and `pod`.
     public var namespace: String
     public var name: String
     /// Runtime container id → container name, from `status.containerStatuses[].containerID` (`containerd://<id>`,
     /// `cri-o://<id>`, `docker://<id>` or a bare id).
     public var containers: [String: String]
 
+    /// Container ids may carry a runtime prefix (`containerd://`); they are stored bare and lower-cased.
     public init(namespace: String, name: String, containers: [String: String] = [:]) {
         self.namespace = namespace
         self.name = name
@@ -25,11 +27,14 @@ public struct PodInfo: Sendable, Equatable {
 public struct PodShare: Sendable, Equatable, Comparable {
     public var accelerator: String
     public var holder: Holder
+    /// 0–1; nil when it cannot be told (see ``PodShareCalculator``).
     public var utilizationRatio: Double?
+    /// Nil when it cannot be told (see ``PodShareCalculator``).
     public var memoryUsedBytes: Double?
     /// `true`: the device's own figures (exclusive allocation); `false`: summed from per-process usage.
     public var exclusive: Bool
 
+    /// Built by ``PodShareCalculator``; tests build them by hand.
     public init(accelerator: String, holder: Holder, utilizationRatio: Double?, memoryUsedBytes: Double?, exclusive: Bool) {
         self.accelerator = accelerator
         self.holder = holder
@@ -38,6 +43,7 @@ public struct PodShare: Sendable, Equatable, Comparable {
         self.exclusive = exclusive
     }
 
+    /// By accelerator, then holder.
     public static func < (a: Self, b: Self) -> Bool { (a.accelerator, a.holder) < (b.accelerator, b.holder) }
 }
 
@@ -54,9 +60,11 @@ public struct ShareDiagnostics: Sendable, Equatable {
     /// Shared devices with holders but no per-process data: their per-pod series are absent.
     public var sharedWithoutProcessData = 0
 
+    /// All counts 0.
     public init() {}
 }
 
+/// One tick's shares, sorted, and what could not be attributed.
 public struct PodShareResult: Sendable, Equatable {
     public var shares: [PodShare]
     public var diagnostics: ShareDiagnostics

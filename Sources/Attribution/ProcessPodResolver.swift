@@ -7,6 +7,7 @@ public import Accelerators
 /// before and after the cgroup file so a PID recycled in between is not cached with the wrong pod.
 /// Not thread-safe: one sampler owns it.
 public struct ProcessPodResolver: Sendable {
+    /// The root `/proc` is read through (`--path.procfs`).
     public let procfs: FileRoot
     private var cache: [Int32: Entry] = [:]
 
@@ -15,6 +16,7 @@ public struct ProcessPodResolver: Sendable {
         var pod: ProcessPod?
     }
 
+    /// An empty cache; nothing is read until the first ``resolve(_:)``.
     public init(procfs: FileRoot) { self.procfs = procfs }
 
     /// The pod of `pid`, `nil` for processes outside pods and for processes that are gone.

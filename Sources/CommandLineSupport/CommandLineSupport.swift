@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+public import LineLogging
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -67,5 +68,31 @@ public enum CommandLineSupport {
         let line = Array("\(program): \(message)\n".utf8)
         _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(1)
+    }
+}
+
+extension CommandLineSupport {
+    /// Installs the line log handler (logfmt or JSON) for every logger of the process.
+    public static func bootstrapLogging(level: Logger.Level, format: LineLogHandler.Format) {
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
+    }
+
+    /// Parses `Command`'s arguments and runs it; a flag mistake or a failure is one line on stderr and status 1
+    /// instead of the full usage text (`--help` and `--version` still print theirs).
+    public static func main<Command: AsyncParsableCommand>(_ command: Command.Type, program: String) async {
+        do {
+            var parsed = try Command.parseAsRoot()
+            if var asyncCommand = parsed as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try parsed.run()
+            }
+        } catch {
+            if Command.exitCode(for: error) == .success {
+                print(Command.fullMessage(for: error))
+                exit(0)
+            }
+            fail(program: program, Command.message(for: error))
+        }
     }
 }

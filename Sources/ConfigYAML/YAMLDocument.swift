@@ -118,12 +118,15 @@ public enum YAMLDocument {
 
 /// A parsed configuration document: what YAML (or JSON) gives before it is checked against the schema.
 public indirect enum ConfigValue: Sendable, Equatable {
+    /// The scalar's text, quoted or plain; plain `~`, `null`, `Null`, `NULL` and empty scalars are ``null`` instead.
     case scalar(String)
     case list([ConfigValue])
     /// Keys in document order (duplicates are refused while parsing).
     case map([(key: String, value: ConfigValue)])
+    /// A plain null scalar (see ``scalar(_:)``) or an empty document.
     case null
 
+    /// Maps are equal only with the same keys in the same order.
     public static func == (lhs: ConfigValue, rhs: ConfigValue) -> Bool {
         switch (lhs, rhs) {
         case (.scalar(let a), .scalar(let b)): a == b
@@ -137,14 +140,18 @@ public indirect enum ConfigValue: Sendable, Equatable {
 
 /// A configuration problem, with where it is (`metrics[2].aggregation`).
 public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// Where the problem is, as `metrics[2].aggregation`; empty when it is the whole document (YAML syntax, an
+    /// unreadable file).
     public var path: String
     public var message: String
 
+    /// Thrown by the parser and by each program's schema checks, with the path they were checking.
     public init(path: String, message: String) {
         self.path = path
         self.message = message
     }
 
+    /// `PATH: MESSAGE`, or just the message when the path is empty.
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 }
 

@@ -2,11 +2,16 @@
 public struct APIResource: Sendable, Hashable, Codable {
     /// `resource/metric` for custom metrics (`pods/gpu_utilization`), the metric name for external ones.
     public var name: String
+    /// Empty for metrics.
     public var singularName: String
+    /// Whether objects of the resource live in a namespace; one value per resource across its metrics.
     public var namespaced: Bool
+    /// The list kind a `GET` answers: `MetricValueList` or `ExternalMetricValueList`.
     public var kind: String
+    /// `["get"]`: metrics are only read.
     public var verbs: [String]
 
+    /// `verbs` defaults to `["get"]`; the static builders of ``APIResourceList`` fill the rest.
     public init(name: String, singularName: String = "", namespaced: Bool, kind: String, verbs: [String] = ["get"]) {
         self.name = name
         self.singularName = singularName
@@ -18,10 +23,14 @@ public struct APIResource: Sendable, Hashable, Codable {
 
 /// A custom metric offered for one kind of object.
 public struct CustomMetricInfo: Sendable, Hashable {
+    /// The kind of object the metric describes (`pods`, `namespaces`, `deployments.apps`).
     public var groupResource: GroupResource
+    /// The metric name as clients ask for it (`gpu_utilization`).
     public var metric: String
+    /// Whether that resource is namespaced; every metric of one resource must agree.
     public var namespaced: Bool
 
+    /// Built by the adapter's store from its metric definitions.
     public init(groupResource: GroupResource, metric: String, namespaced: Bool) {
         self.groupResource = groupResource
         self.metric = metric
@@ -32,7 +41,9 @@ public struct CustomMetricInfo: Sendable, Hashable {
 /// Two custom metrics disagree on whether the same resource is namespaced; aggregated discovery would then fail the
 /// whole group-version, so the list is refused instead.
 public struct DiscoveryConflictError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The resource listed with both scopes.
     public let resource: GroupResource
+    /// Names the resource and how to fix the configuration.
     public var description: String {
         "resource \(resource) is listed both as namespaced and as cluster-scoped; keep one scope per resource"
     }
@@ -40,9 +51,12 @@ public struct DiscoveryConflictError: Error, Hashable, Sendable, CustomStringCon
 
 /// `GET /apis/{group}/{version}`.
 public struct APIResourceList: Sendable, Hashable, Codable {
+    /// `group/version`, as `custom.metrics.k8s.io/v1beta2`.
     public var groupVersion: String
+    /// Sorted by name.
     public var resources: [APIResource]
 
+    /// Unchecked; ``customMetrics(version:metrics:)`` and ``externalMetrics(_:)`` build the served documents.
     public init(groupVersion: String, resources: [APIResource]) {
         self.groupVersion = groupVersion
         self.resources = resources
@@ -81,6 +95,7 @@ public struct APIResourceList: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey { case kind, apiVersion, groupVersion, resources }
 
+    /// Adds `kind: APIResourceList` and `apiVersion: v1`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode("APIResourceList", forKey: .kind)
@@ -89,6 +104,7 @@ public struct APIResourceList: Sendable, Hashable, Codable {
         try container.encode(resources, forKey: .resources)
     }
 
+    /// Reads `groupVersion` and `resources`; `kind` and `apiVersion` are not checked.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         groupVersion = try container.decode(String.self, forKey: .groupVersion)
@@ -96,15 +112,20 @@ public struct APIResourceList: Sendable, Hashable, Codable {
     }
 }
 
+/// One entry of an `APIGroup`'s `versions`.
 public struct GroupVersionForDiscovery: Sendable, Hashable, Codable {
+    /// `group/version`.
     public var groupVersion: String
+    /// The bare version, `v1beta1`.
     public var version: String
 
+    /// Unchecked: the two fields must agree.
     public init(groupVersion: String, version: String) {
         self.groupVersion = groupVersion
         self.version = version
     }
 
+    /// The entry for one of the served groups and versions.
     public init(_ group: MetricsAPIGroup, _ version: MetricsAPIVersion) {
         self.init(groupVersion: group.groupVersion(version), version: version.rawValue)
     }
@@ -112,10 +133,14 @@ public struct GroupVersionForDiscovery: Sendable, Hashable, Codable {
 
 /// `GET /apis/{group}`; inside an `APIGroupList` it is written without `kind`/`apiVersion`, as the API server does.
 public struct APIGroup: Sendable, Hashable, Codable {
+    /// The group, as `custom.metrics.k8s.io`.
     public var name: String
+    /// Served versions, preferred first.
     public var versions: [GroupVersionForDiscovery]
+    /// The version clients should use: the first of ``versions``.
     public var preferredVersion: GroupVersionForDiscovery
 
+    /// Unchecked; ``init(_:)`` builds the served groups.
     public init(name: String, versions: [GroupVersionForDiscovery], preferredVersion: GroupVersionForDiscovery) {
         self.name = name
         self.versions = versions
@@ -133,6 +158,7 @@ public struct APIGroup: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey { case kind, apiVersion, name, versions, preferredVersion }
 
+    /// Adds `kind: APIGroup` and `apiVersion: v1` (left out inside an ``APIGroupList``).
     public func encode(to encoder: any Encoder) throws {
         try encode(to: encoder, typeMeta: true)
     }
@@ -148,6 +174,7 @@ public struct APIGroup: Sendable, Hashable, Codable {
         try container.encode(preferredVersion, forKey: .preferredVersion)
     }
 
+    /// Reads the group's fields; `kind` and `apiVersion` are not checked.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
@@ -158,8 +185,10 @@ public struct APIGroup: Sendable, Hashable, Codable {
 
 /// `GET /apis`.
 public struct APIGroupList: Sendable, Hashable, Codable {
+    /// In the order given.
     public var groups: [APIGroup]
 
+    /// The served groups, in the order given.
     public init(groups: [APIGroup]) { self.groups = groups }
 
     private struct Entry: Encodable {
@@ -169,6 +198,7 @@ public struct APIGroupList: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey { case kind, apiVersion, groups }
 
+    /// Adds `kind: APIGroupList` and `apiVersion: v1`; groups are written without their own type fields.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode("APIGroupList", forKey: .kind)
@@ -176,6 +206,7 @@ public struct APIGroupList: Sendable, Hashable, Codable {
         try container.encode(groups.map(Entry.init), forKey: .groups)
     }
 
+    /// Reads `groups`; `kind` and `apiVersion` are not checked.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         groups = try container.decode([APIGroup].self, forKey: .groups)

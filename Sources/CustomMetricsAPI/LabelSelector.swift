@@ -36,6 +36,8 @@ public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
 
     /// One condition on one label.
     public struct Requirement: Sendable, Hashable, CustomStringConvertible {
+        /// The operators of apimachinery's selector syntax; raw values are the `Operator` spellings
+        /// (`doesNotExist` is `!key`, `greaterThan`/`lessThan` are written `>`/`<`).
         public enum Operator: String, Sendable, Hashable, CaseIterable {
             case equals = "="
             case doubleEquals = "=="
@@ -48,7 +50,9 @@ public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
             case lessThan = "lt"
         }
 
+        /// A qualified label name (`app`, `example.com/tier`), validated.
         public let key: String
+        /// How ``values`` is compared with the label's value.
         public let `operator`: Operator
         /// Sorted and without duplicates; exactly one for the equality and comparison operators, none for
         /// `exists`/`doesNotExist`.
@@ -87,6 +91,7 @@ public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
             self.values = unique
         }
 
+        /// `notin` and `!=` match a missing label; `gt`/`lt` match only integer values.
         public func matches(_ labels: [String: String]) -> Bool {
             let value = labels[key]
             switch self.operator {
@@ -133,6 +138,7 @@ public struct LabelSelectorError: Error, Hashable, Sendable, CustomStringConvert
 
     init(_ message: String) { self.message = message }
 
+    /// ``message``.
     public var description: String { message }
 }
 

@@ -6,13 +6,18 @@ public import Foundation
 
 /// `v1.ObjectReference` as the metric APIs use it for `describedObject`; empty fields are omitted.
 public struct ObjectReference: Sendable, Hashable, Codable {
+    /// `Pod`, `Node`, `Namespace`…; empty is left out of the JSON.
     public var kind: String
+    /// Nil or empty (left out) for cluster-scoped objects.
     public var namespace: String?
+    /// The object's name; empty is left out of the JSON.
     public var name: String
     /// `group/version`; `"/v1"` for core types, as custom-metrics-apiserver emits.
     public var apiVersion: String
+    /// Nil or empty (left out) unless known.
     public var uid: String?
 
+    /// `apiVersion` as written (see ``init(group:version:kind:namespace:name:)`` to build it).
     public init(kind: String, namespace: String? = nil, name: String, apiVersion: String, uid: String? = nil) {
         self.kind = kind
         self.namespace = namespace
@@ -26,20 +31,24 @@ public struct ObjectReference: Sendable, Hashable, Codable {
         self.init(kind: kind, namespace: namespace, name: name, apiVersion: "\(group)/\(version)")
     }
 
+    /// A core `v1` Pod.
     public static func pod(namespace: String, name: String) -> ObjectReference {
         ObjectReference(group: "", version: "v1", kind: "Pod", namespace: namespace, name: name)
     }
 
+    /// A core `v1` Node (cluster-scoped).
     public static func node(name: String) -> ObjectReference {
         ObjectReference(group: "", version: "v1", kind: "Node", name: name)
     }
 
+    /// A core `v1` Namespace, itself cluster-scoped.
     public static func namespace(name: String) -> ObjectReference {
         ObjectReference(group: "", version: "v1", kind: "Namespace", name: name)
     }
 
     enum CodingKeys: String, CodingKey { case kind, namespace, name, apiVersion, uid }
 
+    /// Leaves out empty fields, as Go's `omitempty` does.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         if !kind.isEmpty { try container.encode(kind, forKey: .kind) }
@@ -49,6 +58,7 @@ public struct ObjectReference: Sendable, Hashable, Codable {
         if !apiVersion.isEmpty { try container.encode(apiVersion, forKey: .apiVersion) }
     }
 
+    /// Missing fields decode as empty (or nil).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? ""
@@ -61,12 +71,15 @@ public struct ObjectReference: Sendable, Hashable, Codable {
 
 /// `metav1.LabelSelector` (`matchLabels` + `matchExpressions`), the JSON form of a metric selector.
 public struct MetaLabelSelector: Sendable, Hashable, Codable {
+    /// One `matchExpressions` entry.
     public struct Requirement: Sendable, Hashable, Codable {
         public var key: String
         /// `In`, `NotIn`, `Exists`, `DoesNotExist`.
         public var `operator`: String
+        /// Nil for `Exists` and `DoesNotExist`.
         public var values: [String]?
 
+        /// `operator` as spelled in the API (`In`, `NotIn`, `Exists`, `DoesNotExist`).
         public init(key: String, operator: String, values: [String]? = nil) {
             self.key = key
             self.operator = `operator`
@@ -74,9 +87,12 @@ public struct MetaLabelSelector: Sendable, Hashable, Codable {
         }
     }
 
+    /// `key=value` requirements; nil when there are none.
     public var matchLabels: [String: String]?
+    /// Every other requirement; nil when there are none.
     public var matchExpressions: [Requirement]?
 
+    /// Nil fields are written as absent.
     public init(matchLabels: [String: String]? = nil, matchExpressions: [Requirement]? = nil) {
         self.matchLabels = matchLabels
         self.matchExpressions = matchExpressions
@@ -105,15 +121,20 @@ public struct MetaLabelSelector: Sendable, Hashable, Codable {
 
 /// One custom metric value; the same value encodes as a v1beta1 or v1beta2 item.
 public struct CustomMetricValue: Sendable, Hashable {
+    /// The object the value is about (a pod, node or namespace).
     public var describedObject: ObjectReference
+    /// As the client asked for it; written as `metricName` in v1beta1 and `metric.name` in v1beta2.
     public var metricName: String
     /// The metric selector the value was computed for (null when none).
     public var selector: MetaLabelSelector?
     /// The sample's own time, never the request time.
     public var timestamp: Date
+    /// Seconds the value covers (the adapter gives a gauge the exporters' sample interval); nil leaves it out.
     public var windowSeconds: Int64?
+    /// The value as a Kubernetes quantity (`1500m`, `2Gi`).
     public var value: Quantity
 
+    /// `selector` nil writes `null`, as the Go API server does.
     public init(
         describedObject: ObjectReference, metricName: String, selector: MetaLabelSelector? = nil, timestamp: Date,
         windowSeconds: Int64? = nil, value: Quantity
@@ -163,14 +184,18 @@ public struct CustomMetricValue: Sendable, Hashable {
 
 /// `MetricValueList` of `custom.metrics.k8s.io/{version}`.
 public struct MetricValueList: Sendable, Hashable, Codable {
+    /// Which of the two item layouts ``encode(to:)`` writes.
     public var version: MetricsAPIVersion
+    /// One per described object.
     public var items: [CustomMetricValue]
 
+    /// A list for `version`.
     public init(version: MetricsAPIVersion, items: [CustomMetricValue]) {
         self.version = version
         self.items = items
     }
 
+    /// `kind: MetricValueList`, the group/version, an empty `metadata`, and the items in `version`'s layout.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: DynamicKey.self)
         try container.encodeTypeMeta(kind: "MetricValueList", apiVersion: MetricsAPIGroup.custom.groupVersion(version))
@@ -182,6 +207,7 @@ public struct MetricValueList: Sendable, Hashable, Codable {
         }
     }
 
+    /// Refuses another kind or group/version; the version decides the item layout read.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: DynamicKey.self)
         let apiVersion = try container.expectTypeMeta(
@@ -198,12 +224,18 @@ public struct MetricValueList: Sendable, Hashable, Codable {
 
 /// One external metric value (`external.metrics.k8s.io/v1beta1`).
 public struct ExternalMetricValue: Sendable, Hashable {
+    /// As the client asked for it.
     public var metricName: String
+    /// The labels that tell this value's series from the metric's others; empty when none.
     public var metricLabels: [String: String]
+    /// The sample's own time, never the request time.
     public var timestamp: Date
+    /// Seconds the value covers; nil leaves it out.
     public var windowSeconds: Int64?
+    /// The value as a Kubernetes quantity.
     public var value: Quantity
 
+    /// `metricLabels` empty is written as `{}`.
     public init(
         metricName: String, metricLabels: [String: String] = [:], timestamp: Date, windowSeconds: Int64? = nil,
         value: Quantity
@@ -218,11 +250,15 @@ public struct ExternalMetricValue: Sendable, Hashable {
 
 /// `ExternalMetricValueList`; the HPA sums all items.
 public struct ExternalMetricValueList: Sendable, Hashable, Codable {
+    /// `external.metrics.k8s.io/v1beta1`, the only version of the external group.
     public static let apiVersion = MetricsAPIGroup.external.groupVersion(.v1beta1)
+    /// Every series the selector matched; the HPA sums them.
     public var items: [ExternalMetricValue]
 
+    /// The items in the order given.
     public init(items: [ExternalMetricValue]) { self.items = items }
 
+    /// `kind: ExternalMetricValueList`, the group/version, an empty `metadata` and the items.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: DynamicKey.self)
         try container.encodeTypeMeta(kind: "ExternalMetricValueList", apiVersion: Self.apiVersion)
@@ -238,6 +274,7 @@ public struct ExternalMetricValueList: Sendable, Hashable, Codable {
         }
     }
 
+    /// Refuses another kind or group/version.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: DynamicKey.self)
         _ = try container.expectTypeMeta(kind: "ExternalMetricValueList", apiVersions: [Self.apiVersion])

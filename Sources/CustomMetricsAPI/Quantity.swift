@@ -62,6 +62,7 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible 
         self = try QuantityParser.parse(String(text))
     }
 
+    /// Whatever the format or spelling (`0`, `0Ki`, `0e3`).
     public var isZero: Bool { amount.isZero }
 
     /// -1, 0 or 1.
@@ -85,8 +86,11 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible 
         Quantity(amount: amount.roundedAwayFromZero(toExponent: exponent), format: format)
     }
 
+    /// Compares values, not formats: `1Ki == 1024`.
     public static func == (lhs: Quantity, rhs: Quantity) -> Bool { lhs.amount == rhs.amount }
+    /// Hashes the value only, consistent with ``==(_:_:)``.
     public func hash(into hasher: inout Hasher) { hasher.combine(amount) }
+    /// Orders by value, like apimachinery's `Cmp`.
     public static func < (lhs: Quantity, rhs: Quantity) -> Bool { lhs.amount < rhs.amount }
 
     /// The canonical string (`CanonicalizeBytes`).
@@ -95,24 +99,29 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible 
 
 /// Why a quantity string was rejected; the messages are apimachinery's.
 public struct QuantityParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Which rule the text broke; compare against the static members.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The text does not have the shape `^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$`.
         public static let format = Code(name: "format")
         /// The suffix is none of `n u m k M G T P E Ki Mi Gi Ti Pi Ei e<int> E<int>`.
         public static let suffix = Code(name: "suffix")
+        /// The code's name, `format` or `suffix`.
         public var description: String { name }
     }
 
+    /// Which rule the text broke.
     public let code: Code
     /// The rejected text.
     public let input: String
 
+    /// Thrown by ``Quantity/init(parsing:)``.
     public init(code: Code, input: String) {
         self.code = code
         self.input = input
     }
 
+    /// apimachinery's own message for the code, word for word.
     public var message: String {
         switch code {
         case .suffix: "unable to parse quantity's suffix"
@@ -120,6 +129,7 @@ public struct QuantityParseError: Error, Hashable, Sendable, CustomStringConvert
         }
     }
 
+    /// `invalid quantity "TEXT": MESSAGE`.
     public var description: String { "invalid quantity \"\(input)\": \(message)" }
 }
 

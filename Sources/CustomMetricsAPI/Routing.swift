@@ -8,15 +8,20 @@ public enum ObjectSelection: Sendable, Hashable {
 
 /// A `custom.metrics.k8s.io` read, both versions.
 public struct CustomMetricRequest: Sendable, Hashable {
+    /// The version from the path; it decides the answer's item layout.
     public var version: MetricsAPIVersion
     /// Nil for cluster-scoped objects (nodes, namespaces — `/namespaces/{ns}/metrics/{m}` is the Namespace `ns`).
     public var namespace: String?
+    /// The described objects' resource (`pods`, `deployments.apps`), from the path.
     public var resource: GroupResource
+    /// One object by name, or `*` with the request's `labelSelector`.
     public var objects: ObjectSelection
+    /// As the path spells it, percent-decoded.
     public var metricName: String
     /// `metricLabelSelector`: which series of the metric.
     public var metricSelector: LabelSelector
 
+    /// Built by ``MetricsRoute``'s parser; tests build them by hand.
     public init(
         version: MetricsAPIVersion, namespace: String?, resource: GroupResource, objects: ObjectSelection,
         metricName: String, metricSelector: LabelSelector = .everything
@@ -32,11 +37,14 @@ public struct CustomMetricRequest: Sendable, Hashable {
 
 /// An `external.metrics.k8s.io/v1beta1` read.
 public struct ExternalMetricRequest: Sendable, Hashable {
+    /// External metrics are always asked for within a namespace.
     public var namespace: String
+    /// As the path spells it, percent-decoded.
     public var metricName: String
     /// From `labelSelector`: for external metrics it selects series, not objects.
     public var metricSelector: LabelSelector
 
+    /// Built by ``MetricsRoute``'s parser; tests build them by hand.
     public init(namespace: String, metricName: String, metricSelector: LabelSelector = .everything) {
         self.namespace = namespace
         self.metricName = metricName
@@ -52,7 +60,9 @@ public enum MetricsRoute: Sendable, Hashable {
     case group(MetricsAPIGroup)
     /// `/apis/{group}/{version}` → `APIResourceList`.
     case resourceList(MetricsAPIGroup, MetricsAPIVersion)
+    /// `/apis/custom.metrics.k8s.io/{version}/…` → `MetricValueList`.
     case custom(CustomMetricRequest)
+    /// `/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}` → `ExternalMetricValueList`.
     case external(ExternalMetricRequest)
 
     /// Routes a request target (`/apis/...?...`); see `init(path:query:)`.
@@ -234,6 +244,7 @@ struct QueryParameters {
 
 /// RFC 3986 percent-decoding to UTF-8; nil for a bad escape or invalid UTF-8.
 public enum PercentDecoding {
+    /// `plusIsSpace`: true for query strings (form encoding), false for path segments.
     public static func decode(_ text: some StringProtocol, plusIsSpace: Bool) -> String? {
         let bytes = Array(text.utf8)
         var out: [UInt8] = []

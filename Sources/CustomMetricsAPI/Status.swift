@@ -1,12 +1,17 @@
 /// `metav1.Status`, the body of every error response; built the way apimachinery's `apierrors` constructors build it.
 public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertible {
+    /// `details`: which object the error is about, and the causes.
     public struct Details: Sendable, Hashable, Codable {
+        /// One `details.causes[]` entry.
         public struct Cause: Sendable, Hashable, Codable {
             /// Serialized as `reason`.
             public var type: String?
+            /// The cause in words.
             public var message: String?
+            /// The request field at fault (`metadata.name`), where one is.
             public var field: String?
 
+            /// Nil fields are left out.
             public init(type: String? = nil, message: String? = nil, field: String? = nil) {
                 self.type = type
                 self.message = message
@@ -19,11 +24,16 @@ public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertibl
             }
         }
 
+        /// The object's name; nil (left out) when empty.
         public var name: String?
+        /// The object's API group; nil (left out) when empty.
         public var group: String?
+        /// The object's resource or kind; nil (left out) when empty.
         public var kind: String?
+        /// Nil (left out) when empty.
         public var causes: [Cause]?
 
+        /// Empty strings and an empty `causes` become nil, so they are left out as Go's `omitempty` does.
         public init(name: String? = nil, group: String? = nil, kind: String? = nil, causes: [Cause]? = nil) {
             self.name = name.flatMap { $0.isEmpty ? nil : $0 }
             self.group = group.flatMap { $0.isEmpty ? nil : $0 }
@@ -34,13 +44,16 @@ public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertibl
 
     /// `Failure` for every error.
     public var status: String
+    /// The sentence a client shows (`kubectl` prints it).
     public var message: String
     /// `NotFound`, `BadRequest`, `Unauthorized`, `Forbidden`, `InternalError`, …
     public var reason: String
     /// The HTTP status code; the response must use the same one.
     public var code: Int
+    /// Nil leaves the field out.
     public var details: Details?
 
+    /// Prefer the static constructors, which build each error the way apimachinery does.
     public init(message: String, reason: String, code: Int, details: Details? = nil, status: String = "Failure") {
         self.status = status
         self.message = message
@@ -118,10 +131,12 @@ public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertibl
             details: Details(causes: [Details.Cause(message: cause)]))
     }
 
+    /// `CODE REASON: MESSAGE`, for logs.
     public var description: String { "\(code) \(reason): \(message)" }
 
     enum CodingKeys: String, CodingKey { case kind, apiVersion, metadata, status, message, reason, details, code }
 
+    /// Adds `kind: Status`, `apiVersion: v1` and an empty `metadata`; empty fields and a 0 code are left out.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode("Status", forKey: .kind)
@@ -134,6 +149,7 @@ public struct Status: Sendable, Hashable, Codable, Error, CustomStringConvertibl
         if code != 0 { try container.encode(code, forKey: .code) }
     }
 
+    /// Missing fields decode as empty (or 0, or nil).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         status = try container.decodeIfPresent(String.self, forKey: .status) ?? ""

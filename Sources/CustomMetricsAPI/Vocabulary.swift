@@ -17,24 +17,30 @@ public enum MetricsAPIGroup: String, Sendable, Hashable, CaseIterable, Codable {
         }
     }
 
+    /// The first of ``versions``.
     public var preferredVersion: MetricsAPIVersion { versions[0] }
 
     /// `group/version`.
     public func groupVersion(_ version: MetricsAPIVersion) -> String { "\(rawValue)/\(version.rawValue)" }
 }
 
+/// The API versions served; `v1beta2` exists only for custom metrics.
 public enum MetricsAPIVersion: String, Sendable, Hashable, CaseIterable, Codable, Comparable {
     case v1beta1
     case v1beta2
 
+    /// Version order: `v1beta1` before `v1beta2`.
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// A qualified resource as it appears in paths and discovery names: `pods`, `nodes`, `deployments.apps`.
 public struct GroupResource: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Empty for the core group.
     public var group: String
+    /// The plural resource name, lower case (`pods`).
     public var resource: String
 
+    /// Unchecked; ``init(parsing:)`` splits `resource.group` text.
     public init(group: String = "", resource: String) {
         self.group = group
         self.resource = resource
@@ -59,6 +65,7 @@ public struct GroupResource: Sendable, Hashable, Codable, CustomStringConvertibl
 
 /// Encoding shared by every document: no `\/` escapes (Go writes `/` plainly), optional sorted keys for tests.
 public enum APIJSON {
+    /// `sortedKeys` makes the bytes stable across runs (the API handler and the tests use it).
     public static func makeEncoder(sortedKeys: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = sortedKeys ? [.withoutEscapingSlashes, .sortedKeys] : [.withoutEscapingSlashes]

@@ -1,3 +1,4 @@
+import Kubernetes
 import Accelerators
 import Attribution
 import Exposition
@@ -58,7 +59,7 @@ final class AttributionStage: @unchecked Sendable {
         let keys = tick.devices.map { AcceleratorKeys(identity: $0.identity) }
         var options = self.options
         options.allocatable = status.allocatable
-        if let resourceSlices { options.resourceSliceAttributes = resourceSlices.attributes }
+        if let resourceSlices { options.resourceSliceAttributes = resourceSlices.attributionAttributes }
         let table = AllocationMapper.map(list, devices: keys, options: options)
         let devices: [DeviceSample]
         if processes {

@@ -4,7 +4,9 @@ import ConfigYAML
 import Dispatch
 import Exposition
 public import Inference
+import HTTPAccess
 import HTTPServer
+import LandingPage
 import KubeletClient
 public import Kubernetes
 public import OTLPExport
@@ -13,6 +15,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+public import Lifecycle
 public import Logging
 import Synchronization
 import TPURuntimeClient
@@ -27,17 +30,8 @@ public final class Exporter: Sendable {
         public var procfs = FileRoot("/proc")
         public var interval = 1.0
         public var discoveryInterval = 10.0
-        /// `--amdgpu.pcie-bw-interval`: seconds between rounds of `pcie_bw` reads; nil: not read.
-        public var amdPCIeBandwidthInterval: Double? = 15
-        public var collectors: Set<String> = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
-        public var hwmonAllChips = false
-        public var hwmonConfigPath: String?
-        /// `--nvml.library`; nil: `libnvidia-ml.so.1` from the loader's search path.
-        public var nvmlLibraryPath: String?
-        public var nvidiaProcesses = true
-        public var nvidiaXIDEvents = true
-        /// libtpu's runtime-metrics service for the TPU collector; nil: chips only, no runtime values.
-        public var tpuRuntime: TPURuntime? = TPURuntime()
+        /// The collectors, in the order the sampler reads them (ExporterApp's `Collectors` lists every one).
+        public var collectors: [CollectorFactory] = []
         public var nodeName: String?
         public var httpThreads = 2
         public var maxConnections = 512
@@ -52,6 +46,9 @@ public final class Exporter: Sendable {
         public var workloadLimits = WorkloadMetrics.Limits()
         /// `--web.config.file`: TLS, client certificates, headers and basic auth (exporter-toolkit's format).
         public var webConfigPath: String?
+        /// `--web.adapter-url`: an accel-metrics-adapter base URL (`http://127.0.0.1:9446`, no trailing slash) whose
+        /// `gpu_utilization` paths for this node and its pods the landing page links to; nil: no such links.
+        public var adapterURL: String?
         /// Seconds after start at which the pages only start-up touched are given back (`MemoryTrim`); nil never.
         public var trimStartupMemoryAfterSeconds: Double? = 10
         /// `--collector.kubelet` and friends; nil: no pod attribution at all.
@@ -98,22 +95,6 @@ public final class Exporter: Sendable {
             public init() {}
         }
 
-        public struct TPURuntime: Sendable {
-            /// `--tpu.runtime-metrics-address`: endpoints polled, each standing for every TPU chip of the host.
-            public var addresses = ["localhost:8431"]
-            /// `--tpu.runtime-metrics-interval`.
-            public var refreshInterval = 2.0
-            public var callTimeout = 1.0
-            /// The seam for the node's pod watch: when set, asked on every refresh for the endpoints to poll — the
-            /// TPU pods' IPs (the runtime-metrics port listens in the workload's network namespace) with the chips
-            /// each pod holds — in place of `addresses`.
-            public var targets: (@Sendable () -> [TPURuntimeTarget])?
-
-            public init() {}
-        }
-
-        /// Every collector this build knows, for `--collector.<name>` flags and validation.
-        public static let knownCollectors = ["amdgpu", "habana", "hwmon", "intel", "nvidia", "tpu"]
     }
 
     public let configuration: Configuration
@@ -129,7 +110,8 @@ public final class Exporter: Sendable {
     private let podWatch: NodePodWatch?
     private let resourceSlices: ResourceSliceWatch?
     private let inference: InferenceSource?
-    private let tpuRuntime: TPURuntimeClient?
+    /// What the collectors run beside their sources (the libtpu client), stopped with the exporter.
+    private let collectorComponents: [Component]
     /// Made by `start()` (a configuration that does not load fails it); the sampler offers it every tick.
     private let otlp = PusherSlot()
 
@@ -137,53 +119,26 @@ public final class Exporter: Sendable {
         self.configuration = configuration
         loginGuard = LoginGuard(maxConcurrent: max(1, configuration.httpThreads - 1))
         self.logger = logger
-        var sources: [any AcceleratorSource] = []
-        if configuration.collectors.contains("amdgpu") {
-            sources.append(AMDGPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                        discoveryInterval: configuration.discoveryInterval,
-                                        pcieBandwidthInterval: configuration.amdPCIeBandwidthInterval,
-                                        logger: logger.with("collector", "amdgpu")))
-        }
-        if configuration.collectors.contains("habana") {
-            sources.append(GaudiSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                       discoveryInterval: configuration.discoveryInterval,
-                                       logger: logger.with("collector", "habana")))
-        }
-        if configuration.collectors.contains("intel") {
-            sources.append(IntelGPUSource(sysfs: configuration.sysfs, procfs: configuration.procfs, nodeName: configuration.nodeName,
-                                          discoveryInterval: configuration.discoveryInterval,
-                                          logger: logger.with("collector", "intel")))
-        }
-        if configuration.collectors.contains("hwmon") {
-            sources.append(HwmonSource(configPath: configuration.hwmonConfigPath, includeAllChips: configuration.hwmonAllChips,
-                                       discoveryInterval: configuration.discoveryInterval,
-                                       logger: logger.with("collector", "hwmon")))
-        }
-        if configuration.collectors.contains("nvidia") {
-            let nvidia = NVMLSource.Configuration(libraryPath: configuration.nvmlLibraryPath, nodeName: configuration.nodeName,
-                                                  discoveryInterval: configuration.discoveryInterval,
-                                                  processes: configuration.nvidiaProcesses, xidEvents: configuration.nvidiaXIDEvents)
-            sources.append(NVMLSource(configuration: nvidia, logger: logger.with("collector", "nvidia")))
-        }
-        var tpuRuntime: TPURuntimeClient?
-        // With pod attribution and the pod watch, the TPU pods' own endpoints come first; the fixed addresses
-        // (localhost: host-network workloads) after them.
+        // With pod attribution and the pod watch, TPU pods' own libtpu endpoints are found every tick.
         let tpuPodTargets: TPUPodTargets? =
-            configuration.collectors.contains("tpu") && configuration.kubelet != nil && configuration.apiServer != nil ? TPUPodTargets() : nil
-        if configuration.collectors.contains("tpu") {
-            if let runtime = configuration.tpuRuntime, runtime.targets != nil || !runtime.addresses.isEmpty || tpuPodTargets != nil {
-                let fixed = runtime.addresses.map { TPURuntimeTarget(address: $0) }
-                let discovered: @Sendable () -> [TPURuntimeTarget] = { (tpuPodTargets?.targets ?? []) + fixed }
-                tpuRuntime = TPURuntimeClient(
-                    configuration: .init(targets: runtime.targets ?? discovered, refreshInterval: runtime.refreshInterval,
-                                         callTimeout: runtime.callTimeout),
-                    logger: logger.with("collector", "tpu_runtime"))
-            }
-            sources.append(TPUSource(sysfs: configuration.sysfs, nodeName: configuration.nodeName,
-                                     discoveryInterval: configuration.discoveryInterval, runtime: tpuRuntime,
-                                     logger: logger.with("collector", "tpu")))
+            configuration.collectors.contains { $0.name == "tpu" } && configuration.kubelet != nil && configuration.apiServer != nil
+            ? TPUPodTargets() : nil
+        var sources: [any AcceleratorSource] = []
+        var collectorComponents: [Component] = []
+        var tickSteps: [@Sendable (inout Sampler.Tick) -> Void] = []
+        var podTargets: (@Sendable () -> [TPURuntimeTarget])?
+        if let tpuPodTargets { podTargets = { tpuPodTargets.targets } }
+        for collector in configuration.collectors {
+            let context = CollectorContext(
+                sysfs: configuration.sysfs, procfs: configuration.procfs, nodeName: configuration.nodeName,
+                discoveryInterval: configuration.discoveryInterval, sampleInterval: configuration.interval,
+                logger: logger.with("collector", collector.name), tpuPodTargets: podTargets)
+            let parts = collector.make(context)
+            sources += parts.sources
+            collectorComponents += parts.components
+            if let step = parts.tickStep { tickSteps.append(step) }
         }
-        self.tpuRuntime = tpuRuntime
+        self.collectorComponents = collectorComponents
         var kubernetes: KubernetesClient?
         if let api = configuration.apiServer {
             do {
@@ -230,7 +185,7 @@ public final class Exporter: Sendable {
                                      podLabels: configuration.apiServer?.podLabels ?? [], tpuTargets: tpuPodTargets,
                                      processes: configuration.processes,
                                      procfs: configuration.procfs,
-                                     scanDRM: configuration.collectors.contains("amdgpu") || configuration.collectors.contains("intel"),
+                                     scanDRM: configuration.collectors.contains { $0.name == "amdgpu" || $0.name == "intel" },
                                      extraResourceNames: kubelet.extraResourceNames, logger: logger.with("collector", "kubelet"))
             podResources = client
         } else {
@@ -239,11 +194,10 @@ public final class Exporter: Sendable {
         let staticTargets = configuration.inferenceTargets
         let inferenceSource = discovery ? inference : nil
         let otlp = self.otlp
-        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tpuRuntime] tick in
+        sampler = Sampler(sources: sources, interval: configuration.interval, logger: logger) { [stage, podWatch, tickSteps] tick in
             var tick = tick
             stage?.apply(to: &tick)
-            // Only once the TPU source found a chip and started polling: other nodes show no tpu_runtime status.
-            if let tpuRuntime, tpuRuntime.isActive { TPURuntimeStatus.apply(tpuRuntime.reports, to: &tick) }
+            for step in tickSteps { step(&tick) }
             if let podWatch {
                 tick.collectors.append(Sampler.CollectorStatus(name: "pod_watch", success: podWatch.lastError == nil && podWatch.hasSynced,
                                                                durationSeconds: 0, error: podWatch.lastError))
@@ -264,29 +218,90 @@ public final class Exporter: Sendable {
     /// The latest snapshot; nil only before the first tick.
     public var snapshot: Snapshot? { current.latest }
 
-    /// Runs one tick before serving (so the first scrape has data), then starts the loop and the HTTP server.
-    /// Throws for a web configuration that does not load, before anything starts.
-    public func start() throws {
-        var webConfig: WebConfig?
-        if let path = configuration.webConfigPath {
-            let loaded = try WebConfig.load(path: path)
-            webAccess.withLock { $0 = try? WebAccess(config: loaded, loginGuard: loginGuard) }
-            guard webAccess.withLock({ $0 }) != nil else {
-                throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
-            }
-            webConfig = loaded
+    /// Everything that runs, in start order; shutdown goes the other way. `Lifecycle.run` (the executable) starts
+    /// them and stops them on SIGTERM; `start()` and `stop()` do the same without signals.
+    ///
+    /// 1. The web configuration loads first: one that does not load stops the start before anything runs.
+    /// 2. The clients and watches the sampler reads: the API client, the OTLP push, the kubelet, the pod and
+    ///    ResourceSlice watches, the libtpu client.
+    /// 3. The sampler runs one tick before the HTTP server opens, so the first scrape has data.
+    /// 4. The HTTP server, its web configuration watch, and the start-up memory trim.
+    ///
+    /// On SIGTERM the server stops accepting first, then the sampler finishes its tick, then the OTLP push sends
+    /// nothing more and closes, then the watches and clients stop.
+    public var components: [Component] {
+        componentList.withLock { list in
+            if let list { return list }
+            let made = makeComponents()
+            list = made
+            return made
         }
+    }
+
+    private let componentList = Mutex<[Component]?>(nil)
+
+    private func makeComponents() -> [Component] {
+        var out: [Component] = []
+        let logger = self.logger
+        out.append(Component("web-config", start: { [self] in try loadWebConfig() }))
+        if let kubernetes { out.append(Component("kubernetes-client", stop: { await kubernetes.shutdown() })) }
         if let push = configuration.otlp {
-            let pusher = try OTLPPusher(configuration: push, resource: otlpResource(), version: SelfMetrics.version,
-                                        logger: logger.with("component", "otlp"))
-            otlp.pusher = pusher
-            pusher.start()
+            out.append(Component("otlp", start: { [self] in
+                let pusher = try OTLPPusher(configuration: push, resource: otlpResource(), version: SelfMetrics.version,
+                                            logger: logger.with("component", "otlp"))
+                otlp.pusher = pusher
+                pusher.start()
+            }, stop: { [otlp] in otlp.take()?.stop() }))
         }
-        podResources?.start()
-        podWatch?.start()
-        resourceSlices?.start()
-        sampler.tickOnce()
-        sampler.start()
+        out += collectorComponents
+        if let podResources { out.append(Component("kubelet", start: { podResources.start() }, stop: { podResources.stop() })) }
+        if let podWatch { out.append(Component("pod-watch", start: { podWatch.start() }, stop: { await podWatch.stop() })) }
+        if let resourceSlices {
+            out.append(Component("resource-slices", start: { resourceSlices.start() }, stop: { await resourceSlices.stop() }))
+        }
+        out.append(Component("sampler", start: { [sampler] in
+            sampler.tickOnce()
+            sampler.start()
+        }, stop: { [sampler] in sampler.stop() }))
+        out.append(Component("http", start: { [self] in try startHTTP() }, stop: { [self] in stopHTTP() }))
+        if let delay = configuration.trimStartupMemoryAfterSeconds {
+            let trim = TaskSlot()
+            out.append(Component("memory-trim", start: {
+                trim.task.withLock {
+                    $0 = Task.detached(priority: .utility) {
+                        try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                        let mappings = MemoryTrim.pageOutReadOnlyFileMappings()
+                        logger.debug("gave back start-up pages", metadata: ["mappings": "\(mappings)"])
+                    }
+                }
+            }, stop: { trim.task.withLock { $0?.cancel() } }))
+        }
+        return out
+    }
+
+    /// Starts every component in order (without signal handling: in-process use and tests).
+    public func start() async throws {
+        try await Lifecycle.start(components)
+    }
+
+    /// Stops every component, last started first.
+    public func stop() async {
+        await Lifecycle.stop(components)
+    }
+
+    /// Loads `--web.config.file`, if any; throws for one that does not load.
+    private func loadWebConfig() throws {
+        guard let path = configuration.webConfigPath else { return }
+        let loaded = try WebConfig.load(path: path)
+        webAccess.withLock { $0 = try? WebAccess(config: loaded, loginGuard: loginGuard) }
+        guard webAccess.withLock({ $0 }) != nil else {
+            throw ConfigError(path: "tls_server_config.client_ca_file", message: "the client CA bundle does not load")
+        }
+        loadedWebConfig.withLock { $0 = loaded }
+    }
+
+    private func startHTTP() throws {
+        let webConfig = loadedWebConfig.withLock { $0 }
         let http = HTTPServer(
             configuration: .init(host: configuration.listenHost, port: configuration.listenPort,
                                  threads: configuration.httpThreads, connectionLimit: configuration.maxConnections,
@@ -301,16 +316,20 @@ public final class Exporter: Sendable {
         if let path = configuration.webConfigPath, let webConfig {
             watchWebConfig(path, server: http, files: webConfig.files, last: Self.fingerprint(path, files: webConfig.files))
         }
-        if let delay = configuration.trimStartupMemoryAfterSeconds {
-            let logger = self.logger
-            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay) {
-                let mappings = MemoryTrim.pageOutReadOnlyFileMappings()
-                logger.debug("gave back start-up pages", metadata: ["mappings": "\(mappings)"])
-            }
-        }
         logger.info("listening", metadata: ["address": "\(configuration.listenHost.isEmpty ? "*" : configuration.listenHost):\(http.port)",
                                             "telemetry_path": "\(configuration.telemetryPath)"])
     }
+
+    private func stopHTTP() {
+        let http = server.withLock { s -> HTTPServer? in
+            defer { s = nil }
+            return s
+        }
+        http?.stop()
+    }
+
+    /// The web configuration loaded at start (the watch replaces `webAccess`, not this).
+    private let loadedWebConfig = Mutex<WebConfig?>(nil)
 
     public var port: Int? { server.withLock { $0?.port } }
 
@@ -402,25 +421,6 @@ public final class Exporter: Sendable {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
-    public func stop() {
-        let http = server.withLock { s -> HTTPServer? in
-            defer { s = nil }
-            return s
-        }
-        http?.stop()
-        sampler.stop()
-        podResources?.stop()
-        tpuRuntime?.stop()
-        if let pusher = otlp.take() {
-            let done = DispatchSemaphore(value: 0)
-            Task {
-                await pusher.stop()
-                done.signal()
-            }
-            done.wait()
-        }
-    }
-
     // MARK: Routes
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
@@ -469,6 +469,11 @@ extension Logger {
         copy[metadataKey: key] = "\(value)"
         return copy
     }
+}
+
+/// A task a component starts and its stop cancels.
+final class TaskSlot: Sendable {
+    let task = Mutex<Task<Void, any Error>?>(nil)
 }
 
 /// The OTLP pusher, once `start()` made it: read by the sampler every tick, taken by `stop()`.

@@ -1,6 +1,6 @@
 public import Accelerators
 public import Exposition
-import Dispatch
+public import Dispatch
 public import Logging
 import Synchronization
 #if canImport(Glibc)
@@ -8,6 +8,30 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+
+/// The time the sampler's loop paces itself by: how long a tick took and how long to wait for the next one.
+///
+/// Production uses `SystemSamplerClock` (CLOCK_MONOTONIC, a real wait). Tests pass a clock they advance by hand, so a
+/// test of the loop waits for ticks it caused instead of sleeping through intervals. Ticks themselves (each source's
+/// deadline, the sample stamps) always run on real time: a blocked source must miss its deadline whatever the clock.
+public protocol SamplerClock: Sendable {
+    /// The current instant.
+    func now() -> MonotonicInstant
+
+    /// Returns once `seconds` have passed on this clock, or as soon as `wake` is signalled (stop).
+    func wait(seconds: Double, orUntil wake: DispatchSemaphore)
+}
+
+/// The real clock: CLOCK_MONOTONIC and a semaphore wait with a timeout.
+public struct SystemSamplerClock: SamplerClock {
+    public init() {}
+
+    public func now() -> MonotonicInstant { .now() }
+
+    public func wait(seconds: Double, orUntil wake: DispatchSemaphore) {
+        _ = wake.wait(timeout: .now() + .nanoseconds(Int(seconds * 1e9)))
+    }
+}
 
 /// Runs every source on its own worker in the background, one tick per interval, and hands each tick's merged
 /// result to `publish`.
@@ -39,6 +63,7 @@ public final class Sampler: Sendable {
     private let deadline: Double
     private let logger: Logger
     private let publish: @Sendable (Tick) -> Void
+    private let clock: any SamplerClock
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -50,9 +75,12 @@ public final class Sampler: Sendable {
 
     /// - Parameters:
     ///   - deadline: how long a tick waits for its sources (default: 80 % of the interval).
-    public init(sources: [any AcceleratorSource], interval: Double, deadline: Double? = nil, logger: Logger,
+    ///   - clock: what the loop paces itself by (tests pass one they advance).
+    public init(sources: [any AcceleratorSource], interval: Double, deadline: Double? = nil,
+                clock: any SamplerClock = SystemSamplerClock(), logger: Logger,
                 publish: @escaping @Sendable (Tick) -> Void) {
         self.workers = sources.map { Worker(source: $0) }
+        self.clock = clock
         self.interval = interval
         self.deadline = deadline ?? interval * 0.8
         self.logger = logger
@@ -93,12 +121,12 @@ public final class Sampler: Sendable {
 
     private func loop() {
         while !state.withLock({ $0.stopping }) {
-            let started = MonotonicInstant.now()
+            let started = clock.now()
             publish(runTick())
-            let elapsed = MonotonicInstant.now().seconds(since: started)
+            let elapsed = clock.now().seconds(since: started)
             let rest = max(0, interval - elapsed)
             // The semaphore doubles as an interruptible sleep: stop() signals it.
-            _ = wake.wait(timeout: .now() + .nanoseconds(Int(rest * 1e9)))
+            clock.wait(seconds: rest, orUntil: wake)
         }
         finished.signal()
     }

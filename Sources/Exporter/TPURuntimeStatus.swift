@@ -1,4 +1,5 @@
-import Accelerators
+public import TPURuntimeClient
+public import Accelerators
 import Exposition
 import MetricSchema
 
@@ -8,8 +9,8 @@ import MetricSchema
 /// No workload listening is the normal state of a TPU node between jobs: it keeps `_success` at 1 (and the endpoint
 /// at `_up 0`), so an idle node raises no collector alert. Only an endpoint that answers wrongly or too late makes
 /// the collector fail.
-enum TPURuntimeStatus {
-    static func apply(_ reports: [TPURuntimeReport], to tick: inout Sampler.Tick) {
+public enum TPURuntimeStatus {
+    public static func apply(_ reports: [TPURuntimeReport], to tick: inout Sampler.Tick) {
         var failing: [String] = []
         for report in reports {
             if case .failing(let reason) = report.state { failing.append("\(report.target.address): \(reason)") }

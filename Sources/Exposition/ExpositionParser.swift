@@ -18,13 +18,18 @@
 public enum ExpositionParser {
     /// Bounds on what one exposition may contain; exceeding any is a parse error, not a truncation.
     public struct Limits: Sendable, Equatable {
+        /// Size of the whole exposition, checked before parsing starts.
         public var maxBytes: Int
+        /// Samples in the whole exposition, across all families.
         public var maxSamples: Int
+        /// Labels on one sample (an error, but not ``ExpositionParseError/overLimit``).
         public var maxLabelsPerSample: Int
+        /// Bytes in one line, newline excluded.
         public var maxLineLength: Int
         /// Metric and label names (label *values* are bounded by `maxLineLength`).
         public var maxNameLength: Int
 
+        /// Defaults: 16 MiB, a million samples, 64 labels, 1 MiB lines, 1 KiB names.
         public init(
             maxBytes: Int = 16 << 20, maxSamples: Int = 1_000_000, maxLabelsPerSample: Int = 64,
             maxLineLength: Int = 1 << 20, maxNameLength: Int = 1024
@@ -36,6 +41,7 @@ public enum ExpositionParser {
             self.maxNameLength = maxNameLength
         }
 
+        /// ``init(maxBytes:maxSamples:maxLabelsPerSample:maxLineLength:maxNameLength:)`` with its defaults.
         public static let `default` = Limits()
     }
 
@@ -47,6 +53,7 @@ public enum ExpositionParser {
         return try parser.run()
     }
 
+    /// Parses an exposition held in an array.
     public static func parse(
         _ bytes: [UInt8], format: ExpositionFormat, limits: Limits = .default
     ) throws(ExpositionParseError) -> [MetricFamily] {
@@ -56,6 +63,7 @@ public enum ExpositionParser {
         return try result.get()
     }
 
+    /// Parses an exposition held in a string (its UTF-8 bytes).
     public static func parse(
         _ text: String, format: ExpositionFormat, limits: Limits = .default
     ) throws(ExpositionParseError) -> [MetricFamily] {
@@ -69,13 +77,16 @@ public enum ExpositionParser {
 
 /// Where and why an exposition was rejected. `line` and `column` are 1-based (column counts bytes).
 public struct ExpositionParseError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// 1-based; 1 for a whole-input failure such as ``ExpositionParser/Limits/maxBytes``.
     public var line: Int
+    /// 1-based, counted in bytes.
     public var column: Int
     public var message: String
     /// The exposition went over one of the ``ExpositionParser/Limits`` (size, samples, line length), rather than
     /// being malformed.
     public var overLimit: Bool
 
+    /// Thrown by the parser.
     public init(line: Int, column: Int, message: String, overLimit: Bool = false) {
         self.line = line
         self.column = column
@@ -83,5 +94,6 @@ public struct ExpositionParseError: Error, CustomStringConvertible, Sendable, Eq
         self.overLimit = overLimit
     }
 
+    /// `line N: MESSAGE` (the column is left out).
     public var description: String { "line \(line): \(message)" }
 }

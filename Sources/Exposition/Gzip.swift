@@ -73,6 +73,7 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The zlib function that failed, e.g. `deflateInit2`.
     public var operation: String
 
+    /// Thrown by ``Gzip``.
     public init(code: Int32, message: String, operation: String) {
         self.code = code
         self.message = message
@@ -84,5 +85,6 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
         self.init(code: code, message: text, operation: operation)
     }
 
+    /// `gzip: OPERATION failed with CODE: MESSAGE`.
     public var description: String { "gzip: \(operation) failed with \(code): \(message)" }
 }

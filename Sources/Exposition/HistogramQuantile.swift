@@ -5,6 +5,8 @@
 /// - the quantile's rank falls in the `+Inf` bucket: the largest finite upper bound;
 /// - in the first bucket with a positive upper bound: interpolated from 0; otherwise linear within its bucket.
 public enum HistogramQuantile {
+    /// `q` in 0–1 (anything else, NaN included, gives nil); `buckets` maps each `le` to its cumulative
+    /// count and must hold `+Inf` and at least one finite bound.
     public static func quantile(_ q: Double, buckets: [Double: Double]) -> Double? {
         guard q.isFinite, (0...1).contains(q) else { return nil }
         let sorted = buckets.sorted { $0.key < $1.key }

@@ -1,7 +1,10 @@
-import Adapter
+import AdapterSources
+import AdapterStore
+import AggregatedAPI
 import ConfigYAML
 import CustomMetricsAPI
 import Exporter
+import HTTPAccess
 import Kubernetes
 
 extension FuzzTargets {

@@ -1,4 +1,5 @@
 import Exporter
+import Inference
 import Exposition
 
 extension FuzzTargets {

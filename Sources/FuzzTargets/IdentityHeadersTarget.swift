@@ -1,4 +1,6 @@
-import Adapter
+import AdapterSources
+import AdapterStore
+import AggregatedAPI
 import HTTPServer
 
 extension FuzzTargets {

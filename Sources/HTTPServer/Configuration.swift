@@ -36,6 +36,8 @@ extension HTTPServer {
         /// HTTPS settings; nil serves plain HTTP.
         public var tls: TLSConfiguration?
 
+        /// Not checked here: ``HTTPServer`` validates the values when it starts and throws
+        /// ``HTTPServerError/Code/invalidConfiguration``.
         public init(
             host: String = "",
             port: Int,
@@ -152,6 +154,7 @@ extension HTTPServer {
     public struct TLSConfiguration: Sendable, Equatable {
         /// The serving certificate, then its intermediates.
         public var certificateChainPEM: [UInt8]
+        /// The key of the chain's first certificate.
         public var privateKeyPEM: [UInt8]
         /// CA certificates named in the TLS CertificateRequest: clients may then present a certificate, which
         /// handlers find in ``HTTPRequest/peerCertificates`` and verify with a ``CertificateAuthority``. Nil asks
@@ -170,6 +173,7 @@ extension HTTPServer {
                    "-KX-ALL", "+ECDHE-ECDSA", "+ECDHE-RSA", "%SERVER_PRECEDENCE"]).joined(separator: ":")
         }
 
+        /// `priorities` defaults to ``priorities(versions:)`` with TLS 1.3 and 1.2.
         public init(
             certificateChainPEM: [UInt8], privateKeyPEM: [UInt8], clientCAsPEM: [UInt8]? = nil,
             priorities: String = TLSConfiguration.priorities()

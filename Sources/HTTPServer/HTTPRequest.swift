@@ -18,6 +18,7 @@ public struct HTTPRequest: Sendable {
     /// ``CertificateAuthority``. Nil over plain HTTP or when the client sent none.
     public var peerCertificates: [[UInt8]]?
 
+    /// The server builds these on a worker thread; tests build them directly. `rawPath` nil means the same as `path`.
     public init(
         method: String,
         path: String,

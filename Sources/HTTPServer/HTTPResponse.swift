@@ -10,6 +10,7 @@ public struct HTTPResponse: Sendable {
     /// Set by ``later(_:)``: the real response comes through a ``Responder``.
     public internal(set) var deferred: (@Sendable (Responder) -> Void)?
 
+    /// Headers as given; the server adds `Content-Length`, `Date` and `Connection` itself.
     public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: ResponseBody = .empty) {
         self.status = status
         self.headers = headers

@@ -9,6 +9,7 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
 
+        /// The static member's name, as `invalidListenAddress`.
         public var description: String { name }
 
         /// `parseListenAddress` got something that is not `[host]:port`.
@@ -40,6 +41,7 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
     /// The line in ``file`` that raised the error.
     public var line: Int
 
+    /// `file` and `line` default to the call site.
     public init(
         code: Code,
         message: String,
@@ -56,6 +58,7 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
         self.line = line
     }
 
+    /// `HTTPServerError.CODE: MESSAGE`, then the operation and the `errno` text in parentheses where known.
     public var description: String {
         var text = "HTTPServerError.\(code): \(message)"
         if let operation {

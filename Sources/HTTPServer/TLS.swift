@@ -90,10 +90,13 @@ public final class CertificateAuthority: @unchecked Sendable {
 
     /// Who a verified chain's leaf certificate names.
     public struct Identity: Sendable, Hashable {
+        /// The subject's first CN; empty when it has none (Kubernetes takes it as the user name).
         public var commonName: String
+        /// The subject's O values in order (Kubernetes takes them as the groups).
         public var organizations: [String]
     }
 
+    /// Throws ``HTTPServerError/Code/invalidConfiguration`` when GnuTLS loads no certificate from `pem`.
     public init(pem: [UInt8]) throws {
         var list: gnutls_x509_trust_list_t?
         guard gnutls_x509_trust_list_init(&list, 0) == GNUTLS_E_SUCCESS, let list else {
@@ -202,9 +205,13 @@ private func freeGnuTLSMemory(_ pointer: UnsafeMutableRawPointer) {
 /// A CA and a serving certificate made here with GnuTLS (ECDSA P-256), for a server that has no certificate given:
 /// the adapter's bootstrap into a Secret, and local development.
 public struct GeneratedCertificates: Sendable, Equatable {
+    /// The CA's self-signed certificate: what clients trust (an APIService `caBundle`).
     public var caCertificatePEM: [UInt8]
+    /// The CA's key, unencrypted PKCS#8 PEM.
     public var caKeyPEM: [UInt8]
+    /// The serving certificate, signed by the CA.
     public var certificatePEM: [UInt8]
+    /// The serving certificate's key, unencrypted PKCS#8 PEM.
     public var keyPEM: [UInt8]
 
     /// A fresh CA (`caName`) and a serving certificate for `hosts` (DNS names and IP literals), valid for

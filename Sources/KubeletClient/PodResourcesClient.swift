@@ -21,6 +21,7 @@ import Musl
 /// `min(30 s, 8 × interval)`. The last good `List` stays served for `staleAfter` seconds, then is dropped, so a
 /// dead kubelet never pins allocations of pods that are long gone. Logs once per change of state, not per attempt.
 public final class PodResourcesClient: Sendable {
+    /// The `--kubelet.*` settings; all durations in seconds.
     public struct Configuration: Sendable {
         /// `--kubelet.pod-resources-socket`.
         public var socketPath: String
@@ -31,6 +32,7 @@ public final class PodResourcesClient: Sendable {
         /// How long the last good `List` is served after calls start failing (default: 6 × the refresh interval).
         public var staleAfter: Double
 
+        /// `staleAfter` nil means 6 × `refreshInterval`.
         public init(socketPath: String = "/var/lib/kubelet/pod-resources/kubelet.sock", refreshInterval: Double = 5,
                     callTimeout: Double = 2, staleAfter: Double? = nil) {
             self.socketPath = socketPath
@@ -58,6 +60,7 @@ public final class PodResourcesClient: Sendable {
         public var attempted = false
     }
 
+    /// As given to ``init(configuration:logger:)``.
     public let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
@@ -73,6 +76,7 @@ public final class PodResourcesClient: Sendable {
         var namelessLogged = 0
     }
 
+    /// Nothing connects until ``start()``.
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger

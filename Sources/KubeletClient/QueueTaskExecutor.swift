@@ -8,10 +8,12 @@ import Dispatch
 public final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
     private let queue: DispatchQueue
 
+    /// `label` names the Dispatch queue.
     public init(label: String) {
         queue = DispatchQueue(label: label)
     }
 
+    /// Runs the job on the queue, one at a time, in submission order.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }

@@ -6,7 +6,9 @@ import Synchronization
 /// capped exponential backoff and jitter when the connection drops. Readers get the current objects without
 /// touching the network.
 public final class Informer<Object: KubernetesObject>: Sendable {
+    /// The collection listed and watched (`/api/v1/pods`).
     public let path: String
+    /// Extra list and watch parameters (`fieldSelector`, `labelSelector`).
     public let query: [String: String]
     private let client: KubernetesClient
     private let logger: Logger
@@ -51,8 +53,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// Whether the first list completed.
     public var hasSynced: Bool { state.withLock { $0.synced } }
 
+    /// Why the last list or watch failed; nil again once a list succeeds.
     public var lastError: String? { state.withLock { $0.lastError } }
 
+    /// Starts the list + watch task (once); returns at once.
     public func start() {
         state.withLock { state in
             guard state.task == nil else { return }
@@ -60,6 +64,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         }
     }
 
+    /// Cancels the task and waits for it to end; the objects stay as they were.
     public func stop() async {
         let task = state.withLock { state in
             defer { state.task = nil }

@@ -1,3 +1,4 @@
+import ConfigYAML
 import AsyncHTTPClient
 import Dispatch
 public import Logging
@@ -14,25 +15,33 @@ import Foundation
 
 /// A failure talking to the API server: the HTTP status and `metav1.Status` reason when it answered.
 public struct KubernetesError: Error, Sendable, CustomStringConvertible {
+    /// The failure's kind; compare against the static members, show ``KubernetesError/message``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         let name: String
+        /// The code's name (`api`, `transport`, …), for logs.
         public var description: String { name }
+        /// Credentials, CA bundle or in-cluster environment could not be read or loaded.
         public static let configuration = Code(name: "configuration")
+        /// No HTTP answer: connect, TLS or the connection failed.
         public static let transport = Code(name: "transport")
         /// The API server answered with an error status (see ``status``).
         public static let api = Code(name: "api")
+        /// The answer was not the JSON expected, or a watch event was over ``KubernetesClient/maxResponseBytes``.
         public static let decoding = Code(name: "decoding")
         /// No byte arrived within a read deadline (a watch on a half-open connection).
         public static let timeout = Code(name: "timeout")
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// What was attempted on which path, and the server's message where it sent one.
     public var message: String
     /// HTTP status, for `.api`.
     public var status: Int?
     /// `metav1.Status.reason` (`NotFound`, `AlreadyExists`, `Expired`, `Forbidden`…), for `.api`.
     public var reason: String?
 
+    /// Thrown by the client and the configuration loaders; fakes throw them too.
     public init(code: Code, message: String, status: Int? = nil, reason: String? = nil) {
         self.code = code
         self.message = message
@@ -40,9 +49,12 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// ``message``.
     public var description: String { message }
 
+    /// HTTP 404.
     public var isNotFound: Bool { status == 404 }
+    /// HTTP 409 with reason `AlreadyExists`: a create of an object that exists.
     public var isAlreadyExists: Bool { status == 409 && reason == "AlreadyExists" }
     /// 410 Gone: a watch's resourceVersion is too old; list again.
     public var isGone: Bool { status == 410 || reason == "Expired" || reason == "Gone" }
@@ -63,12 +75,15 @@ private final class LastByte: Sendable {
 
 /// A small client for the few API calls this project makes: get, list (paginated), watch, create, patch.
 public final class KubernetesClient: Sendable {
+    /// As given to ``init(configuration:logger:maxResponseBytes:)``.
     public let configuration: KubernetesConfiguration
     private let http: HTTPClient
     private let logger: Logger
     /// Bodies larger than this are refused (a list of every pod of a big cluster fits well within it).
     public let maxResponseBytes: Int
 
+    /// Loads the CA bundle and client certificate now (throwing ``KubernetesError/Code/configuration`` when they
+    /// do not load); connects on the first request. Call ``shutdown()`` before the client goes away.
     public init(configuration: KubernetesConfiguration, logger: Logger, maxResponseBytes: Int = 256 << 20) throws {
         self.configuration = configuration
         self.logger = logger
@@ -100,6 +115,7 @@ public final class KubernetesClient: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
+    /// Closes the HTTP client's connections; no request may be made afterwards.
     public func shutdown() async {
         try? await http.shutdown()
     }
@@ -321,6 +337,7 @@ public final class KubernetesClient: Sendable {
 public struct WatchEvent<Object: Decodable & Sendable>: Decodable, Sendable {
     /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`.
     public var type: String
+    /// The object as the event left it; a `BOOKMARK` carries only `metadata.resourceVersion`.
     public var object: Object
 }
 

@@ -8,13 +8,17 @@ import Foundation
 
 /// How to reach the API server: in-cluster service-account credentials, or a kubeconfig for development.
 public struct KubernetesConfiguration: Sendable {
+    /// How requests authenticate.
     public enum Credentials: Sendable {
+        /// No `Authorization` header and no client certificate.
         case none
         /// A bearer token read from a file at each request (projected service-account tokens rotate).
         case tokenFile(String)
+        /// A fixed bearer token (kubeconfig `token`).
         case token(String)
         /// Client certificate and key, PEM.
         case clientCertificate(certificatePEM: [UInt8], keyPEM: [UInt8])
+        /// HTTP basic authentication (kubeconfig `username`/`password`).
         case basic(username: String, password: String)
     }
 
@@ -22,13 +26,17 @@ public struct KubernetesConfiguration: Sendable {
     public var server: String
     /// CA bundle for the API server's certificate (PEM); nil uses the system's roots.
     public var certificateAuthorityPEM: [UInt8]?
+    /// Kubeconfig `insecure-skip-tls-verify`: no certificate check at all (development only).
     public var insecureSkipTLSVerify: Bool
-    /// The name to verify the server's certificate against, when it differs from the URL's host.
+    /// Kubeconfig `tls-server-name`: read but not applied. The client logs that it is unsupported, and the server's
+    /// certificate must name the URL's host.
     public var tlsServerName: String?
+    /// How requests authenticate.
     public var credentials: Credentials
     /// The namespace the program runs in (in-cluster), or the context's namespace.
     public var namespace: String?
 
+    /// Trailing slashes on `server` are dropped.
     public init(
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
@@ -187,58 +195,6 @@ enum FileAccess {
     }
 }
 
-/// RFC 4648 base64 (kubeconfig `*-data`, Secret data, APIService caBundle).
-public enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let b0 = bytes[index]
-            let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
-            let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
-            out.append(index + 1 < bytes.count ? alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(index + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Nil for anything but padded or unpadded base64 (whitespace ignored).
-    public static func decode(_ text: String) -> [UInt8]? {
-        var values: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(byte - 65)
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(byte - 97 + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(byte - 48 + 52)
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
-            case UInt8(ascii: "="), UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): continue
-            default: return nil
-            }
-        }
-        guard values.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(values.count * 3 / 4)
-        var index = 0
-        while index + 1 < values.count {
-            let v0 = values[index], v1 = values[index + 1]
-            out.append(v0 << 2 | v1 >> 4)
-            if index + 2 < values.count {
-                let v2 = values[index + 2]
-                out.append((v1 & 0x0F) << 4 | v2 >> 2)
-                if index + 3 < values.count { out.append((v2 & 0x03) << 6 | values[index + 3]) }
-            }
-            index += 4
-        }
-        return out
-    }
-}
 
 #if canImport(Glibc)
 import Glibc

@@ -10,11 +10,14 @@ import Musl
 ///
 /// The executable bootstraps one of these; libraries only take a `Logger`.
 public struct LineLogHandler: LogHandler {
+    /// The `--log.format` value: `key=value` pairs (logfmt) or one JSON object of string fields per line.
     public enum Format: String, Sendable, CaseIterable {
         case logfmt, json
     }
 
+    /// Handler-wide metadata; a record's own metadata wins for keys both carry.
     public var metadata: Logger.Metadata = [:]
+    /// The `--log.level` threshold; `Logger` drops records below it before calling ``log(event:)``.
     public var logLevel: Logger.Level
     private let format: Format
     private let label: String
@@ -22,17 +25,21 @@ public struct LineLogHandler: LogHandler {
     /// Serialises writes so lines from several threads never interleave.
     private static let output = Mutex(())
 
+    /// `label` is the logger's label from `LoggingSystem.bootstrap`; it is kept but not written to the line.
     public init(label: String, format: Format, level: Logger.Level) {
         self.label = label
         self.format = format
         self.logLevel = level
     }
 
+    /// One entry of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes `ts`, `level`, `msg`, the merged metadata in key order and, at `warning` and above (except from
+    /// the `Exporter` source), `caller=FILE:LINE`, as one line on stderr under a process-wide lock.
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [("ts", Self.timestamp()), ("level", event.level.rawValue), ("msg", "\(event.message)")]
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }

@@ -24,14 +24,18 @@ public struct FamilyDefinition: Sendable, Hashable {
 
     /// The family's name as the text format's `# TYPE` line spells it (counters without `_total`).
     public let name: String
+    /// The model's kind; `info` renders as a gauge named `…_info` in the text format.
     public let kind: MetricFamily.Kind
+    /// The `# HELP` text, one sentence with units and ranges where they apply.
     public let help: String
     /// The OpenMetrics unit (`bytes`, `seconds`, `ratio`…), nil for plain counts.
     public let unit: String?
+    /// Decides the identity labels at the front of ``labels``.
     public let group: Group
     /// Every label a series of the family may carry, in the order the exporter writes them (`le` excluded).
     public let labels: [String]
 
+    /// Only the schema's own tables (``Families``) build these; `labels` includes the group's identity labels.
     public init(_ name: String, _ kind: MetricFamily.Kind, _ help: String, unit: String? = nil, group: Group, labels: [String]) {
         self.name = name
         self.kind = kind
@@ -70,14 +74,23 @@ public struct FamilyDefinition: Sendable, Hashable {
 
 /// Label names with a meaning across families.
 public enum SchemaLabel {
+    /// The device's stable id (the NVIDIA UUID; else `unique_id`, serial or PCI address).
     public static let accelerator = "accelerator"
+    /// The PCI address, `0000:03:00.0`; a MIG slice, partition or TPU core carries its physical device's.
     public static let pciBusID = "pci_bus_id"
+    /// The source's vendor name (`nvidia`, `amd`, `intel`, `habana`, `google`).
     public static let vendor = "vendor"
+    /// The product name as the driver or library reports it.
     public static let model = "model"
+    /// The namespace of the pod a series is about (pod, inference and workload-target series).
     public static let namespace = "namespace"
+    /// The pod's name, on per-pod, inference and workload-target series.
     public static let pod = "pod"
+    /// The container's name within its pod, as the kubelet reports it.
     public static let container = "container"
+    /// The DRA claim's name; absent on a device-plugin allocation.
     public static let claim = "claim"
+    /// The served model, taken from the engine's own model label.
     public static let modelName = "model_name"
 
     /// On every device series, in this order (`pci_bus_id` left out only where a device's PCI address is unknown).

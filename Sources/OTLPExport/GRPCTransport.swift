@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import OTLPProto
@@ -64,12 +68,12 @@ public final class GRPCTransport: OTLPTransport {
         timeoutSeconds = configuration.timeoutSeconds
     }
 
-    public func export(_ body: [UInt8], compressed: Bool) async -> ExportOutcome {
+    public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
         let client = self.client
         let request = ClientRequest(message: body, metadata: metadata)
         let options = self.options
         // The call's own deadline covers the RPC; the outer one also covers a connection that never comes up.
-        let outcome = await withDeadline(timeoutSeconds + 1) { () async -> ExportOutcome in
+        let outcome = waitFor(timeoutSeconds + 1) { () async -> ExportOutcome in
             do {
                 return try await client.unary(
                     request: request, descriptor: Opentelemetry_Proto_Collector_Metrics_V1_MetricsService.Method.Export.descriptor,
@@ -100,10 +104,11 @@ public final class GRPCTransport: OTLPTransport {
         }
     }
 
-    public func shutdown() async {
+    public func shutdown() {
         client.beginGracefulShutdown()
         runner.cancel()
-        await runner.value
+        let runner = self.runner
+        _ = waitFor(5) { await runner.value }
     }
 }
 

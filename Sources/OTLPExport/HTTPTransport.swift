@@ -1,12 +1,17 @@
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOSSL
 import OTLPProto
 import SwiftProtobuf
 
-/// OTLP/HTTP with binary protobuf: POST `<endpoint>/v1/metrics`.
+/// OTLP/HTTP with binary protobuf over `https://`: POST `<endpoint>/v1/metrics` through AsyncHTTPClient (TLS from
+/// swift-nio-ssl, which the exporter's API client already uses). Plain `http://` goes through ``PlainHTTPTransport``.
 ///
 /// The response body is read up to 64 KiB (a partial-success message is a few bytes); a bigger one is not an error,
 /// only not decoded. The whole attempt, response body included, has one deadline.
@@ -55,7 +60,7 @@ public final class HTTPTransport: OTLPTransport {
         return endpoint.hasSuffix("/") ? endpoint + "v1/metrics" : endpoint + "/v1/metrics"
     }
 
-    public func export(_ body: [UInt8], compressed: Bool) async -> ExportOutcome {
+    public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
@@ -66,7 +71,7 @@ public final class HTTPTransport: OTLPTransport {
         let prepared = request
         let client = self.client
         let timeout = timeoutSeconds
-        let outcome = await withDeadline(timeout) { () async -> ExportOutcome in
+        let outcome = waitFor(timeout) { () async -> ExportOutcome in
             do {
                 let response = try await client.execute(prepared, timeout: .milliseconds(Int64(timeout * 1000)))
                 var collected: ByteBuffer?
@@ -96,7 +101,7 @@ public final class HTTPTransport: OTLPTransport {
             }
             return .success(rejectedPoints: 0, message: "")
         case 429, 502, 503, 504:
-            let after = retryAfter.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+            let after = retryAfter.flatMap { Double($0.filter { $0 != " " && $0 != "\t" }) }.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
             return .retryable(reason: "HTTP \(status)", retryAfter: after)
         default:
             return .failed(reason: "HTTP \(status)")
@@ -113,7 +118,8 @@ public final class HTTPTransport: OTLPTransport {
         return "\(error)"
     }
 
-    public func shutdown() async {
-        try? await client.shutdown()
+    public func shutdown() {
+        let client = self.client
+        _ = waitFor(5) { try? await client.shutdown() }
     }
 }

@@ -3,16 +3,23 @@ public import Logging
 import MetricSchema
 import OTLPProto
 import SwiftProtobuf
+import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Pushes the latest tick to an OTLP receiver on its own interval.
 ///
 /// The sampler hands each tick's families to ``offer(_:timeUnixSeconds:)``: a pointer swap under a lock, never a
-/// wait. Every `intervalSeconds` a producer task turns the newest tick into a request (``MetricsRequestBuilder``),
-/// encodes and compresses it, and queues it. A sender task sends the queue in order. While the receiver fails, pushes
-/// wait in a queue bounded by count and bytes; when it is full the oldest push is dropped. A retryable failure waits
-/// (exponential backoff with jitter, or the receiver's `Retry-After`, at most `maxBackoffSeconds`) and tries the same
-/// push again; a refusal drops it. Each outcome is counted in `accel_exporter_otlp_exports_total{result}`:
+/// wait. The pusher's one thread does the rest: every `intervalSeconds` it turns the newest tick into a request
+/// (``MetricsRequestBuilder``), encodes and compresses it and queues it, and between those it sends the queue in
+/// order. While the receiver fails, pushes wait in a queue bounded by count and bytes; when it is full the oldest
+/// push is dropped. A retryable failure waits (exponential backoff with jitter, or the receiver's `Retry-After`, at
+/// most `maxBackoffSeconds`) and tries the same push again; a refusal drops it. An attempt blocks the thread for at
+/// most `timeoutSeconds`; the push due meanwhile is made when it returns (with the newest tick). Each outcome is counted in `accel_exporter_otlp_exports_total{result}`:
 /// `success`, `retry` (a retryable failure; the push stays queued), `failure` (refused; the push is gone) and
 /// `dropped` (pushed out of a full queue, or left queued at shutdown).
 public final class OTLPPusher: Sendable {
@@ -21,9 +28,11 @@ public final class OTLPPusher: Sendable {
     private let logger: Logger
     private let compress: Bool
     private let state: Mutex<State>
-    private let tasks = Mutex<[Task<Void, Never>]>([])
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: AsyncStream<Void>
+    /// Signalled by `stop()`: cuts the thread's waits short.
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let running = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
     private let counts = Counts()
     /// The producer's alone; apart from `state` so that encoding never holds the lock `offer` takes.
     private let builder: Mutex<MetricsRequestBuilder>
@@ -63,14 +72,19 @@ public final class OTLPPusher: Sendable {
         builder = Mutex(MetricsRequestBuilder(resource: merged, scopeVersion: version))
         switch configuration.wireProtocol {
         case .httpProtobuf:
-            if let transport { self.transport = transport } else { self.transport = try HTTPTransport(configuration: configuration) }
+            if let transport {
+                self.transport = transport
+            } else if configuration.endpoint.lowercased().hasPrefix("https://") {
+                self.transport = try HTTPTransport(configuration: configuration)
+            } else {
+                self.transport = try PlainHTTPTransport(configuration: configuration)
+            }
             compress = configuration.gzip
         case .grpc:
             if let transport { self.transport = transport } else { self.transport = try GRPCTransport(configuration: configuration) }
             // gRPC compresses per message itself (`grpc-encoding`); the queue holds plain bytes.
             compress = false
         }
-        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The sampler's hand-off: keeps a reference to the tick's families until the next push takes it.
@@ -82,32 +96,31 @@ public final class OTLPPusher: Sendable {
         }
     }
 
-    /// Starts the producer and sender tasks.
+    /// Starts the pusher's thread.
     public func start() {
-        let producer = Task { [self] in await produce() }
-        let sender = Task { [self] in await send() }
-        tasks.withLock { $0 = [producer, sender] }
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        DispatchQueue(label: "accel-exporter.otlp-push").async { [self] in
+            loop()
+            finished.signal()
+        }
         logger.info("pushing OTLP", metadata: [
             "endpoint": "\(configuration.endpoint)", "protocol": "\(configuration.wireProtocol.rawValue)",
             "interval": "\(configuration.intervalSeconds)s",
         ])
     }
 
-    /// Stops both tasks, counts what was still queued as dropped, and closes the connections.
-    public func stop() async {
-        let running = tasks.withLock { t -> [Task<Void, Never>] in
-            defer { t = [] }
-            return t
-        }
-        for task in running { task.cancel() }
-        wake.finish()
-        for task in running { await task.value }
+    /// Stops the thread (an attempt in flight ends within its timeout), counts what was still queued as dropped, and
+    /// closes the connections.
+    public func stop() {
+        guard running.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wake.signal()
+        _ = finished.wait(timeout: .now() + configuration.timeoutSeconds + 2)
         let left = state.withLock { s -> Int in
             defer { s.queue = []; s.queuedBytes = 0 }
             return s.queue.count
         }
         counts.dropped.add(left, ordering: .relaxed)
-        await transport.shutdown()
+        transport.shutdown()
     }
 
     /// `accel_exporter_otlp_exports_total{result}`.
@@ -123,19 +136,58 @@ public final class OTLPPusher: Sendable {
     /// Pushes waiting to be sent.
     public var queued: Int { state.withLock { $0.queue.count } }
 
-    // MARK: Producer
+    // MARK: The thread
 
-    private func produce() async {
+    private func loop() {
         let interval = max(0.05, configuration.intervalSeconds)
-        while !Task.isCancelled {
-            enqueueLatest()
-            try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        var nextPush = Self.now()
+        var nextAttempt = nextPush
+        var backoff = configuration.initialBackoffSeconds
+        while !stopping.load(ordering: .acquiring) {
+            let now = Self.now()
+            if now >= nextPush {
+                enqueueLatest()
+                nextPush = max(nextPush + interval, now)
+            }
+            if now >= nextAttempt, let head = state.withLock({ $0.queue.first }) {
+                switch transport.export(head.body, compressed: compress) {
+                case .success(let rejected, let message):
+                    remove(head.id)
+                    counts.success.add(1, ordering: .relaxed)
+                    backoff = configuration.initialBackoffSeconds
+                    recovered()
+                    if rejected > 0 {
+                        logger.warning("OTLP receiver refused some points", metadata: ["rejected": "\(rejected)", "message": "\(message)"])
+                    }
+                case .failed(let reason):
+                    remove(head.id)
+                    counts.failure.add(1, ordering: .relaxed)
+                    failing("OTLP receiver refused a push; dropped it", reason: reason)
+                case .retryable(let reason, let retryAfter):
+                    counts.retry.add(1, ordering: .relaxed)
+                    failing("OTLP push failed; retrying", reason: reason)
+                    // Full jitter on the doubling backoff; a receiver's Retry-After is honoured up to the cap.
+                    let wait = min(configuration.maxBackoffSeconds, retryAfter ?? Double.random(in: (backoff / 2)...backoff))
+                    backoff = min(configuration.maxBackoffSeconds, backoff * 2)
+                    nextAttempt = Self.now() + wait
+                }
+                continue
+            }
+            let queueEmpty = state.withLock { $0.queue.isEmpty }
+            let wakeAt = queueEmpty ? nextPush : min(nextPush, nextAttempt)
+            let seconds = max(0, wakeAt - Self.now())
+            _ = wake.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
         }
+    }
+
+    static func now() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// Encodes the newest tick, if one arrived since the last push, and queues it (dropping the oldest to fit).
     func enqueueLatest() {
-        defer { wake.yield() }
         let taken = state.withLock { s -> (families: [MetricFamily], time: UInt64)? in
             guard s.latestIsNew else { return nil }
             s.latestIsNew = false
@@ -172,40 +224,6 @@ public final class OTLPPusher: Sendable {
         case .sum(let s): s.dataPoints.count
         case .histogram(let h): h.dataPoints.count
         case nil: 0
-        }
-    }
-
-    // MARK: Sender
-
-    private func send() async {
-        var backoff = configuration.initialBackoffSeconds
-        for await _ in wakes {
-            while !Task.isCancelled, let head = state.withLock({ $0.queue.first }) {
-                let outcome = await transport.export(head.body, compressed: compress)
-                if Task.isCancelled { return }
-                switch outcome {
-                case .success(let rejected, let message):
-                    remove(head.id)
-                    counts.success.add(1, ordering: .relaxed)
-                    backoff = configuration.initialBackoffSeconds
-                    recovered()
-                    if rejected > 0 {
-                        logger.warning("OTLP receiver refused some points", metadata: ["rejected": "\(rejected)", "message": "\(message)"])
-                    }
-                case .failed(let reason):
-                    remove(head.id)
-                    counts.failure.add(1, ordering: .relaxed)
-                    failing("OTLP receiver refused a push; dropped it", reason: reason)
-                case .retryable(let reason, let retryAfter):
-                    counts.retry.add(1, ordering: .relaxed)
-                    failing("OTLP push failed; retrying", reason: reason)
-                    // Full jitter on the doubling backoff; a receiver's Retry-After is honoured up to the cap.
-                    let wait = min(configuration.maxBackoffSeconds, retryAfter ?? Double.random(in: (backoff / 2)...backoff))
-                    backoff = min(configuration.maxBackoffSeconds, backoff * 2)
-                    try? await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
-                }
-            }
-            if Task.isCancelled { return }
         }
     }
 

@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 /// What one export attempt came to.
 public enum ExportOutcome: Sendable, Equatable {
     /// Accepted; `rejectedPoints` > 0 when the receiver took the request but refused some points (OTLP partial
@@ -13,24 +16,32 @@ public enum ExportOutcome: Sendable, Equatable {
 /// One way of carrying an encoded `ExportMetricsServiceRequest` to a receiver.
 ///
 /// `body` is the serialized request, gzip-compressed when `compressed` (the transport says so on the wire).
-/// An implementation must return within the configured timeout, whatever the peer does.
+/// Called on the pusher's own thread, which it blocks; an implementation must return within the configured timeout,
+/// whatever the peer does.
 public protocol OTLPTransport: Sendable {
-    func export(_ body: [UInt8], compressed: Bool) async -> ExportOutcome
+    func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome
     /// Releases connections and threads; no export runs after it.
-    func shutdown() async
+    func shutdown()
 }
 
-/// Runs `operation`, or gives up after `seconds`: the operation is then cancelled and nil comes back. The operation
-/// must stop on cancellation (AsyncHTTPClient's requests and body reads do), since the group waits for it.
-func withDeadline<T: Sendable>(_ seconds: Double, _ operation: @escaping @Sendable () async -> T) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { await operation() }
-        group.addTask {
-            try? await Task.sleep(for: .milliseconds(Int64(max(0, seconds) * 1000)))
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
+/// Runs an async operation from the pusher's thread and waits for it at most `seconds`: past that the operation is
+/// cancelled and nil comes back at once (the transports built on SwiftNIO, https and gRPC, go through here).
+func waitFor<T: Sendable>(_ seconds: Double, _ operation: @escaping @Sendable () async -> T) -> T? {
+    let result = ResultSlot<T>()
+    let done = DispatchSemaphore(value: 0)
+    let task = Task {
+        result.set(await operation())
+        done.signal()
     }
+    if done.wait(timeout: .now() + max(0, seconds)) == .timedOut {
+        task.cancel()
+        return nil
+    }
+    return result.value
+}
+
+private final class ResultSlot<T: Sendable>: Sendable {
+    private let slot = Mutex<T?>(nil)
+    func set(_ value: T) { slot.withLock { $0 = value } }
+    var value: T? { slot.withLock { $0 } }
 }

@@ -6,11 +6,14 @@ import Musl
 
 /// A plain-HTTP URL of a metrics endpoint: `http://host:port/path`.
 public struct ScrapeURL: Sendable, Hashable, CustomStringConvertible {
+    /// A name or an IP literal; IPv6 without brackets.
     public var host: String
+    /// 1–65535; 80 when the URL gives none.
     public var port: Int
     /// Path and query, starting with `/`.
     public var target: String
 
+    /// Unchecked: ``init(parsing:)`` is where text is validated.
     public init(host: String, port: Int, target: String = "/metrics") {
         self.host = host
         self.port = port
@@ -55,6 +58,7 @@ public struct ScrapeURL: Sendable, Hashable, CustomStringConvertible {
         self.init(host: String(host), port: port, target: path.isEmpty ? "/" : String(path))
     }
 
+    /// The URL again, IPv6 hosts in brackets and the port always spelled out.
     public var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         return "http://\(shownHost):\(port)\(target)"
@@ -63,44 +67,63 @@ public struct ScrapeURL: Sendable, Hashable, CustomStringConvertible {
 
 /// Why a scrape failed.
 public struct ScrapeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The failure's kind; `description` is a snake_case name (`invalid_url`, `too_large`, …) fit for logs and labels.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         let name: String
         public var description: String { name }
+        /// Not an `http://host[:port][/path]` URL.
         public static let invalidURL = Code(name: "invalid_url")
+        /// `getaddrinfo` found no address.
         public static let resolve = Code(name: "resolve")
+        /// The connection was refused or failed, or a send or receive failed on it.
         public static let connect = Code(name: "connect")
+        /// The deadline passed before the connection, the request or the whole answer.
         public static let timeout = Code(name: "timeout")
+        /// The answer was over `maxBytes`.
         public static let tooLarge = Code(name: "too_large")
+        /// Not a well-formed HTTP/1.x answer.
         public static let protocolError = Code(name: "protocol")
+        /// A status outside 2xx.
         public static let httpStatus = Code(name: "http_status")
     }
 
     public var code: Code
+    /// Names the URL or the step that failed, with the system's reason where there is one.
     public var message: String
+    /// The `errno` of a failed connect, send or receive; nil for every other failure.
     public var systemErrno: Int32?
 
+    /// Also thrown by callers for their own URL lists (inference targets) with ``Code/invalidURL``.
     public init(code: Code, message: String, systemErrno: Int32? = nil) {
         self.code = code
         self.message = message
         self.systemErrno = systemErrno
     }
 
+    /// ``message`` alone; the kind is in ``code``.
     public var description: String { message }
 }
 
-/// A small blocking HTTP/1.1 GET for scraping model servers and exporters on the node or the pod network.
+/// A small blocking HTTP/1.1 client: GET for scraping model servers and exporters on the node or the pod network,
+/// POST for the OTLP push over plain HTTP.
 ///
 /// The exporter runs on every GPU node under a tight memory budget, so it does not carry an event-loop HTTP client:
 /// each scrape is one connection on the calling (collector) thread, bounded in time (one deadline for connect,
 /// send and the whole answer) and in size. Content-Length, chunked and close-delimited bodies are read;
 /// compression is not asked for.
 public enum ScrapeClient {
+    /// An answer: from ``get(_:timeoutSeconds:maxBytes:accept:userAgent:)`` always 2xx, from
+    /// ``post(_:body:headers:timeoutSeconds:maxBytes:userAgent:)`` whatever the peer said.
     public struct Response: Sendable {
+        /// 200–299 from `get` (anything else throws); any status from `post`.
         public var status: Int
         /// Header names lowercased.
         public var headers: [(name: String, value: String)]
+        /// At most `maxBytes`, with any chunked encoding removed; never compressed (`Accept-Encoding: identity` is
+        /// sent).
         public var body: [UInt8]
 
+        /// The first header of that name, matched case-insensitively; nil when absent.
         public func header(_ name: String) -> String? {
             let lower = name.lowercased()
             return headers.first { $0.name == lower }?.value
@@ -126,6 +149,29 @@ public enum ScrapeClient {
             throw ScrapeError(code: .httpStatus, message: "\(url) answered HTTP \(response.status)")
         }
         return response
+    }
+
+    /// POSTs `body` to `url` and returns the answer whatever its status (the caller decides what a status means).
+    /// One connection, one deadline for connect, send and the whole answer; the answer's body is read up to
+    /// `maxBytes`. `headers` are sent as given (names and values must not hold CR or LF).
+    public static func post(
+        _ url: ScrapeURL, body: [UInt8], headers: [(String, String)], timeoutSeconds: Double, maxBytes: Int,
+        userAgent: String = "accel-exporter"
+    ) throws(ScrapeError) -> Response {
+        for (name, value) in headers where (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) {
+            throw ScrapeError(code: .invalidURL, message: "header \(name) holds a line break")
+        }
+        let deadline = monotonicNow() + timeoutSeconds
+        let fd = try connect(url, deadline: deadline)
+        defer { close(fd) }
+        let hostHeader = url.host.contains(":") ? "[\(url.host)]" : url.host
+        var head = "POST \(url.target) HTTP/1.1\r\nHost: \(hostHeader):\(url.port)\r\nUser-Agent: \(userAgent)\r\n"
+            + "Accept-Encoding: identity\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        try send(Array(head.utf8) + body, fd: fd, deadline: deadline)
+        var reader = Reader(source: SocketSource(fd: fd, deadline: deadline), maxBytes: maxBytes)
+        return try reader.readResponse()
     }
 
     private static func connect(_ url: ScrapeURL, deadline: Double) throws(ScrapeError) -> Int32 {

@@ -137,6 +137,7 @@ public enum TPURuntimeConversion {
         return value.isFinite ? value : nil
     }
 
+    /// Why a whole distribution was dropped; `message` goes into the problems ``add(_:as:to:)`` returns.
     public struct Rejection: Error, Sendable, Equatable {
         public var message: String
         init(_ message: String) { self.message = message }

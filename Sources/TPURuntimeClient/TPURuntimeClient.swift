@@ -18,6 +18,7 @@ import TPURuntimeAPI
 /// workload that ended never linger. Nothing listening (connection refused) is the normal state of a TPU node
 /// between workloads: reported as `noWorkload`, not as a failure. Logs once per change of state per target.
 public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
+    /// The `--tpu.runtime-metrics-*` settings; all durations in seconds.
     public struct Configuration: Sendable {
         /// The endpoints to poll, asked again every refresh: the configured addresses, or — once the pod watch
         /// provides them — the TPU pods' IPs with the chips each holds. Called on the client's loop: it must answer
@@ -30,6 +31,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         /// How long the last good answer is served after polls start failing (default: 3 × the interval).
         public var staleAfter: Double
 
+        /// `staleAfter` nil means 3 × `refreshInterval`.
         public init(targets: @escaping @Sendable () -> [TPURuntimeTarget], refreshInterval: Double = 2, callTimeout: Double = 1,
                     staleAfter: Double? = nil) {
             self.targets = targets
@@ -45,6 +47,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         }
     }
 
+    /// As given to ``init(configuration:logger:)``.
     public let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
@@ -71,6 +74,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         var staleLogged = false
     }
 
+    /// Built by the TPU collector; nothing connects until ``activate()``.
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
@@ -370,19 +374,26 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
 
 /// `host:port`, `[v6]:port` → where to connect.
 public struct TPURuntimeAddress: Sendable, Equatable {
+    /// An IPv4 or IPv6 literal (without brackets) or a DNS name, resolved on each connect.
     public var host: String
+    /// 1–65535.
     public var port: Int
 
+    /// Unchecked: ``parse(_:)`` is where text is validated.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
+    /// The text was not an address; `message` quotes it with examples of what is accepted.
     public struct Invalid: Error, Sendable, CustomStringConvertible {
         public var message: String
+        /// ``message``.
         public var description: String { message }
     }
 
+    /// Accepts `host:port` and `[v6]:port`; a bare IPv6 address, an empty host, a host with spaces or `/`, or a
+    /// port outside 1–65535 is ``Invalid``.
     public static func parse(_ text: String) -> Result<TPURuntimeAddress, Invalid> {
         let bad = Invalid(message: "\"\(text)\" is not host:port (e.g. localhost:8431, 10.4.0.7:8431, [fd00::7]:8431)")
         let host: Substring

@@ -1,5 +1,6 @@
 import AcceleratorTestSupport
 @testable import Accelerators
+import AccelMetricsTesting
 import Logging
 import Testing
 #if canImport(Glibc)
@@ -142,12 +143,12 @@ struct AMDGPUSourceTests {
         ("16.0 GT/s PCIe", 16e9 as Double?), ("8 GT/s", 8e9), ("2.5 GT/s PCIe", 2.5e9), ("Unknown", nil), ("", nil), ("-1 GT/s", nil),
     ])
     func linkSpeed(text: String, expected: Double?) {
-        #expect(AMDGPUSource.parseLinkSpeed(text) == expected)
+        #expect(DRMCard.parseLinkSpeed(text) == expected)
     }
 
     @Test(arguments: [("card0", true), ("card57", true), ("card0-DP-1", false), ("renderD128", false), ("card", false), ("cardX", false)])
     func cardEntries(name: String, isCard: Bool) {
-        #expect(AMDGPUSource.isCardEntry(name) == isCard)
+        #expect(DRMCard.isCardEntry(name) == isCard)
     }
 
     /// Issue 17: MI325X and MI355X are named by their PCI ids, on the gpu_metrics revisions their kernels write

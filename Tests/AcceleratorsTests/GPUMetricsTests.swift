@@ -1,5 +1,7 @@
 import AcceleratorTestSupport
 import Accelerators
+import AccelMetricsTesting
+import Foundation
 import Testing
 
 #if canImport(Glibc)
@@ -558,7 +560,7 @@ import Musl
     // MARK: Garbage never crashes
 
     @Test func randomAndMangledBlobsNeverCrash() {
-        var rng = SplitMix64(seed: 0x6770_755F_6D65_7472)
+        var rng = SeededRandom(seed: 0x6770_755F_6D65_7472)
         let valid = Self.revisions.map { GPUMetricsEncoder.encode(Self.sample($0)) }
         var parsed = 0
         var failed = 0
@@ -607,10 +609,7 @@ import Musl
     }
 
     static func fixture(_ name: String) -> [UInt8]? {
-        // …/Tests/AcceleratorsTests/GPUMetricsTests.swift → …/Tests/Fixtures/gpu_metrics/<name>
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(2)
-        let path = parts.joined(separator: "/") + "/Fixtures/gpu_metrics/" + name
+        let path = PackagePaths.file("Tests/Fixtures/gpu_metrics/" + name).path
         guard let file = fopen(path, "rb") else { return nil }
         defer { fclose(file) }
         var result: [UInt8] = []
@@ -634,17 +633,4 @@ private func putU32(_ b: inout [UInt8], _ offset: Int, _ v: UInt32) {
 
 private func putU64(_ b: inout [UInt8], _ offset: Int, _ v: UInt64) {
     for i in 0..<8 { b[offset + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) }
-}
-
-/// Deterministic generator so a failing input can be reproduced from the seed.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,5 +1,6 @@
 import AcceleratorTestSupport
 @testable import Accelerators
+import AccelMetricsTesting
 import Logging
 import Testing
 #if canImport(Glibc)

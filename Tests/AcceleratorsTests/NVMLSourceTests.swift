@@ -1,4 +1,5 @@
 @testable import Accelerators
+import AccelMetricsTesting
 import Foundation
 import Logging
 import Testing
@@ -17,20 +18,10 @@ struct NVMLSourceTests {
         return url
     }()
 
-    static var library: String {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = runner.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("libFakeNVML.so").path
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return "libFakeNVML.so"
-    }
+    static var library: String { PackagePaths.product("libFakeNVML.so") }
 
     static func fixture(_ name: String) throws -> String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        return try String(contentsOf: root.appendingPathComponent("Fixtures/nvml/\(name).nvml"), encoding: .utf8)
+        try String(contentsOf: PackagePaths.file("Tests/Fixtures/nvml/\(name).nvml"), encoding: .utf8)
     }
 
     /// Writes `text` as the machine (a new file renamed over the old, so the fake sees a new mtime and size).

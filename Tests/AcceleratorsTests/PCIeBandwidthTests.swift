@@ -1,5 +1,6 @@
 @testable import Accelerators
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 
@@ -47,10 +48,9 @@ import Testing
         let reader = PCIeBandwidthReader(sysfs: FileRoot(root.path), interval: 0.05)
         reader.setCards(["card1", "card9"])
         var reading: PCIeBandwidthReader.Reading?
-        let deadline = Date().addingTimeInterval(5)
-        while reading == nil, Date() < deadline {
+        _ = eventually(timeout: 5, pollInterval: 0.02) {
             reading = reader.latest("card1", now: .now(), maxAge: 5)
-            Thread.sleep(forTimeInterval: 0.02)
+            return reading != nil
         }
         #expect(reading?.receivedBytesPerSecond == 25_600)
         #expect(reading?.sentBytesPerSecond == 12_800)

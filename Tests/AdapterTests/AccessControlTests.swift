@@ -1,4 +1,6 @@
-@testable import Adapter
+@testable import AdapterSources
+@testable import AdapterStore
+@testable import AggregatedAPI
 import HTTPServer
 import Logging
 import Synchronization

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import HTTPServer
 import Testing
@@ -6,17 +7,17 @@ import Testing
 /// its CA into the APIServices' caBundle; a second adapter serves the same certificate. The front proxy's settings
 /// come from the extension-apiserver-authentication ConfigMap (no requestheader flags). And the exporters are
 /// reached over HTTPS with basic auth (the exporter's --web.config.file).
-@Suite(.serialized) final class AdapterClusterBootstrapTests {
-    let pki: URL
-    let apiServer: BackgroundProcess
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterClusterBootstrapTests {
+    let pki: TemporaryDirectory
+    let apiServer: FakeAPIServer
     let apiPort: Int
     let kubeconfig: URL
 
     init() throws {
-        pki = try Harness.temporaryDirectory("accel-pki")
-        let (_, err, status) = try runProgram("/bin/bash", [Harness.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        pki = TemporaryDirectory(prefix: "accel-pki")
+        let (_, err, status) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         guard status == 0 else { throw HarnessError("test-pki.sh failed: \(err)") }
-        let proxyCA = try String(contentsOf: pki.appendingPathComponent("proxy-ca.pem"), encoding: .utf8)
+        let proxyCA = try String(contentsOf: pki.url("proxy-ca.pem"), encoding: .utf8)
         func apiService(_ name: String, _ group: String, _ version: String) -> [String: Any] {
             ["apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": ["name": name],
              "spec": ["group": group, "version": version, "service": ["name": "accel-metrics-adapter", "namespace": "accel-metrics"]]]
@@ -37,30 +38,13 @@ import Testing
             ],
             "allow": [["user": "hpa"]],
         ]
-        let seedFile = pki.appendingPathComponent("seed.json")
-        try JSONSerialization.data(withJSONObject: seed).write(to: seedFile)
-        apiServer = try BackgroundProcess("/usr/bin/python3", [Harness.packageRoot.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seedFile.path])
-        apiServer.killWith = SIGKILL
-        var found: Int?
-        for _ in 0..<200 where found == nil {
-            Thread.sleep(forTimeInterval: 0.05)
-            found = Int(apiServer.output.split(separator: "\n").first ?? "")
-        }
-        apiPort = try #require(found)
-        kubeconfig = pki.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: fake, cluster: {server: "http://127.0.0.1:\(apiPort)"}}]
-            users: [{name: adapter, user: {token: adapter-token}}]
-            contexts: [{name: test, context: {cluster: fake, user: adapter, namespace: accel-metrics}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
+        apiServer = try FakeAPIServer(seed: seed)
+        apiPort = apiServer.port
+        kubeconfig = try apiServer.kubeconfig(user: "adapter", token: "adapter-token", namespace: "accel-metrics")
     }
 
     deinit {
         apiServer.stop()
-        try? FileManager.default.removeItem(at: pki)
     }
 
     func api(_ path: String) throws -> [String: Any] {
@@ -68,13 +52,13 @@ import Testing
         return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
     }
 
-    func startAdapter(_ extra: [String]) throws -> (BackgroundProcess, Int) {
-        let port = try Harness.freePort()
-        let adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+    func startAdapter(_ extra: [String]) throws -> (ManagedProcess, Int) {
+        let port = try freePort()
+        let adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             ["--secure-port", "\(port)", "--bind-address", "127.0.0.1", "--kubeconfig", kubeconfig.path,
              "--metric-resolution", "250ms"] + extra)
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
         return (adapter, port)
     }
 
@@ -85,22 +69,22 @@ import Testing
                 "import crypt; print(crypt.crypt('pw', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))"])
             return out.trimmingCharacters(in: .whitespacesAndNewlines)
         }()
-        let web = pki.appendingPathComponent("web.yml")
+        let web = pki.url("web.yml")
         try "tls_server_config: {cert_file: server.pem, key_file: server.key}\nbasic_auth_users: {adapter: \(hash)}\n"
             .write(to: web, atomically: false, encoding: .utf8)
-        let password = pki.appendingPathComponent("password")
+        let password = pki.url("password")
         try "pw\n".write(to: password, atomically: false, encoding: .utf8)
-        let root = Harness.packageRoot.path
-        let exporter = try BackgroundProcess(
-            Harness.binary("accel-exporter"),
-            ["--web.listen-address", "127.0.0.1:0", "--web.config.file", web.path, "--nvml.library", Harness.binary("libFakeNVML.so"),
+        let root = PackagePaths.root.path
+        let exporter = try ManagedProcess(
+            PackagePaths.product("accel-exporter"),
+            ["--web.listen-address", "127.0.0.1:0", "--web.config.file", web.path, "--nvml.library", PackagePaths.product("libFakeNVML.so"),
              "--no-collector.amdgpu", "--no-collector.hwmon", "--kubernetes.node-name", "gpu-node-1"],
             environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
         defer { exporter.stop() }
-        let exporterAddress = "127.0.0.1:" + (try exporter.waitForLog(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
+        let exporterAddress = "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
 
         let exporterFlags = ["--exporters.targets", exporterAddress, "--exporters.scheme", "https",
-                             "--exporters.ca-file", pki.appendingPathComponent("ca.pem").path,
+                             "--exporters.ca-file", pki.url("ca.pem").path,
                              "--exporters.username", "adapter", "--exporters.password-file", password.path]
         let (first, port) = try startAdapter(exporterFlags)
         defer { first.stop() }
@@ -109,17 +93,15 @@ import Testing
         let data = secret["data"] as? [String: String] ?? [:]
         let ca = try #require(data["ca.crt"].flatMap { Data(base64Encoded: $0) })
         var bundles: [String?] = []
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        _ = eventually(timeout: 10, pollInterval: 0.1) {
             bundles = ["v1beta2", "v1beta1"].map { version in
                 (try? api("/apis/apiregistration.k8s.io/v1/apiservices/\(version).custom.metrics.k8s.io"))
                     .flatMap { ($0["spec"] as? [String: Any])?["caBundle"] as? String }
             }
-            if bundles.allSatisfy({ $0 == data["ca.crt"] }) { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            return bundles.allSatisfy { $0 == data["ca.crt"] }
         }
         #expect(bundles == [data["ca.crt"], data["ca.crt"]])
-        let caFile = pki.appendingPathComponent("served-ca.pem")
+        let caFile = pki.url("served-ca.pem")
         try ca.write(to: caFile)
 
         // The served certificate verifies against that CA for the Service's name; the front proxy (settings from
@@ -129,18 +111,16 @@ import Testing
             let (out, _, _) = try runProgram("/usr/bin/curl", [
                 "-s", "-m", "10", "-w", "\n%{http_code}", "--cacert", caFile.path,
                 "--resolve", "accel-metrics-adapter.accel-metrics.svc:\(port):127.0.0.1",
-                "--cert", pki.appendingPathComponent("proxy-client.pem").path, "--key", pki.appendingPathComponent("proxy-client.key").path,
+                "--cert", pki.url("proxy-client.pem").path, "--key", pki.url("proxy-client.key").path,
                 "-H", "X-Remote-User: hpa", "https://accel-metrics-adapter.accel-metrics.svc:\(port)\(path)",
             ])
             let lines = out.split(separator: "\n")
             return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
         }
         var answer = (0, "")
-        let valueDeadline = Date().addingTimeInterval(20)
-        while Date() < valueDeadline {
+        _ = try eventually(timeout: 20, pollInterval: 0.2) {
             answer = try ask(port)
-            if answer.0 == 200 { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            return answer.0 == 200
         }
         #expect(answer.0 == 200, "\(answer.1)\n\(first.log.suffix(1500))")
         #expect(answer.1.contains("\"gpu-node-1\""))
@@ -152,13 +132,11 @@ import Testing
         // Ready once the ConfigMap's front-proxy settings are in; then the proxy gets through.
         var ready = 0
         var status = 0
-        let readyDeadline = Date().addingTimeInterval(15)
-        while Date() < readyDeadline {
+        _ = try eventually(timeout: 15, pollInterval: 0.2) {
             let (out, _, _) = try runProgram("/usr/bin/curl", ["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(secondPort)/readyz"])
             ready = Int(out) ?? 0
             status = try ask(secondPort).0
-            if ready == 200 && status == 200 { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            return ready == 200 && status == 200
         }
         #expect(ready == 200)
         #expect(status == 200)

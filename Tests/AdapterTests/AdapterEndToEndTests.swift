@@ -1,32 +1,33 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import Testing
 
 /// The real adapter binary scraping a real accel-exporter (fake NVML), a fake exporter carrying pod series, a slow
 /// one and a dead port; read with kubectl, the real API client, and curl where status codes matter.
-@Suite(.serialized) final class AdapterEndToEndTests {
-    let exporter: BackgroundProcess
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterEndToEndTests {
+    let exporter: ManagedProcess
     let exporterAddress: String
     let pods: FakeExporter
     let slow: FakeExporter
     let deadAddress: String
-    let adapter: BackgroundProcess
+    let adapter: ManagedProcess
     let port: Int
     let sampleTime: Double
 
     static let node = MetricsAPITests.node
 
     init() throws {
-        let root = Harness.packageRoot.path
-        exporter = try BackgroundProcess(
-            Harness.binary("accel-exporter"),
+        let root = PackagePaths.root.path
+        exporter = try ManagedProcess(
+            PackagePaths.product("accel-exporter"),
             [
-                "--web.listen-address", "127.0.0.1:0", "--nvml.library", Harness.binary("libFakeNVML.so"),
+                "--web.listen-address", "127.0.0.1:0", "--nvml.library", PackagePaths.product("libFakeNVML.so"),
                 "--no-collector.amdgpu", "--no-collector.hwmon", "--kubernetes.node-name", "gpu-node-1",
                 "--collect.interval", "200ms",
             ],
             environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
-        exporterAddress = "127.0.0.1:" + (try exporter.waitForLog(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
+        exporterAddress = "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
         sampleTime = (Date().timeIntervalSince1970).rounded(.down)
         var node = Self.node
         node.sampleTime = sampleTime
@@ -34,16 +35,16 @@ import Testing
         var slowNode = FakeNode(name: "slow-node", devices: [.init(id: "GPU-S", utilization: 0.1, memoryUsed: 1, memoryTotal: 2, power: 1)])
         slowNode.sampleTime = sampleTime
         slow = try FakeExporter(slowNode, delaySeconds: 3)
-        deadAddress = "127.0.0.1:\(try Harness.freePort())"
-        port = try Harness.freePort()
-        adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        deadAddress = "127.0.0.1:\(try freePort())"
+        port = try freePort()
+        adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1",
                 "--exporters.targets", [exporterAddress, pods.address, slow.address, deadAddress].joined(separator: ","),
                 "--metric-resolution", "250ms", "--exporters.timeout", "500ms", "--metrics-max-age", "30s",
             ])
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
     }
 
     deinit {
@@ -54,7 +55,7 @@ import Testing
     // MARK: Clients
 
     func kubectl(_ path: String) throws -> (json: [String: Any]?, err: String, status: Int32) {
-        let kubectl = try #require(Harness.kubectl, "kubectl is preinstalled on these machines")
+        let kubectl = try #require(PackagePaths.executable("kubectl"), "kubectl is preinstalled on these machines")
         let (out, err, status) = try runProgram(kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", path])
         let json = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
         return (json, err, status)
@@ -72,14 +73,15 @@ import Testing
 
     /// Polls kubectl until the list has items (the first scrapes take a moment).
     func waitForItems(_ path: String, timeout: Double = 15) throws -> [[String: Any]] {
-        let deadline = Date().addingTimeInterval(timeout)
         var last = ""
-        while Date() < deadline {
+        var found: [[String: Any]] = []
+        let listed = try eventually(timeout: timeout, pollInterval: 0.1) {
             let (json, err, status) = try kubectl(path)
-            if status == 0, let items = json?["items"] as? [[String: Any]], !items.isEmpty { return items }
             last = err
-            Thread.sleep(forTimeInterval: 0.1)
+            found = status == 0 ? json?["items"] as? [[String: Any]] ?? [] : []
+            return !found.isEmpty
         }
+        if listed { return found }
         throw HarnessError("no items at \(path) within \(timeout) s: \(last)\nadapter log:\n\(adapter.log.suffix(2000))")
     }
 
@@ -246,9 +248,8 @@ import Testing
 
     @Test func slowAndDeadExportersAreCountedNotWaitedFor() throws {
         _ = try waitForItems("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization")
-        let deadline = Date().addingTimeInterval(15)
         var figures: [String: Double] = [:]
-        while Date() < deadline {
+        _ = try eventually(timeout: 15, pollInterval: 0.2) {
             let text = try curl("/metrics").body
             let families = try ExpositionParser.parse(text, format: .text)
             figures = [:]
@@ -258,13 +259,9 @@ import Testing
                     figures["\(family.name)\(sample.suffix){\(labels)}"] = sample.value
                 }
             }
-            if figures["accel_metrics_adapter_scrapes{result=timeout}", default: 0] > 0,
-                figures["accel_metrics_adapter_scrapes{result=connect_error}", default: 0] > 0,
-                figures["accel_metrics_adapter_targets{state=up}"] == 2
-            {
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.2)
+            return figures["accel_metrics_adapter_scrapes{result=timeout}", default: 0] > 0
+                && figures["accel_metrics_adapter_scrapes{result=connect_error}", default: 0] > 0
+                && figures["accel_metrics_adapter_targets{state=up}"] == 2
         }
         #expect(figures["accel_metrics_adapter_targets{state=up}"] == 2)
         #expect(figures["accel_metrics_adapter_targets{state=down}"] == 2)
@@ -286,13 +283,11 @@ import Testing
         node.sampleTime = sampleTime + 5
         node.shares[0].utilization = 0.10  // train-0 on GPU-A: avg(10, 50) = 30
         pods.publish(node)
-        let deadline = Date().addingTimeInterval(10)
         var value: String?
-        while Date() < deadline {
+        _ = try eventually(timeout: 10, pollInterval: 0.1) {
             let (json, _, _) = try kubectl("/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/train-0/gpu_utilization")
             value = (json?["items"] as? [[String: Any]])?.first?["value"] as? String
-            if value == "30" { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            return value == "30"
         }
         #expect(value == "30")
     }

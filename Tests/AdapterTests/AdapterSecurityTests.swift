@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import HTTPServer
 import Testing
@@ -5,20 +6,20 @@ import Testing
 /// The adapter as the aggregator meets it: HTTPS with the test PKI, the front proxy's certificate and headers,
 /// client certificates, bearer tokens, SubjectAccessReviews — against a fake API server that also serves the pods
 /// (labels) and the exporters' EndpointSlice. Requests go out with curl (kubectl cannot send X-Remote-*) and kubectl.
-@Suite(.serialized) final class AdapterSecurityTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class AdapterSecurityTests {
     static let hpaUser = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
 
-    let pki: URL
-    let apiServer: BackgroundProcess
+    let pki: TemporaryDirectory
+    let apiServer: FakeAPIServer
     let apiPort: Int
     let exporter: FakeExporter
-    let adapter: BackgroundProcess
+    let adapter: ManagedProcess
     let port: Int
     let sampleTime = Date().timeIntervalSince1970.rounded(.down)
 
     init() throws {
-        pki = try Harness.temporaryDirectory("accel-pki")
-        let (_, err, status) = try runProgram("/bin/bash", [Harness.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        pki = TemporaryDirectory(prefix: "accel-pki")
+        let (_, err, status) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         guard status == 0 else { throw HarnessError("test-pki.sh failed: \(err)") }
 
         var node = MetricsAPITests.node
@@ -43,46 +44,29 @@ import Testing
             "tokens": ["hpa-token": ["username": Self.hpaUser, "uid": "u-hpa", "groups": ["system:serviceaccounts"]]],
             "allow": [["user": Self.hpaUser, "verb": "get"], ["user": Self.hpaUser, "verb": "list"]],
         ]
-        let seedFile = pki.appendingPathComponent("seed.json")
-        try JSONSerialization.data(withJSONObject: seed).write(to: seedFile)
-        apiServer = try BackgroundProcess("/usr/bin/python3", [Harness.packageRoot.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seedFile.path])
-        apiServer.killWith = SIGKILL
-        var found: Int?
-        for _ in 0..<200 where found == nil {
-            Thread.sleep(forTimeInterval: 0.05)
-            found = Int(apiServer.output.split(separator: "\n").first ?? "")
-        }
-        apiPort = try #require(found)
-        let kubeconfig = pki.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: fake, cluster: {server: "http://127.0.0.1:\(apiPort)"}}]
-            users: [{name: adapter, user: {token: adapter-token}}]
-            contexts: [{name: test, context: {cluster: fake, user: adapter, namespace: accel-metrics}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
+        apiServer = try FakeAPIServer(seed: seed)
+        apiPort = apiServer.port
+        let kubeconfig = try apiServer.kubeconfig(user: "adapter", token: "adapter-token", namespace: "accel-metrics")
 
-        port = try Harness.freePort()
-        adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        port = try freePort()
+        adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "\(port)", "--bind-address", "127.0.0.1",
-                "--tls-cert-file", pki.appendingPathComponent("server.pem").path,
-                "--tls-private-key-file", pki.appendingPathComponent("server.key").path,
-                "--requestheader-client-ca-file", pki.appendingPathComponent("proxy-ca.pem").path,
+                "--tls-cert-file", pki.url("server.pem").path,
+                "--tls-private-key-file", pki.url("server.key").path,
+                "--requestheader-client-ca-file", pki.url("proxy-ca.pem").path,
                 "--requestheader-allowed-names", "front-proxy-client",
-                "--client-ca-file", pki.appendingPathComponent("client-ca.pem").path,
+                "--client-ca-file", pki.url("client-ca.pem").path,
                 "--kubeconfig", kubeconfig.path, "--exporters.service", "accel-metrics/accel-exporter",
                 "--metric-resolution", "250ms", "--metrics-max-age", "5m",
             ])
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
     }
 
     deinit {
         adapter.stop()
         apiServer.stop()
-        try? FileManager.default.removeItem(at: pki)
     }
 
     static let podsPath = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization?labelSelector=app%3Dinfer"
@@ -90,9 +74,9 @@ import Testing
     func curl(_ path: String, cert: String? = nil, headers: [String] = [], token: String? = nil) throws
         -> (status: Int, json: [String: Any]?)
     {
-        var arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", "--cacert", pki.appendingPathComponent("ca.pem").path]
+        var arguments = ["-s", "-m", "10", "-w", "\n%{http_code}", "--cacert", pki.url("ca.pem").path]
         if let cert {
-            arguments += ["--cert", pki.appendingPathComponent("\(cert).pem").path, "--key", pki.appendingPathComponent("\(cert).key").path]
+            arguments += ["--cert", pki.url("\(cert).pem").path, "--key", pki.url("\(cert).key").path]
         }
         for header in headers { arguments += ["-H", header] }
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
@@ -117,12 +101,10 @@ import Testing
 
     @Test func theFrontProxyPathEndToEnd() throws {
         // Values come once the EndpointSlice's exporter was scraped and the pod watch knows the labels.
-        let deadline = Date().addingTimeInterval(20)
         var answer: (status: Int, json: [String: Any]?) = (0, nil)
-        while Date() < deadline {
+        _ = try eventually(timeout: 20, pollInterval: 0.2) {
             answer = try curl(Self.podsPath, cert: "proxy-client", headers: proxyHeaders)
-            if answer.status == 200, let items = answer.json?["items"] as? [[String: Any]], items.count == 2 { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            return answer.status == 200 && (answer.json?["items"] as? [[String: Any]])?.count == 2
         }
         #expect(answer.status == 200, "\(adapter.log.suffix(1500))")
         let names = Set((answer.json?["items"] as? [[String: Any]] ?? []).compactMap { ($0["describedObject"] as? [String: Any])?["name"] as? String })
@@ -166,19 +148,17 @@ import Testing
     }
 
     @Test func bearerTokensAndKubectl() throws {
-        let deadline = Date().addingTimeInterval(20)
         var status = 0
-        while Date() < deadline {
+        _ = try eventually(timeout: 20, pollInterval: 0.2) {
             status = try curl(Self.podsPath, token: "hpa-token").status
-            if status == 200 { break }
-            Thread.sleep(forTimeInterval: 0.2)
+            return status == 200
         }
         #expect(status == 200)
         #expect(try curl(Self.podsPath, token: "wrong").status == 401)
         // kubectl over TLS, verifying the serving certificate, with the token.
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         let (out, err, code) = try runProgram(kubectl, [
-            "--server", "https://127.0.0.1:\(port)", "--certificate-authority", pki.appendingPathComponent("ca.pem").path,
+            "--server", "https://127.0.0.1:\(port)", "--certificate-authority", pki.url("ca.pem").path,
             "--token", "hpa-token", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/gpu_utilization",
         ])
         #expect(code == 0, "\(err)")

@@ -1,4 +1,7 @@
-@testable import Adapter
+import AccelMetricsTesting
+@testable import AdapterSources
+@testable import AdapterStore
+@testable import AggregatedAPI
 import Foundation
 import Testing
 
@@ -16,16 +19,16 @@ import Testing
         }
     }
 
-    @Test func aFlagNamingNoNameStopsTheAdapter() throws {
-        let pki = try Harness.temporaryDirectory("accel-names")
-        defer { try? FileManager.default.removeItem(at: pki) }
-        let (_, pkiErr, pkiStatus) = try runProgram("/bin/bash", [Harness.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aFlagNamingNoNameStopsTheAdapter() throws {
+        let pki = TemporaryDirectory(prefix: "accel-names")
+        defer { pki.remove() }
+        let (_, pkiErr, pkiStatus) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         try #require(pkiStatus == 0, "\(pkiErr)")
         let (_, err, status) = try runProgram(
-            Harness.binary("accel-metrics-adapter"),
-            ["--secure-port", "\(try Harness.freePort())", "--bind-address", "127.0.0.1", "--exporters.targets", "127.0.0.1:1",
-             "--tls-cert-file", pki.appendingPathComponent("server.pem").path, "--tls-private-key-file", pki.appendingPathComponent("server.key").path,
-             "--requestheader-client-ca-file", pki.appendingPathComponent("proxy-ca.pem").path, "--requestheader-allowed-names", " , ", "--authorization-mode", "AlwaysAllow"],
+            PackagePaths.product("accel-metrics-adapter"),
+            ["--secure-port", "\(try freePort())", "--bind-address", "127.0.0.1", "--exporters.targets", "127.0.0.1:1",
+             "--tls-cert-file", pki.url("server.pem").path, "--tls-private-key-file", pki.url("server.key").path,
+             "--requestheader-client-ca-file", pki.url("proxy-ca.pem").path, "--requestheader-allowed-names", " , ", "--authorization-mode", "AlwaysAllow"],
             timeout: 15)
         #expect(status != 0)
         #expect(err.contains("--requestheader-allowed-names"), "\(err)")

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
@@ -5,15 +6,15 @@ import Testing
 /// ahead (or behind) is served while it samples, with timestamps from the adapter's clock, and is no longer served
 /// once its data is older than the staleness bound by the adapter's clock, whatever it claims; one whose sampling
 /// stopped (the same sample time again and again) goes stale too.
-@Suite(.serialized) final class ClockSkewTests {
-    let directory: URL
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class ClockSkewTests {
+    let directory: TemporaryDirectory
 
-    init() throws { directory = try Harness.temporaryDirectory("accel-skew") }
-    deinit { try? FileManager.default.removeItem(at: directory) }
+    init() throws { directory = TemporaryDirectory(prefix: "accel-skew") }
+    deinit { directory.remove() }
 
     /// The node's `gpu_utilization` and its timestamp (Unix seconds), or nil when not served.
     func served(_ port: Int) throws -> (value: String, time: Double)? {
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         let (out, _, status) = try runProgram(
             kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/nodes/skewed/gpu_utilization"])
         guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
@@ -24,13 +25,11 @@ import Testing
 
     /// Polls `served` until `done`, calling `step` (the exporter's sampling, or nothing) before each look.
     func waitFor(_ port: Int, within seconds: Double, step: () -> Void = {}, _ done: ((value: String, time: Double)?) -> Bool) throws -> (value: String, time: Double)? {
-        let deadline = Date().addingTimeInterval(seconds)
-        step()
-        var last = try served(port)
-        while !done(last), Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.1)
+        var last: (value: String, time: Double)?
+        _ = try eventually(timeout: seconds, pollInterval: 0.1) {
             step()
             last = try served(port)
+            return done(last)
         }
         return last
     }
@@ -40,14 +39,14 @@ import Testing
         var node = FakeNode(name: "skewed", devices: [.init(id: "GPU-1", utilization: 0.5)])
         node.sampleTime = Date().timeIntervalSince1970 + skew
         let exporter = try FakeExporter(node)
-        let port = try Harness.freePort()
+        let port = try freePort()
         let maxAge = 3.0
-        let adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        let adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             ["--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
              "--metric-resolution", "100ms", "--metrics-max-age", "\(Int(maxAge))s"])
         defer { adapter.stop() }
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
 
         // The exporter keeps sampling (its sample time moves on): served, stamped by the adapter's clock.
         func sample() {

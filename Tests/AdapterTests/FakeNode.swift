@@ -1,4 +1,6 @@
-@testable import Adapter
+@testable import AdapterSources
+@testable import AdapterStore
+@testable import AggregatedAPI
 import Exposition
 
 /// A node as an exporter would describe it, written out as exporter-shaped exposition text. Tests state the raw

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
@@ -124,22 +125,22 @@ struct SimulatedDeployment {
     }
 }
 
-@Suite(.serialized) final class HPAReplicaTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class HPAReplicaTests {
     let exporter: FakeExporter
-    let adapter: BackgroundProcess
+    let adapter: ManagedProcess
     let port: Int
     let start = Date().timeIntervalSince1970.rounded(.down)
 
     init() throws {
         exporter = try FakeExporter(SimulatedDeployment().node(load: 0.3, sampleTime: start))
-        port = try Harness.freePort()
-        adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        port = try freePort()
+        adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--exporters.targets", exporter.address,
                 "--metric-resolution", "100ms", "--metrics-max-age", "10m",
             ])
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
     }
 
     deinit { adapter.stop() }
@@ -149,25 +150,25 @@ struct SimulatedDeployment {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let stamp = formatter.string(from: Date(timeIntervalSince1970: sampleTime))
-        let kubectl = try #require(Harness.kubectl)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
+        var served: [String: Int64]?
+        _ = try eventually(timeout: 10) {
             let (out, _, status) = try runProgram(
                 kubectl,
                 ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"])
-            if status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+            guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
                 let items = json["items"] as? [[String: Any]],
                 !items.isEmpty, items.allSatisfy({ $0["timestamp"] as? String == stamp })
-            {
-                var out: [String: Int64] = [:]
-                for item in items {
-                    let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
-                    out[name] = try Self.milli(item["value"] as? String ?? "")
-                }
-                return out
+            else { return false }
+            var values: [String: Int64] = [:]
+            for item in items {
+                let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
+                values[name] = try Self.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            served = values
+            return true
         }
+        if let served { return served }
         throw HarnessError("the adapter did not serve the sample of \(stamp)\n\(adapter.log.suffix(2000))")
     }
 

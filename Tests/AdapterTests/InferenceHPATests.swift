@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import ConfigYAML
 import Foundation
 import Testing
@@ -125,66 +126,48 @@ extension ConfigValue {
 /// simulated vLLM Deployment on the adapter's real answers (the adapter binary scraping an exporter stand-in, asked
 /// through `kubectl get --raw` as the HPA controller's metrics client would), one HPA sync (15 s of simulated time)
 /// per period.
-@Suite(.serialized) final class InferenceHPATests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class InferenceHPATests {
     static let syncSeconds = 15.0
     let exporter: FakeExporter
-    let apiServer: BackgroundProcess
-    let adapter: BackgroundProcess
+    let apiServer: FakeAPIServer
+    let adapter: ManagedProcess
     let port: Int
-    let directory: URL
+    let directory: TemporaryDirectory
     let start = Date().timeIntervalSince1970.rounded(.down)
 
     init() throws {
         exporter = try FakeExporter(FakeNode(name: "hpa-node", devices: []))
-        directory = try Harness.temporaryDirectory("accel-hpa")
+        directory = TemporaryDirectory(prefix: "accel-hpa")
         // The pods the Deployment may have, labelled as its template labels them: the External metric's selector
         // (app=vllm) matches series through their pods' labels, from the adapter's pod watch.
         let pods: [[String: Any]] = (0..<80).map { index in
             ["apiVersion": "v1", "kind": "Pod", "metadata": ["namespace": "hpa", "name": "llm-\(index)", "labels": ["app": "vllm"]],
              "spec": ["nodeName": "hpa-node"], "status": ["phase": "Running", "podIP": "10.0.0.9"]]
         }
-        let seed = directory.appendingPathComponent("seed.json")
-        try JSONSerialization.data(withJSONObject: ["objects": pods]).write(to: seed)
-        apiServer = try BackgroundProcess(
-            "/usr/bin/python3", [Harness.packageRoot.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seed.path])
-        apiServer.killWith = SIGKILL
-        var apiPort: Int?
-        for _ in 0..<200 where apiPort == nil {
-            Thread.sleep(forTimeInterval: 0.05)
-            apiPort = Int(apiServer.output.split(separator: "\n").first ?? "")
-        }
-        let kubeconfig = directory.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: fake, cluster: {server: "http://127.0.0.1:\(try #require(apiPort))"}}]
-            users: [{name: adapter, user: {token: adapter-token}}]
-            contexts: [{name: test, context: {cluster: fake, user: adapter, namespace: accel-metrics}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
-        port = try Harness.freePort()
-        adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        apiServer = try FakeAPIServer(seed: ["objects": pods])
+        let kubeconfig = try apiServer.kubeconfig(user: "adapter", token: "adapter-token", namespace: "accel-metrics")
+        port = try freePort()
+        adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(port)", "--bind-address", "127.0.0.1", "--kubeconfig", kubeconfig.path,
                 "--exporters.targets", exporter.address, "--metric-resolution", "100ms", "--metrics-max-age", "1h",
             ])
-        try adapter.waitForLog("accel-metrics-adapter started")
+        try adapter.waitFor("accel-metrics-adapter started")
     }
 
     deinit {
         adapter.stop()
         apiServer.stop()
-        try? FileManager.default.removeItem(at: directory)
     }
 
     static func manifest(_ name: String) throws -> (text: String, value: ConfigValue) {
-        let text = try String(contentsOf: Harness.packageRoot.appendingPathComponent("deploy/examples/\(name)"), encoding: .utf8)
+        let text = try String(contentsOf: PackagePaths.file("deploy/examples/\(name)"), encoding: .utf8)
         return (text, try YAMLDocument.parse(Array(text.utf8)))
     }
 
     func get(_ path: String) throws -> [String: Any]? {
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         let (out, _, status) = try runProgram(kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", path])
         guard status == 0 else { return nil }
         return try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
@@ -198,20 +181,20 @@ extension ConfigValue {
 
     /// `pods/*/<metric>` in milli units once the adapter serves the sample taken at `sampleTime`.
     func podsMetric(_ metric: String, sampleTime: Double) throws -> [String: Int64] {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let json = try get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"),
+        var served: [String: Int64]?
+        _ = try eventually(timeout: 10) {
+            guard let json = try get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/hpa/pods/%2A/\(metric)"),
                 let items = json["items"] as? [[String: Any]], !items.isEmpty,
                 items.allSatisfy({ $0["timestamp"] as? String == Self.stamp(sampleTime) })
-            {
-                var out: [String: Int64] = [:]
-                for item in items {
-                    out[(item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
-                }
-                return out
+            else { return false }
+            var values: [String: Int64] = [:]
+            for item in items {
+                values[(item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            served = values
+            return true
         }
+        if let served { return served }
         throw HarnessError("the adapter did not serve the sample of \(Self.stamp(sampleTime))\n\(adapter.log.suffix(2000))")
     }
 

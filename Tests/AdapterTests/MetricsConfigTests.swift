@@ -1,5 +1,7 @@
 import ConfigYAML
-@testable import Adapter
+@testable import AdapterSources
+@testable import AdapterStore
+@testable import AggregatedAPI
 import CustomMetricsAPI
 import Foundation
 import Testing

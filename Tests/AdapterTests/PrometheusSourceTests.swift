@@ -1,34 +1,35 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// `--source=prometheus` against a real Prometheus (Debian `prometheus`) that scrapes the same exporters a
 /// direct-source adapter scrapes: both adapters must give the same answers.
-@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")))
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")), .tags(.endToEnd), .endToEndEnabled)
 final class PrometheusSourceTests {
-    let exporter: BackgroundProcess
+    let exporter: ManagedProcess
     let pods: FakeExporter
-    let prometheus: BackgroundProcess
-    let direct: BackgroundProcess
-    let viaPrometheus: BackgroundProcess
+    let prometheus: ManagedProcess
+    let direct: ManagedProcess
+    let viaPrometheus: ManagedProcess
     let directPort: Int
     let prometheusAdapterPort: Int
     let sampleTime = Date().timeIntervalSince1970.rounded(.down)
 
     init() throws {
-        let root = Harness.packageRoot.path
-        exporter = try BackgroundProcess(
-            Harness.binary("accel-exporter"),
+        let root = PackagePaths.root.path
+        exporter = try ManagedProcess(
+            PackagePaths.product("accel-exporter"),
             [
-                "--web.listen-address", "127.0.0.1:0", "--nvml.library", Harness.binary("libFakeNVML.so"),
+                "--web.listen-address", "127.0.0.1:0", "--nvml.library", PackagePaths.product("libFakeNVML.so"),
                 "--no-collector.amdgpu", "--no-collector.hwmon", "--kubernetes.node-name", "gpu-node-1",
             ],
             environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
-        let exporterAddress = "127.0.0.1:" + (try exporter.waitForLog(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
+        let exporterAddress = "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
         var node = MetricsAPITests.node
         node.sampleTime = sampleTime
         pods = try FakeExporter(node)
 
-        let promPort = try Harness.freePort()
+        let promPort = try freePort()
         let config = prometheusDirectory.appendingPathComponent("prometheus.yml")
         try """
         global:
@@ -39,31 +40,31 @@ final class PrometheusSourceTests {
             static_configs:
               - targets: ['\(exporterAddress)', '\(pods.address)']
         """.write(to: config, atomically: false, encoding: .utf8)
-        prometheus = try BackgroundProcess(
+        prometheus = try ManagedProcess(
             "/usr/bin/prometheus",
             [
                 "--config.file=\(config.path)", "--storage.tsdb.path=\(prometheusDirectory.path)/data",
                 "--web.listen-address=127.0.0.1:\(promPort)", "--log.level=info",
             ])
-        try prometheus.waitForLog("Server is ready to receive web requests", timeout: 60)
+        try prometheus.waitFor("Server is ready to receive web requests", timeout: 60)
 
-        directPort = try Harness.freePort()
-        direct = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        directPort = try freePort()
+        direct = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(directPort)", "--bind-address", "127.0.0.1",
                 "--exporters.targets", "\(exporterAddress),\(pods.address)", "--metric-resolution", "250ms",
             ])
-        try direct.waitForLog("accel-metrics-adapter started")
-        prometheusAdapterPort = try Harness.freePort()
-        viaPrometheus = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        try direct.waitFor("accel-metrics-adapter started")
+        prometheusAdapterPort = try freePort()
+        viaPrometheus = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(prometheusAdapterPort)", "--bind-address", "127.0.0.1", "--source", "prometheus",
                 "--prometheus.url", "http://127.0.0.1:\(promPort)", "--prometheus.series-selector",
                 #"job="accel-exporter""#, "--metric-resolution", "250ms",
             ])
-        try viaPrometheus.waitForLog("accel-metrics-adapter started")
+        try viaPrometheus.waitFor("accel-metrics-adapter started")
     }
 
     let prometheusDirectory: URL = {
@@ -81,7 +82,7 @@ final class PrometheusSourceTests {
     }
 
     func items(port: Int, _ path: String) throws -> [[String: Any]] {
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         let (out, _, status) = try runProgram(kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", path])
         guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
             return []
@@ -112,14 +113,12 @@ final class PrometheusSourceTests {
             ("/apis/custom.metrics.k8s.io/v1beta2/nodes/gpu-node-1/gpu_memory_used_bytes", false),
         ]
         for (path, withTime) in paths {
-            let deadline = Date().addingTimeInterval(30)
             var fromExporters: [String: String] = [:]
             var fromPrometheus: [String: String] = [:]
-            while Date() < deadline {
+            _ = try eventually(timeout: 30, pollInterval: 0.25) {
                 fromExporters = summary(try items(port: directPort, path), withTime: withTime)
                 fromPrometheus = summary(try items(port: prometheusAdapterPort, path), withTime: withTime)
-                if !fromExporters.isEmpty && fromExporters == fromPrometheus { break }
-                Thread.sleep(forTimeInterval: 0.25)
+                return !fromExporters.isEmpty && fromExporters == fromPrometheus
             }
             #expect(!fromExporters.isEmpty, "\(path)")
             #expect(fromExporters == fromPrometheus, "\(path)")

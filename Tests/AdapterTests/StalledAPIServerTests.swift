@@ -1,76 +1,50 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// Issue 15, case 5: an API server that accepts connections and never answers. Requests carrying bearer tokens need
 /// a TokenReview from it; they must fail (503) within a deadline and never hold every HTTP worker, so `/livez`
 /// keeps answering and the kubelet never restarts a healthy adapter.
-@Suite(.serialized) final class StalledAPIServerTests {
-    let pki: URL
-    let listener: Int32
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) final class StalledAPIServerTests {
+    let pki: TemporaryDirectory
+    let listener: LoopbackListener
     let apiPort: Int
 
     init() throws {
-        pki = try Harness.temporaryDirectory("accel-stall")
-        let (_, err, status) = try runProgram("/bin/bash", [Harness.packageRoot.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
+        pki = TemporaryDirectory(prefix: "accel-stall")
+        let (_, err, status) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         guard status == 0 else { throw HarnessError("test-pki.sh failed: \(err)") }
         // The stalled API server: the kernel accepts connections into the backlog; nobody ever reads or answers.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        listener = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 256) == 0 else { throw HarnessError("cannot listen") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        apiPort = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit {
-        close(listener)
-        try? FileManager.default.removeItem(at: pki)
+        listener = try LoopbackListener(backlog: 256)
+        apiPort = listener.port
     }
 
     @Test func tokenReviewsAgainstAStalledAPIServerNeverTakeTheAdapterDown() throws {
         let exporter = try FakeExporter(MetricsAPITests.node)
-        let kubeconfig = pki.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: stalled, cluster: {server: "http://127.0.0.1:\(apiPort)"}}]
-            users: [{name: adapter, user: {token: adapter-token}}]
-            contexts: [{name: test, context: {cluster: stalled, user: adapter, namespace: accel-metrics}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
-        let port = try Harness.freePort()
-        let adapter = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        let kubeconfig = try writeKubeconfig(
+            in: pki, server: "http://127.0.0.1:\(apiPort)", user: "adapter", token: "adapter-token", namespace: "accel-metrics")
+        let port = try freePort()
+        let adapter = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "\(port)", "--bind-address", "127.0.0.1",
-                "--tls-cert-file", pki.appendingPathComponent("server.pem").path,
-                "--tls-private-key-file", pki.appendingPathComponent("server.key").path,
-                "--requestheader-client-ca-file", pki.appendingPathComponent("proxy-ca.pem").path,
+                "--tls-cert-file", pki.url("server.pem").path,
+                "--tls-private-key-file", pki.url("server.key").path,
+                "--requestheader-client-ca-file", pki.url("proxy-ca.pem").path,
                 "--requestheader-allowed-names", "front-proxy-client",
                 "--kubeconfig", kubeconfig.path, "--exporters.targets", exporter.address, "--metric-resolution", "250ms",
             ])
         defer { adapter.stop() }
-        try adapter.waitForLog("accel-metrics-adapter started", timeout: 30)
+        try adapter.waitFor("accel-metrics-adapter started", timeout: 30)
 
-        func curl(_ path: String, token: String?, seconds: Int) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            var arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "\(seconds)", "--cacert", pki.appendingPathComponent("ca.pem").path]
+        func curl(_ path: String, token: String?, seconds: Int) throws -> ManagedProcess {
+            var arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "\(seconds)", "--cacert", pki.url("ca.pem").path]
             if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
-            process.arguments = arguments + ["https://127.0.0.1:\(port)\(path)"]
-            process.standardOutput = Pipe()
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
+            return try ManagedProcess("/usr/bin/curl", arguments + ["https://127.0.0.1:\(port)\(path)"], stderr: .discard)
         }
-        func code(_ process: Process) -> String {
+        func code(_ process: ManagedProcess) -> String {
             process.waitUntilExit()
-            let data = (process.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
-            return String(decoding: data, as: UTF8.self)
+            return process.output
         }
 
         // 32 requests, each with its own token (no cache hit), all needing a TokenReview.

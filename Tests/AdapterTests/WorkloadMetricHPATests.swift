@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import ConfigYAML
 import Foundation
 import Testing
@@ -7,20 +8,20 @@ import Testing
 /// sources. The pods are HTTP servers on loopback; the real exporter scrapes them and re-exports the named family
 /// (direct source), and a real Prometheus scrapes them itself (Prometheus source). The gauge goes above the target
 /// and below it, and the replica counts are the HPA controller's arithmetic on each adapter's answers.
-@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")))
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus")), .tags(.endToEnd), .endToEndEnabled)
 final class WorkloadMetricHPATests {
     static let metric = "app_test_queue_depth"
     let pods: [FakeExporter]
-    let exporter: BackgroundProcess
-    let prometheus: BackgroundProcess
-    let direct: BackgroundProcess
-    let viaPrometheus: BackgroundProcess
+    let exporter: ManagedProcess
+    let prometheus: ManagedProcess
+    let direct: ManagedProcess
+    let viaPrometheus: ManagedProcess
     let directPort: Int
     let prometheusAdapterPort: Int
-    let directory: URL
+    let directory: TemporaryDirectory
 
     init() throws {
-        directory = try Harness.temporaryDirectory("accel-workload-hpa")
+        directory = TemporaryDirectory(prefix: "accel-workload-hpa")
         pods = try (0..<4).map { _ in try FakeExporter(FakeNode(name: "w", devices: [])) }
         for pod in pods { pod.publish(text: "") }
         // Pod w-0 also names an exporter family (refused: it may not pose as a device) and one it does not serve.
@@ -28,48 +29,48 @@ final class WorkloadMetricHPATests {
             let names = index == 0 ? "\(Self.metric)|accelerator_utilization_ratio|app_missing" : Self.metric
             return "ml/w-\(index)=http://\(pod.address)/metrics;metrics=\(names);inference=false"
         }.joined(separator: ",")
-        exporter = try BackgroundProcess(
-            Harness.binary("accel-exporter"),
+        exporter = try ManagedProcess(
+            PackagePaths.product("accel-exporter"),
             [
                 "--web.listen-address", "127.0.0.1:0", "--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia",
                 "--collect.interval", "200ms", "--inference.targets", targets,
             ])
-        let exporterAddress = "127.0.0.1:" + (try exporter.waitForLog(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
+        let exporterAddress = "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
 
-        let config = directory.appendingPathComponent("metrics.yaml")
+        let config = directory.url("metrics.yaml")
         try "metrics:\n  - {name: \(Self.metric), series: \(Self.metric), aggregation: avg, resources: [pods]}\n"
             .write(to: config, atomically: false, encoding: .utf8)
 
-        let promPort = try Harness.freePort()
-        let promConfig = directory.appendingPathComponent("prometheus.yml")
+        let promPort = try freePort()
+        let promConfig = directory.url("prometheus.yml")
         // As Kubernetes service discovery would label the pods' targets.
         let jobs = pods.enumerated().map { index, pod in
             "      - targets: ['\(pod.address)']\n        labels: {namespace: ml, pod: w-\(index)}"
         }.joined(separator: "\n")
         try "global:\n  scrape_interval: 300ms\nscrape_configs:\n  - job_name: workload\n    static_configs:\n\(jobs)\n"
             .write(to: promConfig, atomically: false, encoding: .utf8)
-        prometheus = try BackgroundProcess(
+        prometheus = try ManagedProcess(
             "/usr/bin/prometheus",
             ["--config.file=\(promConfig.path)", "--storage.tsdb.path=\(directory.path)/data", "--web.listen-address=127.0.0.1:\(promPort)"])
-        try prometheus.waitForLog("Server is ready to receive web requests", timeout: 60)
+        try prometheus.waitFor("Server is ready to receive web requests", timeout: 60)
 
-        directPort = try Harness.freePort()
-        direct = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        directPort = try freePort()
+        direct = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(directPort)", "--bind-address", "127.0.0.1",
                 "--exporters.targets", exporterAddress, "--metric-resolution", "250ms", "--metrics-config", config.path,
             ])
-        try direct.waitForLog("accel-metrics-adapter started")
-        prometheusAdapterPort = try Harness.freePort()
-        viaPrometheus = try BackgroundProcess(
-            Harness.binary("accel-metrics-adapter"),
+        try direct.waitFor("accel-metrics-adapter started")
+        prometheusAdapterPort = try freePort()
+        viaPrometheus = try ManagedProcess(
+            PackagePaths.product("accel-metrics-adapter"),
             [
                 "--secure-port", "0", "--insecure-port", "\(prometheusAdapterPort)", "--bind-address", "127.0.0.1",
                 "--source", "prometheus", "--prometheus.url", "http://127.0.0.1:\(promPort)", "--metric-resolution", "250ms",
                 "--metrics-config", config.path,
             ])
-        try viaPrometheus.waitForLog("accel-metrics-adapter started")
+        try viaPrometheus.waitFor("accel-metrics-adapter started")
     }
 
     deinit {
@@ -77,38 +78,34 @@ final class WorkloadMetricHPATests {
         direct.stop()
         prometheus.stop()
         exporter.stop()
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// `pods/*/app_test_queue_depth` in milli units, once the adapter serves exactly `expected`.
     func served(port: Int, expected: [String: Int64]) throws -> [String: Int64] {
-        let kubectl = try #require(Harness.kubectl)
+        let kubectl = try #require(PackagePaths.executable("kubectl"))
         var last: [String: Int64] = [:]
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
+        _ = try eventually(timeout: 15, pollInterval: 0.1) {
             let (out, _, status) = try runProgram(
                 kubectl, ["--server", "http://127.0.0.1:\(port)", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ml/pods/%2A/\(Self.metric)"])
-            if status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] {
-                last = [:]
-                for item in json["items"] as? [[String: Any]] ?? [] {
-                    let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
-                    last[name] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
-                }
-                if last == expected { return last }
+            guard status == 0, let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else { return false }
+            last = [:]
+            for item in json["items"] as? [[String: Any]] ?? [] {
+                let name = (item["describedObject"] as? [String: Any])?["name"] as? String ?? "?"
+                last[name] = try HPAReplicaTests.milli(item["value"] as? String ?? "")
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            return last == expected
         }
         return last
     }
 
     @Test("the example HPA scales on a pod-emitted gauge, from the exporters and from Prometheus")
     func scalesOnAPodEmittedGauge() throws {
-        let text = try String(contentsOf: Harness.packageRoot.appendingPathComponent("deploy/examples/hpa-gpu-test-workload.yaml"), encoding: .utf8)
+        let text = try String(contentsOf: PackagePaths.file("deploy/examples/hpa-gpu-test-workload.yaml"), encoding: .utf8)
         let manifest = try YAMLDocument.parse(Array(text.utf8))
         let pods = try manifest.at("spec").at("metrics").items[0].at("pods")
         #expect(try pods.at("metric").string("name") == Self.metric)
         let targetMilli = Int64(try pods.at("target").number("averageValue") * 1000)
-        let deployment = try String(contentsOf: Harness.packageRoot.appendingPathComponent("deploy/examples/gpu-test-workload.yaml"), encoding: .utf8)
+        let deployment = try String(contentsOf: PackagePaths.file("deploy/examples/gpu-test-workload.yaml"), encoding: .utf8)
         #expect(deployment.contains("accelmetrics.io/metrics: \"\(Self.metric)\""))
 
         for port in [directPort, prometheusAdapterPort] {
@@ -152,6 +149,6 @@ final class WorkloadMetricHPATests {
     }
 
     func exporterAddress() throws -> String {
-        "127.0.0.1:" + (try exporter.waitForLog(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
+        "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
     }
 }

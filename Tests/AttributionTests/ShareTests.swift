@@ -1,6 +1,8 @@
 import Accelerators
+import AccelMetricsTesting
 @testable import Attribution
 import Exposition
+import Foundation
 import MetricSchema
 import Testing
 
@@ -205,10 +207,10 @@ import Testing
     }
 }
 
-@Suite struct AttributionLintTests {
+@Suite(.tags(.endToEnd), .endToEndEnabled) struct AttributionLintTests {
     /// House style: every exposition passes `promtool check metrics` without a lint.
     @Test func promtoolAcceptsTheAttributionFamilies() throws {
-        try #require(TemporaryProcfs.shell("test -x /usr/bin/promtool").0 == 0, "promtool missing: apt-get install prometheus")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool"), "promtool missing: apt-get install prometheus")
         let table = AllocationMapper.map(PodResourcesList(pods: [
             TestNode.pod("ml", "train-0", [ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: [TestNode.gpu0, TestNode.gpu1])])]),
             TestNode.pod("ml", "infer-0", [ContainerResources(name: "server", dynamicResources: [
@@ -226,7 +228,7 @@ import Testing
         ExpositionEncoder.encode(families, format: .text, into: &text)
         let dir = TemporaryProcfs()
         dir.write("metrics.prom", String(decoding: text, as: UTF8.self))
-        let (status, output) = TemporaryProcfs.shell("/usr/bin/promtool check metrics < '\(dir.path)/metrics.prom'")
+        let (output, _, status) = try runProgram("/usr/bin/promtool", ["check", "metrics"], stdin: Data(contentsOf: dir.directory.url("metrics.prom")), mergingOutput: true)
         #expect(status == 0, "\(output)")
         #expect(output.isEmpty, "\(output)")
         let allocated = families.first { $0.name == "accelerator_allocated" }?.samples.count
@@ -238,7 +240,7 @@ import Testing
         var selfText: [UInt8] = []
         ExpositionEncoder.encode(self_, format: .text, into: &selfText)
         dir.write("self.prom", String(decoding: selfText, as: UTF8.self))
-        let (selfStatus, selfOutput) = TemporaryProcfs.shell("/usr/bin/promtool check metrics < '\(dir.path)/self.prom'")
+        let (selfOutput, _, selfStatus) = try runProgram("/usr/bin/promtool", ["check", "metrics"], stdin: Data(contentsOf: dir.directory.url("self.prom")), mergingOutput: true)
         #expect(selfStatus == 0, "\(selfOutput)")
         #expect(selfOutput.isEmpty, "\(selfOutput)")
         let rendered = String(decoding: selfText, as: UTF8.self)

@@ -1,58 +1,26 @@
 import Accelerators
+import AccelMetricsTesting
 @testable import Attribution
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// The checked-in procfs fixture (Tests/Fixtures/procfs/node; its README says what each PID stands for).
 func fixtureProcfs() -> FileRoot {
-    // …/Tests/AttributionTests/Support.swift → …/Tests/Fixtures/procfs/node
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return FileRoot(parts.joined(separator: "/") + "/Fixtures/procfs/node")
+    FileRoot(PackagePaths.file("Tests/Fixtures/procfs/node").path)
 }
 
-/// A writable procfs tree under /tmp, removed when the test is done.
+/// A writable procfs tree in the temporary folder, removed when the test is done.
 final class TemporaryProcfs {
-    let path: String
+    let directory = TemporaryDirectory(prefix: "accel-procfs")
 
-    init() {
-        var template = Array("/tmp/accel-procfs-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    deinit { _ = system("rm -rf '\(path)'") }
-
+    var path: String { directory.path }
     var root: FileRoot { FileRoot(path) }
 
     func write(_ relative: String, _ text: String) {
-        let full = path + "/" + relative
-        _ = system("mkdir -p '\(String(full[..<full.lastIndex(of: "/")!]))'")
-        guard let f = fopen(full, "w") else { preconditionFailure("cannot write \(full)") }
-        _ = text.withCString { fputs($0, f) }
-        fclose(f)
+        do { try directory.write(relative, text) } catch { preconditionFailure("cannot write \(relative): \(error)") }
     }
 
     func link(_ relative: String, to target: String) {
-        let full = path + "/" + relative
-        _ = system("mkdir -p '\(String(full[..<full.lastIndex(of: "/")!]))'")
-        precondition(symlink(target, full) == 0, "symlink \(full) failed")
-    }
-
-    /// Runs a shell command line; returns its exit status and combined output.
-    static func shell(_ command: String) -> (Int32, String) {
-        guard let pipe = popen(command + " 2>&1", "r") else { return (-1, "") }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, pipe) }
-            if n == 0 { break }
-            output += buffer[0..<n]
-        }
-        let status = pclose(pipe)
-        return ((status >> 8) & 0xff, String(decoding: output, as: UTF8.self))
+        do { try directory.link(relative, to: target) } catch { preconditionFailure("\(error)") }
     }
 
     /// A `/proc/PID/stat` line whose field 22 is `start` and whose comm holds spaces and a `)`.

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import CustomMetricsAPI
 import Testing
 

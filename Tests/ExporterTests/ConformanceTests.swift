@@ -1,4 +1,6 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
+import FakeRPCServers
 import Foundation
 import Testing
 
@@ -105,7 +107,7 @@ struct ConformanceTests {
         .init(node: "tpu-v5e-8", temperature: false, power: false, interconnect: false),
     ]
 
-    @Test("the suite's rules hold", arguments: nodes)
+    @Test("the suite's rules hold", .tags(.endToEnd), .endToEndEnabled, arguments: nodes)
     func suiteRulesHold(expectation: Expectation) async throws {
         let text = try await Self.metrics(expectation.node)
         let verdict = ConformanceRules.judge(text)

@@ -1,9 +1,10 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// The real binary under umockdev against the checked-in fixture nodes: golden output, linters, faults.
-@Suite("accel-exporter end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("accel-exporter end to end (umockdev)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct EndToEndTests {
     static let promtool = "/usr/bin/promtool"
 
@@ -19,12 +20,7 @@ struct EndToEndTests {
         #expect(response.status == 200)
         #expect(response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
         let devices = deviceFamilies(response.text)
-        let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/\(node).prom")
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try devices.write(to: golden, atomically: false, encoding: .utf8)
-        }
-        let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(devices == expected, "golden mismatch for \(node); re-record with UPDATE_GOLDEN=1 after checking the diff")
+        try expectMatchesGolden(devices, "Tests/Fixtures/golden/\(node).prom", what: "golden mismatch for \(node)")
         #expect(response.text.contains("accel_exporter_collector_success{collector=\"amdgpu\"} 1"))
         #expect(response.text.contains("accel_exporter_collector_success{collector=\"hwmon\"} 1"))
     }
@@ -35,7 +31,7 @@ struct EndToEndTests {
         let exporter = try ExporterProcess(tree: FixtureNodes.tree(named: node)!, arguments: ["--collector.hwmon.all"])
         defer { exporter.stop() }
         let body = try exporter.get("/metrics").body
-        let (out, err, status) = try run(Self.promtool, ["check", "metrics"], stdin: body)
+        let (out, err, status) = try runProgramCapturingBytes(Self.promtool, ["check", "metrics"], stdin: body)
         #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)")
     }
 
@@ -47,8 +43,8 @@ struct EndToEndTests {
         let response = try exporter.get("/metrics", headers: ["Accept": prometheusAccept])
         #expect(response.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
         #expect(response.text.hasSuffix("# EOF\n"))
-        let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/check-openmetrics.py").path
-        let (out, err, status) = try run("/usr/bin/env", ["python3", script], stdin: response.body)
+        let script = PackagePaths.file("scripts/check-openmetrics.py").path
+        let (out, err, status) = try runProgramCapturingBytes("/usr/bin/env", ["python3", script], stdin: response.body)
         #expect(status == 0, "OpenMetrics parser: \(err)")
         #expect(String(decoding: out, as: UTF8.self).contains("families"))
         // Same device values in both formats.
@@ -113,7 +109,7 @@ struct EndToEndTests {
         #expect(zipped.headers["content-encoding"] == "gzip")
         #expect(plain.headers["content-encoding"] == nil)
         #expect(zipped.body.count < plain.body.count / 3)
-        let (unzipped, _, status) = try run("/bin/gzip", ["-dc"], stdin: zipped.body)
+        let (unzipped, _, status) = try runProgramCapturingBytes("/bin/gzip", ["-dc"], stdin: zipped.body)
         #expect(status == 0)
         #expect(deviceFamilies(String(decoding: unzipped, as: UTF8.self)) == deviceFamilies(plain.text))
     }
@@ -155,7 +151,7 @@ struct EndToEndTests {
         let config = exporter.workdir.appendingPathComponent("curl.cfg")
         try String(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"\nwrite-out = \"%{http_code}\\n\"\n", count: 2000)
             .write(to: config, atomically: false, encoding: .utf8)
-        let (out, err, status) = try run("/usr/bin/curl", ["-s", "-m", "60", "--parallel", "--parallel-max", "100", "-K", config.path])
+        let (out, err, status) = try runProgramCapturingBytes("/usr/bin/curl", ["-s", "-m", "60", "--parallel", "--parallel-max", "100", "-K", config.path])
         #expect(status == 0, "\(err)")
         let codes = String(decoding: out, as: UTF8.self).split(separator: "\n")
         #expect(codes.count == 2000)

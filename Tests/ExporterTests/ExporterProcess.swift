@@ -1,33 +1,15 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// The real accel-exporter binary running under `umockdev-run` on a fixture tree, as in production but with a
 /// fake /sys. The testbed directory is exposed so tests can change, corrupt or delete files while it runs.
 final class ExporterProcess {
-    let process = Process()
+    let managed: ManagedProcess
     let port: Int
     let testbed: String
     let exporterPID: Int32
-    let workdir: URL
-    let logFile: URL
-
-    static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    /// The products sit next to the test bundle (`.build/<config>/`).
-    static func binary(_ name: String) -> String {
-        if let env = ProcessInfo.processInfo.environment["ACCEL_BIN_DIR"] { return env + "/" + name }
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = runner.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return packageRoot.appendingPathComponent(".build/debug/\(name)").path
-    }
 
     static let umockdevAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/umockdev-run")
 
@@ -36,15 +18,13 @@ final class ExporterProcess {
     /// `preloadFirst`: a library preloaded into the exporter ahead of umockdev's (a fake driver at the syscall
     /// boundary, which must see the calls before umockdev routes them).
     init(tree: FixtureTree?, arguments: [String] = [], environment: [String: String] = [:], preloadFirst: String? = nil) throws {
-        workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
-        let description = workdir.appendingPathComponent("node.umockdev")
-        if let tree { try tree.umockdevDescription().write(to: description, atomically: false, encoding: .utf8) }
-        logFile = workdir.appendingPathComponent("exporter.log")
-        let testbedFile = workdir.appendingPathComponent("testbed")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let setupDirectory = TemporaryDirectory(prefix: "accel-e2e")
+        self.setupDirectory = setupDirectory
+        let description = setupDirectory.url("node.umockdev")
+        if let tree { try setupDirectory.write("node.umockdev", tree.umockdevDescription()) }
+        let testbedFile = setupDirectory.url("testbed")
 
-        let exporter = Self.binary("accel-exporter")
+        let exporter = PackagePaths.product("accel-exporter")
         let args = (["--web.listen-address", "127.0.0.1:0", "--kubernetes.node-name", "test-node", "--log.level", "debug"] + arguments)
             .map { "'\($0)'" }.joined(separator: " ")
         let preload = preloadFirst.map { "LD_PRELOAD='\($0)'${LD_PRELOAD:+:$LD_PRELOAD} " } ?? ""
@@ -57,58 +37,46 @@ final class ExporterProcess {
         }
         let script = "\(setup)echo \"$$ ${UMOCKDEV_DIR:-none}\" > '\(testbedFile.path)'; \(preload)exec '\(exporter)' \(args)"
         if tree != nil {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/umockdev-run")
-            process.arguments = ["-d", description.path, "--", "/bin/sh", "-c", script]
+            managed = try ManagedProcess(
+                "/usr/bin/umockdev-run", ["-d", description.path, "--", "/bin/sh", "-c", script], environment: environment,
+                stdout: .discard, directoryPrefix: "accel-e2e")
         } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script]
+            managed = try ManagedProcess("/bin/sh", ["-c", script], environment: environment, stdout: .discard, directoryPrefix: "accel-e2e")
         }
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        process.standardError = try FileHandle(forWritingTo: logFile)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
 
         // The exporter logs its bound port once it serves; wait for that (bounded).
-        var found: Int?
-        for _ in 0..<200 where found == nil && process.isRunning {
-            Thread.sleep(forTimeInterval: 0.05)
-            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-            if let range = log.range(of: #"msg=listening address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                found = Int(log[range].split(separator: ":").last!)
-            }
+        let found: Int
+        do {
+            found = Int(try managed.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#, timeout: 10)) ?? 0
+        } catch {
+            managed.stop()
+            throw HarnessError("exporter did not start: \(error)")
         }
-        guard let found, let bed = try? String(contentsOf: testbedFile, encoding: .utf8) else {
-            process.terminate()
-            throw HarnessError("exporter did not start: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+        guard let bed = try? String(contentsOf: testbedFile, encoding: .utf8) else {
+            managed.stop()
+            throw HarnessError("exporter did not start (no testbed line): \(managed.log)")
         }
         port = found
         // "<exporter pid> <testbed>": the shell's pid is the exporter's after exec.
         let fields = bed.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1)
         exporterPID = Int32(fields[0]) ?? 0
         testbed = String(fields[1])
+        // Straight to the exporter: umockdev-run (and sh) inherit the test runner's blocked SIGTERM and would not
+        // forward it. umockdev-run exits when its child does.
+        managed.signalTarget = exporterPID
     }
+
+    /// The umockdev description and the testbed line, kept while the exporter runs.
+    private let setupDirectory: TemporaryDirectory
 
     deinit { stop() }
 
-    func stop() {
-        if process.isRunning {
-            // Straight to the exporter: umockdev-run (and sh) inherit the test runner's blocked SIGTERM and would not
-            // forward it. umockdev-run exits when its child does.
-            kill(exporterPID, SIGTERM)
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            if process.isRunning {
-                Issue.record("exporter ignored SIGTERM for 10 s; killing it")
-                kill(process.processIdentifier, SIGKILL)
-            }
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: workdir)
-    }
+    func stop() { managed.stop() }
 
-    var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+    /// The exporter's scratch directory (removed with it).
+    var workdir: URL { managed.directory.url }
+
+    var log: String { managed.log }
 
     struct Response {
         var status: Int
@@ -124,7 +92,7 @@ final class ExporterProcess {
         if method == "HEAD" { args = ["-s", "-m", "10", "-I", "-D", headerFile.path, "-o", "/dev/null"] }
         for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
         args.append("http://127.0.0.1:\(port)\(path)")
-        let (out, _, _) = try run("/usr/bin/curl", args)
+        let (out, _, _) = try runProgramCapturingBytes("/usr/bin/curl", args)
         let rawHeaders = (try? String(contentsOf: headerFile, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(at: headerFile)
         var status = 0
@@ -140,59 +108,40 @@ final class ExporterProcess {
 
     /// Polls until `condition` holds on a fresh text scrape (bounded), returning that scrape.
     func waitForMetrics(timeout: Double = 10, _ condition: (String) -> Bool) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
         var last = ""
-        while Date() < deadline {
+        let met = try eventually(timeout: timeout, pollInterval: 0.1) {
             last = try get("/metrics").text
-            if condition(last) { return last }
-            Thread.sleep(forTimeInterval: 0.1)
+            return condition(last)
         }
+        if met { return last }
         Issue.record("condition not met within \(timeout)s; last scrape:\n\(last.prefix(3000))\nlog:\n\(log.suffix(3000))")
         return last
     }
 
+    /// Waits (bounded) until the exporter has completed `count` more sample ticks than it has now
+    /// (`accel_exporter_samples_total`): "several ticks later" without guessing how long a tick takes on a loaded
+    /// machine.
+    func waitForTicks(_ count: Int, timeout: Double = 20) throws {
+        let start = value(try get("/metrics").text, "accel_exporter_samples_total") ?? 0
+        _ = try waitForMetrics(timeout: timeout) { (value($0, "accel_exporter_samples_total") ?? 0) >= start + Double(count) }
+    }
+
+    /// promtool on a fresh text scrape, and the strict OpenMetrics parser (scripts/check-openmetrics.py) on a fresh
+    /// scrape that negotiated OpenMetrics.
+    func expectBothFormatsLint(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let body = try get("/metrics").body
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: body)
+        #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)", sourceLocation: sourceLocation)
+        let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        let om = try get("/metrics", headers: ["Accept": accept])
+        #expect(om.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8", sourceLocation: sourceLocation)
+        let script = PackagePaths.file("scripts/check-openmetrics.py").path
+        let (_, omErr, omStatus) = try runProgramCapturingBytes("/usr/bin/env", ["python3", script], stdin: om.body)
+        #expect(omStatus == 0, "OpenMetrics parser: \(omErr)", sourceLocation: sourceLocation)
+    }
+
     /// Path of a file in the running testbed, e.g. `sys/devices/.../gpu_busy_percent`.
     func testbedPath(_ relative: String) -> String { testbed + "/" + relative }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-/// Runs a program to completion (killed after `timeout` seconds); returns (stdout, stderr, status).
-///
-/// Output goes to files, not pipes: Foundation's Process can leak a pipe's write end into a child spawned at the
-/// same moment by a parallel test, and a long-lived child (a running exporter) would then keep EOF from ever coming.
-@discardableResult
-func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> (Data, String, Int32) {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-run-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err"), inURL = dir.appendingPathComponent("in")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: inURL.path, contents: stdin ?? Data())
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
-    let inHandle = try FileHandle(forReadingFrom: inURL)
-    defer { try? outHandle.close(); try? errHandle.close(); try? inHandle.close() }
-    p.standardOutput = outHandle
-    p.standardError = errHandle
-    p.standardInput = inHandle
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-    if p.isRunning {
-        p.terminate()
-        Issue.record("\(executable) \(arguments) still running after \(timeout)s: terminated")
-    }
-    p.waitUntilExit()
-    let out = (try? Data(contentsOf: outURL)) ?? Data()
-    let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-    return (out, err, p.terminationStatus)
 }
 
 /// Only the device and hwmon families of an exposition: what golden files hold (self-metrics vary per run).

@@ -1,9 +1,10 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// Files changed, corrupted and removed while the real exporter runs under umockdev.
-@Suite("faults while running", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("faults while running", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct FaultTests {
     static let card1 = "sys/devices/pci0000:00/0000:00:01.1/0000:05:00.0"
     static let card9 = "sys/devices/pci0000:00/0000:00:01.2/0000:15:00.0"

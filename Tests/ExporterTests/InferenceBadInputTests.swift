@@ -1,4 +1,5 @@
 import Accelerators
+import AccelMetricsTesting
 import Exporter
 import Exposition
 import Foundation
@@ -35,7 +36,7 @@ import Testing
         value(families, name, pod: pod) != nil
     }
 
-    @Test func eachBadServerIsItsOwnProblem() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func eachBadServerIsItsOwnProblem() throws {
         let good = try FakeModelServer()
         defer { good.stop() }
         var servers: [String: FakeModelServer] = [:]
@@ -108,7 +109,7 @@ import Testing
         // Every output still lints.
         var bytes: [UInt8] = []
         ExpositionEncoder.encode(together, format: .text, into: &bytes)
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(bytes))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(bytes))
         #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
     }
 

@@ -1,9 +1,11 @@
 import Accelerators
 import Attribution
 @testable import Exporter
+@testable import Inference
 import Exposition
 import Foundation
 import HTTPServer
+import Kubernetes
 import Logging
 import ScrapeClient
 import Testing

@@ -1,4 +1,5 @@
 import Accelerators
+import AccelMetricsTesting
 import Exporter
 import Exposition
 import Foundation
@@ -139,8 +140,8 @@ func expectedQuantile(_ q: Double, of observations: [Double], bounds: [Double]) 
 /// Each engine's fixture sequence through the exporter's real scrape path: a fake server on loopback, the
 /// InferenceSource (HTTP scrape, size and time bounds, the project's parser) and the engine normalizer, with the
 /// source's clock moved 15 s per scrape.
-@Suite(.serialized) struct InferenceEnginesEndToEndTests {
-    static let fixtures = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/inference")
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceEnginesEndToEndTests {
+    static let fixtures = PackagePaths.file("Tests/Fixtures/inference")
     static let window = 60.0
     static let start = 1_750_000_000.0
 
@@ -406,15 +407,9 @@ func expectedQuantile(_ q: Double, of observations: [Double], bounds: [Double]) 
         ExpositionEncoder.encode(
             families.filter { $0.name != "accel_exporter_inference_target_scrape_duration_seconds" }, format: .text, into: &bytes)
         let text = String(decoding: bytes, as: UTF8.self)
-        let golden = fixtures.appendingPathComponent("golden/\(name).prom")
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try FileManager.default.createDirectory(at: golden.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: golden, atomically: false, encoding: .utf8)
-        }
-        let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(text == expected, "golden mismatch for \(name); re-record with UPDATE_GOLDEN=1 after checking the diff")
+        let expected = try expectMatchesGolden(text, "Tests/Fixtures/inference/golden/\(name).prom", what: "golden mismatch for \(name)")
         try #require(FileManager.default.isExecutableFile(atPath: EndToEndTests.promtool), "promtool missing: apt-get install prometheus")
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(expected.utf8))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(expected.utf8))
         #expect(status == 0, "promtool on golden/\(name).prom: \(String(decoding: out, as: UTF8.self)) \(err)")
     }
 

@@ -1,3 +1,5 @@
+import AccelMetricsTesting
+import Dispatch
 import Foundation
 import HTTPServer
 import Logging
@@ -14,27 +16,24 @@ final class SharedFlag: Sendable {
 /// A TCP peer that accepts connections and then either says nothing at all or drips one byte a second, as a hung
 /// or hostile model server does; closed by `stop()`.
 final class MisbehavingServer: @unchecked Sendable {
-    // Safe: `fd` and `port` are set in init and read afterwards; the accept thread owns the accepted sockets.
+    // Safe: `listener` and `port` are set in init and read afterwards; the accept thread owns the accepted sockets.
     enum Behaviour { case silent, drip }
-    let fd: Int32
+    let listener: LoopbackListener
     let port: Int
     private let stopped = SharedFlag()
+    private let finished = DispatchSemaphore(value: 0)
 
     init(_ behaviour: Behaviour) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 64) == 0 else { throw HarnessError("cannot listen") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        let stopped = self.stopped
+        listener = try LoopbackListener(backlog: 64)
+        port = listener.port
+        let fd = listener.fd
+        let stopped = self.stopped, finished = self.finished
         Thread.detachNewThread {
             var clients: [Int32] = []
-            defer { for client in clients { close(client) } }
+            defer {
+                for client in clients { close(client) }
+                finished.signal()
+            }
             while !stopped.isSet {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 if poll(&poller, 1, 200) > 0 {
@@ -52,14 +51,15 @@ final class MisbehavingServer: @unchecked Sendable {
 
     func stop() {
         stopped.set()
-        Thread.sleep(forTimeInterval: 0.3)
-        close(fd)
+        // The accept thread notices within one poll (or one drip); only then is the socket closed under it.
+        _ = finished.wait(timeout: .now() + 5)
+        listener.close()
     }
 }
 
 /// Issue 15, case 2: one model server that never answers, or drips a byte a second, must not blank the others;
 /// a server that stops answering keeps its last values, marked down with the reason, until they are stale.
-@Suite(.serialized) struct InferenceIsolationTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceIsolationTests {
     @Test func aHungServerDelaysOnlyItself() throws {
         let silent = try MisbehavingServer(.silent)
         let drip = try MisbehavingServer(.drip)

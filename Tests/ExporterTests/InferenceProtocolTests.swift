@@ -1,4 +1,5 @@
 import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
 import Exposition
 import Foundation
@@ -159,7 +160,7 @@ import Testing
     }
 
     /// The exporter binary with a custom mapping on --inference.targets, and a bad option refused at start.
-    @Test func throughTheExporterBinary() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func throughTheExporterBinary() throws {
         let acme = try FakeModelServer()
         defer { acme.stop() }
         acme.serve(Self.acme(queue: 4, running: 12, kvPercent: 62.5))
@@ -173,11 +174,11 @@ import Testing
         #expect(text.contains("inference_requests_running\(series) 12"))
         #expect(text.contains("inference_kv_cache_utilization_ratio\(series) 0.625"))
         #expect(text.contains("accel_exporter_inference_target_up{namespace=\"llm\",pod=\"acme-0\"} 1"))
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
 
-        let (_, refusal, code) = try run(
-            ExporterProcess.binary("accel-exporter"),
+        let (_, refusal, code) = try runProgramCapturingBytes(
+            PackagePaths.product("accel-exporter"),
             ["--web.listen-address", "127.0.0.1:0", "--inference.targets", "llm/acme-0=\(acme.url);kv-cache-scale=percent"], timeout: 20)
         #expect(code != 0)
         #expect(refusal.contains("--inference.targets") && refusal.contains("kv-cache-scale"), "\(refusal)")

@@ -1,5 +1,7 @@
 import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
+@testable import Inference
 import Exposition
 import Foundation
 import HTTPServer
@@ -90,7 +92,7 @@ final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
 
 /// The exporter binary scraping a vLLM-shaped server: the normalized families in /metrics pass promtool, and move
 /// with the server's readings.
-@Suite(.serialized) struct InferenceEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct InferenceEndToEndTests {
     @Test func vllmThroughTheExporter() throws {
         let waiting = Mutex(3)
         let vllm = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, threads: 1), logger: Logger(label: "vllm"), handler: { _ in
@@ -122,7 +124,7 @@ final class RecordingNormalizer: InferenceNormalizer, @unchecked Sendable {
         #expect(text.contains("accel_exporter_inference_target_up{namespace=\"llm\",pod=\"gone\"} 0"))
         waiting.withLock { $0 = 9 }
         _ = try exporter.waitForMetrics { $0.contains("inference_requests_waiting{model_name=\"llama\",namespace=\"llm\",pod=\"vllm-0\"} 9") }
-        let (out, err, status) = try run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(text.utf8))
+        let (out, err, status) = try runProgramCapturingBytes("/usr/bin/promtool", ["check", "metrics"], stdin: Data(text.utf8))
         #expect(status == 0, "\(String(decoding: out, as: UTF8.self)) \(err)")
     }
 }

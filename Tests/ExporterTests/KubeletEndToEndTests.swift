@@ -1,9 +1,11 @@
+import AccelMetricsTesting
+import FakeRPCServers
 import Foundation
 import PodResourcesAPI
 import Testing
 
 /// The real exporter binary (fake NVML, 8× H100) attributing devices to pods from the in-process fake kubelet.
-@Suite("pod attribution end to end", .serialized)
+@Suite("pod attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct KubeletEndToEndTests {
     // h100x8.nvml: GPU 0 runs one process; GPU 3 is time-sliced between PIDs 60110 (41 %, 17179869184 B) and 60111
     // (23 %, 12884901888 B); GPU 4 runs one process.
@@ -65,11 +67,10 @@ struct KubeletEndToEndTests {
 
     /// Polls fresh scrapes until `condition` holds (bounded); returns the last scrape.
     static func waitFor(_ exporter: ExporterProcess, timeout: Double = 20, _ condition: (String) -> Bool) async -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last = scrape(exporter)
-        while !condition(last) && Date() < deadline {
-            try? await Task.sleep(for: .milliseconds(100))
+        var last = ""
+        _ = await eventually(timeout: timeout, pollInterval: 0.1) {
             last = scrape(exporter)
+            return condition(last)
         }
         if !condition(last) { Issue.record("not met within \(timeout)s; scrape:\n\(last.prefix(2000))\nlog:\n\(exporter.log.suffix(3000))") }
         return last
@@ -80,8 +81,8 @@ struct KubeletEndToEndTests {
 
     @Test func allocationsAndPerPodSharesFromTheKubeletAndProcesses() async throws {
         let files = try HostFiles()
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.list = Self.allocations() }
         try await fake.start()
@@ -136,7 +137,7 @@ struct KubeletEndToEndTests {
         #expect(unmatched == 0)
         let deviceLineWithPod = text.split(separator: "\n").contains { $0.hasPrefix("accelerator_utilization_ratio{") && $0.contains("pod=") }
         #expect(!deviceLineWithPod)
-        let (_, lint, lintStatus) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (_, lint, lintStatus) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(lintStatus == 0, "promtool: \(lint)")
 
         // Scraping hard never reaches the kubelet: List runs on its own 1 s interval.
@@ -151,7 +152,7 @@ struct KubeletEndToEndTests {
         let status = (try? String(contentsOfFile: "/proc/\(exporter.exporterPID)/status", encoding: .utf8)) ?? ""
         let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
-        print("accel-exporter VmRSS with the kubelet client connected: \(rssKiB ?? -1) KiB (\(ExporterProcess.binary("accel-exporter")))")
+        print("accel-exporter VmRSS with the kubelet client connected: \(rssKiB ?? -1) KiB (\(PackagePaths.product("accel-exporter")))")
         #expect(rssKiB != nil)
         #expect((rssKiB ?? .max) < 64 * 1024)
 
@@ -180,8 +181,8 @@ struct KubeletEndToEndTests {
     }
 
     @Test func sharedDevicesWithoutProcessDataGetNoPerPodSeries() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set { $0.list = Self.allocations(); $0.allocatable = nil }
         try await fake.start()
@@ -218,14 +219,14 @@ struct KubeletEndToEndTests {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("kustomize-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("check"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: ExporterProcess.packageRoot.appendingPathComponent("deploy"), to: dir.appendingPathComponent("deploy"))
+        try FileManager.default.copyItem(at: PackagePaths.file("deploy"), to: dir.appendingPathComponent("deploy"))
         try """
             apiVersion: kustomize.config.k8s.io/v1beta1
             kind: Kustomization
             resources: [../deploy/nvidia]
             components: [../deploy/attribution, ../deploy/attribution/processes]
             """.write(to: dir.appendingPathComponent("check/kustomization.yaml"), atomically: false, encoding: .utf8)
-        let (out, err, status) = try run("/usr/bin/kubectl", ["kustomize", dir.appendingPathComponent("check").path])
+        let (out, err, status) = try runProgramCapturingBytes("/usr/bin/kubectl", ["kustomize", dir.appendingPathComponent("check").path])
         #expect(status == 0, "\(err)")
         let yaml = String(decoding: out, as: UTF8.self)
         for needle in ["hostPID: true", "- SYS_PTRACE", "- --collector.processes", "- --path.procfs=/host/proc",

@@ -1,9 +1,10 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// The real binary loading the fake NVML (Sources/FakeNVML) through the same dlopen path as libnvidia-ml.so.1,
 /// with the machine read from a description file (Tests/Fixtures/nvml) that tests edit while the exporter runs.
-@Suite("NVIDIA collector through the fake NVML", .serialized)
+@Suite("NVIDIA collector through the fake NVML", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct NVIDIATests {
     static let machines = ["h100x8", "a100-mig", "consumer"]
 
@@ -16,14 +17,14 @@ struct NVIDIATests {
         default: { $0.contains("accelerator_up{") }
         }
     }
-    static var fakeLibrary: String { ExporterProcess.binary("libFakeNVML.so") }
-    static var oldDriverLibrary: String { ExporterProcess.binary("libFakeNVMLOld.so") }
+    static var fakeLibrary: String { PackagePaths.product("libFakeNVML.so") }
+    static var oldDriverLibrary: String { PackagePaths.product("libFakeNVMLOld.so") }
 
     /// A private copy of a described machine, so a test can edit it.
     final class Machine {
         let url: URL
         init(_ name: String) throws {
-            let source = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/nvml/\(name).nvml")
+            let source = PackagePaths.file("Tests/Fixtures/nvml/\(name).nvml")
             url = FileManager.default.temporaryDirectory.appendingPathComponent("nvml-\(UUID().uuidString).nvml")
             try String(contentsOf: source, encoding: .utf8).write(to: url, atomically: false, encoding: .utf8)
         }
@@ -82,18 +83,13 @@ struct NVIDIATests {
         let text = try exporter.waitForMetrics(Self.settled(name))
         #expect(text.contains("accel_exporter_collector_success{collector=\"nvidia\"} 1"))
         let devices = deviceFamilies(text)
-        let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/nvml-\(name).prom")
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try devices.write(to: golden, atomically: false, encoding: .utf8)
-        }
-        let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(devices == expected, "golden mismatch for \(name); re-record with UPDATE_GOLDEN=1 after checking the diff")
+        try expectMatchesGolden(devices, "Tests/Fixtures/golden/nvml-\(name).prom", what: "golden mismatch for \(name)")
 
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (out, err, status) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)")
         let om = try exporter.get("/metrics", headers: ["Accept": "application/openmetrics-text;version=1.0.0"])
-        let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/check-openmetrics.py").path
-        let (_, omErr, omStatus) = try run("/usr/bin/env", ["python3", script], stdin: om.body)
+        let script = PackagePaths.file("scripts/check-openmetrics.py").path
+        let (_, omErr, omStatus) = try runProgramCapturingBytes("/usr/bin/env", ["python3", script], stdin: om.body)
         #expect(omStatus == 0, "OpenMetrics parser: \(omErr)")
         // NVML's "not available" sentinels never become numbers.
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -172,7 +168,7 @@ struct NVIDIATests {
                                                                 "--collect.interval", "100ms", "--discovery.interval", "200ms"],
                                          environment: ["LD_LIBRARY_PATH": "/nonexistent"])
         defer { absent.stop() }
-        Thread.sleep(forTimeInterval: 1)
+        try absent.waitForTicks(10)
         let text = try absent.get("/metrics").text
         #expect(text.contains("accel_exporter_collector_success{collector=\"nvidia\"} 1"))
         #expect(!text.contains("accelerator_up{"))
@@ -245,7 +241,7 @@ struct NVIDIATests {
         #expect(failing.contains("accel_exporter_collector_success{collector=\"nvidia\"} 1"))
         // Several ticks later it is still logged once.
         _ = try exporter.waitForMetrics { _ in exporter.log.contains("GPM sample failed") }
-        Thread.sleep(forTimeInterval: 1)
+        try exporter.waitForTicks(5)
         #expect(exporter.log.components(separatedBy: "GPM sample failed on \(Self.uuid(machine, 1))").count - 1 == 1)
         try machine.replace(with: healthy)
         _ = try exporter.waitForMetrics { $0.contains(sm(1)) }
@@ -303,7 +299,7 @@ struct NVIDIATests {
 
     @Test("the binary never links NVML")
     func notLinked() throws {
-        let (out, _, status) = try run("/usr/bin/objdump", ["-p", ExporterProcess.binary("accel-exporter")])
+        let (out, _, status) = try runProgramCapturingBytes("/usr/bin/objdump", ["-p", PackagePaths.product("accel-exporter")])
         #expect(status == 0)
         let needed = String(decoding: out, as: UTF8.self).split(separator: "\n").filter { $0.contains("NEEDED") }
         #expect(!needed.isEmpty)

@@ -1,48 +1,39 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import Testing
 
 /// The exporter's OTLP push against a real decoder: scripts/otlp-receiver.py (PyPI's opentelemetry-proto, and grpcio
 /// for gRPC) on loopback, fed by the real binary on the fake NVML's eight H100s.
-@Suite(.serialized) struct OTLPEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct OTLPEndToEndTests {
     /// The receiver process; stdout goes to a file (see `run`), from which its ports are read.
     final class Receiver {
-        let process = Process()
-        let workdir: URL
+        let process: ManagedProcess
+        let directory = TemporaryDirectory(prefix: "accel-otlp")
         let out: URL
         let httpPort: Int
         let grpcPort: Int?
 
         init(_ arguments: [String] = [], grpc: Bool = false) throws {
-            workdir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-otlp-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
-            out = workdir.appendingPathComponent("received.jsonl")
-            let stdout = workdir.appendingPathComponent("stdout")
-            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/otlp-receiver.py").path
-            process.arguments = ["python3", script, "--out", out.path] + (grpc ? ["--grpc-port", "0"] : []) + arguments
-            process.standardOutput = try FileHandle(forWritingTo: stdout)
-            process.standardError = try FileHandle(forWritingTo: workdir.appendingPathComponent("stderr").appendingPathExtension("log").creating())
-            try process.run()
+            out = directory.url("received.jsonl")
+            let script = PackagePaths.file("scripts/otlp-receiver.py").path
+            let process = try ManagedProcess(
+                "/usr/bin/env", ["python3", script, "--out", out.path] + (grpc ? ["--grpc-port", "0"] : []) + arguments)
+            // SIGKILL: the test runner's ignored SIGTERM would be inherited across exec.
+            process.stopSignal = SIGKILL
+            self.process = process
             var http: Int?, grpcPort: Int?
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline {
-                let text = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-                for line in text.split(separator: "\n") {
+            _ = eventually(timeout: 20) {
+                for line in process.output.split(separator: "\n") {
                     let fields = line.split(separator: " ")
                     if fields.count == 2, fields[0] == "http" { http = Int(fields[1]) }
                     if fields.count == 2, fields[0] == "grpc" { grpcPort = Int(fields[1]) }
                 }
-                if http != nil, !grpc || grpcPort != nil { break }
-                Thread.sleep(forTimeInterval: 0.05)
+                return http != nil && (!grpc || grpcPort != nil)
             }
             guard let http else {
-                let log = (try? String(contentsOf: workdir.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                try? FileManager.default.removeItem(at: workdir)
-                throw HarnessError("the OTLP receiver did not start: \(log)")
+                process.stop()
+                throw HarnessError("the OTLP receiver did not start: \(process.log)")
             }
             httpPort = http
             self.grpcPort = grpcPort
@@ -57,22 +48,12 @@ import Testing
         }
 
         func waitForRequests(_ count: Int, timeout: Double = 20) -> [[String: Any]] {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                let now = requests
-                if now.count >= count { return now }
-                Thread.sleep(forTimeInterval: 0.1)
+            var now: [[String: Any]] = []
+            _ = eventually(timeout: timeout, pollInterval: 0.1) {
+                now = requests
+                return now.count >= count
             }
-            return requests
-        }
-
-        deinit {
-            // SIGKILL: the test runner's ignored SIGTERM would be inherited across exec.
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-            try? FileManager.default.removeItem(at: workdir)
+            return now
         }
     }
 
@@ -145,11 +126,18 @@ import Testing
     @Test("every device value on /metrics arrives under its convention's name, unit, attributes and temporality")
     func valueForValue() throws {
         let receiver = try Receiver()
-        let exporter = try Self.exporter("http://127.0.0.1:\(receiver.httpPort)", ["--otlp.header", "Authorization=Bearer t0ken",
-                                                                                  "--otlp.resource-attribute", "k8s.cluster.name=lab"])
+        let modelServer = try FakeModelServer()
+        defer { modelServer.stop() }
+        modelServer.serve(try String(contentsOf: InferenceEnginesEndToEndTests.fixtures.appendingPathComponent("vllm/t1.prom"), encoding: .utf8))
+        let exporter = try Self.exporter("http://127.0.0.1:\(receiver.httpPort)", [
+            "--otlp.header", "Authorization=Bearer t0ken", "--otlp.resource-attribute", "k8s.cluster.name=lab",
+            "--inference.targets", "ml/vllm-0=\(modelServer.url)",
+        ])
         defer { exporter.stop() }
-        let received = receiver.waitForRequests(2)
-        try #require(received.count >= 2, "no pushes arrived: \(exporter.log.suffix(2000))")
+        _ = try exporter.waitForMetrics { $0.contains("inference_request_duration_seconds_bucket") }
+        let before = receiver.requests.count
+        let received = receiver.waitForRequests(before + 2)
+        try #require(received.count >= before + 2, "no pushes arrived: \(exporter.log.suffix(2000))")
         let text = try exporter.get("/metrics").text
         let families = try ExpositionParser.parse(text, format: .text)
         let last = try #require(received.last)
@@ -196,6 +184,82 @@ import Testing
         #expect(points.filter { $0.metric == "hw.gpu.memory.utilization" }.count == 8)
         #expect(points.filter { $0.metric == "hw.status" && $0.attributes["hw.state"] == "ok" && $0.value == 1 }.count == 8)
         #expect(text.contains(#"accel_exporter_otlp_exports_total{result="success"}"#))
+
+        // Latency histograms: gen_ai.server.*, seconds, the same bounds, per-bucket counts, count and sum.
+        let histograms = Self.histograms(last)
+        let names = ["inference_request_duration_seconds": "gen_ai.server.request.duration",
+                     "inference_time_to_first_token_seconds": "gen_ai.server.time_to_first_token",
+                     "inference_time_per_output_token_seconds": "gen_ai.server.time_per_output_token"]
+        var compared = 0
+        for family in families where names[family.name] != nil {
+            let otel = names[family.name]!
+            var series: [[String: String]: (buckets: [(Double, Double)], sum: Double, count: Double)] = [:]
+            for sample in family.samples {
+                var labels: [String: String] = [:]
+                var bound: Double?
+                for label in sample.labels {
+                    if label.name == "le" { bound = label.value == "+Inf" ? .infinity : Double(label.value) } else { labels[label.name] = label.value }
+                }
+                var entry = series[labels] ?? ([], 0, 0)
+                switch sample.suffix {
+                case "_bucket": entry.buckets.append((bound!, sample.value))
+                case "_sum": entry.sum = sample.value
+                case "_count": entry.count = sample.value
+                default: break
+                }
+                series[labels] = entry
+            }
+            for (labels, entry) in series {
+                let want = ["k8s.namespace.name": labels["namespace"], "k8s.pod.name": labels["pod"], "gen_ai.request.model": labels["model_name"]]
+                let match = histograms.filter { h in h.metric == otel && want.allSatisfy { h.attributes[$0.key] == $0.value } }
+                guard let h = match.first else { Issue.record("\(family.name)\(labels) has no \(otel) point"); continue }
+                #expect(match.count == 1)
+                #expect(h.unit == "s" && h.temporality == "AGGREGATION_TEMPORALITY_CUMULATIVE")
+                let sorted = entry.buckets.sorted { $0.0 < $1.0 }
+                #expect(h.bounds == sorted.map(\.0).filter(\.isFinite), "\(otel)")
+                var previous = 0.0
+                let perBucket = sorted.map { bucket -> Double in defer { previous = bucket.1 }; return bucket.1 - previous }
+                #expect(h.buckets == perBucket, "\(otel)")
+                #expect(h.count == entry.count && h.sum == entry.sum, "\(otel)")
+                compared += 1
+            }
+        }
+        #expect(compared >= 3, "only \(compared) histograms compared")
+    }
+
+    struct HistogramPoint {
+        var metric: String
+        var unit: String
+        var temporality: String?
+        var attributes: [String: String]
+        var bounds: [Double]
+        var buckets: [Double]
+        var count: Double
+        var sum: Double
+    }
+
+    static func histograms(_ request: [String: Any]) -> [HistogramPoint] {
+        let body = request["request"] as? [String: Any] ?? [:]
+        let rm = (body["resource_metrics"] as? [[String: Any]] ?? []).first ?? [:]
+        var out: [HistogramPoint] = []
+        for scope in rm["scope_metrics"] as? [[String: Any]] ?? [] {
+            for metric in scope["metrics"] as? [[String: Any]] ?? [] {
+                guard let data = metric["histogram"] as? [String: Any] else { continue }
+                for p in data["data_points"] as? [[String: Any]] ?? [] {
+                    var attributes: [String: String] = [:]
+                    for kv in p["attributes"] as? [[String: Any]] ?? [] {
+                        attributes[kv["key"] as? String ?? ""] = (kv["value"] as? [String: Any])?["string_value"] as? String
+                    }
+                    out.append(HistogramPoint(
+                        metric: metric["name"] as? String ?? "", unit: metric["unit"] as? String ?? "",
+                        temporality: data["aggregation_temporality"] as? String, attributes: attributes,
+                        bounds: p["explicit_bounds"] as? [Double] ?? [],
+                        buckets: (p["bucket_counts"] as? [String] ?? []).compactMap(Double.init),
+                        count: Double(p["count"] as? String ?? "") ?? -1, sum: p["sum"] as? Double ?? -1))
+                }
+            }
+        }
+        return out
     }
 
     @Test("a receiver that refuses (429, 503) and then accepts gets every push, in order, after retries")
@@ -269,17 +333,9 @@ import Testing
         (["--otlp.endpoint", "http://c:4318", "--otlp.tls.cert-file", "/x.pem"], "go together"),
     ])
     func badFlags(arguments: [String], message: String) throws {
-        let (_, stderr, status) = try run(ExporterProcess.binary("accel-exporter"), arguments + ["--no-collector.amdgpu"], timeout: 20)
+        let (_, stderr, status) = try runProgramCapturingBytes(PackagePaths.product("accel-exporter"), arguments + ["--no-collector.amdgpu"], timeout: 20)
         #expect(status != 0)
         #expect(stderr.contains(message), "\(stderr)")
         #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
-    }
-}
-
-extension URL {
-    /// Creates the file (empty) and returns its URL.
-    fileprivate func creating() -> URL {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        return self
     }
 }

@@ -1,5 +1,7 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
 import Exporter
+import FakeRPCServers
 import Foundation
 import HTTPServer
 import Logging
@@ -7,61 +9,9 @@ import PodResourcesAPI
 import Synchronization
 import Testing
 
-/// scripts/fake-apiserver.py on a free port (plain HTTP), seeded with `objects`; killed with SIGKILL (Foundation's
-/// children start with SIGTERM blocked).
-final class FakeAPIServer {
-    let process = Process()
-    let port: Int
-    let kubeconfig: URL
-    private let dir: URL
-
-    init(objects: [[String: Any]]) throws {
-        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("fake-api-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let seed = dir.appendingPathComponent("seed.json")
-        try JSONSerialization.data(withJSONObject: ["objects": objects]).write(to: seed)
-        let out = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [ExporterProcess.packageRoot.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seed.path]
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line += chunk
-        }
-        port = Int(String(decoding: line, as: UTF8.self).split(separator: "\n").first ?? "") ?? 0
-        kubeconfig = dir.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: fake, cluster: {server: "http://127.0.0.1:\(port)"}}]
-            users: [{name: exporter, user: {token: exporter-token}}]
-            contexts: [{name: test, context: {cluster: fake, user: exporter}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
-    }
-
-    /// A control call (`/fake/...`): create or replace an object, delete one.
-    func control(_ method: String, _ path: String, body: [String: Any]? = nil) throws {
-        var arguments = ["-sf", "-m", "5", "-X", method, "http://127.0.0.1:\(port)\(path)"]
-        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)] }
-        let (_, err, status) = try run("/usr/bin/curl", arguments)
-        #expect(status == 0, "\(method) \(path): \(err)")
-    }
-
-    func stop() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(at: dir)
-    }
-}
-
 /// The exporter with the node's pod watch: pod names for per-process shares (no pod log directories), allow-listed
 /// pod labels, ResourceSlice attributes for DRA claims, and model-server discovery from annotations.
-@Suite("pod watch end to end", .serialized)
+@Suite("pod watch end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct PodWatchEndToEndTests {
     typealias K = KubeletEndToEndTests
 
@@ -131,8 +81,8 @@ struct PodWatchEndToEndTests {
         #expect(api.port > 0)
 
         let files = try K.HostFiles()
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set {
             $0.list = listMessage([
@@ -153,7 +103,7 @@ struct PodWatchEndToEndTests {
         let exporter = try NVIDIATests.exporter(machine, arguments: [
             "--kubelet.pod-resources-socket", socket, "--kubelet.refresh-interval", "1s",
             "--collector.processes", "--path.procfs", files.procfs, "--kubelet.pod-logs-path", "",
-            "--kubeconfig", api.kubeconfig.path, "--kubernetes.node-name", "node-a", "--kubernetes.pod-labels", "app,team",
+            "--kubeconfig", try api.kubeconfig(user: "exporter", token: "exporter-token").path, "--kubernetes.node-name", "node-a", "--kubernetes.pod-labels", "app,team",
         ])
         defer { exporter.stop() }
 
@@ -185,7 +135,7 @@ struct PodWatchEndToEndTests {
         #expect(text.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="infer-a"} 1"#))
         let reportedOthers = text.contains(#"pod="node-metrics""#) || text.contains(#"pod="elsewhere""#)
         #expect(!reportedOthers)
-        let (_, lint, lintStatus) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (_, lint, lintStatus) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(lintStatus == 0, "promtool: \(lint)")
 
         // The model-server pod goes away: its inference series and target go with it in the next snapshots.
@@ -194,7 +144,7 @@ struct PodWatchEndToEndTests {
         let stillScraped = gone.contains(#"accel_exporter_inference_target_up{namespace="ml",pod="infer-a"}"#)
         #expect(!stillScraped)
         // A new one appears with the project's annotation and no port annotation: its declared container port is used.
-        try api.control("POST", "/fake/objects", body: Self.pod("ml", "infer-c", uid: "1a2b3c4d-0000-4000-8000-0000000000f0",
+        try api.control("POST", "/fake/objects", Self.pod("ml", "infer-c", uid: "1a2b3c4d-0000-4000-8000-0000000000f0",
                                                                 annotations: ["inference.accelmetrics.io/scrape": "true"], ports: [vllm.port]))
         waiting.withLock { $0 = 7 }
         _ = await K.waitFor(exporter) { $0.contains(#"inference_requests_waiting{model_name="llama",namespace="ml",pod="infer-c"} 7"#) }
@@ -220,26 +170,15 @@ struct PodWatchEndToEndTests {
     }
 
     @Test func anUnreachableAPIServerIsAStatusNotACrash() throws {
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("kc-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let kubeconfig = dir.appendingPathComponent("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters: [{name: gone, cluster: {server: "http://127.0.0.1:1"}}]
-            users: [{name: exporter, user: {token: t}}]
-            contexts: [{name: test, context: {cluster: gone, user: exporter}}]
-            """.write(to: kubeconfig, atomically: false, encoding: .utf8)
+        let dir = TemporaryDirectory(prefix: "kc")
+        let kubeconfig = try writeKubeconfig(in: dir, server: "http://127.0.0.1:1", user: "exporter", token: "t")
         let machine = try NVIDIATests.Machine("h100x8")
         let exporter = try NVIDIATests.exporter(machine, arguments: ["--no-collector.kubelet", "--kubeconfig", kubeconfig.path, "--kubernetes.node-name", "n"])
         defer { exporter.stop() }
         let text = try exporter.waitForMetrics { $0.contains(#"accel_exporter_collector_success{collector="pod_watch"} 0"#) }
         #expect(text.contains("accelerator_up{"))
         // A refused connection fails after the client's connect timeout (10 s: it retries the connection until then).
-        let deadline = Date().addingTimeInterval(25)
-        while !exporter.log.contains("list/watch failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        _ = eventually(timeout: 25, pollInterval: 0.2) { exporter.log.contains("list/watch failed") }
         Thread.sleep(forTimeInterval: 1.5)
         let warnings = exporter.log.components(separatedBy: "list/watch failed").count - 1
         #expect(warnings == 1, "once per failure streak:\n\(exporter.log.suffix(2000))")
@@ -249,7 +188,7 @@ struct PodWatchEndToEndTests {
 /// The real exporter on the simulated MI300X node (umockdev) with AMD device-plugin and DRA allocations from the fake
 /// kubelet: a pod with two containers on two GPUs, a claim with two devices (AMD's DRA names `gpu-<card>-<render>`),
 /// and one device in two claims.
-@Suite("AMD attribution end to end", .serialized)
+@Suite("AMD attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct AMDAttributionEndToEndTests {
     typealias K = KubeletEndToEndTests
     /// `accelerator` of the MI300X fixture's card i (its `unique_id`).
@@ -266,8 +205,8 @@ struct AMDAttributionEndToEndTests {
     }
 
     @Test func devicePluginAndDRAOnAnAMDNode() async throws {
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set {
             $0.list = listMessage([
@@ -310,7 +249,7 @@ struct AMDAttributionEndToEndTests {
         #expect(sharedUtil == nil)
         let unmatched = K.sample(text, "accel_exporter_attribution_unmatched_devices", [#"source="dra""#])
         #expect(unmatched == 0)
-        let (_, lint, lintStatus) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
+        let (_, lint, lintStatus) = try runProgramCapturingBytes(EndToEndTests.promtool, ["check", "metrics"], stdin: Data(text.utf8))
         #expect(lintStatus == 0, "promtool: \(lint)")
 
         // Pods come and go: share-2 leaves, and its series go with it.
@@ -329,15 +268,15 @@ struct AMDAttributionEndToEndTests {
 
 /// MIG slices through the device plugin's mixed strategy (`nvidia.com/mig-<profile>` with MIG UUIDs) on the fake
 /// A100 with four slices.
-@Suite("MIG attribution end to end", .serialized)
+@Suite("MIG attribution end to end", .serialized, .tags(.endToEnd), .endToEndEnabled)
 struct MIGAttributionEndToEndTests {
     typealias K = KubeletEndToEndTests
 
     @Test func migSlicesAreAllocatedByTheirUUIDs() async throws {
         let slice3g = "MIG-5b1e7c0a-3d92-5f48-b6a1-0c4e8f2d7a93"
         let slice1g = "MIG-0e9a3b57-1f6c-5d28-a4b7-e3c5d9f1a615"
-        let (dir, socket) = try kubeletSocketPath()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
         let fake = FakeKubelet(socketPath: socket)
         fake.set {
             $0.list = listMessage([

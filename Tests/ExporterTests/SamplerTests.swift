@@ -1,10 +1,12 @@
 @testable import Accelerators
+import AccelMetricsTesting
 @testable import Exporter
 import Dispatch
 import Exposition
 import HTTPServer
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// A source whose behaviour the test scripts: answer, fail, or block until released.
@@ -59,10 +61,11 @@ func device(_ id: String, pci: String? = nil, utilization: Double? = 0.5) -> Dev
         #expect(third.collectors.first { $0.name == "stuck" }?.error?.contains("still blocked") == true)
         stuck.block = false
         stuck.release.signal()
-        // Once it returns, it is called again and recovers.
-        Thread.sleep(forTimeInterval: 0.1)
-        let fourth = sampler.tickOnce()
-        let recovered = fourth.collectors.allSatisfy { $0.success } && fourth.devices.allSatisfy { $0.up }
+        // Once it returns, it is called again and recovers (within a bound: the worker notices the release first).
+        let recovered = eventually(timeout: 5) {
+            let tick = sampler.tickOnce()
+            return tick.collectors.allSatisfy { $0.success } && tick.devices.allSatisfy { $0.up }
+        }
         #expect(recovered)
     }
 
@@ -93,14 +96,41 @@ func device(_ id: String, pci: String? = nil, utilization: Double? = 0.5) -> Dev
     @Test func theLoopPublishesTicksAndStops() {
         let source = ScriptedSource(name: "s", devices: [device("x")])
         let count = Counter()
-        let sampler = Sampler(sources: [source], interval: 0.05, logger: logger) { _ in count.increment() }
+        let clock = ManualSamplerClock()
+        let sampler = Sampler(sources: [source], interval: 0.05, clock: clock, logger: logger) { _ in count.increment() }
         sampler.start()
-        Thread.sleep(forTimeInterval: 0.5)
+        // The first tick runs at once; each later one once the clock has moved by an interval.
+        #expect(eventually { count.value == 1 })
+        for expected in 2...5 {
+            clock.advance(by: 0.05)
+            #expect(eventually { count.value == expected })
+        }
         sampler.stop()
         let afterStop = count.value
-        #expect(afterStop >= 4)
-        Thread.sleep(forTimeInterval: 0.2)
+        #expect(afterStop == 5)
+        // The loop has ended: however far the clock moves, no tick follows.
+        clock.advance(by: 10)
         #expect(count.value == afterStop)
+    }
+}
+
+/// A sampler clock the test moves by hand: the loop's wait for the next tick returns once `advance(by:)` has moved
+/// it past the wait's end (or at once when the sampler stops).
+final class ManualSamplerClock: SamplerClock {
+    private let instant = Mutex(MonotonicInstant(nanoseconds: 1_000_000_000))
+
+    func now() -> MonotonicInstant { instant.withLock { $0 } }
+
+    func advance(by seconds: Double) {
+        instant.withLock { $0 = MonotonicInstant(nanoseconds: $0.nanoseconds + UInt64(seconds * 1e9)) }
+    }
+
+    func wait(seconds: Double, orUntil wake: DispatchSemaphore) {
+        let end = now().nanoseconds + UInt64(seconds * 1e9)
+        // A short real wait per check: the test's advance is noticed within a millisecond, stop() at once.
+        while now().nanoseconds < end {
+            if wake.wait(timeout: .now() + .milliseconds(1)) == .success { return }
+        }
     }
 }
 
@@ -112,7 +142,7 @@ final class Counter: @unchecked Sendable {
 }
 
 @Suite struct ExporterInProcessTests {
-    @Test func readinessFollowsTheSamplerAndNotTheSources() throws {
+    @Test func readinessFollowsTheSamplerAndNotTheSources() async throws {
         var config = Exporter.Configuration()
         config.collectors = []
         config.listenHost = "127.0.0.1"
@@ -122,12 +152,11 @@ final class Counter: @unchecked Sendable {
         failing.error = "broken"
         let exporter = Exporter(configuration: config, logger: Logger(label: "t"), extraSources: [failing])
         #expect(exporter.readiness().0 == false)
-        try exporter.start()
-        defer { exporter.stop() }
+        try await exporter.start()
         #expect(exporter.readiness().0 == true)
-        exporter.stop()
+        await exporter.stop()
         // No tick for more than 3 intervals: not ready any more.
-        Thread.sleep(forTimeInterval: 0.5)
+        try await Task.sleep(for: .milliseconds(500))
         let (ready, reason) = exporter.readiness()
         #expect(!ready)
         #expect(reason.contains("last sample completed"))

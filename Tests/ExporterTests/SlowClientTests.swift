@@ -1,10 +1,11 @@
+import AccelMetricsTesting
 import Foundation
 import Testing
 
 /// Issue 15, case 4: 600 connections from one client, each trickling header bytes, must not stop another client's
 /// scrape (node_exporter answers in milliseconds under the same load). One client address gets its share
 /// (`--web.max-connections-per-ip`), the rest of the server stays open to everyone else.
-@Suite(.serialized) struct SlowClientTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct SlowClientTests {
     /// A TCP connection to 127.0.0.1:`port` from `source` (any 127/8 address is loopback).
     static func connect(from source: String, port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,4 +1,6 @@
 import AcceleratorTestSupport
+import AccelMetricsTesting
+import FakeRPCServers
 import Foundation
 import GRPCCore
 import Testing
@@ -6,7 +8,7 @@ import Testing
 /// The real binary under umockdev on the TPU fixture nodes, with libtpu faked by an in-process gRPC server on
 /// loopback: chips listed with and without a workload, runtime values through the render path (golden, promtool,
 /// the strict OpenMetrics parser), a workload starting, changing and ending, and servers that misbehave.
-@Suite("TPU nodes end to end (umockdev, fake libtpu)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable))
+@Suite("TPU nodes end to end (umockdev, fake libtpu)", .serialized, .enabled(if: ExporterProcess.umockdevAvailable), .tags(.endToEnd), .endToEndEnabled)
 struct TPUEndToEndTests {
     static func start(_ node: String, runtime address: String) throws -> ExporterProcess {
         try ExporterProcess(tree: FixtureNodes.tpuTree(named: node)!,
@@ -20,22 +22,8 @@ struct TPUEndToEndTests {
     /// Golden device families, promtool on the text format and the strict parser on OpenMetrics.
     static func checkExposition(_ exporter: ExporterProcess, text: String, golden name: String) throws {
         let devices = deviceFamilies(text)
-        let golden = ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/golden/\(name).prom")
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try devices.write(to: golden, atomically: false, encoding: .utf8)
-        }
-        let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(devices == expected, "golden mismatch for \(name); re-record with UPDATE_GOLDEN=1 after checking the diff")
-
-        let body = try exporter.get("/metrics").body
-        let (out, err, status) = try run(EndToEndTests.promtool, ["check", "metrics"], stdin: body)
-        #expect(status == 0, "promtool: \(String(decoding: out, as: UTF8.self)) \(err)")
-        let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-        let om = try exporter.get("/metrics", headers: ["Accept": accept])
-        #expect(om.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
-        let script = ExporterProcess.packageRoot.appendingPathComponent("scripts/check-openmetrics.py").path
-        let (_, omErr, omStatus) = try run("/usr/bin/env", ["python3", script], stdin: om.body)
-        #expect(omStatus == 0, "OpenMetrics parser: \(omErr)")
+        try expectMatchesGolden(devices, "Tests/Fixtures/golden/\(name).prom", what: "golden mismatch for \(name)")
+        try exporter.expectBothFormatsLint()
     }
 
     @Test func v5eHostWithAWorkload() async throws {
@@ -70,14 +58,13 @@ struct TPUEndToEndTests {
     }
 
     @Test func v4HostListsItsChipsWithoutAWorkloadAndFollowsOneThatComesAndGoes() async throws {
-        let port = freeLoopbackPort()
+        let port = try freePort()
         let address = "127.0.0.1:\(port)"
         let exporter = try Self.start("tpu-v4-4", runtime: address)
         defer { exporter.stop() }
         // No workload: chips listed, no runtime values, the runtime collector not failing — once it has tried.
         var text = try exporter.waitForMetrics { $0.contains("accel_exporter_tpu_runtime_up{address=\"\(address)\"} 0") }
-        let deadline = Date().addingTimeInterval(10)
-        while !exporter.log.contains("no TPU workload answers") && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        _ = await eventually(timeout: 10) { exporter.log.contains("no TPU workload answers") }
         #expect(exporter.log.contains("reason=\"connection refused\"") || exporter.log.contains("reason=connection refused"), "\(exporter.log.suffix(2000))")
         try await Task.sleep(for: .milliseconds(400))
         text = try exporter.get("/metrics").text
@@ -148,10 +135,10 @@ struct TPUEndToEndTests {
     }
 
     @Test func badFlagsAreOneClearLine() throws {
-        let (_, err, status) = try run(ExporterProcess.binary("accel-exporter"), ["--tpu.runtime-metrics-address", "localhost"])
+        let (_, err, status) = try runProgramCapturingBytes(PackagePaths.product("accel-exporter"), ["--tpu.runtime-metrics-address", "localhost"])
         #expect(status != 0)
         #expect(err.contains("--tpu.runtime-metrics-address") && err.contains("host:port"), "\(err)")
-        let (_, err2, status2) = try run(ExporterProcess.binary("accel-exporter"), ["--tpu.runtime-metrics-interval", "soon"])
+        let (_, err2, status2) = try runProgramCapturingBytes(PackagePaths.product("accel-exporter"), ["--tpu.runtime-metrics-interval", "soon"])
         #expect(status2 != 0 && err2.contains("--tpu.runtime-metrics-interval"), "\(err2)")
     }
 }
@@ -160,26 +147,17 @@ struct TPUEndToEndTests {
 /// not gRPC at all.
 final class JunkServer: @unchecked Sendable {
     let port: Int
-    private let fd: Int32
+    private let listener: LoopbackListener
     private let thread: Thread
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 16) == 0 else { throw HarnessError("junk server: bind/listen failed") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        let listener = fd
+        let listener = try LoopbackListener(backlog: 16)
+        self.listener = listener
+        port = listener.port
+        let fd = listener.fd
         thread = Thread {
             while true {
-                let client = accept(listener, nil, nil)
+                let client = accept(fd, nil, nil)
                 if client < 0 { return }
                 let reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
                 _ = reply.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
@@ -189,8 +167,5 @@ final class JunkServer: @unchecked Sendable {
         thread.start()
     }
 
-    func stop() {
-        shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
-    }
+    func stop() { listener.close() }
 }

@@ -1,5 +1,7 @@
+import AccelMetricsTesting
 import ConfigYAML
 @testable import Exporter
+@testable import HTTPAccess
 import Foundation
 import Synchronization
 import Testing
@@ -79,9 +81,9 @@ import Testing
 
 /// The real exporter with --web.config.file: HTTPS, basic auth with a bcrypt hash made by Python's crypt (libxcrypt),
 /// client certificates from the test PKI, and a reload of the file while it runs.
-@Suite(.serialized) struct WebConfigEndToEndTests {
+@Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct WebConfigEndToEndTests {
     static func bcrypt(_ password: String) throws -> String {
-        let (out, _, _) = try run("/usr/bin/python3", ["-W", "ignore", "-c",
+        let (out, _, _) = try runProgramCapturingBytes("/usr/bin/python3", ["-W", "ignore", "-c",
             "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))", password])
         return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -91,7 +93,7 @@ import Testing
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-web-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         if pki {
-            _ = try run("/bin/bash", [ExporterProcess.packageRoot.appendingPathComponent("scripts/test-pki.sh").path,
+            _ = try runProgramCapturingBytes("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path,
                                       dir.appendingPathComponent("pki").path])
         }
         return dir
@@ -101,9 +103,9 @@ import Testing
     static func exporter(webConfig: URL) throws -> ExporterProcess {
         try ExporterProcess(
             tree: nil,
-            arguments: ["--web.config.file", webConfig.path, "--nvml.library", ExporterProcess.binary("libFakeNVML.so"),
+            arguments: ["--web.config.file", webConfig.path, "--nvml.library", PackagePaths.product("libFakeNVML.so"),
                         "--no-collector.amdgpu", "--no-collector.hwmon"],
-            environment: ["FAKE_NVML_CONFIG": ExporterProcess.packageRoot.appendingPathComponent("Tests/Fixtures/nvml/h100x8.nvml").path])
+            environment: ["FAKE_NVML_CONFIG": PackagePaths.file("Tests/Fixtures/nvml/h100x8.nvml").path])
     }
 
     @Test func httpsBasicAuthClientCertificatesAndReload() throws {
@@ -126,7 +128,7 @@ import Testing
         defer { exporter.stop() }
         let url = "https://127.0.0.1:\(exporter.port)/metrics"
         func curl(_ extra: [String]) throws -> (status: Int, headers: String, body: String) {
-            let (out, _, _) = try run("/usr/bin/curl", ["-s", "-m", "10", "-D", "-", "--cacert", pki.appendingPathComponent("ca.pem").path] + extra + [url])
+            let (out, _, _) = try runProgramCapturingBytes("/usr/bin/curl", ["-s", "-m", "10", "-D", "-", "--cacert", pki.appendingPathComponent("ca.pem").path] + extra + [url])
             let text = String(decoding: out, as: UTF8.self)
             let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
             return (status, text.components(separatedBy: "\r\n\r\n").first ?? "", text)
@@ -150,12 +152,10 @@ import Testing
               client_auth_type: RequireAndVerifyClientCert
               client_ca_file: pki/client-ca.pem
             """.write(to: config, atomically: false, encoding: .utf8)
-        let deadline = Date().addingTimeInterval(20)
         var withoutCert = 0
-        while Date() < deadline {
+        _ = try eventually(timeout: 20, pollInterval: 0.3) {
             withoutCert = try curl([]).status
-            if withoutCert == 401, exporter.log.contains("web configuration reloaded") { break }
-            Thread.sleep(forTimeInterval: 0.3)
+            return withoutCert == 401 && exporter.log.contains("web configuration reloaded")
         }
         #expect(exporter.log.contains("web configuration reloaded"))
         #expect(withoutCert == 401)
@@ -166,8 +166,7 @@ import Testing
 
         // A broken file is refused; the last good one keeps serving.
         try "tls_server_config: {client_auth_type: Sometimes}\n".write(to: config, atomically: false, encoding: .utf8)
-        let brokenDeadline = Date().addingTimeInterval(20)
-        while Date() < brokenDeadline && !exporter.log.contains("web configuration rejected") { Thread.sleep(forTimeInterval: 0.3) }
+        _ = eventually(timeout: 20, pollInterval: 0.3) { exporter.log.contains("web configuration rejected") }
         #expect(exporter.log.contains("web configuration rejected"))
         #expect(try curl(["--cert", pki.appendingPathComponent("alice.pem").path, "--key", pki.appendingPathComponent("alice.key").path]).status == 200)
     }
@@ -197,13 +196,13 @@ import Testing
         // Logins from 127.0.0.1 fail; eight more arrive at once. Each is 401 (its bcrypt ran and failed), 503 (another
         // run was in progress) or 429 (the address is throttled); no more than the allowed five failures ever ran.
         for _ in 0..<3 {
-            let (out, _, _) = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
+            let (out, _, _) = try runProgramCapturingBytes("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
                                                         "http://127.0.0.1:\(port)/metrics"])
             #expect(String(decoding: out, as: UTF8.self) == "401")
         }
         let burst = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            let out = (try? run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
+            let out = (try? runProgramCapturingBytes("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-u", "prometheus:wrong",
                                                   "http://127.0.0.1:\(port)/metrics"]))?.0 ?? Data()
             burst.withLock { $0.append(String(decoding: out, as: UTF8.self)) }
         }
@@ -213,7 +212,7 @@ import Testing
         #expect(codes.filter { $0 == "401" }.count <= 2, "\(codes)")
         #expect(codes.contains("429"), "\(codes)")
         func status(_ extra: [String], _ url: String) throws -> String {
-            let (out, _, _) = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10"] + extra + [url])
+            let (out, _, _) = try runProgramCapturingBytes("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10"] + extra + [url])
             return String(decoding: out, as: UTF8.self)
         }
         // Throttled: even the right password from that address, without a bcrypt run.
@@ -225,8 +224,7 @@ import Testing
 
         // TLS added to the running exporter's file: served on the same port.
         func waitFor(_ what: String, _ condition: () throws -> Bool) throws {
-            let deadline = Date().addingTimeInterval(25)
-            while Date() < deadline { if try condition() { return }; Thread.sleep(forTimeInterval: 0.3) }
+            if try eventually(timeout: 25, pollInterval: 0.3, condition) { return }
             Issue.record("timed out waiting for \(what); log: \(exporter.log.suffix(1500))")
         }
         let https = "https://127.0.0.1:\(port)/metrics"
@@ -239,7 +237,7 @@ import Testing
         try waitFor("HTTPS") { try status(trust, https) == "200" }
         #expect(exporter.log.contains("tls=on") || exporter.log.contains("\"tls\":\"on\""))
         func subject() throws -> String {
-            let (out, _, _) = try run("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -subject"])
+            let (out, _, _) = try runProgramCapturingBytes("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -subject"])
             return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         #expect(try subject() == "subject=CN = localhost")
@@ -265,7 +263,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("web.yml")
         try "basic_auth_users: {alice: plain}\n".write(to: config, atomically: false, encoding: .utf8)
-        let (_, err, status) = try run(ExporterProcess.binary("accel-exporter"),
+        let (_, err, status) = try runProgramCapturingBytes(PackagePaths.product("accel-exporter"),
                                        ["--web.config.file", config.path, "--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia",
                                         "--no-collector.kubelet"])
         #expect(status == 1)

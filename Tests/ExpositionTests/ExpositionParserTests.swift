@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import Testing
@@ -67,8 +68,7 @@ private func textView(_ families: [MetricFamily]) -> [MetricFamily] {
     }
 }
 
-private let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures")
+private let fixturesDirectory = PackagePaths.file("Tests/Fixtures")
 
 private func fixture(_ name: String) throws -> [UInt8] {
     Array(try Data(contentsOf: fixturesDirectory.appendingPathComponent("exposition/\(name)")))
@@ -78,23 +78,11 @@ private func family(_ families: [MetricFamily], _ name: String) -> MetricFamily?
     families.first { $0.name == name }
 }
 
-/// Runs a tool; nil when it is not installed.
+/// Runs a tool (stdout and stderr merged); nil when it is not installed.
 private func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String)? {
     guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let input = Pipe()
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let (output, _, status) = try runProgram(executable, arguments, stdin: stdin ?? Data(), mergingOutput: true)
+    return (status, output)
 }
 
 // MARK: - Constructs
@@ -592,7 +580,7 @@ struct ExpositionParserFixtureTests {
         #expect(family(families, "rpc_duration_seconds")?.samples.last?.value == 1_700_000_000.123)
     }
 
-    @Test(arguments: textFixtures)
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: textFixtures)
     func promtoolAcceptsTextFixtures(name: String) throws {
         guard let result = try run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(try fixture(name))) else {
             return
@@ -602,7 +590,7 @@ struct ExpositionParserFixtureTests {
         #expect(!result.output.contains("error while linting"), "\(name): \(result.output)")
     }
 
-    @Test(arguments: textFixtures.map { ($0, "text") } + openMetricsFixtures.map { ($0, "openmetrics") })
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: textFixtures.map { ($0, "text") } + openMetricsFixtures.map { ($0, "openmetrics") })
     func referenceParserAgrees(name: String, format: String) throws {
         let script = fixturesDirectory.appendingPathComponent("exposition/reference-samples.py").path
         let path = fixturesDirectory.appendingPathComponent("exposition/\(name)").path
@@ -643,22 +631,10 @@ private func reencodingIsStable(_ bytes: [UInt8], _ format: ExpositionFormat) ->
 /// The fuzz corpus (Fuzz/Corpus/exposition) is replayed with the same check by FuzzCorpusTests.
 @Suite("ExpositionParser: hostile input")
 struct ExpositionParserHostileInputTests {
-    /// SplitMix64: deterministic across platforms and runs.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func seededMutationsNeverCrashAndReencodeStably() throws {
         let sources = ["vllm.prom", "triton.prom", "tgi.prom", "node.prom", "vllm.om", "kinds.om"]
         let inputs = try sources.map { (try fixture($0), $0.hasSuffix(".om") ? ExpositionFormat.openMetrics : .text) }
-        var generator = SeededGenerator(state: 0x5EED)
+        var generator = SeededRandom(seed: 0x5EED)
         let interesting: [UInt8] = Array("\\\"{}=, #\n\r\t_:.+-eE0123456789InfNa".utf8) + [0x00, 0xFF, 0xC3]
         var unstable: [Int] = []
         var parsed = 0

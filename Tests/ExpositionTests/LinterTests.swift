@@ -1,14 +1,15 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import Testing
 
 /// The real parsers scrapers use, run over a rendering of every kind. Skipped where they are not installed, so the
 /// suite still passes on a bare toolchain image.
-@Suite("Real linters and parsers")
+@Suite("Real linters and parsers", .tags(.endToEnd), .endToEndEnabled)
 struct LinterTests {
-    static let promtool = findExecutable("promtool")
+    static let promtool = PackagePaths.executable("promtool")
     static let pythonParser: Bool = {
-        guard let python = findExecutable("python3") else { return false }
+        guard let python = PackagePaths.executable("python3") else { return false }
         let check = try? run(python, ["-c", "import prometheus_client.openmetrics.parser"], stdin: [])
         return check?.status == 0
     }()
@@ -44,7 +45,7 @@ struct LinterTests {
             var help: String
             var labels: [[String: String]]
         }
-        let python = try #require(findExecutable("python3"))
+        let python = try #require(PackagePaths.executable("python3"))
         let bytes = rendered(.openMetrics)
         let result = try run(python, ["-c", script], stdin: bytes)
         try #require(result.status == 0, "\(result.output)")
@@ -73,26 +74,8 @@ struct LinterTests {
     }
 }
 
-private func findExecutable(_ name: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
-/// Runs a tool with `stdin` fed from a temporary file (no pipe-buffer deadlock) and stdout and stderr merged, so
-/// "no output" means neither stream said anything.
+/// A tool's exit status and its stdout and stderr merged, so "no output" means neither stream said anything.
 private func run(_ executable: String, _ arguments: [String], stdin: [UInt8]) throws -> (status: Int32, output: String) {
-    let input = FileManager.default.temporaryDirectory.appendingPathComponent("exposition-\(UUID().uuidString)")
-    try Data(stdin).write(to: input)
-    defer { try? FileManager.default.removeItem(at: input) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardInput = try FileHandle(forReadingFrom: input)
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let (output, _, status) = try runProgram(executable, arguments, stdin: Data(stdin), mergingOutput: true)
+    return (status, output)
 }

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import FuzzTargets
 import Testing
@@ -6,8 +7,7 @@ import Testing
 /// sanitizer (`make fuzz` runs them under libFuzzer and ASan). A crash here is a crash of the parser; a recorded issue
 /// is an invariant an input breaks.
 @Suite struct FuzzCorpusTests {
-    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/Corpus")
-        .standardizedFileURL
+    static let corpus = PackagePaths.file("Fuzz/Corpus")
 
     static func files(_ target: String) throws -> [URL] {
         let folder = corpus.appendingPathComponent(target)

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import HTTPServer
 import Logging
@@ -6,51 +7,22 @@ import Testing
 
 /// Test certificates made by scripts/test-pki.sh into a temporary directory.
 final class TestPKI: Sendable {
-    let directory: URL
+    let directory: TemporaryDirectory
 
     init() throws {
-        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-pki-\(UUID().uuidString)")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/test-pki.sh").path
-        let (_, err, status) = try runTool("/bin/bash", [script, directory.path])
-        guard status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: err]) }
+        directory = TemporaryDirectory(prefix: "accel-pki")
+        let (_, err, status) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, directory.path], timeout: 30)
+        guard status == 0 else { throw HarnessError("test-pki.sh failed: \(err)") }
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-    func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: directory.appendingPathComponent(name))) }
+    func path(_ name: String) -> String { directory.path(name) }
+    func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: directory.url(name))) }
 
     func serverTLS(_ name: String = "server", clientCAs: [String] = []) throws -> HTTPServer.TLSConfiguration {
         HTTPServer.TLSConfiguration(
             certificateChainPEM: try bytes("\(name).pem"), privateKeyPEM: try bytes("\(name).key"),
             clientCAsPEM: clientCAs.isEmpty ? nil : try clientCAs.flatMap { try bytes("\($0).pem") })
     }
-}
-
-/// Runs a tool to completion with its output in files (see ExporterTests' note on pipes).
-func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) throws -> (String, String, Int32) {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-tool-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-    defer { try? out.close(); try? err.close() }
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    return ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "", (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
-            process.terminationStatus)
 }
 
 @Suite(.serialized) struct TLSTests {
@@ -72,11 +44,11 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         var arguments = ["-s", "-m", "10", "--cacert", pki.path("ca.pem")]
         if let cert { arguments += ["--cert", pki.path("\(cert).pem"), "--key", pki.path("\(cert).key")] }
         arguments += extra + ["https://127.0.0.1:\(port)/"]
-        let (out, _, status) = try runTool("/usr/bin/curl", arguments)
+        let (out, _, status) = try runProgram("/usr/bin/curl", arguments)
         return (out, status)
     }
 
-    @Test func servesHTTPSAndReadsVerifiedClientCertificates() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func servesHTTPSAndReadsVerifiedClientCertificates() throws {
         let pki = try TestPKI()
         let proxyCA = try CertificateAuthority(pem: try pki.bytes("proxy-ca.pem"))
         let server = HTTPServer(
@@ -94,13 +66,13 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         let expired = try curl(server.port, pki, cert: "expired").0
         #expect(expired.contains("expired"), "\(expired)")
         // Plain HTTP to the TLS port gets nothing useful.
-        let (plain, _, _) = try runTool("/usr/bin/curl", ["-s", "-m", "5", "http://127.0.0.1:\(server.port)/"])
+        let (plain, _, _) = try runProgram("/usr/bin/curl", ["-s", "-m", "5", "http://127.0.0.1:\(server.port)/"])
         #expect(!plain.contains("certificate"))
     }
 
     /// Issue 15, case 7: only forward-secret AEAD suites. A client offering nothing but CBC with SHA-1, or static
     /// RSA key exchange, gets no handshake; a current client gets TLS 1.3, or ECDHE with GCM on TLS 1.2.
-    @Test func onlyForwardSecretAEADSuites() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func onlyForwardSecretAEADSuites() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
@@ -108,7 +80,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         try server.start()
         defer { server.stop() }
         func handshake(_ options: [String]) throws -> (ok: Bool, output: String) {
-            let (out, err, status) = try runTool(
+            let (out, err, status) = try runProgram(
                 "/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.path("ca.pem")] + options, timeout: 10)
             return (status == 0 && out.contains("Verify return code: 0"), out + err)
         }
@@ -123,7 +95,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(tls13.ok, "\(tls13.output.suffix(600))")
     }
 
-    @Test func organizationsAndCommonNameFromTheClientCA() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func organizationsAndCommonNameFromTheClientCA() throws {
         let pki = try TestPKI()
         let clientCA = try CertificateAuthority(pem: try pki.bytes("client-ca.pem"))
         let server = HTTPServer(
@@ -135,12 +107,12 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
     }
 
     func servedSubject(_ port: Int) throws -> String {
-        let (out, _, _) = try runTool(
+        let (out, _, _) = try runProgram(
             "/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -subject"])
         return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
         let pki = try TestPKI()
         let logs = CapturedLogs()
         let server = HTTPServer(
@@ -172,7 +144,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
 
     /// Issue 15, case 7: `stop()` soon after a reload used to stop the retired daemon but not close the listen
     /// socket's duplicate it had handed back, so the port kept accepting connections nobody answered.
-    @Test func stopSoonAfterAReloadStopsListening() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func stopSoonAfterAReloadStopsListening() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
@@ -186,7 +158,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
 
     /// Issue 15, case 7: TLS added to (or removed from) a running server's configuration takes effect on the same
     /// socket, instead of being ignored.
-    @Test func tlsTurnsOnAndOffWithoutARestart() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func tlsTurnsOnAndOffWithoutARestart() throws {
         let pki = try TestPKI()
         let logs = CapturedLogs()
         let server = HTTPServer(
@@ -207,7 +179,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
 
     /// Issue 15, case 7: an empty CA list still asks the client for a certificate (naming no CA), so a handler
     /// can require one without a CA to verify it against (`RequireAnyClientCert` without `client_ca_file`).
-    @Test func anEmptyCAListAsksForAnyCertificate() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func anEmptyCAListAsksForAnyCertificate() throws {
         let pki = try TestPKI()
         var tls = try pki.serverTLS()
         tls.clientCAsPEM = []
@@ -219,12 +191,12 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(try curl(server.port, pki, cert: "alice").0 == "certificate, not checked")
         #expect(try curl(server.port, pki, cert: "rogue").0 == "certificate, not checked")
         #expect(try curl(server.port, pki).0 == "no certificate")
-        let (out, _, _) = try runTool(
+        let (out, _, _) = try runProgram(
             "/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(server.port) -cert \(pki.path("alice.pem")) -key \(pki.path("alice.key")) </dev/null 2>&1"])
         #expect(out.contains("No client certificate CA names sent"), "\(out.prefix(800))")
     }
 
-    @Test func aBadPairFailsTheStartWithAClearError() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aBadPairFailsTheStartWithAClearError() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: HTTPServer.TLSConfiguration(
@@ -240,7 +212,7 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
         #expect(throws: HTTPServerError.self) { try CertificateAuthority(pem: []) }
     }
 
-    @Test func generatedCertificatesServeAndVerify() throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func generatedCertificatesServeAndVerify() throws {
         let generated = try GeneratedCertificates.generate(caName: "adapter-ca", hosts: ["localhost", "127.0.0.1", "svc.ns.svc"])
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: .init(
@@ -248,18 +220,17 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 30) 
             logger: CapturedLogs().logger, handler: { _ in .text("ok") })
         try server.start()
         defer { server.stop() }
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-gen-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let ca = directory.appendingPathComponent("ca.pem")
+        let directory = TemporaryDirectory(prefix: "accel-gen")
+        defer { directory.remove() }
+        let ca = directory.url("ca.pem")
         try Data(generated.caCertificatePEM).write(to: ca)
         // curl checks the chain and the IP SAN; openssl shows the names.
-        let (out, _, status) = try runTool("/usr/bin/curl", ["-s", "-m", "10", "--cacert", ca.path, "https://127.0.0.1:\(server.port)/"])
+        let (out, _, status) = try runProgram("/usr/bin/curl", ["-s", "-m", "10", "--cacert", ca.path, "https://127.0.0.1:\(server.port)/"])
         #expect(status == 0)
         #expect(out == "ok")
-        let cert = directory.appendingPathComponent("cert.pem")
+        let cert = directory.url("cert.pem")
         try Data(generated.certificatePEM).write(to: cert)
-        let (text, _, _) = try runTool("/usr/bin/openssl", ["x509", "-in", cert.path, "-noout", "-ext", "subjectAltName,extendedKeyUsage"])
+        let (text, _, _) = try runProgram("/usr/bin/openssl", ["x509", "-in", cert.path, "-noout", "-ext", "subjectAltName,extendedKeyUsage"])
         #expect(text.contains("DNS:localhost") && text.contains("IP Address:127.0.0.1") && text.contains("DNS:svc.ns.svc"))
         #expect(text.contains("TLS Web Server Authentication"))
         // A second generation is a different CA.

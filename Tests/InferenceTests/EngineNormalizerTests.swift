@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Exposition
 import Inference
 import Testing
@@ -76,7 +77,7 @@ func interpolatedQuantile(_ q: Double, _ values: [Double], bounds: [Double]) -> 
 
     @Test(arguments: [7, 42, 2026])
     func windowedPercentilesMatchTheExactComputation(seed: UInt64) throws {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         let normalizer = EngineNormalizer(windowSeconds: 60)
         var engine = FakeEngine()
         engine.observations = (0..<200).map { _ in Double.random(in: 0.1...20, using: &generator) }
@@ -168,19 +169,6 @@ func interpolatedQuantile(_ q: Double, _ values: [Double], bounds: [Double]) -> 
         let (unknown, problems) = normalizer.normalize(try parse("# TYPE up gauge\nup 1\n"), namespace: "ml", pod: "x", time: 0)
         #expect(unknown.isEmpty)
         #expect(problems == ["no vLLM, SGLang, TGI or Triton metrics found"])
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible property tests.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,82 +1,10 @@
+import AccelMetricsTesting
+import ConfigYAML
 import Foundation
 @testable import Kubernetes
 import Logging
 import Synchronization
 import Testing
-
-/// scripts/fake-apiserver.py on a free port, with a seed of objects and rules.
-final class FakeAPIServer {
-    let process = Process()
-    let port: Int
-    let directory: URL
-    let scheme: String
-
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
-    init(seed: [String: Any], arguments: [String] = [], tls: Bool = false) throws {
-        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-apiserver-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let seedFile = directory.appendingPathComponent("seed.json")
-        try JSONSerialization.data(withJSONObject: seed).write(to: seedFile)
-        let out = directory.appendingPathComponent("out"), err = directory.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [Self.root.appendingPathComponent("scripts/fake-apiserver.py").path, "--seed", seedFile.path] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        var found: Int?
-        for _ in 0..<200 where found == nil {
-            Thread.sleep(forTimeInterval: 0.05)
-            found = Int(((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n").first ?? "")
-        }
-        guard let found else {
-            process.terminate()
-            throw KubernetesError(code: .transport, message: "fake API server did not start: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
-        }
-        port = found
-        scheme = tls ? "https" : "http"
-    }
-
-    deinit {
-        // SIGKILL: Foundation's Process starts children with SIGTERM blocked, and Python keeps it blocked.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    var url: String { "\(scheme)://127.0.0.1:\(port)" }
-
-    /// A control call (`/fake/...`) with curl.
-    @discardableResult
-    func control(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
-        var arguments = ["-s", "-k", "-X", method, "\(url)\(path)"]
-        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)] }
-        let (out, _) = try shell("/usr/bin/curl", arguments)
-        return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
-    }
-}
-
-func shell(_ executable: String, _ arguments: [String]) throws -> (String, Int32) {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-sh-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let handle = try FileHandle(forWritingTo: out)
-    defer { try? handle.close() }
-    process.standardOutput = handle
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return ((try? String(contentsOf: out, encoding: .utf8)) ?? "", process.terminationStatus)
-}
 
 func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [String: String] = [:]) -> [String: Any] {
     ["apiVersion": "v1", "kind": "Pod", "metadata": ["namespace": namespace, "name": name, "labels": labels],
@@ -92,7 +20,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             logger: logger)
     }
 
-    @Test func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
         let server = try FakeAPIServer(seed: ["objects": (0..<5).map { pod("ml", "p\($0)", node: $0 < 3 ? "n1" : "n2", labels: ["app": $0 % 2 == 0 ? "a" : "b"]) }])
         let client = try client(server)
         defer { Task { await client.shutdown() } }
@@ -127,7 +55,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(patched.data?["tls.crt"] == Base64.encode(Array("x".utf8)))
     }
 
-    @Test func informerFollowsAddsDeletesExpiryAndDroppedWatches() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func informerFollowsAddsDeletesExpiryAndDroppedWatches() async throws {
         let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a"), pod("ml", "b", node: "n2")]])
         let client = try client(server)
         let changes = Mutex(0)
@@ -136,11 +64,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             onChange: { _ in changes.withLock { $0 += 1 } })
         informer.start()
         func waitFor(_ expected: Set<String>) async throws {
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                if Set(informer.objects.keys) == expected { return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            if await eventually(timeout: 30, { Set(informer.objects.keys) == expected }) { return }
             Issue.record("informer holds \(informer.objects.keys.sorted()), expected \(expected.sorted())")
         }
         try await waitFor(["ml/a"])
@@ -169,7 +93,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
 
     /// Issue 15, case 7: a watch whose connection goes silent without closing (a half-open connection) used to
     /// freeze the informer's set for good. Past its read deadline the informer lists again, and sees the change.
-    @Test func aSilentWatchHitsItsReadDeadlineAndTheInformerListsAgain() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func aSilentWatchHitsItsReadDeadlineAndTheInformerListsAgain() async throws {
         let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a")]])
         let client = try client(server)
         let informer = Informer<Pod>(
@@ -177,12 +101,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             watchSeconds: 60, readTimeoutSeconds: 1.5)
         informer.start()
         func waitFor(_ expected: Set<String>, within seconds: Double) async throws -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if Set(informer.objects.keys) == expected { return true }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return false
+            await eventually(timeout: seconds) { Set(informer.objects.keys) == expected }
         }
         #expect(try await waitFor(["ml/a"], within: 30))
         // Healthy watches carry bookmarks every second, inside the deadline: no relist needed for this one.
@@ -196,7 +115,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         await client.shutdown()
     }
 
-    @Test func reviewsGoOutFieldByField() async throws {
+    @Test(.tags(.endToEnd), .endToEndEnabled) func reviewsGoOutFieldByField() async throws {
         let server = try FakeAPIServer(seed: [
             "tokens": ["t0k3n": ["username": "system:serviceaccount:kube-system:hpa", "uid": "u-1", "groups": ["system:serviceaccounts"]]],
             "allow": [["user": "alice", "verb": "get", "resource": "pods"]],
@@ -251,10 +170,10 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
     }
 
     @Test func kubeconfigShapesAndInClusterFiles() throws {
-        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("accel-kubeconfig-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("certs"), withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try "CA-PEM".write(to: dir.appendingPathComponent("certs/ca.pem"), atomically: false, encoding: .utf8)
+        let directory = TemporaryDirectory(prefix: "accel-kubeconfig")
+        defer { directory.remove() }
+        let dir = directory.url
+        try directory.write("certs/ca.pem", "CA-PEM")
         let config = dir.appendingPathComponent("config")
         try """
             apiVersion: v1
@@ -300,10 +219,11 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(throws: KubernetesError.self) { try KubernetesConfiguration.inCluster(environment: [:], root: sa.path) }
     }
 
-    @Test func tlsWithTheClustersCAAndABearerToken() async throws {
-        let pki = FakeAPIServer.root.appendingPathComponent(".build/test-pki-k8s-\(UUID().uuidString)")
-        _ = try shell("/bin/bash", [FakeAPIServer.root.appendingPathComponent("scripts/test-pki.sh").path, pki.path])
-        defer { try? FileManager.default.removeItem(at: pki) }
+    @Test(.tags(.endToEnd), .endToEndEnabled) func tlsWithTheClustersCAAndABearerToken() async throws {
+        let pkiDirectory = TemporaryDirectory(prefix: "accel-pki-k8s")
+        defer { pkiDirectory.remove() }
+        let pki = pkiDirectory.url
+        _ = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         let server = try FakeAPIServer(
             seed: ["objects": [pod("ml", "a")]],
             arguments: ["--tls-cert", pki.appendingPathComponent("server.pem").path, "--tls-key", pki.appendingPathComponent("server.key").path, "--token", "s3cret"],

@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Exposition
 import Foundation
 import MetricSchema
@@ -6,17 +7,12 @@ import Testing
 /// The schema is the one place that names families: the checked-in JSON is its current dump, no other source
 /// module spells a family name, and every family fits the label budget.
 @Suite struct MetricSchemaTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = PackagePaths.root
 
     @Test("docs/metric-schema.json is the schema's current dump")
     func jsonIsCurrent() throws {
-        let file = Self.packageRoot.appendingPathComponent("docs/metric-schema.json")
         let current = try Self.json()
-        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            try current.write(to: file, atomically: false, encoding: .utf8)
-        }
-        let committed = try String(contentsOf: file, encoding: .utf8)
-        #expect(committed == current, "docs/metric-schema.json is stale; re-record with UPDATE_GOLDEN=1")
+        try expectMatchesGolden(current, "docs/metric-schema.json", what: "docs/metric-schema.json is stale")
         // It is JSON a generator can read, with every family under its name.
         let parsed = try JSONSerialization.jsonObject(with: Data(current.utf8)) as? [String: Any]
         let families = parsed?["families"] as? [String: [String: Any]]

@@ -6,6 +6,7 @@ public import Logging
 /// which fills what the attributes lack (temperatures, socket power, energy, activities, throttle state). The hwmon
 /// source overlays its libsensors readings afterwards (DESIGN.md precedence: hwmon > sysfs attribute > gpu_metrics).
 public final class AMDGPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.amdgpu` flag.
     public let name = "amdgpu"
     private let sysfs: FileRoot
     private let logger: Logger
@@ -39,6 +40,8 @@ public final class AMDGPUSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads every card's sysfs attributes and `gpu_metrics`; a failed discovery
+    /// reports every known card down with the collector's error.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {
@@ -64,13 +67,13 @@ public final class AMDGPUSource: AcceleratorSource {
         var found: [Card] = []
         var seenPCI: Set<String> = []
         // Numeric order (card9 before card17), so devices list in the order the driver numbered them.
-        let cardEntries = entries.filter(Self.isCardEntry).sorted { (Int($0.dropFirst(4)) ?? .max, $0) < (Int($1.dropFirst(4)) ?? .max, $1) }
+        let cardEntries = entries.filter(DRMCard.isCardEntry).sorted { (Int($0.dropFirst(4)) ?? .max, $0) < (Int($1.dropFirst(4)) ?? .max, $1) }
         for entry in cardEntries {
             let base = "class/drm/\(entry)/device"
             guard let uevent = try? sysfs.readString("\(base)/uevent") else { continue }
-            let fields = Self.parseUevent(uevent)
+            let fields = DRMCard.parseUevent(uevent)
             guard fields["DRIVER"] == "amdgpu" else { continue }
-            let pci = (try? sysfs.readLink(base)).map { Self.lastComponent($0) } ?? fields["PCI_SLOT_NAME"] ?? entry
+            let pci = (try? sysfs.readLink(base)).map { DRMCard.lastComponent($0) } ?? fields["PCI_SLOT_NAME"] ?? entry
             guard seenPCI.insert(pci).inserted else { continue }
             // Keep a known card's identity: a flaky FRU read must not change its `accelerator` label.
             if let known = cards.first(where: { $0.identity.pciAddress == pci && $0.entry == entry }) {
@@ -115,24 +118,6 @@ public final class AMDGPUSource: AcceleratorSource {
     }
 
     /// `card0`, `card57` — but not connector entries such as `card0-DP-1` or render nodes.
-    static func isCardEntry(_ name: String) -> Bool {
-        guard name.hasPrefix("card"), name.count > 4 else { return false }
-        return name.dropFirst(4).allSatisfy { $0.isASCII && $0.isNumber }
-    }
-
-    static func parseUevent(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            fields[String(line[..<eq])] = String(line[line.index(after: eq)...])
-        }
-        return fields
-    }
-
-    static func lastComponent(_ path: String) -> String {
-        path.split(separator: "/").last.map(String.init) ?? path
-    }
-
     private func identity(base: String, pci: String, fields: [String: String]) -> DeviceIdentity {
         func attribute(_ name: String) -> String? {
             guard let value = try? sysfs.readString("\(base)/\(name)"), !value.isEmpty else { return nil }
@@ -232,7 +217,7 @@ public final class AMDGPUSource: AcceleratorSource {
             return sample
         }
         if let text = try? sysfs.readString("\(base)/current_link_speed") {
-            if let speed = Self.parseLinkSpeed(text) { sample.pcieLinkSpeedTransfersPerSecond = speed }
+            if let speed = DRMCard.parseLinkSpeed(text) { sample.pcieLinkSpeedTransfersPerSecond = speed }
         }
         if let width = value("current_link_width", range: 1...64) { sample.pcieLinkWidth = width }
         // Per direction from `pcie_bw` while its last round is recent (a round takes a second per card); the
@@ -347,11 +332,6 @@ public final class AMDGPUSource: AcceleratorSource {
     }
 
     /// `16.0 GT/s PCIe`, `8 GT/s`, `2.5 GT/s` → transfers per second; `Unknown` → nil.
-    static func parseLinkSpeed(_ text: String) -> Double? {
-        let parts = text.split(separator: " ")
-        guard parts.count >= 2, parts[1].hasPrefix("GT/s"), let gt = Double(parts[0]), gt > 0, gt < 1000 else { return nil }
-        return gt * 1e9
-    }
 }
 
 extension Substring {

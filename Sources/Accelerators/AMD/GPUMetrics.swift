@@ -41,12 +41,16 @@
 /// throttle_status) was later rewritten in place (1664 bytes: those moved into per-partition `xcp_stats`). The
 /// header's `structure_size` tells them apart.
 public struct GPUMetrics: Sendable, Equatable {
+    /// The header's `format_revision`: 1 for the discrete-GPU layouts, 2 for the APU layout (v2_4).
     public var formatRevision: UInt8
+    /// The header's `content_revision`: with ``formatRevision``, the layout (`v1_3` is 1, 3).
     public var contentRevision: UInt8
 
+    /// `temperature_edge` (v1_1–v1_3); on APUs (v2_4) `temperature_gfx`, as the kernel's hwmon path maps it.
     public var temperatureEdgeCelsius: Double?
     /// Junction (hotspot) temperature; on APUs (v2_4) the SoC temperature, as the kernel's hwmon path maps it.
     public var temperatureHotspotCelsius: Double?
+    /// `temperature_mem`.
     public var temperatureMemoryCelsius: Double?
     /// Per HBM stack, available ones only (`temperature_hbm[4]` of v1_1–v1_3).
     public var temperatureHBMCelsius: [Double]
@@ -69,11 +73,15 @@ public struct GPUMetrics: Sendable, Equatable {
 
     /// Current GFX clock; for per-XCD arrays (v1_4+) the first instance that reports.
     public var gfxClockHertz: Double?
+    /// `current_uclk` (memory clock).
     public var memoryClockHertz: Double?
+    /// `current_socclk`; where it is an array (v1_4 on), the first instance that reports.
     public var socClockHertz: Double?
     /// VCLK0 (video core clock).
     public var videoClockHertz: Double?
+    /// `current_fan_speed` (v1_1–v1_3 only).
     public var fanSpeedRPM: Double?
+    /// `pcie_link_width`, in lanes.
     public var pcieLinkWidth: Double?
     /// `pcie_link_speed` is in 0.1 GT/s.
     public var pcieLinkSpeedTransfersPerSecond: Double?
@@ -89,13 +97,17 @@ public struct GPUMetrics: Sendable, Equatable {
     /// The ASIC-specific `throttle_status` word; its bit meanings differ per ASIC, so it is kept apart.
     public var asicThrottleStatus: UInt32?
 
+    /// `voltage_soc` (v1_3) or `average_soc_voltage` (v2_4), from mV.
     public var voltageSoCVolts: Double?
+    /// `voltage_gfx` (v1_3) or `average_gfx_voltage` (v2_4), from mV.
     public var voltageGfxVolts: Double?
+    /// `voltage_mem` (v1_3 only), from mV.
     public var voltageMemoryVolts: Double?
 
     /// Bytes read / written per XGMI link (index = link), from the firmware's KB accumulators (v1_4+); a link that
     /// does not report is `nil` so the remaining indices keep their meaning. `nil` for layouts without XGMI counters.
     public var xgmiReadBytes: [Double?]?
+    /// As ``xgmiReadBytes``, for writes.
     public var xgmiWriteBytes: [Double?]?
 
     /// Firmware timestamp in 10 ns ticks, raw.
@@ -148,17 +160,22 @@ public struct GPUMetricsError: Error, Sendable, Equatable, CustomStringConvertib
         public static let unsupportedRevision = Code("unsupportedRevision")
         /// The header's `structure_size` is smaller than the layout its revision names.
         public static let sizeMismatch = Code("sizeMismatch")
+        /// The code's name, as `truncated`.
         public var description: String { name }
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// The revision and sizes involved, for the log.
     public var message: String
 
+    /// Thrown by ``GPUMetrics/parse(_:)``.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// `CODE: MESSAGE`.
     public var description: String { "\(code): \(message)" }
 }
 

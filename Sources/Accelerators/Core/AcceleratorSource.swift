@@ -8,6 +8,7 @@ public import Exposition
 public protocol AcceleratorSource: AnyObject {
     /// The `collector` label value and the `--collector.<name>` flag.
     var name: String { get }
+    /// One tick's readings; it never throws: a failure goes into ``SourceResult/error`` or `accelerator_up 0`.
     func sample(now: MonotonicInstant) -> SourceResult
 }
 
@@ -23,6 +24,7 @@ public struct SourceResult: Sendable {
     /// A source-level failure: the collector reports `_success 0`. Device-level trouble shows as `accelerator_up 0`.
     public var error: String?
 
+    /// Empty by default: a source with nothing to report this tick.
     public init(devices: [DeviceSample] = [], overlays: [String: DeviceSample] = [:], families: [MetricFamily] = [], error: String? = nil) {
         self.devices = devices
         self.overlays = overlays

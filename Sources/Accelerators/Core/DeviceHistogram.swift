@@ -7,7 +7,9 @@ public struct DeviceHistogram: Sendable, Equatable {
     public var upperBounds: [Double]
     /// One count per bucket: `upperBounds.count + 1` values, the last for everything above the last bound.
     public var bucketCounts: [Double]
+    /// Sum of the observations, in the histogram's base unit (seconds for HLO execution times).
     public var sum: Double
+    /// Number of observations; equal to the sum of ``bucketCounts``.
     public var count: Double
 
     /// Nil unless the parts are consistent: as many counts as bounds + 1, bounds finite and strictly increasing,

@@ -1,10 +1,12 @@
 /// When a sysfs source looks for its devices again: at its first sample, every `interval` seconds, and on the next
 /// tick after a device stopped answering (it may have left). Shared by the AMD, Intel, Gaudi and TPU sources.
 public struct DiscoverySchedule: Sendable {
+    /// Seconds between rediscoveries.
     public let interval: Double
     private var last: MonotonicInstant?
     private var soon = true
 
+    /// Due at once: the first ``isDue(_:)`` answers true.
     public init(interval: Double) {
         self.interval = interval
     }

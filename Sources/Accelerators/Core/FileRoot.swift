@@ -10,8 +10,10 @@ import Musl
 /// Plain POSIX calls only: umockdev's LD_PRELOAD library redirects `open`, `opendir`, `readlink` and friends, so the
 /// same code reads a umockdev testbed unchanged.
 public struct FileRoot: Sendable {
+    /// The root directory, without trailing slashes (`/` stays `/`).
     public let path: String
 
+    /// Trailing slashes are dropped; the directory is not checked until something is read.
     public init(_ path: String) {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
@@ -81,6 +83,7 @@ public struct FileRoot: Sendable {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Whether `relative` exists under the root (`access(F_OK)`); never throws.
     public func exists(_ relative: String) -> Bool {
         access(resolve(relative), F_OK) == 0
     }
@@ -88,6 +91,7 @@ public struct FileRoot: Sendable {
 
 /// Why a file could not be read or understood. Carries the path and errno so the log line says exactly what failed.
 public struct ReadError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure: callers treat a vanished device differently from a garbage file.
     public enum Code: Sendable, Equatable {
         /// The file or directory is gone (ENOENT, ENODEV, ENXIO): the device may have left.
         case notFound
@@ -97,11 +101,16 @@ public struct ReadError: Error, Sendable, CustomStringConvertible {
         case parse
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// The full path, root included.
     public var path: String
+    /// The system call's `errno`; nil for a parse failure.
     public var errno: Int32?
+    /// `strerror` text, or what the content was (cut at 40 characters).
     public var message: String
 
+    /// A failed system call; the code follows from `errno`.
     public init(path: String, errno: Int32) {
         self.path = path
         self.errno = errno
@@ -112,6 +121,7 @@ public struct ReadError: Error, Sendable, CustomStringConvertible {
         message = String(cString: strerror(errno))
     }
 
+    /// A file that read but did not parse; `text` is shown in the message.
     public init(path: String, parse text: String) {
         self.path = path
         self.errno = nil
@@ -120,6 +130,7 @@ public struct ReadError: Error, Sendable, CustomStringConvertible {
         message = "unparseable content \"\(shown)\""
     }
 
+    /// `PATH: MESSAGE`.
     public var description: String { "\(path): \(message)" }
 }
 

@@ -9,6 +9,7 @@ public final class ProblemLog {
     private var active: [String: String] = [:]
     private var seenThisTick: Set<String> = []
 
+    /// `logger` is the owning source's.
     public init(logger: Logger) { self.logger = logger }
 
     /// Reports `message` under `key` (e.g. "card1/gpu_busy_percent"); logged only when new or changed.
@@ -29,5 +30,6 @@ public final class ProblemLog {
         seenThisTick.removeAll(keepingCapacity: true)
     }
 
+    /// Key → message of every problem not yet cleared.
     public var activeProblems: [String: String] { active }
 }

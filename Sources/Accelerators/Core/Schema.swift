@@ -19,6 +19,8 @@ public enum Schema {
         return labels
     }
 
+    /// Every device family the samples fill, sorted by name; a device that is not up gets only its
+    /// `accelerator_info` and `accelerator_up 0` series.
     public static func families(for devices: [DeviceSample]) -> [MetricFamily] {
         var b = Builder()
         for d in devices {

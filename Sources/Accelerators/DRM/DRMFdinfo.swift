@@ -3,9 +3,11 @@
 /// Lives in Accelerators (not Attribution) because two users need it: the Intel GPU source sums clients into
 /// device-level engine utilization, and attribution splits the same clients by pod.
 public struct DRMClientStats: Sendable, Equatable {
+    /// `drm-driver` (`amdgpu`, `i915`, `xe`, `habanalabs`…).
     public var driver: String
     /// Canonical PCI address from `drm-pdev`; `nil` when the driver does not print it.
     public var pdev: String?
+    /// `drm-client-id`: unique per open of the device; nil when the driver does not print it.
     public var clientID: UInt64?
     /// `drm-engine-<e>: <n> ns`: cumulative busy time.
     public var engineNanoseconds: [String: UInt64] = [:]
@@ -13,23 +15,31 @@ public struct DRMClientStats: Sendable, Equatable {
     public var engineCapacity: [String: UInt64] = [:]
     /// `drm-cycles-<e>` / `drm-total-cycles-<e>` (xe): busy and elapsed GPU cycles.
     public var cycles: [String: UInt64] = [:]
+    /// `drm-total-cycles-<e>` (xe): elapsed cycles, the denominator for ``cycles``.
     public var totalCycles: [String: UInt64] = [:]
     /// Bytes by region (`vram`, `gtt`, `vram0`, `local0`, `system0`, …).
     public var memory: [String: RegionMemory] = [:]
 
+    /// Counters and memory start empty; the parser fills them line by line.
     public init(driver: String, pdev: String? = nil, clientID: UInt64? = nil) {
         self.driver = driver
         self.pdev = pdev
         self.clientID = clientID
     }
 
+    /// `drm-<kind>-<region>` byte counts of one memory region; nil where the driver prints none.
     public struct RegionMemory: Sendable, Equatable {
+        /// `drm-total-<region>`: every buffer the client requested in the region, shared and private.
         public var total: UInt64?
+        /// `drm-shared-<region>`: buffers shared with another file.
         public var shared: UInt64?
         /// Also what the deprecated `drm-memory-<region>` means.
         public var resident: UInt64?
+        /// `drm-purgeable-<region>`.
         public var purgeable: UInt64?
+        /// `drm-active-<region>`: buffers active on one or more engines.
         public var active: UInt64?
+        /// Every count absent.
         public init() {}
     }
 
@@ -50,6 +60,7 @@ public struct DRMClientStats: Sendable, Equatable {
 /// Parses fdinfo text. Not a DRM fd (no `drm-driver:`) → `nil`. Unknown keys, garbage lines and unparsable values
 /// are skipped one by one; they never invalidate the rest.
 public enum DRMFdinfoParser {
+    /// The client one fdinfo file describes; nil when it is not a DRM fd.
     public static func parse(_ text: String) -> DRMClientStats? {
         var stats = DRMClientStats(driver: "")
         var sawDriver = false

@@ -7,12 +7,18 @@ import Musl
 /// Identifies one DRM client across fds and processes: the same client seen through a dup'ed or inherited fd
 /// counts once. Without `drm-client-id`, the (PID, fd) pair stands in.
 public struct DRMClientKey: Sendable, Hashable, Comparable {
+    /// `drm-driver`.
     public var driver: String
+    /// `drm-pdev`, canonical; empty when the driver does not print it.
     public var pdev: String
+    /// `drm-client-id`; when nil, ``pid`` and ``fd`` identify the client instead.
     public var clientID: UInt64?
+    /// Set only when ``clientID`` is nil.
     public var pid: Int32?
+    /// Set only when ``clientID`` is nil.
     public var fd: Int32?
 
+    /// Built by ``DRMScan/add(_:pid:fd:)``; tests build them by hand.
     public init(driver: String, pdev: String, clientID: UInt64? = nil, pid: Int32? = nil, fd: Int32? = nil) {
         self.driver = driver
         self.pdev = pdev
@@ -21,6 +27,7 @@ public struct DRMClientKey: Sendable, Hashable, Comparable {
         self.fd = fd
     }
 
+    /// A total order for deterministic iteration: driver, device, client id, then PID and fd.
     public static func < (a: Self, b: Self) -> Bool {
         (a.driver, a.pdev, a.clientID ?? 0, a.pid ?? 0, a.fd ?? 0) < (b.driver, b.pdev, b.clientID ?? 0, b.pid ?? 0, b.fd ?? 0)
     }
@@ -28,7 +35,9 @@ public struct DRMClientKey: Sendable, Hashable, Comparable {
 
 /// All DRM clients seen in one pass over `/proc`.
 public struct DRMScan: Sendable {
+    /// When the scan began (for the interval to the next one).
     public var at: MonotonicInstant
+    /// Each client once, its counters the largest seen through any of its fds.
     public var clients: [DRMClientKey: DRMClientStats] = [:]
     /// PIDs that hold each client, sorted.
     public var pids: [DRMClientKey: [Int32]] = [:]
@@ -36,6 +45,7 @@ public struct DRMScan: Sendable {
     /// clients are missing from `clients`, so device-wide sums over this scan are incomplete.
     public var deniedPIDs: [Int32] = []
 
+    /// An empty scan.
     public init(at: MonotonicInstant) { self.at = at }
 
     /// Adds one fd's view of a client.
@@ -71,8 +81,10 @@ extension DRMClientStats {
 
 /// Scans `<procfs>/*/fdinfo/*` for DRM clients.
 public struct DRMFdinfoScanner: Sendable {
+    /// The `/proc` scanned (`--path.procfs`).
     public let procfs: FileRoot
 
+    /// Nothing is read until ``scan(pids:at:)``.
     public init(procfs: FileRoot) { self.procfs = procfs }
 
     /// EACCES/EPERM: the kernel hides this process's fds from us (no ptrace-read access).
@@ -120,12 +132,16 @@ public struct DRMFdinfoScanner: Sendable {
 
 /// One client's usage over the interval between two scans.
 public struct DRMClientUsage: Sendable, Equatable {
+    /// The client.
     public var key: DRMClientKey
+    /// The processes that hold it, sorted.
     public var pids: [Int32]
     /// 0…1 per engine; absent for a client first seen in this scan (no interval yet).
     public var engineUtilization: [String: Double]
+    /// ``DRMClientStats/deviceMemoryBytes`` at the later scan; nil when the driver prints none.
     public var deviceMemoryBytes: Double?
 
+    /// Built by ``DRMUsageTracker/update(_:)``; tests build them by hand.
     public init(key: DRMClientKey, pids: [Int32], engineUtilization: [String: Double], deviceMemoryBytes: Double?) {
         self.key = key
         self.pids = pids
@@ -154,8 +170,11 @@ public struct DRMUsageTracker: Sendable {
     /// Per client: the largest counters seen so far.
     private var highWater: [DRMClientKey: DRMClientStats] = [:]
 
+    /// No previous scan: the first ``update(_:)`` gives no ratios.
     public init() {}
 
+    /// The clients of `scan` with their ratios over the interval since the previous scan; called once per scan,
+    /// in order, by one owner (it is not thread-safe).
     public mutating func update(_ scan: DRMScan) -> [DRMClientUsage] {
         var out: [DRMClientUsage] = []
         var marks: [DRMClientKey: DRMClientStats] = [:]

@@ -12,15 +12,18 @@ import Musl
 /// starting at that moment gets EBUSY, and on Gaudi2 and later the driver resets the device when that context is
 /// released. The control node allows many openers and answers only the INFO ioctl.
 public struct GaudiControlNode: Sendable, Hashable, CustomStringConvertible {
+    /// `/dev/accel/accel_controlD<N>` or `/dev/hl_controlD<N>`, under the source's device root.
     public var path: String
     /// The misc driver's ioctl numbering (`/dev/hl_controlD<N>`).
     public var legacy: Bool
 
+    /// Found by the Gaudi source's discovery; `legacy` for a `/dev/hl_controlD<N>` node.
     public init(path: String, legacy: Bool) {
         self.path = path
         self.legacy = legacy
     }
 
+    /// The path, for log lines.
     public var description: String { path }
 }
 
@@ -36,6 +39,7 @@ public struct GaudiDriverReading: Sendable, Equatable {
     /// Why values are missing: one line per failed query (`<op>: <errno text>`), for the log.
     public var problems: [String] = []
 
+    /// Every value absent and no problem by default.
     public init(utilizationPercent: UInt32? = nil, dramTotalBytes: UInt64? = nil, dramFreeBytes: UInt64? = nil, problems: [String] = []) {
         self.utilizationPercent = utilizationPercent
         self.dramTotalBytes = dramTotalBytes
@@ -49,6 +53,8 @@ public struct GaudiDriverReading: Sendable, Equatable {
 ///
 /// Called from the source's worker thread only, one call at a time.
 public protocol GaudiDriverInfo: AnyObject {
+    /// One tick's INFO readings for `node`; never throws: failed queries leave their value nil and say why
+    /// in ``GaudiDriverReading/problems``.
     func read(_ node: GaudiControlNode) -> GaudiDriverReading
     /// The device left discovery: release whatever was opened for it.
     func forget(_ node: GaudiControlNode)
@@ -62,12 +68,14 @@ public protocol GaudiDriverInfo: AnyObject {
 public final class HabanaControlDeviceInfo: GaudiDriverInfo {
     private var nodes: [GaudiControlNode: (fd: Int32, dramSize: UInt64?)] = [:]
 
+    /// No node is opened until the first ``read(_:)``.
     public init() {}
 
     deinit {
         for (_, entry) in nodes { close(entry.fd) }
     }
 
+    /// Opens the node on first use (read-only, kept open) and issues the INFO ioctls described above.
     public func read(_ node: GaudiControlNode) -> GaudiDriverReading {
         var reading = GaudiDriverReading()
         var entry: (fd: Int32, dramSize: UInt64?)
@@ -109,6 +117,7 @@ public final class HabanaControlDeviceInfo: GaudiDriverInfo {
         return reading
     }
 
+    /// Closes the node's fd, if open.
     public func forget(_ node: GaudiControlNode) {
         if let entry = nodes.removeValue(forKey: node) { close(entry.fd) }
     }

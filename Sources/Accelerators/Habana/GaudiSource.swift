@@ -8,6 +8,7 @@ public import Logging
 /// Temperatures and power come from the hwmon source's libsensors overlay, joined by PCI address (the driver
 /// registers its hwmon chip on the PCI device, named after the firmware's card name).
 public final class GaudiSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.habana` flag.
     public let name = "habana"
     private let sysfs: FileRoot
     private let logger: Logger
@@ -41,6 +42,7 @@ public final class GaudiSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads each device's sysfs attributes and its control node's INFO ioctls.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if schedule.isDue(now) {
@@ -66,9 +68,9 @@ public final class GaudiSource: AcceleratorSource {
             for entry in sorted {
                 let base = "\(classDirectory)/\(entry)/device"
                 guard let uevent = try? sysfs.readString("\(base)/uevent"),
-                    AMDGPUSource.parseUevent(uevent)["DRIVER"] == "habanalabs"
+                    DRMCard.parseUevent(uevent)["DRIVER"] == "habanalabs"
                 else { continue }
-                let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
+                let pci = (try? sysfs.readLink(base)).map(DRMCard.lastComponent) ?? entry
                 guard seen.insert(pci).inserted else { continue }
                 // The control node shares the compute node's index: accel3 ↔ accel_controlD3, hl3 ↔ hl_controlD3
                 // (the latter UNVERIFIED: the misc driver predates the reference).

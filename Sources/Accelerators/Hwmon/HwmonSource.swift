@@ -16,6 +16,7 @@ import Musl
 /// PCI device is a display controller or processing accelerator become overlays joined to that accelerator by PCI
 /// address; with `includeAllChips` the node's other chips are exported as `hwmon_*` families.
 public final class HwmonSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.hwmon` flag.
     public let name = "hwmon"
     private let configPath: String?
     private let includeAllChips: Bool
@@ -30,6 +31,8 @@ public final class HwmonSource: AcceleratorSource {
     /// libsensors keeps process-global state: one user at a time.
     private static let libraryLock = Mutex(())
 
+    /// `configPath`: a `sensors3.conf` to load instead of libsensors' default; `includeAllChips` also exports the
+    /// node's other chips as `hwmon_*` families. Nothing is read until the first ``sample(now:)``.
     public init(configPath: String?, includeAllChips: Bool, discoveryInterval: Double = 10, logger: Logger) {
         self.configPath = configPath
         self.includeAllChips = includeAllChips
@@ -42,6 +45,8 @@ public final class HwmonSource: AcceleratorSource {
         if initialized { Self.libraryLock.withLock { _ in sensors_cleanup() } }
     }
 
+    /// Re-initializes libsensors every `discoveryInterval` (finding chips that came or went), then reads every
+    /// chip under a process-wide lock: accelerator chips as overlays, the rest as `hwmon_*` families when asked for.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         return Self.libraryLock.withLock { _ in

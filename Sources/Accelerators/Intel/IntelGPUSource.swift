@@ -10,6 +10,7 @@ public import Logging
 /// process on the node (hostPID or the host's /proc, and ptrace-read access): otherwise those values stay absent,
 /// never a partial sum shown as the device's figure.
 public final class IntelGPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.intel` flag.
     public let name = "intel"
     private let sysfs: FileRoot
     private let procfs: FileRoot
@@ -33,6 +34,8 @@ public final class IntelGPUSource: AcceleratorSource {
         var identity: DeviceIdentity
     }
 
+    /// `procfs` is where the DRM fdinfo of every process is read (`--path.procfs`); `nodeName` goes into
+    /// `accelerator_info`'s `node` label.
     public init(sysfs: FileRoot, procfs: FileRoot, nodeName: String?, discoveryInterval: Double = 10, logger: Logger) {
         self.sysfs = sysfs
         self.procfs = procfs
@@ -43,6 +46,8 @@ public final class IntelGPUSource: AcceleratorSource {
         self.problems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads each card's GT frequencies from sysfs and the engine and memory use
+    /// of all DRM clients from fdinfo; a failed discovery reports every known card down with the collector's error.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {
@@ -75,12 +80,12 @@ public final class IntelGPUSource: AcceleratorSource {
         }
         var found: [Card] = []
         var seenPCI: Set<String> = []
-        let cardEntries = entries.filter(AMDGPUSource.isCardEntry)
+        let cardEntries = entries.filter(DRMCard.isCardEntry)
             .sorted { (Int($0.dropFirst(4)) ?? .max, $0) < (Int($1.dropFirst(4)) ?? .max, $1) }
         for entry in cardEntries {
             let base = "class/drm/\(entry)/device"
             guard let driver = driver(base: base) else { continue }
-            let pci = (try? sysfs.readLink(base)).map(AMDGPUSource.lastComponent) ?? entry
+            let pci = (try? sysfs.readLink(base)).map(DRMCard.lastComponent) ?? entry
             guard seenPCI.insert(pci).inserted else { continue }
             if let known = cards.first(where: { $0.identity.pciAddress == pci && $0.entry == entry }) {
                 found.append(known)
@@ -100,11 +105,11 @@ public final class IntelGPUSource: AcceleratorSource {
 
     /// The card's driver from its `device/driver` link (`…/drivers/i915`), else `DRIVER=` in `device/uevent`.
     private func driver(base: String) -> Driver? {
-        if let link = try? sysfs.readLink("\(base)/driver"), let d = Driver(rawValue: AMDGPUSource.lastComponent(link)) {
+        if let link = try? sysfs.readLink("\(base)/driver"), let d = Driver(rawValue: DRMCard.lastComponent(link)) {
             return d
         }
         guard let uevent = try? sysfs.readString("\(base)/uevent") else { return nil }
-        return AMDGPUSource.parseUevent(uevent)["DRIVER"].flatMap(Driver.init(rawValue:))
+        return DRMCard.parseUevent(uevent)["DRIVER"].flatMap(Driver.init(rawValue:))
     }
 
     private func identity(entry: String, base: String, pci: String, driver: Driver) -> DeviceIdentity {

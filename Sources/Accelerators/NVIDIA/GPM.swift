@@ -22,7 +22,7 @@ enum GPM {
         let name: String
     }
 
-    /// The header and pynvml document the `*_PER_SEC` metrics in MiB/s. **UNVERIFIED** on hardware: the README
+    /// The header and pynvml document the `*_PER_SEC` metrics in MiB/s. **UNVERIFIED** on hardware: docs/metrics.md
     /// says so until scripts/device-check.sh has compared GPM's PCIe rates with nvmlDeviceGetPcieThroughput's.
     static let bytesPerRateUnit: Double = 1_048_576
 

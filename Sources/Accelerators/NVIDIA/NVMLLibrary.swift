@@ -2,20 +2,34 @@ internal import CNVML
 
 /// An NVML return code, named as nvml.h names it.
 public struct NVMLReturn: Sendable, Equatable, CustomStringConvertible {
+    /// The raw `nvmlReturn_t`.
     public var code: Int32
+    /// Any value; unknown ones print as `NVML error N`.
     public init(_ code: Int32) { self.code = code }
 
+    /// `NVML_SUCCESS`.
     public static let success = NVMLReturn(0)
+    /// The device or driver lacks the query: see ``meansUnavailable``.
     public static let notSupported = NVMLReturn(3)
+    /// The caller may not read it: see ``meansUnavailable``.
     public static let noPermission = NVMLReturn(4)
+    /// A field value the device does not have; treated like ``meansUnavailable`` for field values.
     public static let notFound = NVMLReturn(6)
+    /// A list outgrew the buffer (running processes): ask again with a larger one.
     public static let insufficientSize = NVMLReturn(7)
+    /// `nvmlInit` found no kernel driver: the node has no usable NVIDIA GPU.
     public static let driverNotLoaded = NVMLReturn(9)
+    /// No event within the wait (XID watcher): normal, not an error.
     public static let timeout = NVMLReturn(10)
+    /// The driver does not implement the call: see ``meansUnavailable``.
     public static let functionNotFound = NVMLReturn(13)
+    /// The GPU fell off the bus: see ``meansDeviceLost``.
     public static let gpuIsLost = NVMLReturn(15)
+    /// The GPU needs a reset before it answers again: see ``meansDeviceLost``.
     public static let resetRequired = NVMLReturn(16)
+    /// `NVML_ERROR_NO_DATA`; no special handling.
     public static let noData = NVMLReturn(21)
+    /// The GPU is no longer there: see ``meansDeviceLost``.
     public static let gpuNotFound = NVMLReturn(28)
 
     static let names: [Int32: String] = [

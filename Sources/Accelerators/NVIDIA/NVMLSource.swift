@@ -13,18 +13,25 @@ import MetricSchema
 /// `accelerator_up 0` and is re-probed every tick until it answers again. XID errors arrive on `XIDWatcher`'s
 /// thread.
 public final class NVMLSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.nvidia` flag.
     public let name = "nvidia"
+    /// The soname loaded through the dynamic loader's search path when no `--nvml.library` is given.
     public static let defaultLibrary = "libnvidia-ml.so.1"
 
+    /// The `--nvml.*` and related collector settings.
     public struct Configuration: Sendable {
         /// `--nvml.library`; nil loads `libnvidia-ml.so.1` through the dynamic loader's search path.
         public var libraryPath: String?
+        /// The node name for `accelerator_info`'s `node` label; nil leaves it out.
         public var nodeName: String?
+        /// Seconds between rediscoveries, and between attempts to load NVML while it is missing.
         public var discoveryInterval: Double
         /// Running processes and per-process utilization (for the attribution layer).
         public var processes: Bool
+        /// Whether to watch NVML XID events (`accelerator_xid_errors_total`) on a thread of their own.
         public var xidEvents: Bool
 
+        /// Defaults: the library from the loader's search path, processes and XID events on, rediscovery every 10 s.
         public init(libraryPath: String? = nil, nodeName: String? = nil, discoveryInterval: Double = 10,
                     processes: Bool = true, xidEvents: Bool = true) {
             self.libraryPath = libraryPath
@@ -99,6 +106,7 @@ public final class NVMLSource: AcceleratorSource {
     /// The device stopped answering (GPU_IS_LOST, GPU_NOT_FOUND, RESET_REQUIRED).
     struct Lost: Error { var code: NVMLReturn }
 
+    /// NVML is not loaded here: the first ``sample(now:)`` loads it.
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
@@ -111,6 +119,9 @@ public final class NVMLSource: AcceleratorSource {
         gpmRequest?.deallocate()
     }
 
+    /// Loads NVML when due, rediscovers when due, then reads every GPU and MIG device. A node without the
+    /// library or driver gives an empty result without an error (unless `--nvml.library` named one); any other
+    /// load failure is the collector's error.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         guard let library = loadIfDue(now: now) else {

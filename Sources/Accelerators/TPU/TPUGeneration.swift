@@ -11,6 +11,7 @@ public struct TPUGeneration: Sendable, Equatable, Hashable {
     /// bound to vfio-pci).
     public var node: NodeKind
 
+    /// `accel`: `/dev/accel<N>`; `vfio`: `/dev/vfio/<group>`.
     public enum NodeKind: Sendable, Equatable, Hashable { case accel, vfio }
 
     /// Google's PCI vendor id. Not every device with it is a TPU: GCE's gVNIC network card (0x0042) has it too.

@@ -12,12 +12,14 @@ public struct TPURuntimeTarget: Sendable, Hashable, CustomStringConvertible {
     /// Who listens there (`namespace/pod`), for log lines only.
     public var owner: String?
 
+    /// `chips` nil: the workload holds every TPU chip of the node.
     public init(address: String, chips: [String]? = nil, owner: String? = nil) {
         self.address = address
         self.chips = chips
         self.owner = owner
     }
 
+    /// The address, with the owner in parentheses when known.
     public var description: String { owner.map { "\(address) (\($0))" } ?? address }
 }
 
@@ -37,11 +39,13 @@ public struct TPURuntimeSnapshot: Sendable, Equatable {
     /// `hlo.execution.timing.distribution.microseconds` converted to seconds, by device ordinal.
     public var hloExecutionSeconds: [Int: DeviceHistogram] = [:]
 
+    /// No values.
     public init() {}
 }
 
 /// The client's view of one target.
 public struct TPURuntimeReport: Sendable, Equatable {
+    /// Where the client stands with a target.
     public enum State: Sendable, Equatable {
         /// Not attempted yet.
         case connecting
@@ -53,13 +57,16 @@ public struct TPURuntimeReport: Sendable, Equatable {
         case failing(String)
     }
 
+    /// The polled endpoint.
     public var target: TPURuntimeTarget
+    /// The latest state; while failing, ``snapshot`` keeps the last good values until they are stale.
     public var state: State
     /// The last good poll's values; nil before one and once older than the client's staleness bound.
     public var snapshot: TPURuntimeSnapshot?
     /// Seconds the last poll took (or failed after).
     public var durationSeconds: Double
 
+    /// Built by the client; tests and fakes build them by hand.
     public init(target: TPURuntimeTarget, state: State, snapshot: TPURuntimeSnapshot?, durationSeconds: Double = 0) {
         self.target = target
         self.state = state

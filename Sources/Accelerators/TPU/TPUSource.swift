@@ -7,6 +7,7 @@ public import Logging
 /// libtpu: they come from its runtime-metrics service through `TPURuntimeReadings` (polled on the client's own
 /// loop, never here), mapped from libtpu's device ordinals to chips, and are absent while no workload answers.
 public final class TPUSource: AcceleratorSource {
+    /// The `collector` label and the `--collector.tpu` flag.
     public let name = "tpu"
     private let sysfs: FileRoot
     private let logger: Logger
@@ -42,6 +43,8 @@ public final class TPUSource: AcceleratorSource {
         self.discoveryProblems = ProblemLog(logger: logger)
     }
 
+    /// Rediscovers when due, then reads each chip's sysfs and, where a workload answers, its latest libtpu
+    /// runtime values (never waiting on the network); a failed discovery reports every known chip down.
     public func sample(now: MonotonicInstant) -> SourceResult {
         defer { problems.endTick() }
         if let error = schedule.runIfDue(now, discover) {
@@ -112,7 +115,7 @@ public final class TPUSource: AcceleratorSource {
 
     private func identity(_ chip: Chip, index: Int) -> DeviceIdentity {
         let base = "bus/pci/devices/\(chip.pci)"
-        let driver = (try? sysfs.readLink("\(base)/driver")).map(AMDGPUSource.lastComponent)
+        let driver = (try? sysfs.readLink("\(base)/driver")).map(DRMCard.lastComponent)
         var info: [(String, String)] = []
         if let driver { info.append(("driver", driver)) }
         if let node = nodeName { info.append(("node", node)) }
@@ -133,7 +136,7 @@ public final class TPUSource: AcceleratorSource {
     private func deviceNode(base: String, generation: TPUGeneration, driver: String?) -> String? {
         switch generation.node {
         case .vfio:
-            guard driver == "vfio-pci", let group = (try? sysfs.readLink("\(base)/iommu_group")).map(AMDGPUSource.lastComponent),
+            guard driver == "vfio-pci", let group = (try? sysfs.readLink("\(base)/iommu_group")).map(DRMCard.lastComponent),
                   !group.isEmpty, group.allSatisfy({ $0.isASCII && $0.isNumber })
             else { return nil }
             return "/dev/vfio/\(group)"
@@ -141,9 +144,9 @@ public final class TPUSource: AcceleratorSource {
             if let child = ((try? sysfs.list("\(base)/accel")) ?? []).first(where: Self.isAccelEntry) {
                 return "/dev/\(child)"
             }
-            let pci = AMDGPUSource.lastComponent(base)
+            let pci = DRMCard.lastComponent(base)
             for entry in ((try? sysfs.list("class/accel")) ?? []).filter(Self.isAccelEntry) {
-                if let link = try? sysfs.readLink("class/accel/\(entry)/device"), AMDGPUSource.lastComponent(link) == pci {
+                if let link = try? sysfs.readLink("class/accel/\(entry)/device"), DRMCard.lastComponent(link) == pci {
                     return "/dev/\(entry)"
                 }
             }
@@ -174,7 +177,7 @@ public final class TPUSource: AcceleratorSource {
             sample.up = false
             return sample
         }
-        if let text = try? sysfs.readString("\(base)/current_link_speed"), let speed = AMDGPUSource.parseLinkSpeed(text) {
+        if let text = try? sysfs.readString("\(base)/current_link_speed"), let speed = DRMCard.parseLinkSpeed(text) {
             sample.pcieLinkSpeedTransfersPerSecond = speed
         }
         if let text = try? sysfs.readString("\(base)/current_link_width"), let width = Double(text), (1...64).contains(width) {

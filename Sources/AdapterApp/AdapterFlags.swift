@@ -1,0 +1,126 @@
+public import ArgumentParser
+
+/// Every accel-metrics-adapter flag (the Kubernetes API server's spellings where they exist).
+///
+/// Parsed by the executable (`@OptionGroup`), and by tests straight from an argument list; ``AdapterApp`` turns
+/// them into the running adapter.
+public struct AdapterFlags: ParsableArguments, Sendable {
+    public init() {}
+
+    @Option(name: .customLong("secure-port"), help: "HTTPS port.")
+    public var securePort = 6443
+
+    @Option(name: .customLong("bind-address"), help: "Address to listen on (default: every interface).")
+    public var bindAddress = ""
+
+    @Option(name: .customLong("insecure-port"), help: "Plain-HTTP port without authentication, for local development only; 0 turns it off.")
+    public var insecurePort = 0
+
+    @Option(name: .customLong("tls-cert-file"), help: "Serving certificate (PEM, with intermediates); reloaded when it changes.")
+    public var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-private-key-file"), help: "Key of --tls-cert-file.")
+    public var tlsKeyFile: String?
+
+    @Option(name: .customLong("cert-secret"), help: "In a cluster without --tls-cert-file: the Secret (in the adapter's namespace) holding the shared serving certificate, created if absent.")
+    public var certSecret = "accel-metrics-adapter-serving-cert"
+
+    @Option(name: .customLong("service-name"), help: "The adapter's Service, named in the generated serving certificate.")
+    public var serviceName = "accel-metrics-adapter"
+
+    @Option(name: .customLong("apiservices"), help: "APIServices whose caBundle follows the generated certificate (comma-separated).")
+    public var apiServices = "v1beta2.custom.metrics.k8s.io,v1beta1.custom.metrics.k8s.io,v1beta1.external.metrics.k8s.io"
+
+    @Option(name: .customLong("client-ca-file"), help: "CA bundle for client certificates (user = CN, groups = O); default: the cluster's, from extension-apiserver-authentication.")
+    public var clientCAFile: String?
+
+    @Option(name: .customLong("requestheader-client-ca-file"), help: "The front proxy's CA; given, the requestheader flags replace the cluster's ConfigMap.")
+    public var requestHeaderCAFile: String?
+
+    @Option(name: .customLong("requestheader-allowed-names"), help: "Common names the front proxy's certificate may have (comma-separated; empty: any).")
+    public var requestHeaderAllowedNames = ""
+
+    @Option(name: .customLong("requestheader-username-headers"), help: "Headers holding the user (comma-separated).")
+    public var requestHeaderUsernameHeaders = "X-Remote-User"
+
+    @Option(name: .customLong("requestheader-group-headers"), help: "Headers holding the groups (comma-separated).")
+    public var requestHeaderGroupHeaders = "X-Remote-Group"
+
+    @Option(name: .customLong("requestheader-extra-headers-prefix"), help: "Prefixes of headers holding extra user attributes (comma-separated).")
+    public var requestHeaderExtraPrefixes = "X-Remote-Extra-"
+
+    @Option(name: .customLong("authorization-mode"), help: "Delegated (SubjectAccessReview) or AlwaysAllow (local development only).")
+    public var authorizationMode = "Delegated"
+
+    @Option(name: .customLong("kubeconfig"), help: "kubeconfig for running outside a cluster (default: in-cluster service account).")
+    public var kubeconfig: String?
+
+    @Option(name: .customLong("exporters.service"), help: "The exporters' Service, namespace/name, followed through its EndpointSlices.")
+    public var exporterService: String?
+
+    @Option(name: .customLong("source"), help: "Where values come from: exporters (scrape them directly) or prometheus.")
+    public var source = "exporters"
+
+    @Option(name: .customLong("exporters.targets"), help: "Static exporter list: host:port,host:port.")
+    public var exporterTargets: String?
+
+    @Option(name: .customLong("exporters.scheme"), help: "http or https.")
+    public var exporterScheme = "http"
+
+    @Option(name: .customLong("exporters.path"), help: "Metrics path on the exporters.")
+    public var exporterPath = "/metrics"
+
+    @Option(name: .customLong("exporters.ca-file"), help: "CA bundle the exporters' certificates chain to.")
+    public var exporterCAFile: String?
+
+    @Option(name: .customLong("exporters.cert-file"), help: "Client certificate for exporters that require one.")
+    public var exporterCertFile: String?
+
+    @Option(name: .customLong("exporters.key-file"), help: "Key of --exporters.cert-file.")
+    public var exporterKeyFile: String?
+
+    @Option(name: .customLong("exporters.username"), help: "Basic-auth user for the exporters.")
+    public var exporterUsername: String?
+
+    @Option(name: .customLong("exporters.password-file"), help: "File holding the basic-auth password (re-read each scrape).")
+    public var exporterPasswordFile: String?
+
+    @Option(name: .customLong("exporters.bearer-token-file"), help: "File holding a bearer token for the exporters.")
+    public var exporterTokenFile: String?
+
+    @Option(name: .customLong("exporters.timeout"), help: "Scrape timeout (e.g. 2s).")
+    public var exporterTimeout = "2s"
+
+    @Option(name: .customLong("exporters.concurrency"), help: "Scrapes in flight at once.")
+    public var exporterConcurrency = 64
+
+    @Option(name: .customLong("prometheus.url"), help: "Prometheus (or Thanos/Mimir) base URL for --source=prometheus.")
+    public var prometheusURL: String?
+
+    @Option(name: .customLong("prometheus.series-selector"), help: "Matchers added to every Prometheus query, e.g. job=\"accel-exporter\".")
+    public var prometheusSelector = ""
+
+    @Option(name: .customLong("prometheus.ca-file"), help: "CA bundle for an HTTPS Prometheus.")
+    public var prometheusCAFile: String?
+
+    @Option(name: .customLong("prometheus.bearer-token-file"), help: "File holding a bearer token for Prometheus.")
+    public var prometheusTokenFile: String?
+
+    @Option(name: .customLong("metric-resolution"), help: "How often values are refreshed (default: 1s from exporters, 5s from Prometheus).")
+    public var metricResolution: String?
+
+    @Option(name: .customLong("metrics-max-age"), help: "Values older than this are not served (default: 5 × resolution and at least 10s from exporters; 2m from Prometheus).")
+    public var metricsMaxAge: String?
+
+    @Option(name: .customLong("metrics-config"), help: "YAML file adding metrics (reloaded on change and on SIGHUP).")
+    public var metricsConfig: String?
+
+    @Flag(name: .customLong("external-metrics"), inversion: .prefixedNo, help: "Serve external.metrics.k8s.io (turn off where KEDA owns it).")
+    public var externalMetrics = true
+
+    @Option(name: .customLong("log.level"), help: "debug, info, warn or error.")
+    public var logLevel = "info"
+
+    @Option(name: .customLong("log.format"), help: "logfmt or json.")
+    public var logFormat = "logfmt"
+}

@@ -1,0 +1,26 @@
+public import AdapterStore
+import ConfigYAML
+import CustomMetricsAPI
+public import HTTPServer
+public import Kubernetes
+public import Logging
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+
+/// A ``ClientCertificateVerifier`` over a GnuTLS CA bundle.
+public struct CertificateVerifier: ClientCertificateVerifier {
+    public let authority: CertificateAuthority
+
+    public init(_ authority: CertificateAuthority) { self.authority = authority }
+
+    public func verify(chain: [[UInt8]]) throws -> VerifiedClient {
+        let identity = try authority.verify(chain: chain)
+        return VerifiedClient(commonName: identity.commonName, organizations: identity.organizations)
+    }
+}
