@@ -17,8 +17,9 @@ let package = Package(
         .library(name: "AggregatedAPI", targets: ["AggregatedAPI"]),
         .library(name: "Attribution", targets: ["Attribution"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
-        // Fixture builders (umockdev trees, gpu_metrics blobs) shared by tests, benchmarks and the demo.
-        .library(name: "AcceleratorTestSupport", targets: ["AcceleratorTestSupport"]),
+        // Simulated devices: fixture nodes as umockdev trees, gpu_metrics blobs, fleets; the simulator, tests,
+        // benchmarks and the demo build on it.
+        .library(name: "DeviceSimulation", targets: ["DeviceSimulation"]),
         // Test infrastructure every test target shares: product locator, managed processes, temporary directories,
         // ports and misbehaving sockets, the fake API server, golden files, deadline polls, tags. Never shipped.
         .library(name: "AccelMetricsTesting", targets: ["AccelMetricsTesting"]),
@@ -198,7 +199,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "AcceleratorTestSupport", dependencies: ["Accelerators"]),
+        // Simulated accelerator nodes (sysfs trees, gpu_metrics blobs, fleet schedules): what accel-simulator serves and
+        // what the tests, benchmarks and `make run` use as devices.
+        .target(name: "DeviceSimulation", dependencies: ["Accelerators"]),
         .target(name: "AccelMetricsTesting"),
         .target(
             name: "FakeRPCServers",
@@ -304,7 +307,7 @@ let package = Package(
         .executableTarget(
             name: "accel-simulator",
             dependencies: [
-                "AcceleratorTestSupport", "Exposition", "HTTPServer", "MetricSchema",
+                "DeviceSimulation", "Exposition", "HTTPServer", "MetricSchema",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -342,7 +345,7 @@ let package = Package(
             name: "AdapterTests",
             dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "AcceleratorTestSupport"]),
+        .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "DeviceSimulation"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
         .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
         .testTarget(
@@ -366,7 +369,7 @@ let package = Package(
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "AcceleratorTestSupport", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "DeviceSimulation", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",

@@ -19,7 +19,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Exposition", package: "AccelMetrics"),
                 .product(name: "Accelerators", package: "AccelMetrics"),
-                .product(name: "AcceleratorTestSupport", package: "AccelMetrics"),
+                .product(name: "DeviceSimulation", package: "AccelMetrics"),
                 // Built beside the executable and dlopen()ed by path, as the exporter opens libnvidia-ml.
                 .product(name: "FakeNVML", package: "AccelMetrics"),
                 .product(name: "Logging", package: "swift-log"),

@@ -107,7 +107,7 @@ def quantity(text):
 
 
 class Fleet:
-    """FleetSchedule's formulas (Sources/AcceleratorTestSupport/FleetSchedule.swift) and each group's outages."""
+    """FleetSchedule's formulas (Sources/DeviceSimulation/FleetSchedule.swift) and each group's outages."""
 
     def __init__(self, groups, per_group, pods, flap_period, flap_fraction):
         self.groups, self.per_group, self.pods = groups, per_group, pods

@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc

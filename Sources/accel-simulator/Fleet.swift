@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 import ArgumentParser
 import Dispatch
 import Exposition

@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 import Testing
 
 /// `accel-simulator fleet`'s outages and values, which Benchmarks/adapter-chaos.sh recomputes in Python: the

@@ -1,5 +1,5 @@
 @testable import Accelerators
-import AcceleratorTestSupport
+import DeviceSimulation
 import AccelMetricsTesting
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 @testable import Accelerators
 import AccelMetricsTesting
 import Exposition

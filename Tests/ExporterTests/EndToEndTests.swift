@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 import AccelMetricsTesting
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-import AcceleratorTestSupport
+import DeviceSimulation
 import Accelerators
 import AccelMetricsTesting
 @testable import Exporter
