@@ -16,6 +16,7 @@ import Synchronization
 /// `success`, `retry` (a retryable failure; the push stays queued), `failure` (refused; the push is gone) and
 /// `dropped` (pushed out of a full queue, or left queued at shutdown).
 public final class OTLPPusher: Sendable {
+    /// As given; the pusher reads its interval, queue bounds and backoff from it.
     public let configuration: OTLPConfiguration
     private let transport: any OTLPTransport
     private let logger: Logger
