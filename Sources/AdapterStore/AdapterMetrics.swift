@@ -45,6 +45,7 @@ public final class AdapterMetrics: Sendable {
     private let state = Mutex(State())
     private let startTime: Double
 
+    /// `startTime` (Unix seconds) is served as `process_start_time_seconds`.
     public init(startTime: Double = unixTimeNow()) {
         self.startTime = startTime
     }
@@ -65,6 +66,8 @@ public final class AdapterMetrics: Sendable {
         }
     }
 
+    /// The sources' figures after each round: targets whose last scrape succeeded, all targets, and the mean time
+    /// between successive scrapes of a target, in seconds. The Prometheus source reports every instance as up.
     public func setTargets(up: Int, total: Int, achievedIntervalSeconds: Double) {
         state.withLock {
             $0.targetsUp = up
@@ -73,6 +76,7 @@ public final class AdapterMetrics: Sendable {
         }
     }
 
+    /// One `--metrics-config` load; a success also sets the last-success timestamp (Unix seconds) to `time`.
     public func observeConfigReload(success: Bool, at time: Double = unixTimeNow()) {
         state.withLock {
             $0.configReloads[success ? "success" : "failure", default: 0] += 1
@@ -80,10 +84,12 @@ public final class AdapterMetrics: Sendable {
         }
     }
 
+    /// One request authenticated; `result`: `success`, `failure` or `error` (the review could not be made).
     public func observeAuthentication(result: String) {
         state.withLock { $0.authentications[result, default: 0] += 1 }
     }
 
+    /// One request authorized; `result`: `allowed`, `denied` or `error`.
     public func observeAuthorization(result: String) {
         state.withLock { $0.authorizations[result, default: 0] += 1 }
     }

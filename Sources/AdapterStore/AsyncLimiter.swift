@@ -10,11 +10,14 @@ package final class AsyncLimiter: Sendable {
 
     private let state: Mutex<State>
 
+    /// `limit` must be positive (traps otherwise).
     package init(limit: Int) {
         precondition(limit > 0, "AsyncLimiter needs a positive limit")
         state = Mutex(State(available: limit))
     }
 
+    /// Returns at once while fewer than `limit` hold it, else waits its turn (first come, first served). Not
+    /// cancellable: a waiting task waits until a holder releases.
     package func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
@@ -29,6 +32,7 @@ package final class AsyncLimiter: Sendable {
         }
     }
 
+    /// Exactly once per ``acquire()``: hands the slot to the longest waiter, if any.
     package func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.head < state.waiters.count {

@@ -12,6 +12,7 @@ import Musl
 /// seconds, so ConfigMap updates through a symlink swap are seen) or on SIGHUP; a configuration that does not
 /// parse or validate is logged and counted, and the last good one stays in force.
 public final class ConfigReloader: Sendable {
+    /// The file's bytes to a document; the adapter passes the YAML parser, and its error is reported as it is.
     public typealias Parser = @Sendable ([UInt8]) throws -> ConfigValue
 
     private let path: String
@@ -35,6 +36,8 @@ public final class ConfigReloader: Sendable {
         var modifiedNanoseconds: Int64
     }
 
+    /// Reads nothing yet: ``loadInitial()`` does, at start. Each load replaces `catalog`'s definitions and counts in
+    /// `metrics`.
     public init(path: String, catalog: MetricCatalog, metrics: AdapterMetrics, logger: Logger, parse: @escaping Parser) {
         self.path = path
         self.catalog = catalog
@@ -66,6 +69,7 @@ public final class ConfigReloader: Sendable {
         }
     }
 
+    /// Cancels the polling task; does not wait for a load in progress. A later ``start(intervalSeconds:)`` polls again.
     public func stop() {
         let task = state.withLock { state in
             defer { state.task = nil }

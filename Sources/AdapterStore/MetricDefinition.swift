@@ -29,9 +29,12 @@ public enum Aggregation: String, Sendable, Hashable, CaseIterable, Codable {
 /// Which exporter series feed a metric: a family name plus an optional selector on the series' own labels
 /// (`accelerator_memory_used_bytes{memory="vram"}`).
 public struct SeriesSpec: Sendable, Hashable {
+    /// The exporter family as `/metrics` names it, or `<counter>:rate` for the counter's per-second rate.
     public var family: String
+    /// Matched against the series' own labels; ``LabelSelector/everything`` keeps every series.
     public var selector: LabelSelector
 
+    /// Unchecked: a family nothing exports yields no value, never an error.
     public init(family: String, selector: LabelSelector = .everything) {
         self.family = family
         self.selector = selector
@@ -57,6 +60,7 @@ public struct SeriesSpec: Sendable, Hashable {
 /// (``perAccelerator``), then the accelerators of the object (``across``). A pod's device series are those of
 /// the accelerators allocated to it; a node's are all its exporter's series.
 public struct MetricDefinition: Sendable, Hashable {
+    /// What a value is computed from.
     public enum Expression: Sendable, Hashable {
         /// One family, aggregated.
         case series(SeriesSpec)
@@ -69,6 +73,7 @@ public struct MetricDefinition: Sendable, Hashable {
 
     /// The adapter's metric name (`gpu_utilization`).
     public var name: String
+    /// What pods and nodes read.
     public var expression: Expression
     /// Combines the series of one accelerator (several containers' shares, several sensors).
     public var perAccelerator: Aggregation
@@ -86,6 +91,7 @@ public struct MetricDefinition: Sendable, Hashable {
     /// Human-readable unit for docs/adapter.md and the discovery of operators (`percent`, `bytes`).
     public var unit: String
 
+    /// Memberwise; `--metrics-config` entries become these through ``MetricsConfig``.
     public init(
         name: String, expression: Expression, perAccelerator: Aggregation, across: Aggregation,
         namespaceTotal: Aggregation, scale: Double = 1, resources: Set<ServedResource>, unit: String,

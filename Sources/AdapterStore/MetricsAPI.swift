@@ -13,10 +13,13 @@ public protocol PodLabelSource: Sendable {
     func labels(of pod: PodKey) -> [String: String]?
 }
 
-/// A fixed table of pod labels: for tests and for running outside a cluster.
+/// A fixed table of pod labels, for tests (outside a cluster the adapter has no pod labels at all).
 public struct StaticPodLabels: PodLabelSource {
+    /// Pod → its labels; a pod absent here is unknown.
     public var table: [PodKey: [String: String]]
+    /// Takes the table as it is.
     public init(_ table: [PodKey: [String: String]]) { self.table = table }
+    /// The table's entry; nil for a pod not in it.
     public func labels(of pod: PodKey) -> [String: String]? { table[pod] }
 }
 
@@ -24,17 +27,21 @@ public struct StaticPodLabels: PodLabelSource {
 public final class MetricCatalog: Sendable {
     private let current: Mutex<[String: MetricDefinition]>
 
+    /// Indexed by name: of two definitions with one name, the later wins.
     public init(_ definitions: [MetricDefinition]) {
         current = Mutex(Self.index(definitions))
     }
 
+    /// Swaps the whole catalog at once (a configuration reload); requests in flight keep the definitions they read.
     public func replace(with definitions: [MetricDefinition]) {
         let table = Self.index(definitions)
         current.withLock { $0 = table }
     }
 
+    /// The definition served as `name`; nil: no such metric.
     public subscript(name: String) -> MetricDefinition? { current.withLock { $0[name] } }
 
+    /// Every definition, sorted by name: the discovery order.
     public var all: [MetricDefinition] { current.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
 
     /// Every family some metric reads, in both its pod and node forms, plus the counters behind `:rate` series.
@@ -59,12 +66,16 @@ public final class MetricCatalog: Sendable {
 
 /// Answers the custom and external metrics API from the store: pure request → document logic, no HTTP.
 public struct MetricsAPI: Sendable {
+    /// Where the values come from.
     public let store: MetricStore
+    /// The metrics served; read anew for each request, so a reload takes effect at once.
     public let catalog: MetricCatalog
+    /// The pod watch; nil without an API server, when a non-empty pod `labelSelector` is answered with an error.
     public let podLabels: (any PodLabelSource)?
     /// `windowSeconds` reported for point-in-time gauges: the exporters' sample interval.
     public let gaugeWindowSeconds: Int64
 
+    /// Memberwise.
     public init(
         store: MetricStore, catalog: MetricCatalog, podLabels: (any PodLabelSource)?, gaugeWindowSeconds: Int64 = 1
     ) {
@@ -94,12 +105,15 @@ public struct MetricsAPI: Sendable {
         }
     }
 
+    /// The external metrics group's resource list: every metric served for `external`.
     public func externalResources() -> APIResourceList {
         APIResourceList.externalMetrics(catalog.all.filter { $0.resources.contains(.external) }.map(\.name))
     }
 
     // MARK: Custom metrics
 
+    /// One custom metrics read. Throws the `Status` to answer with (`metricNotFound` for a metric not served for the
+    /// resource).
     public func answer(_ request: CustomMetricRequest) throws(Status) -> MetricValueList {
         guard let definition = catalog[request.metricName],
             let served = Self.served(request.resource), definition.resources.contains(served)

@@ -16,9 +16,12 @@ public import ConfigYAML
 ///     resources: [pods, nodes, namespaces, external]   # optional: where it is served (default: all)
 /// ```
 public struct MetricsConfig: Sendable, Equatable {
+    /// `builtins:`; false serves only ``metrics``.
     public var keepBuiltIns: Bool
+    /// `metrics:`, in file order, names unique; one named like a built-in replaces it.
     public var metrics: [MetricDefinition]
 
+    /// The built-ins alone, by default: what an empty file means.
     public init(keepBuiltIns: Bool = true, metrics: [MetricDefinition] = []) {
         self.keepBuiltIns = keepBuiltIns
         self.metrics = metrics

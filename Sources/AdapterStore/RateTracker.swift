@@ -3,6 +3,7 @@
 /// counter, so rates are evaluated like any gauge. Counter resets (a value going down: a restarted server) count
 /// from zero, as Prometheus' `rate()` does.
 package struct RateTracker {
+    /// Put after a counter family's name to read its per-second rate.
     package static let suffix = ":rate"
 
     private struct Snapshot {
@@ -15,6 +16,7 @@ package struct RateTracker {
     /// target → snapshots, oldest first.
     private var history: [String: [Snapshot]] = [:]
 
+    /// `windowSeconds`: how far back a rate may reach for its earlier sample; the store passes its rate window.
     package init(windowSeconds: Double) {
         self.windowSeconds = windowSeconds
     }
@@ -24,6 +26,7 @@ package struct RateTracker {
         Set(families.filter { $0.hasSuffix(suffix) }.map { String($0.dropLast(suffix.count)) })
     }
 
+    /// Drops `target`'s history, when the store drops the target.
     package mutating func forget(target: String) {
         history[target] = nil
     }

@@ -6,23 +6,29 @@ public struct PodKey: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var namespace: String
     public var name: String
 
+    /// Memberwise.
     public init(namespace: String, name: String) {
         self.namespace = namespace
         self.name = name
     }
 
+    /// By namespace, then name.
     public static func < (lhs: PodKey, rhs: PodKey) -> Bool {
         (lhs.namespace, lhs.name) < (rhs.namespace, rhs.name)
     }
 
+    /// `namespace/name`.
     public var description: String { "\(namespace)/\(name)" }
 }
 
 /// One series as the adapter keeps it: its labels and its value.
 public struct SeriesPoint: Sendable, Hashable {
+    /// The series' labels as the exporter wrote them.
     public var labels: [String: String]
+    /// As exposed; values that are not finite are skipped when values are combined.
     public var value: Double
 
+    /// Memberwise.
     public init(labels: [String: String], value: Double) {
         self.labels = labels
         self.value = value
@@ -58,6 +64,7 @@ public struct TargetData: Sendable {
     /// MIG devices and other partitions (`accelerator_info{parent}`): their parent already counts them on nodes.
     public var partitions: Set<String>
 
+    /// Memberwise; `freshAsOf` and the reported sample time start at `sampleTime`.
     public init(
         target: String, node: String, sampleTime: Double,
         deviceSeries: [String: [String: [SeriesPoint]]] = [:], podSeries: [PodKey: [String: [SeriesPoint]]] = [:],
@@ -76,6 +83,7 @@ public struct TargetData: Sendable {
 
     /// The exporter's self-metric carrying the sample's wall-clock time.
     public static let sampleTimestampFamily = Families.Exporter.lastSampleTimestamp.name
+    /// `accelerator_info`: the node name and the partitions' parents are read from it.
     package static let infoSeries = Families.Device.info.queryName
 
     /// Indexes parsed exposition families, keeping only `families` (plus allocation, identity and the sample

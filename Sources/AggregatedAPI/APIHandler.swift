@@ -6,11 +6,17 @@ import Synchronization
 
 /// Who is asking, once authentication has run.
 public struct UserInfo: Sendable, Hashable {
+    /// The user name: a front proxy's user header, a client certificate's CN, or TokenReview's `username`.
     public var name: String
+    /// Empty when the source gives none.
     public var uid: String
+    /// A front proxy's group headers, a certificate's O fields, or TokenReview's groups.
     public var groups: [String]
+    /// Extra attributes (front-proxy `X-Remote-Extra-*` headers, TokenReview's `extra`), passed on to
+    /// SubjectAccessReview.
     public var extra: [String: [String]]
 
+    /// Memberwise; ``Authenticator`` makes these.
     public init(name: String, uid: String = "", groups: [String] = [], extra: [String: [String]] = [:]) {
         self.name = name
         self.uid = uid
@@ -22,13 +28,16 @@ public struct UserInfo: Sendable, Hashable {
 /// The HTTP face of the adapter: health, OpenAPI, its own metrics, discovery and the metrics API. Every answer is
 /// JSON (`metav1.Status` for errors) even when the client prefers protobuf.
 public struct APIHandler: Sendable {
+    /// Answers the metrics reads and discovery.
     public let api: MetricsAPI
+    /// Counts every request by kind and status, and is served on `/metrics`.
     public let metrics: AdapterMetrics
     /// Whether `external.metrics.k8s.io` is served (KEDA may own that APIService).
     public let servesExternal: Bool
     /// What `/readyz` waits for (e.g. the front proxy's settings from the cluster).
     public let readiness: ReadinessGate
 
+    /// One handler serves both the secure and the insecure port.
     public init(api: MetricsAPI, metrics: AdapterMetrics, servesExternal: Bool, readiness: ReadinessGate = ReadinessGate()) {
         self.api = api
         self.metrics = metrics
@@ -41,6 +50,8 @@ public struct APIHandler: Sendable {
         case health, openapi, metrics, discovery, custom, external, other
     }
 
+    /// From the path alone: health and `/metrics` paths, `/openapi/…`, `/apis` and each group's top two levels are
+    /// discovery, deeper group paths are reads; anything else is `other`.
     public static func kind(ofPath path: String) -> Kind {
         switch path {
         case "/healthz", "/livez", "/readyz": return .health
@@ -147,10 +158,14 @@ public struct APIHandler: Sendable {
 public final class ReadinessGate: Sendable {
     private let waiting = Mutex<Set<String>>([])
 
+    /// Nothing required: `/readyz` passes until a condition is required.
     public init() {}
 
+    /// Makes `/readyz` fail, naming `name`, until ``satisfy(_:)``.
     public func require(_ name: String) { waiting.withLock { _ = $0.insert(name) } }
+    /// Clears `name` for good; satisfying one never required is harmless. Safe from any thread.
     public func satisfy(_ name: String) { waiting.withLock { _ = $0.remove(name) } }
+    /// The conditions still waited for, sorted; `/readyz` lists them.
     public var pending: [String] { waiting.withLock { $0.sorted() } }
 }
 

@@ -7,12 +7,16 @@ public import Logging
 /// does for an aggregated API: health paths are open; everything else needs a known user whom the API server
 /// allows (SubjectAccessReview).
 public struct AccessControl: Sendable {
+    /// Runs first for every path that is not open.
     public let authenticator: Authenticator
     /// Nil: every authenticated user may do everything (`--authorization-mode=AlwaysAllow`).
     public let authorizer: Authorizer?
+    /// Counts each authentication and authorization by result.
     public let metrics: AdapterMetrics
+    /// Authentication refusals at debug level, failures to ask the API server as errors.
     public let logger: Logger
 
+    /// Memberwise; the adapter makes one for its HTTPS server.
     public init(authenticator: Authenticator, authorizer: Authorizer?, metrics: AdapterMetrics, logger: Logger) {
         self.authenticator = authenticator
         self.authorizer = authorizer

@@ -16,6 +16,9 @@ import Foundation
 /// `kube-system/extension-apiserver-authentication`: the front proxy's CA, allowed names and header names, and
 /// the cluster's client CA, as the API server publishes them.
 public final class AuthenticationConfigWatcher: Sendable {
+    /// The ConfigMap's keys, decoded: PEM bundles as their bytes, nil when absent; the header lists fall back to the
+    /// API server's defaults when absent or empty; ``allowedNames`` is ``AuthenticationConfigWatcher/noAllowedName``
+    /// when the key is present but not a JSON list of strings (empty allows any name).
     public struct Settings: Sendable, Equatable {
         public var requestHeaderCAPEM: [UInt8]?
         public var allowedNames: [String]
@@ -27,6 +30,8 @@ public final class AuthenticationConfigWatcher: Sendable {
 
     private let informer: Informer<ConfigMap>
 
+    /// `onChange` gets the decoded settings whenever the informer reports the ConfigMap (nothing while it is absent);
+    /// nothing is watched until ``start()``.
     public init(client: KubernetesClient, logger: Logger, onChange: @escaping @Sendable (Settings) -> Void) {
         informer = Informer<ConfigMap>(
             client: client, path: "/api/v1/namespaces/kube-system/configmaps",
@@ -37,13 +42,16 @@ public final class AuthenticationConfigWatcher: Sendable {
         }
     }
 
+    /// Starts the watch; returns at once.
     public func start() { informer.start() }
+    /// Ends the watch.
     public func stop() async { await informer.stop() }
 
     /// Allowed names that no certificate has: what an allowed-names entry that cannot be read stands for, so the
     /// front proxy is refused (closed) rather than every name accepted (open).
     public static let noAllowedName = ["\u{0}unreadable requestheader-allowed-names"]
 
+    /// Decodes the ConfigMap's `data`; never fails (see ``Settings``).
     package static func settings(_ data: [String: String]) -> Settings {
         func list(_ key: String, _ fallback: [String]) -> [String] {
             guard let text = data[key], let value = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {

@@ -4,9 +4,12 @@ import Synchronization
 
 /// The leaf certificate's identity after its chain verified against one CA bundle.
 public struct VerifiedClient: Sendable, Hashable {
+    /// The leaf's subject CN: a front proxy's name, or the user name for `--client-ca-file` certificates.
     public var commonName: String
+    /// The leaf's subject O values: the user's groups for `--client-ca-file` certificates.
     public var organizations: [String]
 
+    /// Memberwise.
     public init(commonName: String, organizations: [String]) {
         self.commonName = commonName
         self.organizations = organizations
@@ -22,13 +25,18 @@ public protocol ClientCertificateVerifier: Sendable {
 
 /// Front-proxy (requestheader) settings, from `kube-system/extension-apiserver-authentication` or the flags.
 public struct RequestHeaderSettings: Sendable {
+    /// The front proxy's CA; nil: no front proxy is trusted and the header settings are ignored.
     public var verifier: (any ClientCertificateVerifier)?
     /// Common names the proxy's certificate may have; empty accepts any certificate from the CA.
     public var allowedNames: [String]
+    /// Tried in order; the first non-empty one names the user.
     public var usernameHeaders: [String]
+    /// Every value of every one of these headers is a group.
     public var groupHeaders: [String]
+    /// Headers with one of these prefixes carry extra attributes, keyed by the rest of their name.
     public var extraHeaderPrefixes: [String]
 
+    /// The header defaults are the API server's.
     public init(
         verifier: (any ClientCertificateVerifier)?, allowedNames: [String] = [],
         usernameHeaders: [String] = ["X-Remote-User"], groupHeaders: [String] = ["X-Remote-Group"],
@@ -65,6 +73,8 @@ public final class Authenticator: Sendable {
     private let tokens: (any TokenReviewer)?
     private let cache: TTLCache<String, UserInfo?>
 
+    /// Successful and refused token reviews are cached for `cacheSeconds` (at most 4096 tokens); `clock` is
+    /// monotonic seconds. Errors are not cached.
     public init(
         requestHeader: RequestHeaderSettings, clientCA: (any ClientCertificateVerifier)?, tokens: (any TokenReviewer)?,
         cacheSeconds: Double = 10, clock: @escaping @Sendable () -> Double = { monotonicSeconds() }
@@ -80,6 +90,8 @@ public final class Authenticator: Sendable {
         settings.withLock { $0 = requestHeader }
     }
 
+    /// A new client CA from the cluster ConfigMap (unless `--client-ca-file` fixed it); nil stops accepting client
+    /// certificates as users.
     public func update(clientCA verifier: (any ClientCertificateVerifier)?) {
         clientCA.withLock { $0 = verifier }
     }

@@ -18,11 +18,16 @@ public final class Authorizer: Sendable {
         var attributes: RequestAttributes
     }
 
+    /// What the reviewer answered, cached as it is.
     public struct Decision: Sendable, Equatable {
+        /// False for a denial and for no opinion alike.
         public var allowed: Bool
+        /// The API server's reason or evaluation error; may be empty.
         public var reason: String
     }
 
+    /// Allow and deny decisions are cached for `cacheSeconds` (at most 16384); `clock` is monotonic seconds. Errors are
+    /// not cached.
     public init(
         reviewer: any AccessReviewer, cacheSeconds: Double = 10,
         clock: @escaping @Sendable () -> Double = { monotonicSeconds() }

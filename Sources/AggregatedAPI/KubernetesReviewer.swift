@@ -15,14 +15,17 @@ import Foundation
 
 /// SubjectAccessReview and TokenReview through the API server.
 public struct KubernetesReviewer: AccessReviewer, TokenReviewer {
+    /// The adapter's own client: its identity must be allowed to create SubjectAccessReviews and TokenReviews.
     public let client: KubernetesClient
 
+    /// Memberwise.
     public init(client: KubernetesClient) { self.client = client }
 
     /// A review's own deadline: the request waiting on it gives up sooner (`APIHandler.guarded`), and this bounds
     /// how long the abandoned call lives on.
     static let reviewTimeoutSeconds = 10.0
 
+    /// One SubjectAccessReview, 10 s deadline; empty fields are left out. Throws when the API server cannot be asked.
     public func review(user: UserInfo, attributes: RequestAttributes) async throws -> (allowed: Bool, reason: String) {
         var spec = SubjectAccessReview.Spec(
             user: user.name, groups: user.groups.isEmpty ? nil : user.groups, extra: user.extra.isEmpty ? nil : user.extra,
@@ -44,6 +47,7 @@ public struct KubernetesReviewer: AccessReviewer, TokenReviewer {
         return (status?.allowed == true, status?.reason ?? status?.evaluationError ?? "")
     }
 
+    /// One TokenReview, 10 s deadline; nil when not authenticated or without a user name.
     public func review(token: String) async throws -> UserInfo? {
         let answer = try await client.create(
             "/apis/authentication.k8s.io/v1/tokenreviews", TokenReview(token: token), as: TokenReview.self,

@@ -4,15 +4,25 @@ import CustomMetricsAPI
 /// What a request asks to do, in SubjectAccessReview terms (`authorization.k8s.io/v1`), derived from the URL as
 /// the API server's RequestInfo resolver would.
 public enum RequestAttributes: Sendable, Hashable {
+    /// `resourceAttributes`: empty strings are left out of the review.
     public struct Resource: Sendable, Hashable {
+        /// The method's verb (`get` for GET and HEAD); `list` for external reads and namespace-root reads.
         public var verb: String
+        /// `custom.metrics.k8s.io` or `external.metrics.k8s.io`.
         public var group: String
+        /// The API version from the path (`v1beta2`).
         public var version: String
+        /// `pods`, `nodes` or `namespaces`; `metrics` for a Namespace object's metric; the metric name for external and
+        /// namespace-root reads.
         public var resource: String
+        /// The metric name for object reads; empty otherwise.
         public var subresource: String
+        /// The object's name, `*` for every object; empty for list reads.
         public var name: String
+        /// Empty for cluster-scoped objects.
         public var namespace: String
 
+        /// Memberwise.
         public init(
             verb: String, group: String, version: String, resource: String, subresource: String = "", name: String = "",
             namespace: String = ""

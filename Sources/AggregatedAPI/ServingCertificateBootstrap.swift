@@ -17,13 +17,20 @@ import Foundation
 /// read it), holding a CA and a certificate for the Service's names; the APIServices' `caBundle` is kept equal to
 /// that CA.
 public struct ServingCertificateBootstrap: Sendable {
+    /// Reads and creates the Secret, patches the APIServices.
     public let client: KubernetesClient
+    /// The adapter's own namespace: where the Secret lives, and part of the certificate's names.
     public let namespace: String
+    /// `--cert-secret`.
     public let secretName: String
+    /// `--service-name`: the certificate is made out to its DNS names (``hosts``).
     public let serviceName: String
+    /// `--apiservices`: the APIServices whose `caBundle` follows the Secret's CA.
     public let apiServices: [String]
+    /// The Secret's creation and each APIService update, done or failed.
     public let logger: Logger
 
+    /// Memberwise; nothing is read or written until ``ensureSecret()`` or ``updateCABundles(_:)``.
     public init(
         client: KubernetesClient, namespace: String, secretName: String, serviceName: String, apiServices: [String],
         logger: Logger

@@ -57,6 +57,8 @@ public enum CommandLineSupport {
         return out
     }
 
+    /// `gethostname(2)`, at most 255 bytes; nil when the call fails. The exporter's node name when neither
+    /// `--kubernetes.node-name` nor `NODE_NAME` is set, and a name on the adapter's self-signed certificate.
     public static func hostName() -> String? {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }

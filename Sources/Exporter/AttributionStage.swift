@@ -127,6 +127,8 @@ public enum PodLabelNames {
     /// At most this many allow-listed labels: with `namespace` and `pod`, the schema's budget of 8 labels a series.
     public static let limit = 6
 
+    /// The `accelerator_pod_labels` label name for pod label `name`. Distinct pod labels may map to one name; nothing
+    /// here tells them apart.
     public static func sanitized(_ name: String) -> String {
         "label_" + String(name.unicodeScalars.map { s -> Character in
             s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "_") ? Character(s) : "_"

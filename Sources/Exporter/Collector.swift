@@ -8,9 +8,12 @@ public import TPURuntimeClient
 /// The flags that describe a collector live with it, in ExporterApp's one file per collector; by the time it reaches
 /// the exporter it is this factory, with its own settings captured.
 public struct CollectorFactory: Sendable {
+    /// The `collector` label value and the `--collector.<name>` flag.
     public let name: String
+    /// Called once, from ``Exporter/init(configuration:logger:extraSources:)``, in the configured collector order.
     public let make: @Sendable (CollectorContext) -> CollectorParts
 
+    /// ExporterApp's `Collectors` makes one per enabled collector.
     public init(name: String, make: @escaping @Sendable (CollectorContext) -> CollectorParts) {
         self.name = name
         self.make = make
@@ -19,10 +22,15 @@ public struct CollectorFactory: Sendable {
 
 /// What the exporter offers every collector.
 public struct CollectorContext: Sendable {
+    /// `--path.sysfs`: every sysfs read goes through it.
     public let sysfs: FileRoot
+    /// `--path.procfs` (DRM fdinfo, process attribution).
     public let procfs: FileRoot
+    /// The node's name (`--kubernetes.node-name`, `$NODE_NAME`, else the host name); nil only when none is known.
     public let nodeName: String?
+    /// `--discovery.interval`, in seconds: how often a source re-runs device discovery.
     public let discoveryInterval: Double
+    /// `--collect.interval`, in seconds: the sampler's tick.
     public let sampleInterval: Double
     /// Labelled `collector=<name>`.
     public let logger: Logger
@@ -30,6 +38,7 @@ public struct CollectorContext: Sendable {
     /// every tick; nil without them.
     public let tpuPodTargets: (@Sendable () -> [TPURuntimeTarget])?
 
+    /// Made by the exporter once per collector, with the collector's own logger.
     public init(sysfs: FileRoot, procfs: FileRoot, nodeName: String?, discoveryInterval: Double, sampleInterval: Double,
                 logger: Logger, tpuPodTargets: (@Sendable () -> [TPURuntimeTarget])? = nil) {
         self.sysfs = sysfs
@@ -45,10 +54,14 @@ public struct CollectorContext: Sendable {
 /// What a collector adds to an exporter: the sources the sampler reads, anything that runs beside them (stopped
 /// with the exporter), and a step applied to each tick before it renders.
 public struct CollectorParts {
+    /// Read by the sampler every tick, after the sources of earlier collectors.
     public var sources: [any AcceleratorSource]
+    /// Started with the exporter's clients (before the sampler) and stopped with them.
     public var components: [Component]
+    /// Runs on the sampler thread after attribution, before the tick is rendered; nil: none.
     public var tickStep: (@Sendable (inout Sampler.Tick) -> Void)?
 
+    /// Memberwise.
     public init(sources: [any AcceleratorSource], components: [Component] = [], tickStep: (@Sendable (inout Sampler.Tick) -> Void)? = nil) {
         self.sources = sources
         self.components = components

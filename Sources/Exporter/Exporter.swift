@@ -22,21 +22,34 @@ import TPURuntimeClient
 
 /// The node daemon: sources → sampler → snapshot → HTTP.
 public final class Exporter: Sendable {
+    /// What ExporterApp's `ExporterFlags` makes of the command line; the defaults are the flags' defaults.
     public struct Configuration: Sendable {
+        /// `--web.listen-address`'s host; empty listens on every interface.
         public var listenHost = ""
+        /// `--web.listen-address`'s port; 0 lets the kernel choose (read it back from ``Exporter/port``).
         public var listenPort = 9445
+        /// `--web.telemetry-path`: starts with `/` and is not `/` itself.
         public var telemetryPath = "/metrics"
+        /// `--path.sysfs`.
         public var sysfs = FileRoot("/sys")
+        /// `--path.procfs`.
         public var procfs = FileRoot("/proc")
+        /// `--collect.interval`, in seconds: the sampler's tick.
         public var interval = 1.0
+        /// `--discovery.interval`, in seconds, handed to every collector.
         public var discoveryInterval = 10.0
         /// The collectors, in the order the sampler reads them (ExporterApp's `Collectors` lists every one).
         public var collectors: [CollectorFactory] = []
+        /// `--kubernetes.node-name`, else `$NODE_NAME`, else the host name: `accelerator_info`, OTLP's `host.name`, the
+        /// landing page's links.
         public var nodeName: String?
+        /// HTTP worker threads (no flag); at most one less (at least 1) bcrypt runs at once.
         public var httpThreads = 2
+        /// `--web.max-connections`.
         public var maxConnections = 512
         /// `--web.max-connections-per-ip`: one client address's share (0: no limit).
         public var maxConnectionsPerIP = 128
+        /// `--web.request-timeout`, whole seconds (at least 1): both the idle timeout and the request-head deadline.
         public var requestTimeoutSeconds = 10
         /// Model servers to scrape (`--inference.targets`); empty turns the inference collector off.
         public var inferenceTargets: [InferenceTarget] = []
@@ -63,9 +76,12 @@ public final class Exporter: Sendable {
         /// model-server discovery) and DRA ResourceSlices; nil: no API access.
         public var apiServer: APIServer?
 
+        /// The flags' defaults: every collector off, no Kubernetes, no OTLP push.
         public init() {}
 
+        /// API server access, present when the pod watch is on and an API server was found.
         public struct APIServer: Sendable {
+            /// `--kubeconfig`, else the pod's service account.
             public var configuration: KubernetesConfiguration
             /// This node's name (`--kubernetes.node-name`, `$NODE_NAME`): the pod watch's field selector.
             public var nodeName: String
@@ -76,15 +92,22 @@ public final class Exporter: Sendable {
             /// Scrape model-server pods found through their annotations (`--inference.discovery`).
             public var inferenceDiscovery = true
 
+            /// The optional parts start at their flags' defaults (on; no pod labels).
             public init(configuration: KubernetesConfiguration, nodeName: String) {
                 self.configuration = configuration
                 self.nodeName = nodeName
             }
         }
 
+        /// The kubelet pod-resources client's settings; present when `--collector.kubelet` is on and the socket's
+        /// directory exists.
         public struct Kubelet: Sendable {
+            /// `--kubelet.pod-resources-socket`.
             public var socketPath = "/var/lib/kubelet/pod-resources/kubelet.sock"
+            /// `--kubelet.refresh-interval`, in seconds: how often pod-resources `List` is called (never per scrape);
+            /// also the pod log directories' refresh.
             public var refreshInterval = 5.0
+            /// Deadline of one pod-resources call, in seconds (no flag).
             public var callTimeout = 2.0
             /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`).
             public var extraResourceNames: Set<String> = []
@@ -92,12 +115,15 @@ public final class Exporter: Sendable {
             /// directories (`--kubelet.pod-logs-path`), read only with `processes`.
             public var podLogsPath: String? = "/var/log/pods"
 
+            /// The flags' defaults.
             public init() {}
         }
 
     }
 
+    /// As given; never changes while the exporter runs.
     public let configuration: Configuration
+    /// The `accel_exporter_*` families each snapshot carries; the HTTP handler counts scrapes into it.
     public let selfMetrics = SelfMetrics()
     private let logger: Logger
     private let sampler: Sampler
@@ -115,6 +141,8 @@ public final class Exporter: Sendable {
     /// Made by `start()` (a configuration that does not load fails it); the sampler offers it every tick.
     private let otlp = PusherSlot()
 
+    /// Builds every collector's sources, the clients and the sampler; they run from ``start()`` (or ``components``
+    /// under `Lifecycle.run`). `extraSources` are sampled after the collectors' (tests use it).
     public init(configuration: Configuration, logger: Logger, extraSources: [any AcceleratorSource] = []) {
         self.configuration = configuration
         loginGuard = LoginGuard(maxConcurrent: max(1, configuration.httpThreads - 1))
@@ -331,6 +359,7 @@ public final class Exporter: Sendable {
     /// The web configuration loaded at start (the watch replaces `webAccess`, not this).
     private let loadedWebConfig = Mutex<WebConfig?>(nil)
 
+    /// The port the HTTP server listens on (the kernel's choice for port 0); nil before it starts and after it stops.
     public var port: Int? { server.withLock { $0?.port } }
 
     /// The OTLP resource: this node and this exporter. `service.instance.id` is the host name the process sees (the

@@ -9,6 +9,7 @@ extension InferenceDiscovery {
 }
 
 extension InferenceDiscovery.Pod {
+    /// What discovery reads of a watched pod.
     public init(_ entry: NodePodWatch.Entry) {
         self.init(namespace: entry.namespace, name: entry.name, phase: entry.phase, podIP: entry.podIP, annotations: entry.annotations,
                   ports: entry.ports)

@@ -4,6 +4,7 @@ public import Kubernetes
 
 /// The node's pod watch as attribution's pod directory: pod UID → namespace, name and container ids.
 extension NodePodWatch: PodDirectory {
+    /// The watch's current entries, by UID; `now` is ignored (the watch is always current).
     public func pods(at now: MonotonicInstant) -> [String: PodInfo] {
         var byUID: [String: PodInfo] = [:]
         for entry in entries { byUID[entry.uid] = PodInfo(namespace: entry.namespace, name: entry.name, containers: entry.containers) }

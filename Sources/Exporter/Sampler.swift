@@ -40,19 +40,30 @@ public struct SystemSamplerClock: SamplerClock {
 /// `_success 0`, its devices show `accelerator_up 0`, and it is not called again until the stuck call returns —
 /// the other sources and the scrape path never wait for it.
 public final class Sampler: Sendable {
+    /// One collector's outcome in a tick: `accel_exporter_collector_success` and `_duration_seconds`.
     public struct CollectorStatus: Sendable, Equatable {
+        /// The `collector` label value: a source's name, or a tick step's (`kubelet`, `pod_watch`, `tpu_runtime`).
         public var name: String
+        /// Answered in time without an error.
         public var success: Bool
+        /// For a source, from the tick's start until it returned (or until the tick gave up on it).
         public var durationSeconds: Double
+        /// The error, or why the source missed the tick; nil on success.
         public var error: String?
     }
 
     /// One tick's merged view.
     public struct Tick: Sendable {
+        /// Every source's devices, in source order, overlays applied; a source that missed the deadline contributes its
+        /// last devices marked down.
         public var devices: [DeviceSample]
+        /// Families beside the device schema: the sources' own, then what attribution and the tick steps add.
         public var extraFamilies: [Exposition.MetricFamily]
+        /// One per source in source order, then any the tick steps add (`pod_watch`, `tpu_runtime`, the kubelet's).
         public var collectors: [CollectorStatus]
+        /// Monotonic time the tick began; given to every source as `now`.
         public var startedAt: MonotonicInstant
+        /// From the start of the tick until every source finished or the deadline passed.
         public var durationSeconds: Double
         /// Unix seconds when the tick began: the sample time consumers (the adapter) report.
         public var wallClockSeconds: Double = 0

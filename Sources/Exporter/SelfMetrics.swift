@@ -13,6 +13,7 @@ import Musl
 /// Scrape counters are atomics bumped by the HTTP threads; they are read when a tick renders, so the exposed
 /// count lags by at most one interval (the scrape path never renders).
 public final class SelfMetrics: Sendable {
+    /// `accel_exporter_build_info{version}`, the landing page's title and OTLP's `service.version`.
     public static let version = "0.1.0"
 
     private let scrapesText = Atomic<Int>(0)
@@ -20,10 +21,12 @@ public final class SelfMetrics: Sendable {
     private let ticks = Atomic<Int>(0)
     private let startTimeSeconds: Double
 
+    /// Records the process start time (wall clock) for `process_start_time_seconds`.
     public init() {
         startTimeSeconds = Double(wallClockMilliseconds()) / 1000
     }
 
+    /// Counts one scrape of `/metrics` in `format`; called by the HTTP threads, lock-free.
     public func recordScrape(_ format: ExpositionFormat) {
         switch format {
         case .text: scrapesText.add(1, ordering: .relaxed)
@@ -31,6 +34,7 @@ public final class SelfMetrics: Sendable {
         }
     }
 
+    /// Scrapes counted so far, both formats together.
     public var scrapeCount: Int { scrapesText.load(ordering: .relaxed) + scrapesOpenMetrics.load(ordering: .relaxed) }
 
     func families(for tick: Sampler.Tick) -> [MetricFamily] {

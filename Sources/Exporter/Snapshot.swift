@@ -8,17 +8,23 @@ import Synchronization
 /// Immutable once built; gzip variants are made on first request and cached (a scraper that does not accept gzip
 /// never pays for it).
 public final class Snapshot: Sendable {
+    /// The tick the bytes were rendered from (the landing page and the health checks read it).
     public let tick: Sampler.Tick
+    /// Prometheus text format 0.0.4.
     public let text: ResponseBody
+    /// OpenMetrics 1.0.0 text, `# EOF` included.
     public let openMetrics: ResponseBody
     private let gzipCache = Mutex<(text: ResponseBody?, openMetrics: ResponseBody?)>((nil, nil))
 
+    /// Made by ``SnapshotRenderer``; the bodies must be `tick` rendered in each format.
     public init(tick: Sampler.Tick, text: ResponseBody, openMetrics: ResponseBody) {
         self.tick = tick
         self.text = text
         self.openMetrics = openMetrics
     }
 
+    /// The bytes to send; with `gzip`, compressed once per snapshot and format under a lock, so concurrent scrapes wait
+    /// for one compression rather than each doing it. Plain bytes when zlib fails (see ``isCompressed(_:_:)``).
     public func body(_ format: ExpositionFormat, gzip: Bool) -> ResponseBody {
         let plain = format == .openMetrics ? openMetrics : text
         guard gzip else { return plain }
@@ -44,6 +50,7 @@ public final class SnapshotRenderer: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private let selfMetrics: SelfMetrics
 
+    /// `selfMetrics`' families are added to every snapshot.
     public init(selfMetrics: SelfMetrics) {
         self.selfMetrics = selfMetrics
     }

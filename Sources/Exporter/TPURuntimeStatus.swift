@@ -10,6 +10,8 @@ import MetricSchema
 /// at `_up 0`), so an idle node raises no collector alert. Only an endpoint that answers wrongly or too late makes
 /// the collector fail.
 public enum TPURuntimeStatus {
+    /// The TPU collector's tick step while the runtime client is active. The duration is the slowest endpoint's, the
+    /// error the first failing one's.
     public static func apply(_ reports: [TPURuntimeReport], to tick: inout Sampler.Tick) {
         var failing: [String] = []
         for report in reports {

@@ -33,6 +33,8 @@ public final class LoginGuard: Sendable {
         var failures: [String: (count: Int, since: Double)] = [:]
     }
 
+    /// Counts below 1 become 1; `window` is in seconds. The exporter makes one per process, with `maxConcurrent` one
+    /// less than its HTTP threads (at least 1).
     public init(maxConcurrent: Int = 1, allowedFailures: Int = 5, window: Double = 60, maxAddresses: Int = 4096) {
         self.maxConcurrent = max(1, maxConcurrent)
         self.allowedFailures = max(1, allowedFailures)

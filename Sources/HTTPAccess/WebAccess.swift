@@ -13,11 +13,14 @@ import Musl
 /// Uncached checks go through a ``LoginGuard``: bounded in number at once, refused for an address that keeps failing;
 /// the exporter runs them off its HTTP worker threads (``Decision/verify(_:)``).
 public final class WebAccess: Sendable {
+    /// Its ``WebConfig/headers`` go on every answer the checks let through.
     public let config: WebConfig
     private let authority: CertificateAuthority?
     private let loginGuard: LoginGuard
     private let verified = Mutex<[String: String]>([:])  // user → the password's bcrypt result that matched
 
+    /// Throws when `config`'s client CA PEM does not parse. The exporter makes a new one on each web configuration
+    /// reload and passes the same `loginGuard`, so failure counts survive reloads.
     public init(config: WebConfig, loginGuard: LoginGuard = LoginGuard()) throws {
         self.config = config
         self.loginGuard = loginGuard
@@ -32,6 +35,7 @@ public final class WebAccess: Sendable {
         case verify(Login)
     }
 
+    /// Credentials admitted to a bcrypt run: opaque, made by ``check(_:)`` and consumed by ``verify(_:)``.
     public struct Login: Sendable {
         let user: String
         let password: String

@@ -21,6 +21,8 @@ import Synchronization
 ///   prometheus: $2y$10$…              # bcrypt (htpasswd -nBC 10 "" | tr -d ':\n')
 /// ```
 public struct WebConfig: Sendable, Equatable {
+    /// `client_auth_type`, spelled as in exporter-toolkit (Go's `tls.ClientAuthType`); the verifying modes need
+    /// `client_ca_file`.
     public enum ClientAuth: String, Sendable, CaseIterable {
         case noClientCert = "NoClientCert"
         case requestClientCert = "RequestClientCert"
@@ -29,22 +31,27 @@ public struct WebConfig: Sendable, Equatable {
         case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
     }
 
+    /// From `tls_server_config`; nil serves plain HTTP.
     public var tls: HTTPServer.TLSConfiguration?
+    /// `client_auth_type`; ``WebAccess/check(_:)`` enforces it.
     public var clientAuth: ClientAuth = .noClientCert
     /// PEM of `client_ca_file`.
     public var clientCAPEM: [UInt8]?
+    /// `http_server_config.headers`, in file order; added to every answer that passes the checks.
     public var headers: [(name: String, value: String)] = []
     /// user → bcrypt hash.
     public var users: [String: String] = [:]
     /// The certificate, key and CA files read, as full paths: the reload watches them as well as the file itself.
     public var files: [String] = []
 
+    /// Field by field; the headers compare in order (tuples are not `Equatable`), ``files`` not at all.
     public static func == (lhs: WebConfig, rhs: WebConfig) -> Bool {
         lhs.tls == rhs.tls && lhs.clientAuth == rhs.clientAuth && lhs.clientCAPEM == rhs.clientCAPEM
             && lhs.users == rhs.users && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 
+    /// Plain HTTP, no users: every request is allowed.
     public init() {}
 
     /// Reads and checks the file; every problem names its key. Certificate files are read now.

@@ -17,6 +17,7 @@ public struct CustomMetricNames: Sendable, Hashable, CustomStringConvertible {
     /// The label naming the served model (default `model_name`); its value becomes `model_name`.
     public var modelLabel: String?
 
+    /// Unchecked; ``parse(_:)`` is where annotation and option text is validated.
     public init(queued: String? = nil, running: String? = nil, kvCache: String? = nil, kvCacheScale: Double = 1, modelLabel: String? = nil) {
         self.queued = queued
         self.running = running
@@ -27,10 +28,15 @@ public struct CustomMetricNames: Sendable, Hashable, CustomStringConvertible {
 
     /// The option keys, as annotation suffixes (`inference.accelmetrics.io/<key>`) and `--inference.targets` options.
     public static let queuedKey = "queued-metric"
+    /// Names ``running``.
     public static let runningKey = "running-metric"
+    /// Names ``kvCache``.
     public static let kvCacheKey = "kv-cache-metric"
+    /// Sets ``kvCacheScale``; only with ``kvCacheKey``.
     public static let kvCacheScaleKey = "kv-cache-scale"
+    /// Names ``modelLabel``.
     public static let modelLabelKey = "model-label"
+    /// Every key ``parse(_:)`` accepts; discovery reads exactly these annotations.
     public static let keys = [queuedKey, runningKey, kvCacheKey, kvCacheScaleKey, modelLabelKey]
 
     /// Reads the options; nil when none is given. A scale or model label without any metric name, a name that is
@@ -70,6 +76,7 @@ public struct CustomMetricNames: Sendable, Hashable, CustomStringConvertible {
         return names
     }
 
+    /// The options again, `key=value` joined by `;` as `--inference.targets` writes them; a scale of 1 is left out.
     public var description: String {
         var parts: [String] = []
         if let queued { parts.append("\(Self.queuedKey)=\(queued)") }
@@ -98,14 +105,18 @@ public struct CustomMetricNames: Sendable, Hashable, CustomStringConvertible {
 
 /// A custom metric mapping that cannot be used, naming the option at fault.
 public struct CustomMetricNamesError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The annotation suffix or option key at fault (the first one given when no metric is named at all).
     public var key: String
+    /// What is wrong with it, quoting the value.
     public var message: String
 
+    /// Made by ``CustomMetricNames/parse(_:)``.
     public init(key: String, message: String) {
         self.key = key
         self.message = message
     }
 
+    /// `key: message`; discovery puts the annotation prefix in front, `--inference.targets` the entry.
     public var description: String { "\(key): \(message)" }
 }
 

@@ -7,6 +7,7 @@ private typealias I = Families.Inference
 public enum InferenceEngine: String, Sendable, CaseIterable {
     case vllm, sglang, tgi, triton
 
+    /// The engine as its project spells it, for messages (the several-engines problem lists them).
     public var displayName: String {
         switch self {
         case .vllm: "vLLM"
@@ -55,6 +56,8 @@ public enum InferenceEngine: String, Sendable, CaseIterable {
 /// backwards is a server restart: the counts since the restart are the new increase, counted from zero as
 /// Prometheus' `rate()` does, so the requests served between the restart and the next scrape are not lost.
 public final class EngineNormalizer {
+    /// How one engine's families map onto the schema: gauges with their scale, counters, histograms with their unit,
+    /// the model label. Opaque outside the module; the tables are ``EngineNormalizer/mappings``.
     public struct Mapping: Sendable {
         struct Gauge: Sendable {
             var target: String
@@ -153,6 +156,7 @@ public final class EngineNormalizer {
     ]
 
 
+    /// Span of the sliding window the percentiles are computed over, in seconds; older bucket snapshots are dropped.
     public let windowSeconds: Double
 
     /// series key → snapshots (time, upper bound → cumulative count), oldest first.
@@ -160,6 +164,7 @@ public final class EngineNormalizer {
     /// Triton: series key → (request count, total µs, queue µs) at the previous scrape.
     private var tritonPrevious: [String: (count: Double, micros: Double, queueMicros: Double)] = [:]
 
+    /// No state yet: the first scrape of a target opens its windows. The exporter passes `--inference.window`.
     public init(windowSeconds: Double = 60) {
         self.windowSeconds = windowSeconds
     }

@@ -21,20 +21,29 @@ import ScrapeClient
 /// is scraped for them every tick on the same loop (port `accelmetrics.io/port`, else as above; path
 /// `accelmetrics.io/path`, else as above), model server or not.
 public enum InferenceDiscovery {
+    /// `"true"` makes a pod a target; `"false"` opts it out of `prometheus.io/scrape`.
     public static let scrapeAnnotation = "inference.accelmetrics.io/scrape"
+    /// 1–65535; over `prometheus.io/port` and the first container port. Any other value skips the pod.
     public static let portAnnotation = "inference.accelmetrics.io/port"
+    /// Over `prometheus.io/path`; `/metrics` when neither is given, `/` added in front when missing.
     public static let pathAnnotation = "inference.accelmetrics.io/path"
 
     /// What discovery reads of a pod (the node's pod watch fills it).
     public struct Pod: Sendable, Equatable {
+        /// The pod's namespace: the target's `namespace` label.
         public var namespace: String
+        /// The pod's name: the target's `pod` label.
         public var name: String
+        /// `status.phase`; only `Running` pods are targets.
         public var phase: String?
+        /// `status.podIP`, the host scraped; nil or empty: not yet a target.
         public var podIP: String?
+        /// All of the pod's annotations; discovery reads the ones named in ``InferenceDiscovery``.
         public var annotations: [String: String]
         /// The declared container ports, in spec order.
         public var ports: [Int]
 
+        /// Memberwise; the exporter fills it from its node pod watch's entries.
         public init(namespace: String, name: String, phase: String?, podIP: String?, annotations: [String: String], ports: [Int]) {
             self.namespace = namespace
             self.name = name
@@ -45,6 +54,8 @@ public enum InferenceDiscovery {
         }
     }
 
+    /// The targets among `pods`, in their order; the exporter calls it every tick with the pod watch's entries and adds
+    /// them to the static `--inference.targets`. Pods that do not qualify are skipped without a word.
     public static func targets(_ pods: [Pod]) -> [InferenceTarget] {
         pods.compactMap(target)
     }
@@ -110,5 +121,6 @@ public enum InferenceDiscovery {
         return target
     }
 
+    /// Put in front of ``CustomMetricNames/keys`` to name the custom-metric annotations.
     public static let annotationPrefix = "inference.accelmetrics.io/"
 }

@@ -8,8 +8,11 @@ import MetricSchema
 
 /// A model server to scrape: the pod it runs in and its metrics URL.
 public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The `namespace` label of everything the target yields; with ``pod`` and ``url``, its identity.
     public var namespace: String
+    /// The `pod` label: the pod's name (from `--inference.targets`, whatever name the operator wrote).
     public var pod: String
+    /// Plain HTTP: the pod IP, the port and the path discovery chose, or the `--inference.targets` entry's URL.
     public var url: ScrapeURL
     /// Found only through the generic `prometheus.io/scrape` annotation, which most pods carry for other reasons:
     /// such a target is reported (`accel_exporter_inference_target_up`) only once it served a known engine's
@@ -27,6 +30,7 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
     /// False for a pod scraped only for its own families: no engine is looked for and no inference status kept.
     public var servesInference = true
 
+    /// Memberwise; ``parseList(_:)`` and ``InferenceDiscovery`` are where text becomes targets.
     public init(
         namespace: String, pod: String, url: ScrapeURL, probe: Bool = false, metricNames: CustomMetricNames? = nil,
         configurationProblem: String? = nil, workloadFamilies: [String] = [], servesInference: Bool = true
@@ -41,10 +45,12 @@ public struct InferenceTarget: Sendable, Hashable, Comparable, CustomStringConve
         self.servesInference = servesInference
     }
 
+    /// By namespace, pod, then URL text: the scrape and report order.
     public static func < (lhs: InferenceTarget, rhs: InferenceTarget) -> Bool {
         (lhs.namespace, lhs.pod, lhs.url.description) < (rhs.namespace, rhs.pod, rhs.url.description)
     }
 
+    /// `namespace/pod`, for logs.
     public var description: String { "\(namespace)/\(pod)" }
 
     /// Parses `--inference.targets`: `namespace/pod=http://host:port/path` entries separated by commas, each
@@ -120,6 +126,7 @@ public protocol InferenceNormalizer: AnyObject {
 public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     // @unchecked: `targets` and the normalizer are only touched on the sampler's worker queue for this source,
     // except `setTargets`, which goes through `pending` under its lock.
+    /// The `collector` label value.
     public let name = "inference"
     private var targets: [InferenceTarget]
     private let pending = Mutex<[InferenceTarget]?>(nil)
@@ -162,6 +169,14 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
     /// How long a target that stopped answering keeps serving its last good values.
     private let staleSeconds: Double
 
+    /// The exporter makes one when `--inference.targets` names targets or pod discovery is on.
+    /// - Parameters:
+    /// - timeoutSeconds: one scrape's deadline, connection included.
+    /// - maxBytes: a model server's answer; a workload-only pod has `workloadLimits.bytes` instead.
+    /// - parallelism: scrapes at once (at least 1).
+    /// - waitSeconds: how long a tick waits for its round; nil: `timeoutSeconds` + 0.5.
+    /// - staleSeconds: how long a target that stopped answering keeps serving its last good values, marked down.
+    /// - clock: Unix seconds, the time given to the normalizer.
     public init(
         targets: [InferenceTarget], normalizer: any InferenceNormalizer, timeoutSeconds: Double, maxBytes: Int = defaultMaxBytes,
         parallelism: Int = 8, workloadLimits: WorkloadMetrics.Limits = .init(), waitSeconds: Double? = nil, staleSeconds: Double = 15,
@@ -186,6 +201,8 @@ public final class InferenceSource: AcceleratorSource, @unchecked Sendable {
         pending.withLock { $0 = targets.sorted() }
     }
 
+    /// Called by the sampler on this source's worker queue, once per tick: applies a pending target list, starts this
+    /// round's scrapes and waits at most `waitSeconds` for them, then reports every target from what has finished.
     public func sample(now: MonotonicInstant) -> SourceResult {
         if let next = pending.withLock({ list -> [InferenceTarget]? in defer { list = nil }; return list }) {
             let gone = Set(targets).subtracting(next)
@@ -470,11 +487,16 @@ public final class EngineInferenceNormalizer: InferenceNormalizer {
     /// Each target's refused series at its last scrape: a change is logged once.
     private var lastRejected: [InferenceTarget: [String]] = [:]
 
+    /// `windowSeconds`: the percentile window (``EngineNormalizer/windowSeconds``). `logger` gets a warning when a
+    /// target's refused series change.
     public init(windowSeconds: Double, logger: Logger = Logger(label: "inference", factory: { _ in SwiftLogNoOpLogHandler() })) {
         engine = EngineNormalizer(windowSeconds: windowSeconds)
         self.logger = logger
     }
 
+    /// A target whose custom metric names cannot be used is down with that reason and its families are not read. A
+    /// server the engine tables do not understand is down with the problems joined; a known one with some refused
+    /// series stays up.
     public func normalize(_ families: [MetricFamily], target: InferenceTarget, time: Double) -> (families: [MetricFamily], problem: String?) {
         if let problem = target.configurationProblem { return ([], problem) }
         let (normalized, problems) = engine.normalize(
@@ -491,6 +513,7 @@ public final class EngineInferenceNormalizer: InferenceNormalizer {
         return (normalized, nil)
     }
 
+    /// Called by ``InferenceSource`` when a target leaves the list.
     public func forget(_ target: InferenceTarget) {
         engine.forget(namespace: target.namespace, pod: target.pod)
         lastRejected[target] = nil

@@ -14,15 +14,22 @@ public enum WorkloadMetrics {
     public static let annotation = "accelmetrics.io/metrics"
     /// The port and path to scrape, when not the inference or `prometheus.io` ones.
     public static let portAnnotation = "accelmetrics.io/port"
+    /// For a pod scraped only for its own families: over `inference.accelmetrics.io/path` and `prometheus.io/path`.
     public static let pathAnnotation = "accelmetrics.io/path"
 
+    /// The bounds on one pod's own families (`--workload-metrics.*` flags set some); past one, a family is dropped
+    /// whole.
     public struct Limits: Sendable, Equatable {
+        /// Families past this many in the annotation's order are dropped (`too_many_families`).
         public var families: Int
+        /// More series than this drop the family (`too_many_series`).
         public var seriesPerFamily: Int
+        /// In UTF-8 bytes; a longer label value drops the family (`label_value_too_long`).
         public var labelValueLength: Int
         /// Response size for a pod scraped only for its own metrics (a model server keeps the inference bound).
         public var bytes: Int
 
+        /// Nothing is checked here; the flags pass their values.
         public init(families: Int = 10, seriesPerFamily: Int = 100, labelValueLength: Int = 256, bytes: Int = 1 << 20) {
             self.families = families
             self.seriesPerFamily = seriesPerFamily
@@ -41,10 +48,13 @@ public enum WorkloadMetrics {
         case tooManyLabels = "too_many_labels"
         case labelValueTooLong = "label_value_too_long"
 
+        /// By raw value: the order the dropped-families series are written in.
         public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     }
 
+    /// What ``extract(_:names:namespace:pod:limits:)`` keeps, in the annotation's order, and what it drops.
     public struct Result: Sendable, Equatable {
+        /// Relabelled with the pod's `namespace` and `pod`; counters stay counters, untyped families become gauges.
         public var families: [MetricFamily] = []
         /// Family name → why it was dropped.
         public var dropped: [String: DropReason] = [:]
@@ -113,7 +123,10 @@ public enum WorkloadMetrics {
     }
 }
 
+/// An `accelmetrics.io/metrics` annotation (or `;metrics=` option) naming something that is not a metric name.
 public struct WorkloadMetricsError: Error, Sendable, CustomStringConvertible {
+    /// Quotes the name at fault.
     public var message: String
+    /// The ``message``.
     public var description: String { message }
 }

@@ -7,12 +7,16 @@ import MetricSchema
 public enum LandingPage {
     /// What the page shows: the exporter's settings that appear on it, and the latest tick (nil before the first).
     public struct Page: Sendable {
+        /// One row of the collectors table: a collector's outcome in the latest tick; `durationSeconds` is shown in ms,
+        /// `error` (nil when it succeeded) as text.
         public struct Collector: Sendable {
             public var name: String
             public var success: Bool
             public var durationSeconds: Double
             public var error: String?
 
+            /// Copies a `Sampler` collector outcome; the exporter makes one per collector each time the page is
+            /// asked for.
             public init(name: String, success: Bool, durationSeconds: Double, error: String?) {
                 self.name = name
                 self.success = success
@@ -21,18 +25,24 @@ public enum LandingPage {
             }
         }
 
+        /// The exporter's version, in the title.
         public var version: String
+        /// `--web.telemetry-path`, linked as "Metrics".
         public var telemetryPath: String
+        /// Seconds between ticks: with ``ReadingHistory/capacity``, how many minutes the charts span.
         public var sampleInterval: Double
         /// `--web.adapter-url`: links to what an HPA reads there.
         public var adapterURL: String?
+        /// The node in the node metric's autoscaling link; nil links every node (`*`).
         public var nodeName: String?
         /// Nil before the first tick.
         public var devices: [DeviceSample]?
+        /// In the sampler's order; empty before the first tick.
         public var collectors: [Collector]
         /// The namespaces of the pods holding this node's accelerators, sorted.
         public var podNamespaces: [String]
 
+        /// Memberwise; the exporter fills it from its configuration and its latest snapshot.
         public init(version: String, telemetryPath: String, sampleInterval: Double, adapterURL: String?, nodeName: String?,
                     devices: [DeviceSample]?, collectors: [Collector], podNamespaces: [String]) {
             self.version = version
@@ -46,6 +56,8 @@ public enum LandingPage {
         }
     }
 
+    /// The whole HTML document, every value escaped. It refreshes itself every 5 seconds; without `history` (or
+    /// without devices) there are no charts.
     public static func render(_ page: Page, history: ReadingHistory? = nil) -> String {
         var html = """
         <!DOCTYPE html>

@@ -33,13 +33,17 @@ public final class ReadingHistory: Sendable {
         }
     }
 
+    /// Ticks kept per device: the charts span `capacity` × the sample interval.
     public let capacity: Int
     private let series = Mutex<[String: Series]>([:])
 
+    /// The exporter keeps one, with the default capacity, for the life of the process.
     public init(capacity: Int = 120) {
         self.capacity = capacity
     }
 
+    /// Called by the exporter once per tick, after publishing it. Readings of a device that is down are NaN (a gap in
+    /// the chart); devices absent from `devices` are forgotten. Safe from any thread.
     public func record(_ devices: [DeviceSample]) {
         series.withLock { table in
             var seen: Set<String> = []

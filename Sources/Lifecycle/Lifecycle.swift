@@ -7,6 +7,7 @@ import UnixSignals
 /// A program lists its components once, in start order; ``Lifecycle/run(_:logger:shutdownDeadline:started:)`` starts
 /// them in that order and, on SIGTERM or SIGINT, stops them in the reverse order.
 public struct Component: Sendable, CustomStringConvertible {
+    /// Names the service in swift-service-lifecycle's logs and in start failures.
     public let name: String
     let start: @Sendable () async throws -> Void
     let stop: @Sendable () async -> Void
@@ -20,6 +21,7 @@ public struct Component: Sendable, CustomStringConvertible {
         self.stop = stop
     }
 
+    /// The ``name``.
     public var description: String { name }
 }
 

@@ -22,6 +22,8 @@ public final class GRPCTransport: OTLPTransport {
     private let metadata: Metadata
     private let timeoutSeconds: Double
 
+    /// Starts the client's connection task. Throws for an endpoint that is not `http(s)://host[:port]` (port 4317 when
+    /// none) or a transport that does not start.
     public init(configuration: OTLPConfiguration) throws(OTLPConfigurationError) {
         guard let url = URL(string: configuration.endpoint), let scheme = url.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
@@ -68,6 +70,8 @@ public final class GRPCTransport: OTLPTransport {
         timeoutSeconds = configuration.timeoutSeconds
     }
 
+    /// Ignores `compressed`: the pusher queues plain bytes for gRPC and the client gzips them itself when configured.
+    /// Gives up one second after the configured timeout, whatever the connection does.
     public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
         let client = self.client
         let request = ClientRequest(message: body, metadata: metadata)
@@ -104,6 +108,7 @@ public final class GRPCTransport: OTLPTransport {
         }
     }
 
+    /// Begins the client's graceful shutdown and waits (at most 5 s) for its connection task to end.
     public func shutdown() {
         client.beginGracefulShutdown()
         runner.cancel()

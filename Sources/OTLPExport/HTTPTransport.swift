@@ -16,13 +16,17 @@ import SwiftProtobuf
 /// The response body is read up to 64 KiB (a partial-success message is a few bytes); a bigger one is not an error,
 /// only not decoded. The whole attempt, response body included, has one deadline.
 public final class HTTPTransport: OTLPTransport {
+    /// 64 KiB; also the limit on a gRPC response that is decoded.
     public static let maxResponseBytes = 64 << 10
 
     private let client: HTTPClient
+    /// The endpoint with `/v1/metrics` added unless it already ends with it.
     public let url: String
     private let headers: [(String, String)]
     private let timeoutSeconds: Double
 
+    /// Reads the TLS files now: an endpoint that is not an `http(s)://` URL with a host, or a CA, certificate or key
+    /// file that does not load, throws. Redirects are not followed.
     public init(configuration: OTLPConfiguration) throws(OTLPConfigurationError) {
         url = try Self.metricsURL(configuration.endpoint)
         headers = configuration.headers
@@ -60,6 +64,7 @@ public final class HTTPTransport: OTLPTransport {
         return endpoint.hasSuffix("/") ? endpoint + "v1/metrics" : endpoint + "/v1/metrics"
     }
 
+    /// `compressed` adds `Content-Encoding: gzip`; the configured headers follow ours.
     public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -118,6 +123,7 @@ public final class HTTPTransport: OTLPTransport {
         return "\(error)"
     }
 
+    /// Shuts the HTTP client down (waiting at most 5 s); errors are ignored.
     public func shutdown() {
         let client = self.client
         _ = waitFor(5) { try? await client.shutdown() }

@@ -14,10 +14,13 @@ public import OTLPProto
 public struct MetricsRequestBuilder: Sendable {
     /// The node's attributes (`k8s.node.name`, `host.name`, `service.*`).
     public var resource: [(String, String)]
+    /// The instrumentation scope's name on every request.
     public var scopeName: String
+    /// The instrumentation scope's version; the pusher passes the exporter's.
     public var scopeVersion: String
     private var starts: [StreamKey: StreamStart] = [:]
 
+    /// No series tracked yet: the first tick's cumulative points start at that tick.
     public init(resource: [(String, String)], scopeName: String = "accel-exporter", scopeVersion: String) {
         self.resource = resource
         self.scopeName = scopeName

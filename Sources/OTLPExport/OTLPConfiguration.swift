@@ -1,5 +1,6 @@
 /// What `--otlp.*` sets: where the pushes go, how, and how much may wait.
 public struct OTLPConfiguration: Sendable, Equatable {
+    /// `--otlp.protocol`; the raw values are the flag's spelling, OpenTelemetry's.
     public enum WireProtocol: String, Sendable, Equatable, CaseIterable {
         /// POST `<endpoint>/v1/metrics`, `application/x-protobuf`.
         case httpProtobuf = "http/protobuf"
@@ -10,6 +11,7 @@ public struct OTLPConfiguration: Sendable, Equatable {
     /// `--otlp.endpoint`: for HTTP the base URL (`http://collector:4318`; `/v1/metrics` is added unless the path
     /// already ends with it), for gRPC `http(s)://host:port`.
     public var endpoint: String
+    /// `--otlp.protocol`.
     public var wireProtocol: WireProtocol = .httpProtobuf
     /// `--otlp.interval`: seconds between pushes of the latest tick.
     public var intervalSeconds = 10.0
@@ -23,6 +25,7 @@ public struct OTLPConfiguration: Sendable, Equatable {
     public var caFile: String?
     /// `--otlp.tls.cert-file` and `--otlp.tls.key-file`: a client certificate, for collectors that require one.
     public var certificateFile: String?
+    /// The client certificate's key (PEM); set together with ``certificateFile``.
     public var keyFile: String?
     /// `--otlp.tls.insecure-skip-verify`: accept any server certificate (tests, never production).
     public var insecureSkipVerify = false
@@ -33,14 +36,17 @@ public struct OTLPConfiguration: Sendable, Equatable {
     /// Retry backoff: doubles from `initialBackoffSeconds` to `maxBackoffSeconds`, with jitter; a `Retry-After` (or
     /// gRPC's `RetryInfo`-less UNAVAILABLE) waits at most `maxBackoffSeconds`.
     public var initialBackoffSeconds = 1.0
+    /// The longest wait between retries; see ``initialBackoffSeconds``.
     public var maxBackoffSeconds = 30.0
     /// Extra resource attributes (`--otlp.resource-attribute`, `$OTEL_RESOURCE_ATTRIBUTES`).
     public var resourceAttributes: [(String, String)] = []
 
+    /// Defaults everywhere else, nothing checked; the flags go through `make(endpoint:…)`, which checks them.
     public init(endpoint: String) {
         self.endpoint = endpoint
     }
 
+    /// Field by field, headers and resource attributes in order (tuples are not `Equatable`).
     public static func == (a: OTLPConfiguration, b: OTLPConfiguration) -> Bool {
         a.endpoint == b.endpoint && a.wireProtocol == b.wireProtocol && a.intervalSeconds == b.intervalSeconds
             && a.timeoutSeconds == b.timeoutSeconds && a.headers.elementsEqual(b.headers, by: ==) && a.gzip == b.gzip
@@ -88,8 +94,12 @@ public struct OTLPConfiguration: Sendable, Equatable {
     }
 }
 
+/// A flag, environment variable or TLS file that does not make a usable OTLP configuration, or a transport that does
+/// not start.
 public struct OTLPConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// A sentence naming the flag, variable or file at fault, shown to the operator as it is.
     public var description: String
+    /// Takes the finished sentence; nothing is added to it.
     public init(_ description: String) { self.description = description }
 }
 

@@ -23,6 +23,7 @@ import Musl
 /// `success`, `retry` (a retryable failure; the push stays queued), `failure` (refused; the push is gone) and
 /// `dropped` (pushed out of a full queue, or left queued at shutdown).
 public final class OTLPPusher: Sendable {
+    /// As given; the pusher reads its interval, queue bounds and backoff from it.
     public let configuration: OTLPConfiguration
     private let transport: any OTLPTransport
     private let logger: Logger
@@ -34,7 +35,7 @@ public final class OTLPPusher: Sendable {
     private let running = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let counts = Counts()
-    /// The producer's alone; apart from `state` so that encoding never holds the lock `offer` takes.
+    /// The pusher thread's alone; apart from `state` so that encoding never holds the lock `offer` takes.
     private let builder: Mutex<MetricsRequestBuilder>
 
     private struct State {

@@ -20,13 +20,16 @@ public struct OTelMetric: Sendable, Hashable {
         case histogram
     }
 
+    /// The OTLP metric name (`hw.gpu.utilization`, `accelerator.…`).
     public var name: String
     /// UCUM, as the conventions write it: `1`, `By`, `Cel`, `W`, `J`, `s`, `Hz`, `V`, `By/s`, `{error}`…
     public var unit: String
+    /// Decides the point type and whether points carry a start time.
     public var instrument: Instrument
     /// Attributes every point of this metric carries beyond its labels' (`hw.gpu.task=general`).
     public var fixedAttributes: [(String, String)]
 
+    /// `fixed`: ``fixedAttributes``.
     public init(_ name: String, unit: String, _ instrument: Instrument, fixed: [(String, String)] = []) {
         self.name = name
         self.unit = unit
@@ -34,11 +37,13 @@ public struct OTelMetric: Sendable, Hashable {
         self.fixedAttributes = fixed
     }
 
+    /// All four fields, fixed attributes in order.
     public static func == (a: OTelMetric, b: OTelMetric) -> Bool {
         a.name == b.name && a.unit == b.unit && a.instrument == b.instrument
             && a.fixedAttributes.elementsEqual(b.fixedAttributes, by: { $0 == $1 })
     }
 
+    /// Name and unit only: consistent with ``==(_:_:)``, which compares more.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(name)
         hasher.combine(unit)

@@ -16,6 +16,7 @@ public protocol Collector: ParsableArguments {
 
 /// Every collector this build knows, in the order the sampler reads them.
 public struct Collectors: ParsableArguments {
+    /// Every collector at its flags' defaults; ArgumentParser fills it from the command line.
     public init() {}
 
     @OptionGroup(title: "AMD GPUs") var amdgpu: AMDGPUCollector
