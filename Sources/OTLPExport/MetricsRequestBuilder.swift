@@ -1,6 +1,7 @@
 public import Exposition
 import MetricSchema
 public import OTLPProto
+import SwiftProtobuf
 
 /// One tick's families (what `/metrics` serves) → one OTLP `ExportMetricsServiceRequest`, named by
 /// ``SemanticConventions``.
@@ -30,8 +31,15 @@ public struct MetricsRequestBuilder: Sendable {
     /// How many cumulative series the builder tracks (one start time each; series gone from a tick are forgotten).
     public var trackedSeries: Int { starts.count }
 
-    /// The request for one tick taken at `timeUnixNano`.
+    /// The request for one tick, as the generated message (tests and tools read it this way; the push sends
+    /// ``encode(_:timeUnixNano:)``'s bytes, which are the same).
     public mutating func build(_ families: [MetricFamily], timeUnixNano: UInt64) -> Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest {
+        let encoded = encode(families, timeUnixNano: timeUnixNano)
+        return (try? Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest(serializedBytes: encoded.bytes)) ?? .init()
+    }
+
+    /// The serialized `ExportMetricsServiceRequest` for one tick taken at `timeUnixNano`, and how many points it holds.
+    public mutating func encode(_ families: [MetricFamily], timeUnixNano: UInt64) -> (bytes: [UInt8], points: Int) {
         var metrics = MetricList()
         let facts = DeviceFacts(families)
         var seen: Set<StreamKey> = []
@@ -39,15 +47,11 @@ public struct MetricsRequestBuilder: Sendable {
         func addNumber(_ metric: OTelMetric, help: String, attributes: [(String, String)], value: Double) {
             guard value.isFinite else { return }
             let attributes = attributes + metric.fixedAttributes
-            var point = Opentelemetry_Proto_Metrics_V1_NumberDataPoint()
-            point.attributes = attributes.map(Self.keyValue)
-            point.timeUnixNano = timeUnixNano
-            point.asDouble = value
+            var startTime: UInt64 = 0
             if metric.instrument != .gauge {
-                point.startTimeUnixNano = start(metric, attributes, value: value, monotonic: metric.instrument == .counter,
-                                                now: timeUnixNano, seen: &seen)
+                startTime = start(metric, attributes, value: value, monotonic: metric.instrument == .counter, now: timeUnixNano, seen: &seen)
             }
-            metrics.append(metric, help: help, number: point)
+            metrics.appendNumber(metric, help: help, attributes: attributes, start: startTime, time: timeUnixNano, value: value)
         }
 
         var memory: [String: (used: Double?, limit: Double?, attributes: [(String, String)])] = [:]
@@ -104,16 +108,19 @@ public struct MetricsRequestBuilder: Sendable {
         }
         starts = starts.filter { seen.contains($0.key) }
 
-        var scope = Opentelemetry_Proto_Metrics_V1_ScopeMetrics()
-        scope.scope.name = scopeName
-        scope.scope.version = scopeVersion
-        scope.metrics = metrics.metrics
-        var resourceMetrics = Opentelemetry_Proto_Metrics_V1_ResourceMetrics()
-        resourceMetrics.resource.attributes = resource.map(Self.keyValue)
-        resourceMetrics.scopeMetrics = [scope]
-        var request = Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest()
-        request.resourceMetrics = [resourceMetrics]
-        return request
+        // ExportMetricsServiceRequest { resource_metrics = 1 { resource = 1, scope_metrics = 2 { scope = 1, metrics = 2 } } }
+        var scope = ProtobufWriter()
+        scope.message(1) { instrumentation in
+            instrumentation.string(1, scopeName)
+            instrumentation.string(2, scopeVersion)
+        }
+        for metric in metrics.encodedMetrics() { scope.message(2, metric) }
+        var resourceMetrics = ProtobufWriter()
+        resourceMetrics.message(1) { r in for (key, value) in resource { r.attribute(1, key, value) } }
+        resourceMetrics.message(2, scope.bytes)
+        var request = ProtobufWriter(reserving: resourceMetrics.bytes.count + 8)
+        request.message(1, resourceMetrics.bytes)
+        return (request.bytes, metrics.points)
     }
 
     // MARK: Families of our own
@@ -130,14 +137,8 @@ public struct MetricsRequestBuilder: Sendable {
         for sample in family.samples where sample.suffix.isEmpty || sample.suffix == "_total" {
             guard sample.value.isFinite else { continue }
             let attributes = Self.attributes(sample.labels, renames: [:], drop: [])
-            var point = Opentelemetry_Proto_Metrics_V1_NumberDataPoint()
-            point.attributes = attributes.map(Self.keyValue)
-            point.timeUnixNano = time
-            point.asDouble = sample.value
-            if instrument == .counter {
-                point.startTimeUnixNano = start(metric, attributes, value: sample.value, monotonic: true, now: time, seen: &seen)
-            }
-            metrics.append(metric, help: family.help, number: point)
+            let startTime = instrument == .counter ? start(metric, attributes, value: sample.value, monotonic: true, now: time, seen: &seen) : 0
+            metrics.appendNumber(metric, help: family.help, attributes: attributes, start: startTime, time: time, value: sample.value)
         }
     }
 
@@ -176,24 +177,23 @@ public struct MetricsRequestBuilder: Sendable {
             let entry = series[labels]!
             guard let count = entry.count, count.isFinite, count >= 0, count <= Double(UInt64.max / 2) else { continue }
             let buckets = entry.buckets.sorted { $0.0 < $1.0 }
-            var point = Opentelemetry_Proto_Metrics_V1_HistogramDataPoint()
             let attributes = definition.map { $0.group == .device || $0.group == .pod } == true
                 ? deviceAttributes(labels, facts: facts, renames: [:], drop: [])
                 : Self.attributes(labels, renames: [:], drop: [])
-            point.attributes = attributes.map(Self.keyValue)
-            point.timeUnixNano = time
-            point.count = UInt64(count)
-            if let sum = entry.sum, sum.isFinite { point.sum = sum }
             // Cumulative `le` counts → per-bucket counts; the +Inf bucket is the count itself.
+            var bounds: [Double] = []
+            var counts: [UInt64] = []
             var previous = 0.0
             for (bound, cumulative) in buckets where bound.isFinite {
-                point.explicitBounds.append(bound)
-                point.bucketCounts.append(UInt64(max(0, min(cumulative, count) - previous)))
+                bounds.append(bound)
+                counts.append(UInt64(max(0, min(cumulative, count) - previous)))
                 previous = max(previous, min(cumulative, count))
             }
-            point.bucketCounts.append(UInt64(max(0, count - previous)))
-            point.startTimeUnixNano = start(metric, attributes, value: count, monotonic: true, now: time, seen: &seen)
-            metrics.append(metric, help: family.help, histogram: point)
+            counts.append(UInt64(max(0, count - previous)))
+            let startTime = start(metric, attributes, value: count, monotonic: true, now: time, seen: &seen)
+            let sum = entry.sum.flatMap { $0.isFinite ? $0 : nil }
+            metrics.appendHistogram(metric, help: family.help, attributes: attributes, start: startTime, time: time,
+                                    count: UInt64(count), sum: sum, bounds: bounds, counts: counts)
         }
     }
 
@@ -251,13 +251,6 @@ public struct MetricsRequestBuilder: Sendable {
         }
     }
 
-    static func keyValue(_ pair: (String, String)) -> Opentelemetry_Proto_Common_V1_KeyValue {
-        var kv = Opentelemetry_Proto_Common_V1_KeyValue()
-        kv.key = pair.0
-        kv.value.stringValue = pair.1
-        return kv
-    }
-
     // MARK: Start times
 
     private struct StreamKey: Hashable {
@@ -309,43 +302,94 @@ private struct DeviceFacts {
     }
 }
 
-/// Metrics in the order they first appear, each gathering its points.
+/// Metrics in the order they first appear, each gathering its encoded points.
 private struct MetricList {
-    var metrics: [Opentelemetry_Proto_Metrics_V1_Metric] = []
+    private struct Entry {
+        var metric: OTelMetric
+        var help: String
+        /// `data_points` fields, each already tagged and length-prefixed.
+        var points: ProtobufWriter
+    }
+
+    private var entries: [Entry] = []
     private var index: [String: Int] = [:]
+    private var scratch = ProtobufWriter()
+    private(set) var points = 0
 
     private mutating func slot(_ metric: OTelMetric, help: String) -> Int {
         if let i = index[metric.name] { return i }
-        var m = Opentelemetry_Proto_Metrics_V1_Metric()
-        m.name = metric.name
-        m.unit = metric.unit
-        m.description_p = help
-        switch metric.instrument {
-        case .gauge: m.gauge = .init()
-        case .counter, .upDownCounter:
-            m.sum = .init()
-            m.sum.aggregationTemporality = .cumulative
-            m.sum.isMonotonic = metric.instrument == .counter
-        case .histogram:
-            m.histogram = .init()
-            m.histogram.aggregationTemporality = .cumulative
-        }
-        metrics.append(m)
-        index[metric.name] = metrics.count - 1
-        return metrics.count - 1
+        entries.append(Entry(metric: metric, help: help, points: ProtobufWriter()))
+        index[metric.name] = entries.count - 1
+        return entries.count - 1
     }
 
-    mutating func append(_ metric: OTelMetric, help: String, number point: Opentelemetry_Proto_Metrics_V1_NumberDataPoint) {
+    /// `NumberDataPoint { attributes = 7, start_time_unix_nano = 2, time_unix_nano = 3, as_double = 4 }`.
+    mutating func appendNumber(_ metric: OTelMetric, help: String, attributes: [(String, String)], start: UInt64, time: UInt64,
+                               value: Double) {
         let i = slot(metric, help: help)
-        switch metrics[i].data {
-        case .gauge: metrics[i].gauge.dataPoints.append(point)
-        case .sum: metrics[i].sum.dataPoints.append(point)
-        default: break  // a name the table gave two shapes: the first wins
-        }
+        // A name the table gave two shapes keeps the first.
+        guard entries[i].metric.instrument == metric.instrument, metric.instrument != .histogram else { return }
+        scratch.removeAll()
+        for (key, value) in attributes { scratch.attribute(7, key, value) }
+        if start != 0 { scratch.fixed64(2, start) }
+        scratch.fixed64(3, time)
+        scratch.double(4, value)
+        entries[i].points.message(1, scratch.bytes)
+        points += 1
     }
 
-    mutating func append(_ metric: OTelMetric, help: String, histogram point: Opentelemetry_Proto_Metrics_V1_HistogramDataPoint) {
+    /// `HistogramDataPoint { attributes = 9, start = 2, time = 3, count = 4, sum = 5, bucket_counts = 6 (packed),
+    /// explicit_bounds = 7 (packed) }`.
+    mutating func appendHistogram(_ metric: OTelMetric, help: String, attributes: [(String, String)], start: UInt64, time: UInt64,
+                                  count: UInt64, sum: Double?, bounds: [Double], counts: [UInt64]) {
         let i = slot(metric, help: help)
-        if case .histogram = metrics[i].data { metrics[i].histogram.dataPoints.append(point) }
+        guard entries[i].metric.instrument == .histogram else { return }
+        scratch.removeAll()
+        for (key, value) in attributes { scratch.attribute(9, key, value) }
+        if start != 0 { scratch.fixed64(2, start) }
+        scratch.fixed64(3, time)
+        if count != 0 { scratch.fixed64(4, count) }
+        if let sum { scratch.double(5, sum) }
+        scratch.tag(6, .lengthDelimited)
+        scratch.varint(UInt64(counts.count * 8))
+        for c in counts { scratch.rawFixed64(c) }
+        if !bounds.isEmpty {
+            scratch.tag(7, .lengthDelimited)
+            scratch.varint(UInt64(bounds.count * 8))
+            for b in bounds { scratch.rawFixed64(b.bitPattern) }
+        }
+        entries[i].points.message(1, scratch.bytes)
+        points += 1
+    }
+
+    /// Each `Metric { name = 1, description = 2, unit = 3, gauge = 5 | sum = 7 | histogram = 9 }`, encoded.
+    func encodedMetrics() -> [[UInt8]] {
+        entries.map { entry in
+            var data = entry.points
+            switch entry.metric.instrument {
+            case .gauge: break
+            case .counter, .upDownCounter:
+                data.tag(2, .varint)
+                data.varint(2)  // AGGREGATION_TEMPORALITY_CUMULATIVE
+                if entry.metric.instrument == .counter {
+                    data.tag(3, .varint)
+                    data.varint(1)
+                }
+            case .histogram:
+                data.tag(2, .varint)
+                data.varint(2)
+            }
+            var metric = ProtobufWriter()
+            metric.string(1, entry.metric.name)
+            if !entry.help.isEmpty { metric.string(2, entry.help) }
+            if !entry.metric.unit.isEmpty { metric.string(3, entry.metric.unit) }
+            let field = switch entry.metric.instrument {
+            case .gauge: 5
+            case .counter, .upDownCounter: 7
+            case .histogram: 9
+            }
+            metric.message(field, data.bytes)
+            return metric.bytes
+        }
     }
 }

@@ -1,8 +1,6 @@
 public import Exposition
 public import Logging
 import MetricSchema
-import OTLPProto
-import SwiftProtobuf
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -195,12 +193,8 @@ public final class OTLPPusher: Sendable {
             return s.latest
         }
         guard let taken else { return }
-        let request = builder.withLock { $0.build(taken.families, timeUnixNano: taken.time) }
-        guard var body: [UInt8] = try? request.serializedBytes() else { return }
+        var (body, points) = builder.withLock { $0.encode(taken.families, timeUnixNano: taken.time) }
         if compress, let zipped = try? Gzip.compress(body) { body = zipped }
-        let points = request.resourceMetrics.reduce(0) { total, rm in
-            rm.scopeMetrics.reduce(total) { total, sm in sm.metrics.reduce(total) { $0 + Self.pointCount($1) } }
-        }
         let limits = (count: configuration.queueBatches, bytes: configuration.queueBytes)
         let dropped = state.withLock { s -> Int in
             s.nextID += 1
@@ -216,15 +210,6 @@ public final class OTLPPusher: Sendable {
         if dropped > 0 {
             counts.dropped.add(dropped, ordering: .relaxed)
             logger.warning("OTLP queue full: dropped the oldest pushes", metadata: ["dropped": "\(dropped)"])
-        }
-    }
-
-    static func pointCount(_ metric: Opentelemetry_Proto_Metrics_V1_Metric) -> Int {
-        switch metric.data {
-        case .gauge(let g): g.dataPoints.count
-        case .sum(let s): s.dataPoints.count
-        case .histogram(let h): h.dataPoints.count
-        case nil: 0
         }
     }
 
