@@ -109,19 +109,29 @@ public struct MetricsRequestBuilder: Sendable {
         starts = starts.filter { seen.contains($0.key) }
 
         // ExportMetricsServiceRequest { resource_metrics = 1 { resource = 1, scope_metrics = 2 { scope = 1, metrics = 2 } } }
-        var scope = ProtobufWriter()
-        scope.message(1) { instrumentation in
-            instrumentation.string(1, scopeName)
-            instrumentation.string(2, scopeVersion)
-        }
-        for metric in metrics.encodedMetrics() { scope.message(2, metric) }
-        var resourceMetrics = ProtobufWriter()
-        resourceMetrics.message(1) { r in for (key, value) in resource { r.attribute(1, key, value) } }
-        resourceMetrics.message(2, scope.bytes)
-        var request = ProtobufWriter(reserving: resourceMetrics.bytes.count + 8)
-        request.message(1, resourceMetrics.bytes)
+        // The small outer parts are built apart; their lengths and the metrics' are computed first, so the points,
+        // which are nearly all of the bytes, are copied once, into a buffer of the exact size.
+        var instrumentation = ProtobufWriter()
+        instrumentation.string(1, scopeName)
+        instrumentation.string(2, scopeVersion)
+        var resourceMessage = ProtobufWriter()
+        for (key, value) in resource { resourceMessage.attribute(1, key, value) }
+        let metricLengths = metrics.encodedLengths()
+        let scopeLength = Self.fieldSize(instrumentation.bytes.count) + metricLengths.reduce(0) { $0 + Self.fieldSize($1) }
+        let resourceMetricsLength = Self.fieldSize(resourceMessage.bytes.count) + Self.fieldSize(scopeLength)
+        var request = ProtobufWriter(reserving: Self.fieldSize(resourceMetricsLength))
+        request.tag(1, .lengthDelimited)
+        request.varint(UInt64(resourceMetricsLength))
+        request.message(1, resourceMessage.bytes)
+        request.tag(2, .lengthDelimited)
+        request.varint(UInt64(scopeLength))
+        request.message(1, instrumentation.bytes)
+        metrics.write(into: &request, lengths: metricLengths)
         return (request.bytes, metrics.points)
     }
+
+    /// The bytes a length-delimited field of `length` bytes takes (a one-byte tag: field numbers below 16).
+    static func fieldSize(_ length: Int) -> Int { 1 + ProtobufWriter.varintSize(UInt64(length)) + length }
 
     // MARK: Families of our own
 
@@ -362,34 +372,55 @@ private struct MetricList {
         points += 1
     }
 
-    /// Each `Metric { name = 1, description = 2, unit = 3, gauge = 5 | sum = 7 | histogram = 9 }`, encoded.
-    func encodedMetrics() -> [[UInt8]] {
+    /// Each `Metric { name = 1, description = 2, unit = 3, gauge = 5 | sum = 7 | histogram = 9 }`'s encoded length.
+    func encodedLengths() -> [Int] {
         entries.map { entry in
-            var data = entry.points
-            switch entry.metric.instrument {
-            case .gauge: break
-            case .counter, .upDownCounter:
-                data.tag(2, .varint)
-                data.varint(2)  // AGGREGATION_TEMPORALITY_CUMULATIVE
-                if entry.metric.instrument == .counter {
-                    data.tag(3, .varint)
-                    data.varint(1)
-                }
-            case .histogram:
-                data.tag(2, .varint)
-                data.varint(2)
-            }
-            var metric = ProtobufWriter()
-            metric.string(1, entry.metric.name)
-            if !entry.help.isEmpty { metric.string(2, entry.help) }
-            if !entry.metric.unit.isEmpty { metric.string(3, entry.metric.unit) }
+            let fields = Self.headerFields(entry)
+            return fields.reduce(0) { $0 + MetricsRequestBuilder.fieldSize($1.utf8.count) } + MetricsRequestBuilder.fieldSize(Self.dataLength(entry))
+        }
+    }
+
+    /// Writes every metric as a `metrics = 2` field of the scope.
+    func write(into out: inout ProtobufWriter, lengths: [Int]) {
+        for (entry, length) in zip(entries, lengths) {
+            out.tag(2, .lengthDelimited)
+            out.varint(UInt64(length))
+            for (number, text) in zip([1, 2, 3], Self.headerStrings(entry)) where !text.isEmpty || number == 1 { out.string(number, text) }
             let field = switch entry.metric.instrument {
             case .gauge: 5
             case .counter, .upDownCounter: 7
             case .histogram: 9
             }
-            metric.message(field, data.bytes)
-            return metric.bytes
+            out.tag(field, .lengthDelimited)
+            out.varint(UInt64(Self.dataLength(entry)))
+            out.append(entry.points.bytes)
+            switch entry.metric.instrument {
+            case .gauge: break
+            case .counter, .upDownCounter, .histogram:
+                out.tag(2, .varint)
+                out.varint(2)  // AGGREGATION_TEMPORALITY_CUMULATIVE
+                if entry.metric.instrument == .counter {
+                    out.tag(3, .varint)
+                    out.varint(1)  // is_monotonic
+                }
+            }
+        }
+    }
+
+    private static func headerStrings(_ entry: Entry) -> [String] { [entry.metric.name, entry.help, entry.metric.unit] }
+
+    /// The name always; description and unit when not empty.
+    private static func headerFields(_ entry: Entry) -> [String] {
+        [entry.metric.name] + [entry.help, entry.metric.unit].filter { !$0.isEmpty }
+    }
+
+    /// The `Gauge`/`Sum`/`Histogram` message's length: its points, then temporality (and monotonicity) for sums and
+    /// histograms.
+    private static func dataLength(_ entry: Entry) -> Int {
+        switch entry.metric.instrument {
+        case .gauge: entry.points.bytes.count
+        case .counter: entry.points.bytes.count + 4
+        case .upDownCounter, .histogram: entry.points.bytes.count + 2
         }
     }
 }

@@ -17,6 +17,9 @@ struct ProtobufWriter {
 
     mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
+    /// Bytes already encoded (a nested message's fields whose length was written before).
+    mutating func append(_ encoded: [UInt8]) { bytes.append(contentsOf: encoded) }
+
     mutating func varint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
