@@ -108,12 +108,14 @@ public final class OTLPPusher: Sendable {
         ])
     }
 
-    /// Stops the thread (an attempt in flight ends within its timeout), counts what was still queued as dropped, and
+    /// Stops the thread (waiting at most 4 s for an attempt in flight), counts what was still queued as dropped, and
     /// closes the connections.
     public func stop() {
         guard running.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
-        _ = finished.wait(timeout: .now() + configuration.timeoutSeconds + 2)
+        // An attempt in flight gets a few seconds to end; a receiver that hangs longer is left behind (the thread ends
+        // with its attempt's own deadline), so shutdown stays within the lifecycle's deadline.
+        _ = finished.wait(timeout: .now() + min(configuration.timeoutSeconds, 3) + 1)
         let left = state.withLock { s -> Int in
             defer { s.queue = []; s.queuedBytes = 0 }
             return s.queue.count
