@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Exposition", dependencies: ["CZlib"]),
         .target(name: "MetricSchema", dependencies: ["Exposition"]),
+        .target(name: "ScrapeClient"),
         .target(name: "ProbeSupport", dependencies: ["Exposition"]),
         .target(
             name: "OTLPProto",
@@ -32,7 +33,7 @@ let package = Package(
         .target(
             name: "OTLPExport",
             dependencies: [
-                "Exposition", "MetricSchema", "OTLPProto",
+                "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
