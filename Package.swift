@@ -1,6 +1,22 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// What the generated protobuf and gRPC code (PodResourcesAPI, TPURuntimeAPI, OTLPProto) needs.
+let generatedGRPCCode: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+]
+
+/// What a gRPC client over HTTP/2 (the kubelet's, libtpu's) needs beside its generated code.
+let grpcClient: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "Logging", package: "swift-log"),
+]
+
 let package = Package(
     name: "AccelMetrics",
     products: [
@@ -8,6 +24,8 @@ let package = Package(
         .executable(name: "accel-simulator", targets: ["accel-simulator"]),
         .executable(name: "accel-metrics-adapter", targets: ["accel-metrics-adapter"]),
         .library(name: "Exposition", targets: ["Exposition"]),
+        // The OTLP push, for Benchmarks/otlp-choice's probe (the exporter links the target).
+        .library(name: "OTLPExport", targets: ["OTLPExport"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "Accelerators", targets: ["Accelerators"]),
         .library(name: "Exporter", targets: ["Exporter"]),
@@ -132,11 +150,7 @@ let package = Package(
         // Generated from Protos/podresources/v1/api.proto by scripts/generate-podresources.sh (messages, client, server).
         .target(
             name: "PodResourcesAPI",
-            dependencies: [
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            dependencies: generatedGRPCCode
         ),
         // The kubelet pod-resources client: List on its own interval, GetAllocatableResources per connection,
         // answers converted to Attribution's values. Never on the scrape or sample path.
@@ -144,38 +158,25 @@ let package = Package(
             name: "KubeletClient",
             dependencies: [
                 "Attribution", "PodResourcesAPI",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + grpcClient
         ),
         // Generated from Protos/tpu/runtime_metric_service.proto by scripts/generate-tpu-runtime.sh (messages, client, server).
         .target(
             name: "TPURuntimeAPI",
-            dependencies: [
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            dependencies: generatedGRPCCode
         ),
         // Generated from Protos/opentelemetry/*.proto by scripts/generate-otlp.sh: OTLP's metrics messages and export
         // service, cut to what the exporter sends.
         .target(
             name: "OTLPProto",
-            dependencies: [
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            dependencies: generatedGRPCCode
         ),
         // The OTLP push: a tick's families named by the OpenTelemetry semantic conventions, queued, and sent over
         // OTLP/HTTP (AsyncHTTPClient) or OTLP/gRPC (grpc-swift), both already in the exporter for other clients.
         .target(
             name: "OTLPExport",
             dependencies: [
-                "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
+                "ConfigYAML", "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -192,12 +193,7 @@ let package = Package(
             name: "TPURuntimeClient",
             dependencies: [
                 "Accelerators", "TPURuntimeAPI",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + grpcClient
         ),
         // Simulated accelerator nodes (sysfs trees, gpu_metrics blobs, fleet schedules): what accel-simulator serves and
         // what the tests, benchmarks and `make run` use as devices.

@@ -32,8 +32,7 @@ PROBES=(swift-otel generated)
 need_command timeout coreutils
 need_command python3 python3
 require_needed
-python3 -c 'import opentelemetry.proto' 2>/dev/null || {
-  echo "otlp-choice: scripts/otlp-receiver.py needs PyPI's opentelemetry-proto: pip install opentelemetry-proto" >&2; exit 1; }
+need_otlp_receiver
 
 make_work_dir
 pids=()

@@ -33,8 +33,7 @@ need_command cc gcc
 need_command python3 python3
 need_command timeout coreutils
 require_needed
-python3 -c 'import opentelemetry.proto' 2>/dev/null || {
-  echo "otlp-cost: scripts/otlp-receiver.py needs PyPI's opentelemetry-proto: pip install opentelemetry-proto" >&2; exit 1; }
+need_otlp_receiver
 
 make_work_dir
 pids=()

@@ -3,6 +3,7 @@
 #   need_command CMD PACKAGE / need_python_module MODULE PACKAGE, then require_needed: missing Debian packages, at once
 #   make_work_dir: $work (a fresh temp folder) with its start mark; finish_work_dir in the script's EXIT trap
 #   build_release PRODUCT...: release binaries with a static Swift stdlib in $SCRATCH (unless SKIP_BUILD=1)
+#   need_otlp_receiver: exits unless scripts/otlp-receiver.py's decoder is installed
 #   port_free PORT, vm_kib PID FIELD (VmRSS, VmHWM…)
 
 SCRATCH=.build-bench
@@ -44,6 +45,14 @@ build_release() {
   for product in "$@"; do
     [[ -x $BIN/$product ]] || { echo "$BENCH_NAME: $BIN/$product was not built" >&2; exit 1; }
   done
+}
+
+# scripts/otlp-receiver.py decodes with PyPI's opentelemetry-proto (scripts/install-deps.sh installs it).
+need_otlp_receiver() {
+  python3 -c 'import opentelemetry.proto' 2>/dev/null || {
+    echo "$BENCH_NAME: scripts/otlp-receiver.py needs PyPI's opentelemetry-proto: pip install opentelemetry-proto" >&2
+    exit 1
+  }
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

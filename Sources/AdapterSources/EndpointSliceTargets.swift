@@ -1,16 +1,5 @@
-public import AdapterStore
-import ConfigYAML
-import CustomMetricsAPI
 public import Kubernetes
 public import Logging
-import Synchronization
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 
 /// The exporters behind a Service, from its EndpointSlices: ready endpoints, on the port named `metrics` (or the
 /// slice's only port).

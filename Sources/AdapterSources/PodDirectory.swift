@@ -1,16 +1,7 @@
 public import AdapterStore
-import ConfigYAML
-import CustomMetricsAPI
 public import Kubernetes
 public import Logging
 import Synchronization
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 
 /// Every pod's labels, from a cluster-wide pod watch: `labelSelector` for pods and workload selection.
 public final class PodDirectory: PodLabelSource {

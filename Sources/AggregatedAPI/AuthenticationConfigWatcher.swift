@@ -1,17 +1,11 @@
-public import AdapterStore
-import ConfigYAML
-import CustomMetricsAPI
-public import HTTPServer
 public import Kubernetes
 public import Logging
-import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-
 
 /// `kube-system/extension-apiserver-authentication`: the front proxy's CA, allowed names and header names, and
 /// the cluster's client CA, as the API server publishes them.

@@ -1,3 +1,4 @@
+import ConfigYAML
 public import AdapterStore
 public import HTTPServer
 import Synchronization
@@ -163,7 +164,7 @@ public final class Authenticator: Sendable {
             {
                 // `X-Remote-Extra-<key>`: the key is lowercased and percent-decoded.
                 let rawKey = String(headerName.dropFirst(prefix.count)).lowercased()
-                let key = PercentUnescape.decode(rawKey) ?? rawKey
+                let key = PercentEncoding.decode(rawKey) ?? rawKey
                 extra[key, default: []].append(value)
             }
         }

@@ -1,17 +1,4 @@
-public import AdapterStore
-import ConfigYAML
-import CustomMetricsAPI
-public import HTTPServer
 public import Kubernetes
-public import Logging
-import Synchronization
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 
 /// SubjectAccessReview and TokenReview through the API server.
 public struct KubernetesReviewer: AccessReviewer, TokenReviewer {

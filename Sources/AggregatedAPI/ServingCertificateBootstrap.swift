@@ -1,17 +1,8 @@
-public import AdapterStore
+import AdapterStore
 import ConfigYAML
-import CustomMetricsAPI
-public import HTTPServer
+import HTTPServer
 public import Kubernetes
 public import Logging
-import Synchronization
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 
 /// The serving certificate every replica shares: a Secret created once (whichever replica comes first; the others
 /// read it), holding a CA and a certificate for the Service's names; the APIServices' `caBundle` is kept equal to

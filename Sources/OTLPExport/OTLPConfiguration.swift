@@ -1,3 +1,4 @@
+import ConfigYAML
 /// What `--otlp.*` sets: where the pushes go, how, and how much may wait.
 public struct OTLPConfiguration: Sendable, Equatable {
     /// `--otlp.protocol`; the raw values are the flag's spelling, OpenTelemetry's.
@@ -63,35 +64,13 @@ public struct OTLPConfiguration: Sendable, Equatable {
         for item in text.split(separator: ",", omittingEmptySubsequences: true) {
             guard let eq = item.firstIndex(of: "=") else { throw OTLPConfigurationError("\"\(item)\" is not key=value") }
             let key = item[..<eq].trimmingBlanks
-            let value = percentDecoded(String(item[item.index(after: eq)...].trimmingBlanks))
+            let value = PercentEncoding.decode(String(item[item.index(after: eq)...].trimmingBlanks))
             guard !key.isEmpty, let value else { throw OTLPConfigurationError("\"\(item)\" is not key=value") }
             out.append((String(key), value))
         }
         return out
     }
 
-    static func percentDecoded(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var utf8 = Array(text.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%") {
-                guard utf8.count >= 2, let hi = hex(utf8.popFirst()!), let lo = hex(utf8.popFirst()!) else { return nil }
-                bytes.append(hi << 4 | lo)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// A flag, environment variable or TLS file that does not make a usable OTLP configuration, or a transport that does

@@ -1,9 +1,9 @@
-public import AdapterStore
-public import HTTPServer
-import Synchronization
-
-enum PercentUnescape {
-    static func decode(_ text: String) -> String? {
+/// Percent-encoding (RFC 3986 `%XX`) as configuration values carry it: the OpenTelemetry environment variables'
+/// header values, the front proxy's `X-Remote-Extra-*` header names.
+public enum PercentEncoding {
+    /// `%XX` sequences replaced by their bytes; nil for a `%` not followed by two hex digits, or bytes that are not
+    /// UTF-8. Other characters (`+` included) are kept as they are.
+    public static func decode(_ text: String) -> String? {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
@@ -11,9 +11,7 @@ enum PercentUnescape {
                 bytes.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                return nil
-            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
             bytes.append(high << 4 | low)
         }
         return String(validating: bytes, as: UTF8.self)
@@ -26,15 +24,5 @@ enum PercentUnescape {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-extension String {
-    func caseInsensitiveEquals(_ other: String) -> Bool {
-        utf8.count == other.utf8.count && lowercased() == other.lowercased()
-    }
-
-    func trimmingASCIISpace() -> String {
-        String(Substring(self).trimmingASCIISpaces())
     }
 }
