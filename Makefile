@@ -48,8 +48,9 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
-# The images' binaries: static Swift stdlib; from the system only libmicrohttpd, GnuTLS, libsensors, libyaml, libcrypt
-# and zlib (exporter) and libmicrohttpd, GnuTLS, libyaml and zlib (adapter), plus libstdc++ and libgcc for the Swift
+# The images' binaries: static Swift stdlib; from the system only libmicrohttpd, libcurl (GnuTLS flavour), GnuTLS,
+# libsensors, libyaml, libcrypt and zlib (exporter) and libmicrohttpd, libcurl, GnuTLS, libyaml and zlib (adapter), plus
+# libstdc++ and libgcc for the Swift
 # runtime. deploy/Containerfile* install exactly these; `make check-images` proves the lists.
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter

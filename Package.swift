@@ -1,21 +1,22 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// What the generated protobuf and gRPC code (PodResourcesAPI, TPURuntimeAPI, OTLPProto) needs.
-let generatedGRPCCode: [Target.Dependency] = [
+/// What the generated gRPC service code (PodResourcesGRPC, TPURuntimeGRPC: the test fakes' servers) needs beside its
+/// messages. The exporter links none of it: its clients call through UnaryGRPC.
+let generatedGRPCService: [Target.Dependency] = [
     .product(name: "GRPCCore", package: "grpc-swift-2"),
     .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
 ]
 
-/// What a gRPC client over HTTP/2 (the kubelet's, libtpu's) needs beside its generated code.
+/// What a gRPC client of the exporter's (the kubelet's, libtpu's) needs beside its generated messages.
 let grpcClient: [Target.Dependency] = [
-    .product(name: "GRPCCore", package: "grpc-swift-2"),
-    .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-    .product(name: "NIOPosix", package: "swift-nio"),
-    .product(name: "NIOCore", package: "swift-nio"),
+    "UnaryGRPC",
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
     .product(name: "Logging", package: "swift-log"),
 ]
+
+let swiftProtobuf: [Target.Dependency] = [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
 
 let package = Package(
     name: "AccelMetrics",
@@ -83,6 +84,9 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // GnuTLS, which Debian's libmicrohttpd already uses: client-certificate chains and credential checks.
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
+        // libcurl (Debian's GnuTLS build, libcurl4-gnutls-dev): its variadic setopt/getinfo in typed form, and
+        // memory files for PEM bytes. The exporter's only HTTP client library: API server, kubelet, libtpu, OTLP.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         // NVML's declarations and a dlopen/dlsym loader; the binary never links libnvidia-ml.
         .target(name: "CNVML"),
         // The habanalabs INFO ioctl (a macro request on a variadic call): one C function the Gaudi source calls.
@@ -106,6 +110,11 @@ let package = Package(
         ),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
+        // HTTP exchanges through libcurl with GnuTLS (the TLS library libmicrohttpd already brings): deadlines, bounded
+        // bodies, streams, TLS from files or PEM bytes. One TLS stack in the exporter.
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "CGnuTLS"]),
+        // Unary gRPC calls over HTTP/2 on CurlHTTP: the kubelet's pod-resources, libtpu's runtime metrics, OTLP/gRPC.
+        .target(name: "UnaryGRPC", dependencies: ["ConfigYAML", "CurlHTTP"] + swiftProtobuf),
         // logfmt/JSON line log handlers shared by both executables.
         .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // Flag spellings, environment, log bootstrap and the one-line failure both executables share.
@@ -147,11 +156,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Generated from Protos/podresources/v1/api.proto by scripts/generate-podresources.sh (messages, client, server).
-        .target(
-            name: "PodResourcesAPI",
-            dependencies: generatedGRPCCode
-        ),
+        // Generated from Protos/podresources/v1/api.proto by scripts/generate-podresources.sh: the messages, and (for the
+        // fake kubelet) the service's server side.
+        .target(name: "PodResourcesAPI", dependencies: swiftProtobuf),
+        .target(name: "PodResourcesGRPC", dependencies: ["PodResourcesAPI"] + generatedGRPCService),
         // The kubelet pod-resources client: List on its own interval, GetAllocatableResources per connection,
         // answers converted to Attribution's values. Never on the scrape or sample path.
         .target(
@@ -160,32 +168,21 @@ let package = Package(
                 "Attribution", "PodResourcesAPI",
             ] + grpcClient
         ),
-        // Generated from Protos/tpu/runtime_metric_service.proto by scripts/generate-tpu-runtime.sh (messages, client, server).
-        .target(
-            name: "TPURuntimeAPI",
-            dependencies: generatedGRPCCode
-        ),
-        // Generated from Protos/opentelemetry/*.proto by scripts/generate-otlp.sh: OTLP's metrics messages and export
-        // service, cut to what the exporter sends.
-        .target(
-            name: "OTLPProto",
-            dependencies: generatedGRPCCode
-        ),
+        // Generated from Protos/tpu/runtime_metric_service.proto by scripts/generate-tpu-runtime.sh: the messages, and
+        // (for the fake libtpu) the service's server side.
+        .target(name: "TPURuntimeAPI", dependencies: swiftProtobuf),
+        .target(name: "TPURuntimeGRPC", dependencies: ["TPURuntimeAPI"] + generatedGRPCService),
+        // Generated from Protos/opentelemetry/*.proto by scripts/generate-otlp.sh: OTLP's metrics messages, cut to what
+        // the exporter sends.
+        .target(name: "OTLPProto", dependencies: swiftProtobuf),
         // The OTLP push: a tick's families named by the OpenTelemetry semantic conventions, queued, and sent over
-        // OTLP/HTTP (AsyncHTTPClient) or OTLP/gRPC (grpc-swift), both already in the exporter for other clients.
+        // OTLP/HTTP (plain HTTP through ScrapeClient, https through CurlHTTP) or OTLP/gRPC (UnaryGRPC).
         .target(
             name: "OTLPExport",
             dependencies: [
-                "ConfigYAML", "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "ConfigYAML", "CurlHTTP", "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient", "UnaryGRPC",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + swiftProtobuf
         ),
         // libtpu's runtime-metrics client: one refresh loop per workload address, answers checked and converted to the
         // TPU source's values. Never on the scrape or sample path.
@@ -202,7 +199,7 @@ let package = Package(
         .target(
             name: "FakeRPCServers",
             dependencies: [
-                "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "TPURuntimeAPI",
+                "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "PodResourcesGRPC", "TPURuntimeAPI", "TPURuntimeGRPC",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -221,17 +218,11 @@ let package = Package(
         .target(name: "Attribution", dependencies: ["Accelerators", "Exposition", "MetricSchema"]),
         // The metrics adapter's vocabulary: quantities, label selectors, API documents, routing. Pure Swift.
         .target(name: "CustomMetricsAPI"),
-        // A small Kubernetes API client: in-cluster config and kubeconfig, get/list/watch/create/patch, informers.
+        // A small Kubernetes API client on CurlHTTP: in-cluster config and kubeconfig, get/list/watch/create/patch,
+        // informers.
         .target(
             name: "Kubernetes",
-            dependencies: [
-                "ConfigYAML",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["ConfigYAML", "CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // The metrics adapter's store and evaluation: metric definitions and configuration, the exporters' latest
         // series per target, rates and aggregations, the answers to custom and external metrics questions.
@@ -334,6 +325,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CurlHTTP"]),
+        .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
             name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),

@@ -7,13 +7,21 @@
 # redirects (libsensors needs exactly that). node_exporter's Go runtime makes raw syscalls and ignores the
 # preload, so it is pointed at the testbed's directory with --path.sysfs=$UMOCKDEV_DIR/sys.
 #
+# accel-exporter runs as it does on a cluster node, with its clients busy (CLIENTS=1, the default): the pod watch
+# over HTTPS with a bearer token against scripts/fake-apiserver.py (8 pods on the node), the kubelet pod-resources
+# client calling List every second against Benchmarks/support/fake-kubelet.py (a grpcio server giving each GPU to a
+# pod), and the inference loop scraping a vLLM-style Benchmarks/support/model-server.py. The report says whether each
+# was healthy during the run. CLIENTS=0 measures the exporter with only its device collectors.
+#
 # Loopback only; every phase has a time limit; every process started here is stopped on exit.
 #
 # Usage: Benchmarks/compare-node-exporter.sh
 # Environment: DURATION (seconds per wrk run, default 10), CONNECTIONS (default 16), THREADS (wrk, default 2),
 #              NE_PORT (default 19100), AE_PORT (default 19445),
 #              GZIP=1 to send "Accept-Encoding: gzip" as Prometheus does (default: plain bodies),
-#              SKIP_BUILD=1 to reuse the binaries already in .build-bench/release,
+#              SKIP_BUILD=1 to reuse the binaries already in .build-bench/release, BIN=DIR to measure the binaries
+#              in DIR instead (another commit's build; implies SKIP_BUILD=1),
+#              CLIENTS=0 to leave the pod watch, kubelet client and inference loop off (default 1),
 #              KEEP_WORK=1 to keep the work directory (wrk output, scrapes, logs) and print its path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +32,11 @@ THREADS=${THREADS:-2}
 NE_PORT=${NE_PORT:-19100}
 AE_PORT=${AE_PORT:-19445}
 GZIP=${GZIP:-0}
+CLIENTS=${CLIENTS:-1}
 NODE_EXPORTER=/usr/bin/prometheus-node-exporter
 SCRATCH=.build-bench
-BIN=$SCRATCH/release
+if [[ -n ${BIN:-} ]]; then SKIP_BUILD=1; else BIN=$SCRATCH/release; fi
+PYTHON=/usr/bin/python3   # Debian's, which python3-grpcio installs into
 
 # --- What this needs, by Debian package name --------------------------------------------------------------------
 missing=()
@@ -35,6 +45,10 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v umockdev-run >/dev/null || missing+=(umockdev)
 command -v curl >/dev/null || missing+=(curl)
 command -v timeout >/dev/null || missing+=(coreutils)
+if [[ $CLIENTS == 1 ]]; then
+  command -v openssl >/dev/null || missing+=(openssl)
+  "$PYTHON" -c 'import grpc' 2>/dev/null || missing+=(python3-grpcio)
+fi
 if ((${#missing[@]})); then
   echo "compare-node-exporter: missing Debian package(s): ${missing[*]}" >&2
   echo "  install with: sudo apt-get install ${missing[*]}" >&2
@@ -55,10 +69,11 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/compare-node-exporter.XXXXXX")
 testbed_pid=
+peer_pids=()
 cleanup() {
   # Only the processes this script started, by id: the testbed runner and the two exporters inside it.
   local pid
-  for pid in $(cat "$work"/*.pid 2>/dev/null) $testbed_pid; do
+  for pid in $(cat "$work"/*.pid 2>/dev/null) $testbed_pid "${peer_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
@@ -74,11 +89,66 @@ for port in "$NE_PORT" "$AE_PORT"; do
   port_free "$port" || { echo "compare-node-exporter: 127.0.0.1:$port is in use; set NE_PORT/AE_PORT" >&2; exit 1; }
 done
 
+# --- The exporter's peers, outside the testbed ------------------------------------------------------------------
+exporter_args=()
+if [[ $CLIENTS == 1 ]]; then
+  node=bench-node namespace=bench
+  scripts/test-pki.sh "$work/pki" >/dev/null
+  # The GPUs' PCI addresses, as AMD's device plugin names them.
+  ids=$(grep -o '^P: /devices/pci.*/drm/card[0-9]*$' "$work/tree.umockdev" | awk -F/ '{print $(NF-2)}' | paste -sd, -)
+  [[ -n $ids ]] || { echo "compare-node-exporter: no GPU in the simulated tree" >&2; exit 1; }
+  mkdir -p "$work/kubelet"
+  "$PYTHON" Benchmarks/support/fake-kubelet.py --socket "$work/kubelet/kubelet.sock" --devices "$ids" \
+    --namespace "$namespace" --pod-prefix gpu-pod --resource amd.com/gpu >"$work/kubelet.log" 2>&1 &
+  peer_pids+=($!)
+  "$PYTHON" - "$ids" "$namespace" "$node" >"$work/seed.json" <<'PY'
+import json, sys
+ids, namespace, node = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+pods = [{"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"namespace": namespace, "name": f"gpu-pod-{i}", "labels": {"app": "bench"}},
+         "spec": {"nodeName": node}, "status": {"phase": "Running", "podIP": "127.0.0.1"}} for i in range(len(ids))]
+json.dump({"objects": pods}, sys.stdout)
+PY
+  "$PYTHON" scripts/fake-apiserver.py --seed "$work/seed.json" --tls-cert "$work/pki/server.pem" \
+    --tls-key "$work/pki/server.key" --token bench-token >"$work/apiserver.log" 2>&1 &
+  peer_pids+=($!)
+  "$PYTHON" Benchmarks/support/model-server.py --series 500 --models 5 >"$work/model.log" 2>&1 &
+  peer_pids+=($!)
+  first_line() {  # log: the port a peer printed first, within 10 s
+    local i port
+    for ((i = 0; i < 100; i++)); do
+      port=$(head -n1 "$1" 2>/dev/null | grep -x '[0-9]*' || true)
+      [[ -n $port ]] && { echo "$port"; return 0; }
+      sleep 0.1
+    done
+    echo "compare-node-exporter: $1 printed no port" >&2
+    cat "$1" >&2
+    exit 1
+  }
+  api_port=$(first_line "$work/apiserver.log")
+  model_port=$(first_line "$work/model.log")
+  cat >"$work/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+current-context: bench
+clusters: [{name: fake, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$work/pki/ca.pem"}}]
+users: [{name: exporter, user: {token: bench-token}}]
+contexts: [{name: bench, context: {cluster: fake, user: exporter}}]
+YAML
+  exporter_args=(--kubernetes.node-name "$node" --kubeconfig "$work/kubeconfig"
+    --kubelet.pod-resources-socket "$work/kubelet/kubelet.sock" --kubelet.refresh-interval 1s --kubernetes.pod-labels app
+    --inference.targets "$namespace/gpu-pod-0=http://127.0.0.1:$model_port/metrics")
+else
+  exporter_args=(--no-kubernetes.watch-pods --no-collector.kubelet)
+fi
+
 # --- Everything below runs inside ONE umockdev testbed -------------------------------------------------------------
-# Arguments: $1 node_exporter, $2 bin dir, $3 work dir, $4 duration, $5 connections, $6 threads, $7/$8 ports, $9 gzip.
+# Arguments: $1 node_exporter, $2 bin dir, $3 work dir, $4 duration, $5 connections, $6 threads, $7/$8 ports, $9 gzip,
+# then accel-exporter's extra arguments.
 inner=$(cat <<'INNER'
 set -euo pipefail
 NODE_EXPORTER=$1 BIN=$2 WORK=$3 DURATION=$4 CONNECTIONS=$5 THREADS=$6 NE_PORT=$7 AE_PORT=$8 GZIP=$9
+shift 9
 pids=()
 # Stop both exporters on the way out; the pid files let the outer script do it if this shell is killed first.
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -f "$WORK"/*.pid' EXIT
@@ -86,7 +156,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 "$NODE_EXPORTER" --path.sysfs="$UMOCKDEV_DIR/sys" --collector.disable-defaults --collector.drm --collector.hwmon \
   --web.listen-address=127.0.0.1:"$NE_PORT" > "$WORK/node_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/node_exporter.pid"
-"$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn > "$WORK/accel_exporter.log" 2>&1 &
+"$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn "$@" > "$WORK/accel_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/accel_exporter.pid"
 
 headers=()
@@ -172,7 +242,7 @@ INNER
 echo "running both exporters in one umockdev testbed; wrk ${DURATION}s each..." >&2
 timeout --kill-after=10 $((2 * DURATION + 180)) \
   umockdev-run -d "$work/tree.umockdev" -- bash -c "$inner" inner \
-  "$NODE_EXPORTER" "$BIN" "$work" "$DURATION" "$CONNECTIONS" "$THREADS" "$NE_PORT" "$AE_PORT" "$GZIP" &
+  "$NODE_EXPORTER" "$BIN" "$work" "$DURATION" "$CONNECTIONS" "$THREADS" "$NE_PORT" "$AE_PORT" "$GZIP" "${exporter_args[@]}" &
 testbed_pid=$!
 wait "$testbed_pid"
 testbed_pid=
@@ -210,6 +280,15 @@ row "requests in the run" requests
 echo
 echo "node_exporter exports $drm node_drm_ and $hwmon node_hwmon_ series from the tree (drm cards: ${drm_cards:-none});"
 echo "accel-exporter exports $accel accelerator_ series, $accel_gpus GPUs up."
+if [[ $CLIENTS == 1 ]]; then
+  # What the clients did during the run, from accel-exporter's own scrape.
+  success=$(grep '^accel_exporter_collector_success{' "$work/accel_exporter.prom" | sed 's/.*collector="\([^"]*\)".* \(.*\)/\1=\2/' | paste -sd ' ' -)
+  pods=$(grep -c 'pod="gpu-pod-' "$work/accel_exporter.prom" || true)
+  labelled=$(grep -c '^accelerator_pod_labels{.*label_app="bench"' "$work/accel_exporter.prom" || true)
+  inference=$(grep -c '^inference_' "$work/accel_exporter.prom" || true)
+  echo "clients active: collector success: $success; $pods series naming a pod (kubelet), $labelled pods with the"
+  echo "pod watch's label_app, $inference inference_ series (model server)."
+fi
 for name in node_exporter accel_exporter; do
   errors=$(get "$name" errors)
   [[ -z $errors ]] || echo "warning: $name: wrk reported $errors"

@@ -4,10 +4,12 @@ public import GRPCCore
 import KubeletClient
 import GRPCNIOTransportHTTP2Posix
 public import PodResourcesAPI
+import PodResourcesGRPC
 import SwiftProtobuf
 public import Synchronization
 
-/// An in-process kubelet pod-resources server on a unix socket, built from the same generated code as the client.
+/// An in-process kubelet pod-resources server on a unix socket: grpc-swift serving the service generated from the
+/// same proto as the client's messages, so the client (UnaryGRPC over libcurl) meets a real gRPC server.
 /// Its answers and failures are set while it runs; it counts the calls it gets.
 public final class FakeKubelet: Sendable {
     public enum ListBehaviour: Sendable {

@@ -5,8 +5,10 @@ import KubeletClient
 public import SwiftProtobuf
 public import Synchronization
 public import TPURuntimeAPI
+import TPURuntimeGRPC
 
-/// An in-process libtpu runtime-metrics server on loopback TCP, built from the same generated code as the client.
+/// An in-process libtpu runtime-metrics server on loopback TCP: grpc-swift serving the service generated from the
+/// same proto as the client's messages.
 /// Its answers and failures are set while it runs; it counts the calls it gets. Both methods are served as raw
 /// bytes so that it can also answer garbage.
 public final class FakeLibTPU: Sendable {

@@ -1,11 +1,8 @@
 public import Attribution
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 public import Logging
-import NIOCore
-import NIOPosix
 import PodResourcesAPI
 import Synchronization
+import UnaryGRPC
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -15,8 +12,8 @@ import Musl
 /// The kubelet pod-resources client: `List` on its own interval (never per scrape), `GetAllocatableResources` once
 /// per connection, the latest answers kept for the sampler to read without waiting.
 ///
-/// One background task owns the gRPC client (HTTP/2 over the unix socket, one event-loop thread). Each call has a
-/// deadline. A failure (socket missing or dead, deadline passed, an answer that does not decode) closes the
+/// One background task owns the gRPC channel (HTTP/2 over the unix socket, through libcurl: ``UnaryGRPC``). Each
+/// call has a deadline. A failure (socket missing or dead, deadline passed, an answer that does not decode) closes the
 /// connection; the next attempt opens a new one after a backoff that doubles from the refresh interval up to
 /// `min(30 s, 8 × interval)`. The last good `List` stays served for `staleAfter` seconds, then is dropped, so a
 /// dead kubelet never pins allocations of pods that are long gone. Logs once per change of state, not per attempt.
@@ -103,15 +100,12 @@ public final class PodResourcesClient: Sendable {
         state.withLock { s in
             guard s.task == nil else { return }
             s.task = Task.detached(executorPreference: executor) { [self] in
-                // One event-loop thread is plenty for one unary call every few seconds.
-                let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-                await self.run(group: group)
-                try? await group.shutdownGracefully()
+                await self.run()
             }
         }
     }
 
-    /// Cancels the refresh task; it closes its connection and event loop on its way out (without blocking here).
+    /// Cancels the refresh task; it closes its connection on its way out (without blocking here).
     public func stop() {
         let task = state.withLock { s in
             defer { s.task = nil }
@@ -122,11 +116,11 @@ public final class PodResourcesClient: Sendable {
 
     // MARK: The refresh loop
 
-    private func run(group: MultiThreadedEventLoopGroup) async {
+    private func run() async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await connectAndRefresh(group: group) { failures = 0 }
+                try await connectAndRefresh { failures = 0 }
             } catch is CancellationError {
                 return
             } catch {
@@ -140,37 +134,28 @@ public final class PodResourcesClient: Sendable {
     }
 
     /// One connection: `GetAllocatableResources`, then `List` every interval until a call fails (throws).
-    private func connectAndRefresh(group: MultiThreadedEventLoopGroup, onSuccess: () -> Void) async throws {
+    private func connectAndRefresh(onSuccess: () -> Void) async throws {
         guard access(configuration.socketPath, F_OK) == 0 else {
             let reason = "socket \(configuration.socketPath) does not exist"
             record(failure: reason, kind: "missing", duration: 0)
             throw KubeletError(reason)
         }
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .unixDomainSocket(path: configuration.socketPath),
-            transportSecurity: .plaintext,
-            config: .defaults { $0.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 1.6, jitter: 0.2) },
-            eventLoopGroup: group
-        )
-        try await withGRPCClient(transport: transport) { client in
-            let lister = V1_PodResourcesLister.Client(wrapping: client)
-            var options = CallOptions.defaults
-            options.timeout = .milliseconds(Int64(configuration.callTimeout * 1000))
-            options.waitForReady = false
-            await fetchAllocatable(lister, options: options)
-            while true {
-                try await list(lister, options: options)
-                onSuccess()
-                try await Task.sleep(for: .seconds(configuration.refreshInterval))
-            }
+        let channel = try GRPCChannel(target: .unixSocket(configuration.socketPath), label: "accel-exporter.kubelet")
+        await fetchAllocatable(channel)
+        while true {
+            try await list(channel)
+            onSuccess()
+            try await Task.sleep(for: .seconds(configuration.refreshInterval))
         }
     }
 
-    private func list(_ lister: V1_PodResourcesLister.Client<HTTP2ClientTransport.Posix>, options: CallOptions) async throws {
+    private func list(_ channel: GRPCChannel) async throws {
         let started = ContinuousClock.now
         state.withLock { $0.status.listCalls += 1 }
         do {
-            let response = try await lister.list(request: ClientRequest(message: V1_ListPodResourcesRequest()), options: options)
+            let response = try await channel.unary(
+                PodResourcesMethod.list, V1_ListPodResourcesRequest(), as: V1_ListPodResourcesResponse.self,
+                timeout: configuration.callTimeout, maxResponseBytes: Self.maxAnswerBytes)
             var list = PodResourcesList(response)
             let nameless = Self.dropNameless(&list)
             let duration = Self.seconds(ContinuousClock.now - started)
@@ -204,12 +189,13 @@ public final class PodResourcesClient: Sendable {
 
     /// `Unimplemented` (feature gate off on 1.21/1.22 kubelets) is not a failure: allocations still work, only the
     /// "advertised as shares" check is lost. Other errors leave the previous answer in place; `List` decides health.
-    private func fetchAllocatable(_ lister: V1_PodResourcesLister.Client<HTTP2ClientTransport.Posix>, options: CallOptions) async {
+    private func fetchAllocatable(_ channel: GRPCChannel) async {
         do {
-            let response = try await lister.getAllocatableResources(request: ClientRequest(message: V1_AllocatableResourcesRequest()),
-                                                                    options: options)
+            let response = try await channel.unary(
+                PodResourcesMethod.getAllocatableResources, V1_AllocatableResourcesRequest(),
+                as: V1_AllocatableResourcesResponse.self, timeout: configuration.callTimeout, maxResponseBytes: Self.maxAnswerBytes)
             state.withLock { $0.status.allocatable = AllocatableResources(response) }
-        } catch let error as RPCError where error.code == .unimplemented {
+        } catch where error.code == .unimplemented {
             let first = state.withLock { s -> Bool in
                 s.status.allocatable = nil
                 defer { s.unimplementedLogged = true }
@@ -260,10 +246,13 @@ public final class PodResourcesClient: Sendable {
 
     static func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
 
+    /// The largest answer read: a node's pods with their devices, far above any real one (the kubelet's own gRPC
+    /// server allows 16 MiB).
+    static let maxAnswerBytes = 16 << 20
+
     /// A clear reason and a coarse kind (log once per kind).
     static func describe(_ error: any Error, timeout: Double) -> (String, String) {
-        guard let rpc = error as? RPCError else { return ("\(error)", "other") }
-        // grpc-swift reports an undecodable answer as a status (invalidArgument or internalError, by version).
+        guard let rpc = error as? GRPCStatusError else { return ("\(error)", "other") }
         if rpc.message.lowercased().contains("deserializ") {
             return ("answer did not decode as pod-resources v1: \(rpc.message)", "garbage")
         }
@@ -284,8 +273,15 @@ public final class PodResourcesClient: Sendable {
     }
 }
 
-/// The refresh loop's own failures (socket missing); gRPC failures are `RPCError`s.
+/// The refresh loop's own failures (socket missing); gRPC failures are `GRPCStatusError`s.
 struct KubeletError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The pod-resources v1 methods the client calls (`Protos/podresources/v1/api.proto`: package `v1`, service
+/// `PodResourcesLister`).
+enum PodResourcesMethod {
+    static let list = "/v1.PodResourcesLister/List"
+    static let getAllocatableResources = "/v1.PodResourcesLister/GetAllocatableResources"
 }

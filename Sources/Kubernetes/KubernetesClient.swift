@@ -1,10 +1,7 @@
 import ConfigYAML
-import AsyncHTTPClient
+import CurlHTTP
 import Dispatch
 public import Logging
-import NIOCore
-import NIOHTTP1
-import NIOSSL
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -60,64 +57,69 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
     public var isGone: Bool { status == 410 || reason == "Expired" || reason == "Gone" }
 }
 
-/// When a watch last received a byte (monotonic), shared between its reader and its read deadline.
-private final class LastByte: Sendable {
-    private let nanoseconds = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
-
-    func touch() {
-        nanoseconds.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-    }
-
-    func secondsSince() -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds &- nanoseconds.load(ordering: .relaxed)) / 1e9
-    }
-}
-
 /// A small client for the few API calls this project makes: get, list (paginated), watch, create, patch.
 public final class KubernetesClient: Sendable {
     /// As given to ``init(configuration:logger:maxResponseBytes:)``.
     public let configuration: KubernetesConfiguration
-    private let http: HTTPClient
+    private let tls: TLSMaterial?
+    private let idle = Mutex<[HTTPConnection]>([])
     private let logger: Logger
     /// Bodies larger than this are refused (a list of every pod of a big cluster fits well within it).
     public let maxResponseBytes: Int
 
+    /// At most this many idle connections are kept for reuse; a watch holds one of its own while it runs.
+    static let idleConnections = 4
+
     /// Loads the CA bundle and client certificate now (throwing ``KubernetesError/Code/configuration`` when they
     /// do not load); connects on the first request. Call ``shutdown()`` before the client goes away.
+    ///
+    /// Requests go through libcurl with GnuTLS (``CurlHTTP``): HTTP/2 where the API server offers it, TLS 1.2 or
+    /// later, no redirects, no proxies from the environment.
     public init(configuration: KubernetesConfiguration, logger: Logger, maxResponseBytes: Int = 256 << 20) throws {
         self.configuration = configuration
         self.logger = logger
         self.maxResponseBytes = maxResponseBytes
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let authority = configuration.certificateAuthorityPEM {
-            do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(authority))
-            } catch {
-                throw KubernetesError(code: .configuration, message: "the API server's CA bundle does not load: \(error)")
-            }
-        }
-        if configuration.insecureSkipTLSVerify { tls.certificateVerification = .none }
+        var certificate: TLSMaterial.Source?
+        var key: TLSMaterial.Source?
         if case .clientCertificate(let certificatePEM, let keyPEM) = configuration.credentials {
-            do {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificatePEM).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem))
-            } catch {
-                throw KubernetesError(code: .configuration, message: "the client certificate does not load: \(error)")
-            }
+            certificate = .pem(certificatePEM)
+            key = .pem(keyPEM)
         }
-        var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
-        clientConfiguration.redirectConfiguration = .disallow
-        clientConfiguration.timeout = .init(connect: .seconds(10))
+        if configuration.server.lowercased().hasPrefix("https:") {
+            do {
+                tls = try TLSMaterial(ca: configuration.certificateAuthorityPEM.map { .pem($0) }, certificate: certificate, key: key,
+                                      insecureSkipVerify: configuration.insecureSkipTLSVerify)
+            } catch {
+                throw KubernetesError(code: .configuration, message: "the API server's TLS settings do not load: \(error.message)")
+            }
+        } else {
+            tls = nil
+        }
         if configuration.tlsServerName != nil {
             logger.warning("kubeconfig tls-server-name is not supported; the server's certificate must name its URL's host")
         }
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
-    /// Closes the HTTP client's connections; no request may be made afterwards.
+    /// Closes the idle connections; no request may be made afterwards.
     public func shutdown() async {
-        try? await http.shutdown()
+        idle.withLock { $0.removeAll() }
+    }
+
+    /// An idle connection, or a new one.
+    private func checkOut() throws -> HTTPConnection {
+        if let reused = idle.withLock({ $0.popLast() }) { return reused }
+        do {
+            return try HTTPConnection(tls: tls, label: "accelmetrics.kubernetes")
+        } catch {
+            throw KubernetesError(code: .configuration, message: error.message)
+        }
+    }
+
+    /// Back into the pool after a clean exchange; dropped (closing its connection) after a failed one.
+    private func checkIn(_ connection: HTTPConnection) {
+        idle.withLock { pool in
+            if pool.count < Self.idleConnections { pool.append(connection) }
+        }
     }
 
     // MARK: Requests
@@ -126,7 +128,7 @@ public final class KubernetesClient: Sendable {
     public func get<Object: Decodable>(_ path: String, as type: Object.Type = Object.self, timeout: Double = 30) async throws
         -> Object
     {
-        try decode(Object.self, from: try await send(method: .GET, path: path, timeout: timeout))
+        try decode(Object.self, from: try await send(method: "GET", path: path, timeout: timeout))
     }
 
     /// A list, following `continue` tokens; `query` adds parameters such as `labelSelector`/`fieldSelector`.
@@ -140,7 +142,7 @@ public final class KubernetesClient: Sendable {
             var parameters = query
             parameters["limit"] = String(pageSize)
             if let next { parameters["continue"] = next }
-            let page = try decode(ObjectList<Object>.self, from: try await send(method: .GET, path: path, query: parameters))
+            let page = try decode(ObjectList<Object>.self, from: try await send(method: "GET", path: path, query: parameters))
             items += page.items
             resourceVersion = page.metadata.resourceVersion ?? resourceVersion
             next = page.metadata.continueToken.flatMap { $0.isEmpty ? nil : $0 }
@@ -153,7 +155,7 @@ public final class KubernetesClient: Sendable {
         _ path: String, _ body: Body, as type: Object.Type = Object.self, timeout: Double = 30
     ) async throws -> Object {
         let bytes = try JSONEncoder().encode(body)
-        return try decode(Object.self, from: try await send(method: .POST, path: path, body: Array(bytes), timeout: timeout))
+        return try decode(Object.self, from: try await send(method: "POST", path: path, body: Array(bytes), timeout: timeout))
     }
 
     /// PATCH with a merge patch (`application/merge-patch+json`).
@@ -161,7 +163,7 @@ public final class KubernetesClient: Sendable {
         -> Object
     {
         try decode(
-            Object.self, from: try await send(method: .PATCH, path: path, body: patch, contentType: "application/merge-patch+json"))
+            Object.self, from: try await send(method: "PATCH", path: path, body: patch, contentType: "application/merge-patch+json"))
     }
 
     /// Watch events from `resourceVersion` on, until the server ends the stream (after `timeoutSeconds`), the
@@ -181,107 +183,133 @@ public final class KubernetesClient: Sendable {
         parameters["allowWatchBookmarks"] = "true"
         parameters["resourceVersion"] = resourceVersion
         parameters["timeoutSeconds"] = String(timeoutSeconds)
-        var request = try makeRequest(method: .GET, path: path, query: parameters)
-        request.headers.replaceOrAdd(name: "Accept", value: "application/json")
+        var request = try makeRequest(method: "GET", path: path, query: parameters)
+        request.timeout = Double(timeoutSeconds + 30)
+        request.idleTimeout = idleTimeoutSeconds
         let prepared = request
-        let lastByte = LastByte()
+        let connection = try checkOut()
         let maxResponseBytes = self.maxResponseBytes
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { [http] in
-                let response = try await http.execute(prepared, timeout: .seconds(Int64(timeoutSeconds + 30)))
-                guard response.status.code == 200 else {
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    throw Self.apiError(status: Int(response.status.code), body: Array(buffer: body), path: path)
-                }
-                lastByte.touch()
-                var pending: [UInt8] = []
-                for try await chunk in response.body {
-                    lastByte.touch()
-                    pending += Array(buffer: chunk)
-                    guard pending.count <= maxResponseBytes else {
-                        throw KubernetesError(code: .decoding, message: "watch event larger than \(maxResponseBytes) bytes")
+        // The transfer runs on the connection's queue and hands each chunk to this task through a stream, whose
+        // unread bytes are bounded like any response.
+        let (chunks, sink) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let buffered = Mutex(0)
+        let transfer = Task {
+            do {
+                let response = try await connection.perform(prepared) { bytes in
+                    let fits = buffered.withLock { pending -> Bool in
+                        guard bytes.count <= maxResponseBytes - pending else { return false }
+                        pending += bytes.count
+                        return true
                     }
-                    while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                        let line = Array(pending[..<newline])
-                        pending.removeSubrange(...newline)
-                        guard !line.isEmpty else { continue }
-                        let raw = try Self.decodeJSON(RawWatchEvent.self, from: line)
-                        if raw.type == "ERROR" {
-                            let status = try? Self.decodeJSON(StatusDocument.self, from: line)
-                            throw KubernetesError(
-                                code: .api, message: "watch \(path): \(status?.object.message ?? "error event")",
-                                status: status?.object.code, reason: status?.object.reason)
-                        }
-                        try await onEvent(try Self.decodeJSON(WatchEvent<Object>.self, from: line))
+                    guard fits else {
+                        sink.finish(throwing: KubernetesError(code: .decoding, message: "watch \(path): more than \(maxResponseBytes) bytes unread"))
+                        return false
                     }
+                    sink.yield(Array(bytes))
+                    return true
                 }
+                sink.finish(throwing: response.status == 200 ? nil : Self.apiError(status: response.status, body: response.body, path: path))
+            } catch {
+                sink.finish(throwing: Self.watchError(error, path: path, idleTimeoutSeconds: idleTimeoutSeconds))
             }
-            group.addTask {
-                // The read deadline: checked a few times per idle period, so it fires within a quarter of it.
-                let step = max(0.05, idleTimeoutSeconds / 4)
-                while true {
-                    try await Task.sleep(for: .milliseconds(Int64(step * 1000)))
-                    let idle = lastByte.secondsSince()
-                    if idle >= idleTimeoutSeconds {
-                        throw KubernetesError(
-                            code: .timeout,
-                            message: "watch \(path): no data for \(Int(idle.rounded(.up))) s (read deadline \(idleTimeoutSeconds) s); the connection is presumed dead")
-                    }
-                }
-            }
-            // Whichever ends first ends the watch: the stream (normally or with an error) or the read deadline.
-            defer { group.cancelAll() }
-            try await group.next()
         }
+        defer { transfer.cancel() }
+        var pending: [UInt8] = []
+        for try await chunk in chunks {
+            buffered.withLock { $0 -= chunk.count }
+            pending += chunk
+            guard pending.count <= maxResponseBytes else {
+                throw KubernetesError(code: .decoding, message: "watch event larger than \(maxResponseBytes) bytes")
+            }
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(pending[..<newline])
+                pending.removeSubrange(...newline)
+                guard !line.isEmpty else { continue }
+                let raw = try Self.decodeJSON(RawWatchEvent.self, from: line)
+                if raw.type == "ERROR" {
+                    let status = try? Self.decodeJSON(StatusDocument.self, from: line)
+                    throw KubernetesError(
+                        code: .api, message: "watch \(path): \(status?.object.message ?? "error event")",
+                        status: status?.object.code, reason: status?.object.reason)
+                }
+                try await onEvent(try Self.decodeJSON(WatchEvent<Object>.self, from: line))
+            }
+        }
+        // The stream also ends when this task is cancelled: then the transfer is stopped (the deferred cancel) and
+        // the connection dropped.
+        try Task.checkCancellation()
+        await transfer.value
+        checkIn(connection)
     }
 
     // MARK: Plumbing
 
-    private func makeRequest(method: HTTPMethod, path: String, query: [String: String] = [:]) throws -> HTTPClientRequest {
+    private func makeRequest(method: String, path: String, query: [String: String] = [:]) throws -> HTTPRequest {
         var url = configuration.server + path
         if !query.isEmpty {
             url += "?" + query.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }
                 .joined(separator: "&")
         }
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "accelmetrics")
+        var headers = [("Accept", "application/json"), ("User-Agent", "accelmetrics")]
         switch configuration.credentials {
         case .token(let token):
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            headers.append(("Authorization", "Bearer \(token)"))
         case .tokenFile(let path):
+            // Read on every request: projected service-account tokens are rotated in place.
             let token = String(decoding: try FileAccess.read(path), as: UTF8.self).filter { !$0.isWhitespace }
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            headers.append(("Authorization", "Bearer \(token)"))
         case .basic(let username, let password):
-            request.headers.add(name: "Authorization", value: "Basic " + Base64.encode(Array("\(username):\(password)".utf8)))
+            headers.append(("Authorization", "Basic " + Base64.encode(Array("\(username):\(password)".utf8))))
         case .none, .clientCertificate:
             break
         }
-        return request
+        return HTTPRequest(method: method, url: url, headers: headers, connectTimeout: 10, maxResponseBytes: maxResponseBytes)
     }
 
     private func send(
-        method: HTTPMethod, path: String, query: [String: String] = [:], body: [UInt8]? = nil,
+        method: String, path: String, query: [String: String] = [:], body: [UInt8]? = nil,
         contentType: String = "application/json", timeout: Double = 30
     ) async throws -> [UInt8] {
         var request = try makeRequest(method: method, path: path, query: query)
         if let body {
-            request.headers.add(name: "Content-Type", value: contentType)
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.append(("Content-Type", contentType))
+            request.body = body
         }
-        let response: HTTPClientResponse
+        request.timeout = timeout
+        let connection = try checkOut()
+        let response: HTTPResponse
         do {
-            response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            response = try await connection.perform(request)
         } catch {
-            throw KubernetesError(code: .transport, message: "\(method) \(path): \(error)")
+            if error.kind == .tooLarge {
+                throw KubernetesError(code: .decoding, message: "\(method) \(path): the answer is larger than \(maxResponseBytes) bytes")
+            }
+            throw KubernetesError(code: error.kind == .timeout ? .timeout : .transport, message: "\(method) \(path): \(error.message)")
         }
-        let collected = try await response.body.collect(upTo: maxResponseBytes)
-        let bytes = Array(buffer: collected)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw Self.apiError(status: Int(response.status.code), body: bytes, path: path)
+        checkIn(connection)
+        guard (200..<300).contains(response.status) else {
+            throw Self.apiError(status: response.status, body: response.body, path: path)
         }
-        return bytes
+        return response.body
+    }
+
+    /// A watch's transfer failure as the informer expects it: the read deadline as ``KubernetesError/Code/timeout``.
+    static func watchError(_ error: any Error, path: String, idleTimeoutSeconds: Double) -> any Error {
+        guard let error = error as? HTTPTransferError else { return error }
+        switch error.kind {
+        case .timeout where error.message.contains("no data for"):
+            return KubernetesError(
+                code: .timeout,
+                message: "watch \(path): no data for \(Int(idleTimeoutSeconds.rounded(.up))) s (read deadline \(idleTimeoutSeconds) s); the connection is presumed dead")
+        case .timeout:
+            return KubernetesError(code: .timeout, message: "watch \(path): \(error.message)")
+        case .cancelled:
+            return CancellationError()
+        case .aborted:
+            return KubernetesError(code: .decoding, message: "watch \(path): \(error.message)")
+        default:
+            return KubernetesError(code: .transport, message: "watch \(path): \(error.message)")
+        }
     }
 
     private func decode<Object: Decodable>(_ type: Object.Type, from bytes: [UInt8]) throws -> Object {

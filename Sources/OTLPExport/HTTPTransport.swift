@@ -1,25 +1,22 @@
-import AsyncHTTPClient
+import CurlHTTP
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOCore
-import NIOHTTP1
-import NIOSSL
 import OTLPProto
 import SwiftProtobuf
 
-/// OTLP/HTTP with binary protobuf over `https://`: POST `<endpoint>/v1/metrics` through AsyncHTTPClient (TLS from
-/// swift-nio-ssl, which the exporter's API client already uses). Plain `http://` goes through ``PlainHTTPTransport``.
+/// OTLP/HTTP with binary protobuf over `https://`: POST `<endpoint>/v1/metrics` through libcurl with GnuTLS
+/// (``CurlHTTP``, as the exporter's API client). Plain `http://` goes through ``PlainHTTPTransport``.
 ///
 /// The response body is read up to 64 KiB (a partial-success message is a few bytes); a bigger one is not an error,
-/// only not decoded. The whole attempt, response body included, has one deadline.
+/// only not decoded. The whole attempt, response body included, has one deadline. Attempts run one at a time on the
+/// pusher's thread, over one kept-open connection.
 public final class HTTPTransport: OTLPTransport {
     /// 64 KiB; also the limit on a gRPC response that is decoded.
     public static let maxResponseBytes = 64 << 10
-
-    private let client: HTTPClient
+    private let connection: HTTPConnection
     /// The endpoint with `/v1/metrics` added unless it already ends with it.
     public let url: String
     private let headers: [(String, String)]
@@ -31,26 +28,33 @@ public final class HTTPTransport: OTLPTransport {
         url = try Self.metricsURL(configuration.endpoint)
         headers = configuration.headers
         timeoutSeconds = configuration.timeoutSeconds
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
+        connection = try Self.connection(configuration, label: "accel-exporter.otlp")
+    }
+
+    /// A connection with the configuration's TLS files, checked now.
+    static func tls(_ configuration: OTLPConfiguration) throws(OTLPConfigurationError) -> TLSMaterial {
         do {
-            if let ca = configuration.caFile {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            var certificate: TLSMaterial.Source?
+            var key: TLSMaterial.Source?
+            if let certificateFile = configuration.certificateFile, let keyFile = configuration.keyFile {
+                certificate = .file(certificateFile)
+                key = .file(keyFile)
             }
-            if let certificate = configuration.certificateFile, let key = configuration.keyFile {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-            }
+            return try TLSMaterial(ca: configuration.caFile.map { .file($0) }, certificate: certificate, key: key,
+                                   insecureSkipVerify: configuration.insecureSkipVerify)
         } catch {
-            throw OTLPConfigurationError("the OTLP TLS files do not load: \(error)")
+            throw OTLPConfigurationError("the OTLP TLS files do not load: \(error.message)")
         }
-        if configuration.insecureSkipVerify { tls.certificateVerification = .none }
-        var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
-        clientConfiguration.redirectConfiguration = .disallow
-        clientConfiguration.timeout = .init(connect: .milliseconds(Int64(configuration.timeoutSeconds * 1000)))
-        // One connection is enough for one push every few seconds; a second would only hold memory.
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    private static func connection(_ configuration: OTLPConfiguration, label: String) throws(OTLPConfigurationError) -> HTTPConnection {
+        do {
+            return try HTTPConnection(tls: try tls(configuration), label: label)
+        } catch let error as OTLPConfigurationError {
+            throw error
+        } catch {
+            throw OTLPConfigurationError("the OTLP transport does not start: \(error)")
+        }
     }
 
     /// `http://collector:4318` → `http://collector:4318/v1/metrics`; a URL already ending in `/v1/metrics` is kept.
@@ -66,32 +70,27 @@ public final class HTTPTransport: OTLPTransport {
 
     /// `compressed` adds `Content-Encoding: gzip`; the configured headers follow ours.
     public func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
-        request.headers.add(name: "User-Agent", value: "accel-exporter")
-        if compressed { request.headers.add(name: "Content-Encoding", value: "gzip") }
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let prepared = request
-        let client = self.client
-        let timeout = timeoutSeconds
-        let outcome = waitFor(timeout) { () async -> ExportOutcome in
-            do {
-                let response = try await client.execute(prepared, timeout: .milliseconds(Int64(timeout * 1000)))
-                var collected: ByteBuffer?
-                do {
-                    collected = try await response.body.collect(upTo: Self.maxResponseBytes)
-                } catch is NIOTooManyBytesError {
-                    collected = nil
+        var sent = [("Content-Type", "application/x-protobuf"), ("User-Agent", "accel-exporter")]
+        if compressed { sent.append(("Content-Encoding", "gzip")) }
+        sent += headers
+        let request = HTTPRequest(
+            method: "POST", url: url, headers: sent, body: body, timeout: timeoutSeconds, connectTimeout: timeoutSeconds,
+            maxResponseBytes: Self.maxResponseBytes, version: .http1)
+        // A 2xx body is kept up to the limit and otherwise only not decoded; an error answer's body is not needed.
+        let kept = KeptBody()
+        do {
+            let response = try connection.perform(request) { chunk in
+                if kept.whole, chunk.count <= Self.maxResponseBytes - kept.bytes.count {
+                    kept.bytes += chunk
+                } else {
+                    kept.whole = false
                 }
-                return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
-                                    body: collected.map { Array($0.readableBytesView) })
-            } catch {
-                return .retryable(reason: Self.describe(error), retryAfter: nil)
+                return true
             }
+            return Self.outcome(status: response.status, retryAfter: response.header("Retry-After"), body: kept.whole ? kept.bytes : nil)
+        } catch {
+            return .retryable(reason: error.kind == .timeout ? "timeout" : error.message, retryAfter: nil)
         }
-        return outcome ?? .retryable(reason: "no answer within \(timeout)s", retryAfter: nil)
     }
 
     /// OTLP/HTTP's rules: 2xx accepted (with a possible partial success in the body), 429/502/503/504 retryable
@@ -113,19 +112,13 @@ public final class HTTPTransport: OTLPTransport {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timeout"
-            default: return "\(error)"
-            }
-        }
-        return "\(error)"
-    }
-
-    /// Shuts the HTTP client down (waiting at most 5 s); errors are ignored.
+    /// Stops an attempt under way (within about a second); the connection closes when the transport goes.
     public func shutdown() {
-        let client = self.client
-        _ = waitFor(5) { try? await client.shutdown() }
+        connection.cancel()
     }
+}
+
+private final class KeptBody {
+    var bytes: [UInt8] = []
+    var whole = true
 }

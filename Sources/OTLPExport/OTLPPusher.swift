@@ -81,8 +81,8 @@ public final class OTLPPusher: Sendable {
             compress = configuration.gzip
         case .grpc:
             if let transport { self.transport = transport } else { self.transport = try GRPCTransport(configuration: configuration) }
-            // gRPC compresses per message itself (`grpc-encoding`); the queue holds plain bytes.
-            compress = false
+            // Queued gzip-compressed too: the call sends them with `grpc-encoding: gzip`.
+            compress = configuration.gzip
         }
     }
 

@@ -1,5 +1,3 @@
-import Dispatch
-import Synchronization
 
 /// What one export attempt came to.
 public enum ExportOutcome: Sendable, Equatable {
@@ -22,26 +20,4 @@ public protocol OTLPTransport: Sendable {
     func export(_ body: [UInt8], compressed: Bool) -> ExportOutcome
     /// Releases connections and threads; no export runs after it.
     func shutdown()
-}
-
-/// Runs an async operation from the pusher's thread and waits for it at most `seconds`: past that the operation is
-/// cancelled and nil comes back at once (the transports built on SwiftNIO, https and gRPC, go through here).
-func waitFor<T: Sendable>(_ seconds: Double, _ operation: @escaping @Sendable () async -> T) -> T? {
-    let result = ResultSlot<T>()
-    let done = DispatchSemaphore(value: 0)
-    let task = Task {
-        result.set(await operation())
-        done.signal()
-    }
-    if done.wait(timeout: .now() + max(0, seconds)) == .timedOut {
-        task.cancel()
-        return nil
-    }
-    return result.value
-}
-
-private final class ResultSlot<T: Sendable>: Sendable {
-    private let slot = Mutex<T?>(nil)
-    func set(_ value: T) { slot.withLock { $0 = value } }
-    var value: T? { slot.withLock { $0 } }
 }

@@ -1,17 +1,14 @@
 public import Accelerators
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 public import Logging
-import NIOCore
-import NIOPosix
 import Synchronization
 import TPURuntimeAPI
+import UnaryGRPC
 
 /// libtpu's runtime-metrics client: every workload address is polled on its own loop (never per scrape or per
 /// sample), and the latest good answer is kept for the TPU source to read without waiting.
 ///
-/// Per target, one background task owns a gRPC connection (plaintext HTTP/2: libtpu uses gRPC local credentials,
-/// which do not encrypt). On a new connection it asks `ListSupportedMetrics` which metrics this libtpu serves, then
+/// Per target, one background task owns a gRPC channel (``UnaryGRPC``: plaintext HTTP/2 through libcurl; libtpu uses
+/// gRPC local credentials, which do not encrypt), so a hung target holds only its own channel. On a new connection it asks `ListSupportedMetrics` which metrics this libtpu serves, then
 /// every `refreshInterval` calls `GetRuntimeMetric` for each wanted one, each call with a deadline. A failure closes
 /// the connection; the next attempt opens a new one after a backoff doubling from the interval up to
 /// `min(30 s, 8 × interval)`. The last good answer is served for `staleAfter` seconds, then dropped, so values of a
@@ -85,10 +82,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         state.withLock { s in
             guard s.supervisor == nil, !s.stopped else { return }
             s.supervisor = Task.detached(executorPreference: executor) { [self] in
-                // One event-loop thread is plenty for a few unary calls a second.
-                let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-                await self.supervise(group: group)
-                try? await group.shutdownGracefully()
+                await self.supervise()
             }
         }
     }
@@ -141,7 +135,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
     // MARK: Loops
 
     /// Keeps one polling task per target the provider names, starting and cancelling them as the list changes.
-    private func supervise(group: MultiThreadedEventLoopGroup) async {
+    private func supervise() async {
         var tasks: [TPURuntimeTarget: Task<Void, Never>] = [:]
         while !Task.isCancelled {
             var wanted: [TPURuntimeTarget] = []
@@ -157,7 +151,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
                 for target in s.entries.keys where !wanted.contains(target) { s.entries[target] = nil }
             }
             for target in wanted where tasks[target] == nil {
-                tasks[target] = Task(executorPreference: executor) { [self] in await self.poll(target, group: group) }
+                tasks[target] = Task(executorPreference: executor) { [self] in await self.poll(target) }
             }
             do { try await Task.sleep(for: .seconds(configuration.refreshInterval)) } catch { break }
         }
@@ -165,11 +159,11 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         for task in tasks.values { await task.value }
     }
 
-    private func poll(_ target: TPURuntimeTarget, group: MultiThreadedEventLoopGroup) async {
+    private func poll(_ target: TPURuntimeTarget) async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await connectAndPoll(target, group: group) { failures = 0 }
+                try await connectAndPoll(target) { failures = 0 }
             } catch is CancellationError {
                 return
             } catch {
@@ -184,49 +178,38 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
     }
 
     /// One connection: `ListSupportedMetrics`, then every wanted metric every interval until a call fails (throws).
-    private func connectAndPoll(_ target: TPURuntimeTarget, group: MultiThreadedEventLoopGroup, onSuccess: () -> Void) async throws {
-        let endpoint: any ResolvableTarget
+    private func connectAndPoll(_ target: TPURuntimeTarget, onSuccess: () -> Void) async throws {
+        let address: TPURuntimeAddress
         switch TPURuntimeAddress.parse(target.address) {
-        case .success(let address): endpoint = address.resolvable
+        case .success(let parsed): address = parsed
         case .failure(let error):
             record(target, failure: .failing(error.message), kind: "address", duration: 0)
             throw error
         }
-        let transport = try HTTP2ClientTransport.Posix(
-            target: endpoint,
-            transportSecurity: .plaintext,
-            config: .defaults { $0.backoff = .init(initial: .milliseconds(250), max: .seconds(5), multiplier: 1.6, jitter: 0.2) },
-            eventLoopGroup: group
-        )
-        try await withGRPCClient(transport: transport) { client in
-            let service = Tpu_Monitoring_Runtime_RuntimeMetricService.Client(wrapping: client)
-            var options = CallOptions.defaults
-            options.timeout = .milliseconds(Int64(configuration.callTimeout * 1000))
-            options.waitForReady = false
-            var wanted = try await supported(service, target: target, options: options)
-            var answered = false
-            while true {
-                try await pollOnce(service, target: target, wanted: &wanted, options: options, answered: answered)
-                answered = true
-                onSuccess()
-                try await Task.sleep(for: .seconds(configuration.refreshInterval))
-            }
+        let channel = try GRPCChannel(target: .host(address.host, port: address.port), label: "accel-exporter.tpu-runtime")
+        var wanted = try await supported(channel, target: target)
+        var answered = false
+        while true {
+            try await pollOnce(channel, target: target, wanted: &wanted, answered: answered)
+            answered = true
+            onSuccess()
+            try await Task.sleep(for: .seconds(configuration.refreshInterval))
         }
     }
 
     /// The wanted metrics this libtpu lists; all of them when it does not implement the listing (older versions),
     /// each then dropped for this connection if asking for it says it is unknown.
-    private func supported(_ service: Tpu_Monitoring_Runtime_RuntimeMetricService.Client<HTTP2ClientTransport.Posix>,
-                           target: TPURuntimeTarget, options: CallOptions) async throws -> [TPURuntimeMetric] {
+    private func supported(_ channel: GRPCChannel, target: TPURuntimeTarget) async throws -> [TPURuntimeMetric] {
         let started = ContinuousClock.now
         do {
-            let response = try await service.listSupportedMetrics(
-                request: ClientRequest(message: Tpu_Monitoring_Runtime_ListSupportedMetricsRequest()), options: options)
+            let response = try await channel.unary(
+                RuntimeMetricMethod.listSupportedMetrics, Tpu_Monitoring_Runtime_ListSupportedMetricsRequest(),
+                as: Tpu_Monitoring_Runtime_ListSupportedMetricsResponse.self, timeout: configuration.callTimeout)
             let names = Set(response.supportedMetric.map(\.metricName))
             let wanted = TPURuntimeMetric.allCases.filter { names.contains($0.rawValue) }
             noteUnsupported(target, TPURuntimeMetric.allCases.filter { !names.contains($0.rawValue) })
             return wanted
-        } catch let error as RPCError where error.code == .unimplemented {
+        } catch where error.code == .unimplemented {
             return TPURuntimeMetric.allCases
         } catch {
             fail(target, error, started: started, call: "ListSupportedMetrics", answered: false)
@@ -234,9 +217,7 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
         }
     }
 
-    private func pollOnce(_ service: Tpu_Monitoring_Runtime_RuntimeMetricService.Client<HTTP2ClientTransport.Posix>,
-                          target: TPURuntimeTarget, wanted: inout [TPURuntimeMetric], options: CallOptions,
-                          answered: Bool) async throws {
+    private func pollOnce(_ channel: GRPCChannel, target: TPURuntimeTarget, wanted: inout [TPURuntimeMetric], answered: Bool) async throws {
         let started = ContinuousClock.now
         state.withLock { $0.entries[target]?.polls += 1 }
         var snapshot = TPURuntimeSnapshot()
@@ -246,9 +227,11 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
             var request = Tpu_Monitoring_Runtime_MetricRequest()
             request.metricName = metric.rawValue
             do {
-                let response = try await service.getRuntimeMetric(request: ClientRequest(message: request), options: options)
+                let response = try await channel.unary(
+                    RuntimeMetricMethod.getRuntimeMetric, request, as: Tpu_Monitoring_Runtime_MetricResponse.self,
+                    timeout: configuration.callTimeout)
                 problems += TPURuntimeConversion.add(response, as: metric, to: &snapshot)
-            } catch let error as RPCError where Self.isUnknownMetric(error) {
+            } catch where Self.isUnknownMetric(error) {
                 // This libtpu does not know the metric: stop asking on this connection.
                 unknown.append(metric)
             } catch {
@@ -294,9 +277,8 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
     }
 
     /// The status a libtpu answers for a metric it does not have **[UNVERIFIED which one: NOT_FOUND, UNIMPLEMENTED
-    /// or INVALID_ARGUMENT are all taken]** — but not an answer that failed to decode, which grpc-swift also reports
-    /// as INVALID_ARGUMENT.
-    static func isUnknownMetric(_ error: RPCError) -> Bool {
+    /// or INVALID_ARGUMENT are all taken]** — but not an answer that failed to decode.
+    static func isUnknownMetric(_ error: GRPCStatusError) -> Bool {
         [.notFound, .unimplemented, .invalidArgument].contains(error.code) && !error.message.lowercased().contains("deserializ")
     }
 
@@ -346,8 +328,8 @@ public final class TPURuntimeClient: TPURuntimeReadings, Sendable {
     /// connection lost after it answered (the workload ended; the retry then finds the port refusing). Everything
     /// else — no answer in time, an answer that does not decode, an error status, a peer that is not gRPC — fails.
     static func classify(_ error: any Error, timeout: Double, call: String, answered: Bool) -> (TPURuntimeReport.State, String) {
-        guard let rpc = error as? RPCError else { return (.failing("\(call): \(error)"), "other") }
-        let text = "\(rpc.message) \(rpc.cause.map { "\($0)" } ?? "")".lowercased()
+        guard let rpc = error as? GRPCStatusError else { return (.failing("\(call): \(error)"), "other") }
+        let text = rpc.message.lowercased()
         if rpc.message.lowercased().contains("deserializ") {
             return (.failing("\(call): the answer did not decode as tpu.monitoring.runtime: \(rpc.message)"), "garbage")
         }
@@ -411,10 +393,10 @@ public struct TPURuntimeAddress: Sendable, Equatable {
         else { return .failure(bad) }
         return .success(TPURuntimeAddress(host: String(host), port: port))
     }
+}
 
-    var resolvable: any ResolvableTarget {
-        if host.contains(":") { return .ipv6(address: host, port: port) }
-        if host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." }) { return .ipv4(address: host, port: port) }
-        return .dns(host: host, port: port)
-    }
+/// The runtime-metrics methods the client calls (`Protos/tpu/runtime_metric_service.proto`).
+enum RuntimeMetricMethod {
+    static let getRuntimeMetric = "/tpu.monitoring.runtime.RuntimeMetricService/GetRuntimeMetric"
+    static let listSupportedMetrics = "/tpu.monitoring.runtime.RuntimeMetricService/ListSupportedMetrics"
 }

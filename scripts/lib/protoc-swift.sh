@@ -20,16 +20,19 @@ command -v protoc >/dev/null || { echo "protoc not found (apt-get install protob
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# protoc_swift SERVER PROTOC_ARGS...: messages and gRPC code into $tmp. Public types (the clients, the exporter's
-# modules and the tests' fakes live in other modules); `public import` on the runtime modules because the package
-# builds with InternalImportsByDefault. SERVER (true/false): whether the gRPC server side is generated too.
+# protoc_swift MESSAGES_MODULE PROTOC_ARGS...: messages and the gRPC service (server side only) into $tmp. Public
+# types (the exporter's clients and the tests' fakes live in other modules); `public import` on the runtime modules
+# because the package builds with InternalImportsByDefault. The messages go into MESSAGES_MODULE, which needs only
+# SwiftProtobuf: the exporter's clients call through UnaryGRPC and link no gRPC framework. The service code is for
+# the test fakes' grpc-swift servers, in a module of its own that imports MESSAGES_MODULE.
 protoc_swift() {
-  local server=$1
+  local module=$1 proto
   shift
   protoc "$@" \
     --plugin=protoc-gen-swift="$gen_swift" \
     --swift_out="$tmp" --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true \
     --plugin=protoc-gen-grpc-swift-2="$gen_grpc" \
     --grpc-swift-2_out="$tmp" --grpc-swift-2_opt=Visibility=Public --grpc-swift-2_opt=UseAccessLevelOnImports=true \
-    --grpc-swift-2_opt=Client=true --grpc-swift-2_opt=Server="$server"
+    --grpc-swift-2_opt=Client=false --grpc-swift-2_opt=Server=true \
+    --grpc-swift-2_opt=ExtraModuleImports="$module"
 }
