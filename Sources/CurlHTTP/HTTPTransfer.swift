@@ -249,7 +249,12 @@ public final class HTTPConnection: @unchecked Sendable {
         }
         set(ccurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, headerList), "headers")
         if let tls {
-            if let ca = tls.caPath { set(ccurl_setopt_pointer(handle, CURLOPT_CAINFO, ca), "CA bundle") }
+            if let ca = tls.caPath {
+                // The given bundle and nothing else: no system CA directory beside it (a cluster's CA is the only
+                // root its API server is checked against, and parsing the system's hundreds of roots costs MiBs).
+                set(ccurl_setopt_pointer(handle, CURLOPT_CAINFO, ca), "CA bundle")
+                set(ccurl_setopt_pointer(handle, CURLOPT_CAPATH, nil), "CA directory")
+            }
             if let certificate = tls.certificatePath, let key = tls.keyPath {
                 set(ccurl_setopt_pointer(handle, CURLOPT_SSLCERT, certificate), "client certificate")
                 set(ccurl_setopt_pointer(handle, CURLOPT_SSLKEY, key), "client key")
