@@ -318,6 +318,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "AdapterAppTests",
+            dependencies: [
+                "AdapterApp", "AdapterSources", "LineLogging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "OTLPExportTests",
             dependencies: [
                 "AccelMetricsTesting", "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
@@ -325,6 +332,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "LandingPageTests", dependencies: ["Accelerators", "LandingPage"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(

@@ -28,68 +28,23 @@ extension AdapterFlags {
         sigaddset(&unblock, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
 
-        let level = try Self.parseLevel(logLevel)
-        guard let format = LineLogHandler.Format(rawValue: logFormat) else {
-            throw ValidationError("--log.format must be logfmt or json, not \"\(logFormat)\"")
-        }
-        CommandLineSupport.bootstrapLogging(level: level, format: format)
+        let config = try configuration()
+        CommandLineSupport.bootstrapLogging(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "accel-metrics-adapter")
-
-        guard source == "exporters" || source == "prometheus" else {
-            throw ValidationError("--source must be exporters or prometheus, not \"\(source)\"")
-        }
-        let usePrometheus = source == "prometheus"
-        let resolution = try Self.parseDuration(
-            metricResolution ?? (usePrometheus ? "5s" : "1s"), flag: "--metric-resolution", minimum: 0.1)
-        let maxAge = try metricsMaxAge.map { try Self.parseDuration($0, flag: "--metrics-max-age", minimum: 0.1) }
-            ?? (usePrometheus ? 120 : max(10, 5 * resolution))
-
         var settings = ScrapeSettings()
         var targets: [ExporterTarget] = []
+        var service: (namespace: String, name: String)?
         var prometheusSettings: PrometheusSettings?
-        if usePrometheus {
-            guard let prometheusURL else { throw ValidationError("--source=prometheus needs --prometheus.url") }
-            var settings = PrometheusSettings(url: prometheusURL)
-            settings.intervalSeconds = resolution
-            settings.seriesSelector = prometheusSelector
-            settings.caFile = prometheusCAFile
-            settings.bearerTokenFile = prometheusTokenFile
-            prometheusSettings = settings
-        } else {
-            guard exporterScheme == "http" || exporterScheme == "https" else {
-                throw ValidationError("--exporters.scheme must be http or https, not \"\(exporterScheme)\"")
-            }
-            settings.scheme = exporterScheme
-            guard exporterPath.hasPrefix("/") else { throw ValidationError("--exporters.path must start with /") }
-            settings.path = exporterPath
-            settings.intervalSeconds = resolution
-            settings.timeoutSeconds = try Self.parseDuration(exporterTimeout, flag: "--exporters.timeout", minimum: 0.05)
-            guard exporterConcurrency > 0 else { throw ValidationError("--exporters.concurrency must be positive") }
-            settings.concurrency = exporterConcurrency
-            settings.caFile = exporterCAFile
-            guard (exporterCertFile == nil) == (exporterKeyFile == nil) else {
-                throw ValidationError("--exporters.cert-file and --exporters.key-file go together")
-            }
-            settings.certFile = exporterCertFile
-            settings.keyFile = exporterKeyFile
-            settings.username = exporterUsername
-            settings.passwordFile = exporterPasswordFile
-            settings.bearerTokenFile = exporterTokenFile
-            do {
-                targets = try ExporterTarget.parseList(exporterTargets ?? "")
-            } catch {
-                throw ValidationError("--exporters.targets: \(error)")
-            }
-            guard !targets.isEmpty || exporterService != nil else {
-                throw ValidationError("give the exporters: --exporters.service=namespace/name or --exporters.targets=host:port,…")
-            }
+        switch config.source {
+        case .exporters(let scrape, let fixed, let followed):
+            settings = scrape
+            targets = fixed
+            service = followed
+        case .prometheus(let prometheus):
+            prometheusSettings = prometheus
         }
-        guard authorizationMode == "Delegated" || authorizationMode == "AlwaysAllow" else {
-            throw ValidationError("--authorization-mode must be Delegated or AlwaysAllow, not \"\(authorizationMode)\"")
-        }
-        guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
-            throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
-        }
+        let resolution = config.resolutionSeconds
+        let maxAge = config.maxAgeSeconds
 
         // The API server: in a cluster, or through --kubeconfig.
         var kube: KubernetesClient?
@@ -103,7 +58,7 @@ extension AdapterFlags {
         } catch {
             Self.fail("Kubernetes API: \(error)")
         }
-        if authorizationMode == "Delegated" && kube == nil && securePort > 0 {
+        if config.delegatedAuthorization && kube == nil && securePort > 0 {
             Self.fail("--authorization-mode=Delegated needs the API server: run in a cluster or give --kubeconfig")
         }
 
@@ -139,13 +94,12 @@ extension AdapterFlags {
             Self.fail("metrics source: \(error)")
         }
         var endpointTargets: EndpointSliceTargets?
-        if let exporterService, let exporterSource {
-            let parts = exporterService.split(separator: "/")
-            guard parts.count == 2, let kube else {
-                Self.fail("--exporters.service needs namespace/name and the API server (in a cluster, or --kubeconfig)")
+        if let service, let exporterSource {
+            guard let kube else {
+                Self.fail("--exporters.service needs the API server (in a cluster, or --kubeconfig)")
             }
             endpointTargets = EndpointSliceTargets(
-                client: kube, namespace: String(parts[0]), service: String(parts[1]), logger: logger,
+                client: kube, namespace: service.namespace, service: service.name, logger: logger,
                 onChange: { exporterSource.setTargets($0) })
         }
 
@@ -201,7 +155,7 @@ extension AdapterFlags {
             }, stop: { running.stop() }))
         }
         let startedMetadata: Logger.Metadata = [
-            "version": "\(AdapterVersion.version)", "source": "\(source)", "targets": "\(targets.count)",
+            "version": "\(AdapterVersion.version)", "source": "\(config.sourceName)", "targets": "\(targets.count)",
             "resolution": "\(resolution)s", "max_age": "\(maxAge)s",
         ]
         try await Lifecycle.run(components, logger: logger) {

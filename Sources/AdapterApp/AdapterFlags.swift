@@ -5,7 +5,7 @@ public import ArgumentParser
 /// Parsed by the executable (`@OptionGroup`), and by tests straight from an argument list; ``AdapterApp`` turns
 /// them into the running adapter.
 public struct AdapterFlags: ParsableArguments, Sendable {
-    /// Every flag at its default; ArgumentParser fills it from the command line. Nothing is checked until ``run()``.
+    /// Every flag at its default; ArgumentParser fills it from the command line. ``configuration()`` checks them.
     public init() {}
 
     /// 0 turns HTTPS off (and with it the need for the API server under `Delegated` authorization).
