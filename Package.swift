@@ -339,8 +339,17 @@ let package = Package(
             name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
+            name: "AdapterStoreTests",
+            dependencies: ["AccelMetricsTesting", "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition"]
+        ),
+        .testTarget(
+            name: "AggregatedAPITests",
+            dependencies: ["AccelMetricsTesting", "AdapterStore", "AggregatedAPI", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The adapter program end to end: the real binary against fake exporters, Prometheus, API servers and kubectl.
+        .testTarget(
             name: "AdapterTests",
-            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "Kubernetes", "CustomMetricsAPI", "Exposition", "HTTPServer", "MetricSchema", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "ConfigYAML", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "DeviceSimulation"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),

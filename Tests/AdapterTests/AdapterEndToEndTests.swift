@@ -15,7 +15,7 @@ import Testing
     let port: Int
     let sampleTime: Double
 
-    static let node = MetricsAPITests.node
+    static let node = FakeNode.reference
 
     init() throws {
         let root = PackagePaths.root.path

@@ -22,7 +22,7 @@ import Testing
         let (_, err, status) = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
         guard status == 0 else { throw HarnessError("test-pki.sh failed: \(err)") }
 
-        var node = MetricsAPITests.node
+        var node = FakeNode.reference
         node.sampleTime = sampleTime
         exporter = try FakeExporter(node)
 

@@ -10,7 +10,7 @@ import Testing
     let configFile: URL
 
     init() throws {
-        var node = MetricsAPITests.node
+        var node = FakeNode.reference
         node.sampleTime = Date().timeIntervalSince1970.rounded(.down)
         exporter = try FakeExporter(node)
         directory = TemporaryDirectory(prefix: "accel-config")

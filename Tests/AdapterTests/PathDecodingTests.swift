@@ -6,7 +6,7 @@ import Testing
 /// named `%2A` (which no pod can be), never the wildcard decoded twice.
 @Suite(.serialized, .tags(.endToEnd), .endToEndEnabled) struct PathDecodingTests {
     @Test func pathsAreDecodedOnce() throws {
-        var node = MetricsAPITests.node
+        var node = FakeNode.reference
         node.sampleTime = Date().timeIntervalSince1970
         let exporter = try FakeExporter(node)
         let port = try freePort()

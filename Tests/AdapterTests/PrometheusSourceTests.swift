@@ -25,7 +25,7 @@ final class PrometheusSourceTests {
             ],
             environment: ["FAKE_NVML_CONFIG": "\(root)/Tests/Fixtures/nvml/h100x8.nvml"])
         let exporterAddress = "127.0.0.1:" + (try exporter.waitFor(#"msg=listening address=127\.0\.0\.1:(\d+)"#))
-        var node = MetricsAPITests.node
+        var node = FakeNode.reference
         node.sampleTime = sampleTime
         pods = try FakeExporter(node)
 

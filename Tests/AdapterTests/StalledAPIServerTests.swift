@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func tokenReviewsAgainstAStalledAPIServerNeverTakeTheAdapterDown() throws {
-        let exporter = try FakeExporter(MetricsAPITests.node)
+        let exporter = try FakeExporter(FakeNode.reference)
         let kubeconfig = try writeKubeconfig(
             in: pki, server: "http://127.0.0.1:\(apiPort)", user: "adapter", token: "adapter-token", namespace: "accel-metrics")
         let port = try freePort()

@@ -1,6 +1,5 @@
-@testable import AdapterSources
+import AccelMetricsTesting
 @testable import AdapterStore
-@testable import AggregatedAPI
 import CustomMetricsAPI
 import Exposition
 import Testing

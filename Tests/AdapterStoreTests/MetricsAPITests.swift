@@ -1,6 +1,5 @@
-@testable import AdapterSources
+import AccelMetricsTesting
 @testable import AdapterStore
-@testable import AggregatedAPI
 import CustomMetricsAPI
 import Foundation
 import Testing
@@ -8,40 +7,10 @@ import Testing
 /// The adapter's answers from a store holding one node, checked against values worked out by hand from the raw
 /// readings in `node` (comments show the arithmetic).
 @Suite struct MetricsAPITests {
-    static let sampleTime = 1_800_000_000.0  // 2027-01-15T08:00:00Z
+    static let sampleTime = FakeNode.referenceSampleTime
     static let sampleStamp = "2027-01-15T08:00:00Z"
 
-    static let node = FakeNode(
-        name: "node-a",
-        devices: [
-            .init(id: "GPU-A", utilization: 0.90, memoryUsed: 40e9, memoryTotal: 80e9, temperatures: ["gpu": 61, "memory": 70], power: 300,
-                  smActive: 0.80, pipes: ["tensor": 0.50, "tensor_hmma": 0.45, "fp32": 0.10]),
-            .init(id: "GPU-B", utilization: 0.50, memoryUsed: 20e9, memoryTotal: 80e9, temperatures: ["gpu": 55], power: 200,
-                  smActive: 0.40, pipes: ["tensor": 0.20]),
-            // No tensor figure (a GPU whose driver refuses that metric).
-            .init(id: "GPU-C", utilization: 0.20, memoryUsed: 30e9, memoryTotal: 80e9, temperatures: ["gpu": 50], power: 150,
-                  smActive: 0.10),
-            // MIG mode: the parent has no utilization; its partition is its own accelerator.
-            .init(id: "GPU-D", utilization: nil, memoryUsed: 10e9, memoryTotal: 80e9, temperatures: ["gpu": 40], power: 100,
-                  smActive: 0.30),
-            .init(id: "MIG-1", utilization: nil, memoryUsed: 5e9, memoryTotal: 40e9, parent: "GPU-D",
-                  smActive: 0.60, pipes: ["tensor": 0.25]),
-        ],
-        allocations: [
-            ("ml", "train-0", "main", "GPU-A"), ("ml", "train-0", "main", "GPU-B"),
-            ("ml", "infer-0", "server", "GPU-C"),
-            ("ml", "infer-1", "c1", "GPU-C"), ("ml", "infer-1", "c2", "GPU-C"),
-            ("other", "job-0", "main", "MIG-1"),
-        ],
-        shares: [
-            .init(namespace: "ml", pod: "train-0", container: "main", device: "GPU-A", utilization: 0.90, memory: 40e9),
-            .init(namespace: "ml", pod: "train-0", container: "main", device: "GPU-B", utilization: 0.50, memory: 20e9),
-            .init(namespace: "ml", pod: "infer-0", container: "server", device: "GPU-C", utilization: 0.15, memory: 20e9),
-            .init(namespace: "ml", pod: "infer-1", container: "c1", device: "GPU-C", utilization: 0.03, memory: 6e9),
-            .init(namespace: "ml", pod: "infer-1", container: "c2", device: "GPU-C", utilization: 0.02, memory: 4e9),
-            .init(namespace: "other", pod: "job-0", container: "main", device: "MIG-1", utilization: nil, memory: 5e9),
-        ],
-        sampleTime: sampleTime)
+    static let node = FakeNode.reference
 
     static let podLabels = StaticPodLabels([
         PodKey(namespace: "ml", name: "train-0"): ["app": "train"],

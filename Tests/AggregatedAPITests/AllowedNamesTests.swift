@@ -1,5 +1,4 @@
 import AccelMetricsTesting
-@testable import AdapterSources
 @testable import AdapterStore
 @testable import AggregatedAPI
 import Foundation

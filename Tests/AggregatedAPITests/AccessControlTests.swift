@@ -1,4 +1,4 @@
-@testable import AdapterSources
+import AccelMetricsTesting
 @testable import AdapterStore
 @testable import AggregatedAPI
 import HTTPServer

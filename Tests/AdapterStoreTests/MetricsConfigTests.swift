@@ -1,7 +1,6 @@
+import AccelMetricsTesting
 import ConfigYAML
-@testable import AdapterSources
 @testable import AdapterStore
-@testable import AggregatedAPI
 import CustomMetricsAPI
 import Foundation
 import Testing
