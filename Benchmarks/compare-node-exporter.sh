@@ -101,14 +101,8 @@ if [[ $CLIENTS == 1 ]]; then
   "$PYTHON" Benchmarks/support/fake-kubelet.py --socket "$work/kubelet/kubelet.sock" --devices "$ids" \
     --namespace "$namespace" --pod-prefix gpu-pod --resource amd.com/gpu >"$work/kubelet.log" 2>&1 &
   peer_pids+=($!)
-  "$PYTHON" - "$ids" "$namespace" "$node" >"$work/seed.json" <<'PY'
-import json, sys
-ids, namespace, node = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
-pods = [{"apiVersion": "v1", "kind": "Pod",
-         "metadata": {"namespace": namespace, "name": f"gpu-pod-{i}", "labels": {"app": "bench"}},
-         "spec": {"nodeName": node}, "status": {"phase": "Running", "podIP": "127.0.0.1"}} for i in range(len(ids))]
-json.dump({"objects": pods}, sys.stdout)
-PY
+  "$PYTHON" Benchmarks/support/pod-seed.py --devices "$ids" --namespace "$namespace" --pod-prefix gpu-pod --node "$node" \
+    --app bench >"$work/seed.json"
   "$PYTHON" scripts/fake-apiserver.py --seed "$work/seed.json" --tls-cert "$work/pki/server.pem" \
     --tls-key "$work/pki/server.key" --token bench-token >"$work/apiserver.log" 2>&1 &
   peer_pids+=($!)

@@ -95,14 +95,8 @@ ids=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^accelerator_info{' \
 "$PYTHON" Benchmarks/support/fake-kubelet.py --socket "$work/kubelet/kubelet.sock" --devices "$ids" \
   --namespace "$NAMESPACE" --pod-prefix demo-gpu --resource "$resource" >"$work/kubelet.log" 2>&1 &
 pids+=($!)
-"$PYTHON" - "$ids" "$NAMESPACE" "$NODE" >"$work/seed.json" <<'PY'
-import json, sys
-ids, namespace, node = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
-pods = [{"apiVersion": "v1", "kind": "Pod",
-         "metadata": {"namespace": namespace, "name": f"demo-gpu-{i}", "labels": {"app": "demo"}},
-         "spec": {"nodeName": node}, "status": {"phase": "Running", "podIP": "127.0.0.1"}} for i in range(len(ids))]
-json.dump({"objects": pods}, sys.stdout)
-PY
+"$PYTHON" Benchmarks/support/pod-seed.py --devices "$ids" --namespace "$NAMESPACE" --pod-prefix demo-gpu --node "$NODE" \
+  --app demo >"$work/seed.json"
 
 # 3. The fake API server (it prints its port first) and the adapter's kubeconfig for it.
 "$PYTHON" scripts/fake-apiserver.py --seed "$work/seed.json" >"$work/apiserver.log" 2>&1 &
