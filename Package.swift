@@ -333,6 +333,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LandingPageTests", dependencies: ["Accelerators", "LandingPage"]),
+        .testTarget(name: "HTTPAccessTests", dependencies: ["ConfigYAML", "HTTPAccess"]),
+        .testTarget(name: "LineLoggingTests", dependencies: ["LineLogging"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
