@@ -83,7 +83,8 @@ struct UnaryGRPCTests {
         #expect(throws: GRPCStatusError.self) {
             _ = try channel.unaryBytes("/x.Y/Z", message: [], compressed: false, timeout: 2)
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // A failure, not a hang (the bound leaves room for a loaded test machine).
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 }
 
