@@ -244,6 +244,12 @@ public final class HTTPConnection: @unchecked Sendable {
             set(ccurl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "body size")
         }
         for (name, value) in request.headers + [("Expect", "")] {
+            // A line break would end the field and start another (a configured token or header smuggling fields in).
+            // Bytes, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            guard !(name + value).utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }), !name.contains(":") else {
+                if failure == nil { failure = HTTPTransferError(.configuration, "header \"\(name.prefix(40))\" holds a line break or colon") }
+                continue
+            }
             let line = value.isEmpty ? "\(name):" : "\(name): \(value)"
             headerList = curl_slist_append(headerList, line)
         }

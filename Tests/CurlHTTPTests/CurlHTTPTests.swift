@@ -30,6 +30,10 @@ final class ScriptedPeer: @unchecked Sendable {
         self.listener = listener
         let shared = self.shared
         thread = Thread {
+            // The thread closes the listening socket itself, once accept fails after `close()` shut it down: were
+            // the test to close it, the descriptor's number could be reused by another test's listener while this
+            // loop is still about to accept on it.
+            defer { listener.close() }
             while true {
                 let client = accept(listener.fd, nil, nil)
                 guard client >= 0 else { return }
@@ -54,8 +58,9 @@ final class ScriptedPeer: @unchecked Sendable {
 
     var firstRequest: String { shared.requests.withLock { $0.first ?? "" } }
 
+    /// Stops accepting (the accept loop ends and closes the socket) and closes the connections held open.
     func close() {
-        listener.close()
+        shutdown(listener.fd, Int32(SHUT_RDWR))
         for fd in shared.held.withLock({ $0 }) { Glibc.close(fd) }
     }
 }
@@ -192,6 +197,16 @@ struct CurlHTTPTests {
         _ = try HTTPConnection().perform(request)
         #expect(peer.firstRequest.hasPrefix("PATCH /p HTTP/1.1\r\n"))
         #expect(peer.firstRequest.contains("Content-Length: 7\r\n"))
+    }
+
+    @Test func aHeaderWithALineBreakIsRefusedNotSent() throws {
+        let peer = try ScriptedPeer([.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
+        defer { peer.close() }
+        var request = get(peer.port)
+        request.headers = [("Authorization", "Bearer t\r\nX-Admin: yes")]
+        #expect {
+            try HTTPConnection().perform(request)
+        } throws: { ($0 as? HTTPTransferError)?.kind == .configuration }
     }
 
     @Test func tlsMaterialThatDoesNotLoadIsRefusedAtStart() throws {

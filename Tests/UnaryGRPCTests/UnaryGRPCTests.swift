@@ -97,6 +97,8 @@ final class ScriptedPeerForGRPC: @unchecked Sendable {
         let listener = try LoopbackListener()
         self.listener = listener
         Thread {
+            // Closed here, after accept fails, never by the test (see ScriptedPeer in CurlHTTPTests).
+            defer { listener.close() }
             while true {
                 let client = accept(listener.fd, nil, nil)
                 guard client >= 0 else { return }
@@ -108,5 +110,6 @@ final class ScriptedPeerForGRPC: @unchecked Sendable {
         }.start()
     }
 
-    func close() { listener.close() }
+    /// Stops accepting; the accept loop then closes the socket.
+    func close() { shutdown(listener.fd, Int32(SHUT_RDWR)) }
 }
