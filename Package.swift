@@ -335,6 +335,7 @@ let package = Package(
         .testTarget(name: "LandingPageTests", dependencies: ["Accelerators", "LandingPage"]),
         .testTarget(name: "HTTPAccessTests", dependencies: ["ConfigYAML", "HTTPAccess"]),
         .testTarget(name: "LineLoggingTests", dependencies: ["LineLogging"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
