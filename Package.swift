@@ -346,6 +346,10 @@ let package = Package(
             dependencies: ["AccelMetricsTesting", "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition"]
         ),
         .testTarget(
+            name: "AdapterSourcesTests",
+            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "AggregatedAPITests",
             dependencies: ["AccelMetricsTesting", "AdapterStore", "AggregatedAPI", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),

@@ -208,6 +208,9 @@ public final class ExporterSource: Sendable {
             store.update(data, rateCounters: catalog.rateCounters, ageByArrival: true)
             result = "success"
             record(target, error: nil)
+        } catch where Task.isCancelled {
+            // Shutting down (or the target was removed): not the exporter's failure; nothing to record or log.
+            return
         } catch let error as ScrapeFailure {
             result = error.result
             record(target, error: error.message)

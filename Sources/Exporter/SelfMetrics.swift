@@ -34,9 +34,6 @@ public final class SelfMetrics: Sendable {
         }
     }
 
-    /// Scrapes counted so far, both formats together.
-    public var scrapeCount: Int { scrapesText.load(ordering: .relaxed) + scrapesOpenMetrics.load(ordering: .relaxed) }
-
     func families(for tick: Sampler.Tick) -> [MetricFamily] {
         let tickNumber = ticks.add(1, ordering: .relaxed).newValue
         var out: [MetricFamily] = [
