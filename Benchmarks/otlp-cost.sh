@@ -17,6 +17,7 @@
 # Usage: Benchmarks/otlp-cost.sh
 # Environment: DURATION (seconds, default 120), SCRAPE_INTERVAL (seconds, default 5), LIMIT_KIB (default 2048),
 #              AE_PORT (first of four ports, default 19470), SKIP_BUILD=1 to reuse .build-bench/release,
+#              PROTOCOL=grpc to push OTLP/gRPC (UnaryGRPC over libcurl) instead of OTLP/HTTP (default http),
 #              KEEP_WORK=1 to keep the work directory (logs, RSS samples, pushes) and print its path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ source Benchmarks/support/common.sh
 DURATION=${DURATION:-120}
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-5}
 LIMIT_KIB=${LIMIT_KIB:-2048}
+PROTOCOL=${PROTOCOL:-http}
+[[ $PROTOCOL == http || $PROTOCOL == grpc ]] || { echo "otlp-cost: PROTOCOL must be http or grpc" >&2; exit 1; }
 AE_PORT=${AE_PORT:-19470}
 
 need_command curl curl
@@ -63,13 +66,16 @@ done
 for name in "${names[@]}"; do
   otlp=()
   if [[ $name == otlp-* ]]; then
-    timeout --kill-after=5 $((DURATION + 120)) python3 scripts/otlp-receiver.py --out "$work/$name.jsonl" --port 0 \
+    receiver=(--port 0)
+    [[ $PROTOCOL == grpc ]] && receiver+=(--grpc-port 0)
+    timeout --kill-after=5 $((DURATION + 120)) python3 scripts/otlp-receiver.py --out "$work/$name.jsonl" "${receiver[@]}" \
       > "$work/$name.receiver" 2>&1 &
     pids+=($!)
     rx=
-    for _ in $(seq 100); do rx=$(sed -n 's/^http \([0-9]*\)$/\1/p' "$work/$name.receiver"); [[ -n $rx ]] && break; sleep 0.1; done
+    for _ in $(seq 100); do rx=$(sed -n "s/^$PROTOCOL \\([0-9]*\\)\$/\\1/p" "$work/$name.receiver"); [[ -n $rx ]] && break; sleep 0.1; done
     [[ -n $rx ]] || { echo "otlp-cost: the receiver for $name did not start" >&2; cat "$work/$name.receiver" >&2; exit 1; }
     otlp=(--otlp.endpoint "http://127.0.0.1:$rx" --otlp.interval "${name#otlp-}")
+    [[ $PROTOCOL == grpc ]] && otlp+=(--otlp.protocol grpc)
   fi
   # Not under timeout: $! must be the exporter itself, whose /proc status is read (the EXIT trap stops it).
   FAKE_NVML_CONFIG=Tests/Fixtures/nvml/h100x8.nvml SWIFT_BACKTRACE=enable=no \
@@ -126,7 +132,7 @@ base=$(( hwm[base-a] > hwm[base-b] ? hwm[base-a] : hwm[base-b] ))
 series=$(grep -vc '^#' "$work/base-a.prom" || true)
 echo
 echo "The OTLP push's peak RSS: four release accel-exporters side by side on the fake-NVML 8x H100 node"
-echo "($series series on /metrics), ${DURATION} s, each scraped every ${SCRAPE_INTERVAL} s; OTLP/HTTP with gzip to"
+echo "($series series on /metrics), ${DURATION} s, each scraped every ${SCRAPE_INTERVAL} s; OTLP/$([[ $PROTOCOL == grpc ]] && echo gRPC || echo HTTP) with gzip to"
 echo "scripts/otlp-receiver.py on loopback; $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d). Load average at the end"
 echo "(1, 5, 15 min; other work on the machine counts too): $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
