@@ -18,6 +18,13 @@ let grpcClient: [Target.Dependency] = [
 
 let swiftProtobuf: [Target.Dependency] = [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
 
+/// What a test target that serves the gRPC fakes (kubelet, libtpu) needs: the fakes and the types they answer with.
+let grpcFakes: [Target.Dependency] = [
+    "FakeRPCServers",
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+]
+
 let package = Package(
     name: "AccelMetrics",
     products: [
@@ -364,35 +371,27 @@ let package = Package(
         .testTarget(
             name: "KubeletClientTests",
             dependencies: [
-                "AccelMetricsTesting", "FakeRPCServers", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "AccelMetricsTesting", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + grpcFakes
         ),
         .testTarget(
             name: "TPURuntimeClientTests",
             dependencies: [
-                "AccelMetricsTesting", "FakeRPCServers", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "AccelMetricsTesting", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ] + grpcFakes
         ),
         .testTarget(
             name: "ExporterTests",
             dependencies: [
-                "AccelMetricsTesting", "FakeRPCServers", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "DeviceSimulation", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
+                "AccelMetricsTesting", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "DeviceSimulation", "Kubernetes", "LandingPage", "LineLogging", "ScrapeClient", "Attribution", "Inference",
                 "MetricSchema",
                 "KubeletClient",
                 "PodResourcesAPI",
                 "TPURuntimeAPI", "TPURuntimeClient",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
+            ] + grpcFakes,
             resources: []
         ),
     ]

@@ -15,6 +15,32 @@ import Testing
 struct KubeletClientTests {
     static let logger = Logger(label: "kubelet-test")
 
+    /// A fake kubelet on a fresh socket, set up by `setUp` and started, and a started client on it (a `List` every
+    /// 0.2 s unless `configure` says otherwise); afterwards both stop and the socket's folder is removed.
+    static func withKubelet(
+        _ setUp: (inout FakeKubelet.State) -> Void,
+        configure: (inout PodResourcesClient.Configuration) -> Void = { _ in },
+        _ body: (FakeKubelet, PodResourcesClient) async throws -> Void
+    ) async throws {
+        let (dir, socket) = kubeletSocketPath()
+        defer { dir.remove() }
+        let fake = FakeKubelet(socketPath: socket)
+        fake.set(setUp)
+        try await fake.start()
+        var configuration = PodResourcesClient.Configuration(socketPath: socket, refreshInterval: 0.2)
+        configure(&configuration)
+        let client = PodResourcesClient(configuration: configuration, logger: logger)
+        client.start()
+        defer { client.stop() }
+        do {
+            try await body(fake, client)
+        } catch {
+            await fake.stop()
+            throw error
+        }
+        await fake.stop()
+    }
+
     @Test func generatedMessagesBecomeAttributionValues() throws {
         var devices = V1_ContainerDevices()
         devices.resourceName = "nvidia.com/gpu"
@@ -46,74 +72,55 @@ struct KubeletClientTests {
     }
 
     @Test func listsOnItsIntervalAndReadsAllocatableOncePerConnection() async throws {
-        let (dir, socket) = kubeletSocketPath()
-        defer { dir.remove() }
-        let fake = FakeKubelet(socketPath: socket)
-        fake.set { $0.list = listMessage([podMessage("ml", "train", [containerMessage("main", ids: ["GPU-x"])])]) }
         var alloc = V1_AllocatableResourcesResponse()
         var d = V1_ContainerDevices()
         d.resourceName = "nvidia.com/gpu"
         d.deviceIds = ["GPU-x"]
         alloc.devices = [d]
-        fake.set { $0.allocatable = alloc }
-        try await fake.start()
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 1), logger: Self.logger)
-        client.start()
-        defer { client.stop() }
-        let answered = await eventually { client.status.list?.pods.first?.name == "train" }
-        #expect(answered)
-        let status = client.status
-        #expect(status.success)
-        #expect(status.allocatable?.devices.first?.deviceIDs == ["GPU-x"])
-        // A changed answer shows up on a later refresh, through the same connection.
-        fake.set { $0.list = listMessage([]) }
-        let emptied = await eventually { client.status.list?.pods.isEmpty == true }
-        #expect(emptied)
-        let allocatableCalls = fake.allocatableCalls
-        #expect(allocatableCalls == 1)
-        await fake.stop()
+        try await Self.withKubelet({
+            $0.list = listMessage([podMessage("ml", "train", [containerMessage("main", ids: ["GPU-x"])])])
+            $0.allocatable = alloc
+        }, configure: { $0.callTimeout = 1 }) { fake, client in
+            let answered = await eventually { client.status.list?.pods.first?.name == "train" }
+            #expect(answered)
+            let status = client.status
+            #expect(status.success)
+            #expect(status.allocatable?.devices.first?.deviceIDs == ["GPU-x"])
+            // A changed answer shows up on a later refresh, through the same channel (GetAllocatableResources once).
+            fake.set { $0.list = listMessage([]) }
+            let emptied = await eventually { client.status.list?.pods.isEmpty == true }
+            #expect(emptied)
+            let allocatableCalls = fake.allocatableCalls
+            #expect(allocatableCalls == 1)
+        }
     }
 
     @Test func namelessPodsAndContainersAreLeftOut() async throws {
-        let (dir, socket) = kubeletSocketPath()
-        defer { dir.remove() }
-        let fake = FakeKubelet(socketPath: socket)
-        fake.set {
+        try await Self.withKubelet({
             $0.list = listMessage([
                 podMessage("", "no-namespace", [containerMessage("c", ids: ["GPU-x"])]),
                 podMessage("ml", "", [containerMessage("c", ids: ["GPU-x"])]),
                 podMessage("ml", "ok", [containerMessage("", ids: ["GPU-y"]), containerMessage("main", ids: ["GPU-z"])]),
             ])
+        }) { _, client in
+            let answered = await eventually { client.status.list != nil }
+            #expect(answered)
+            let list = client.status.list
+            let expected = PodResourcesList(pods: [PodResources(name: "ok", namespace: "ml", containers: [
+                ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: ["GPU-z"])]),
+            ])])
+            #expect(list == expected)
         }
-        try await fake.start()
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
-        client.start()
-        defer { client.stop() }
-        let answered = await eventually { client.status.list != nil }
-        #expect(answered)
-        let list = client.status.list
-        let expected = PodResourcesList(pods: [PodResources(name: "ok", namespace: "ml", containers: [
-            ContainerResources(name: "main", devices: [ContainerDevices(resourceName: "nvidia.com/gpu", deviceIDs: ["GPU-z"])]),
-        ])])
-        #expect(list == expected)
-        await fake.stop()
     }
 
     @Test func unimplementedAllocatableIsNotAFailure() async throws {
-        let (dir, socket) = kubeletSocketPath()
-        defer { dir.remove() }
-        let fake = FakeKubelet(socketPath: socket)
-        fake.set { $0.allocatable = nil; $0.list = listMessage([podMessage("a", "b", [])]) }
-        try await fake.start()
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
-        client.start()
-        defer { client.stop() }
-        let answered = await eventually { client.status.list != nil }
-        #expect(answered)
-        let status = client.status
-        #expect(status.success)
-        #expect(status.allocatable == nil)
-        await fake.stop()
+        try await Self.withKubelet({ $0.allocatable = nil; $0.list = listMessage([podMessage("a", "b", [])]) }) { _, client in
+            let answered = await eventually { client.status.list != nil }
+            #expect(answered)
+            let status = client.status
+            #expect(status.success)
+            #expect(status.allocatable == nil)
+        }
     }
 
     @Test func aMissingSocketIsAClearFailureAndTheKubeletIsPickedUpWhenItComes() async throws {
@@ -136,56 +143,42 @@ struct KubeletClientTests {
     }
 
     @Test func aHangingListMissesItsDeadlineAndOldAllocationsAreDroppedWhenStale() async throws {
-        let (dir, socket) = kubeletSocketPath()
-        defer { dir.remove() }
-        let fake = FakeKubelet(socketPath: socket)
-        fake.set { $0.list = listMessage([podMessage("a", "b", [])]) }
-        try await fake.start()
         // staleAfter leaves room for a loaded machine between the last good answer and the first failure seen here.
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2, callTimeout: 0.3, staleAfter: 15),
-                                        logger: Self.logger)
-        client.start()
-        defer { client.stop() }
-        let answered = await eventually { client.status.success }
-        #expect(answered)
-        fake.set { $0.listBehaviour = .hang(seconds: 5) }
-        let failed = await eventually { !client.status.success }
-        #expect(failed)
-        let failing = client.status
-        #expect(failing.error?.contains("deadline") == true)
-        // Kept for a bounded time after the last good answer, then dropped.
-        #expect(failing.list != nil)
-        let dropped = await eventually(timeout: 30) { client.status.list == nil }
-        #expect(dropped)
-        // An error status (e.g. a kubelet that cannot serve) is a failure too; answers come back after it.
-        fake.set { $0.listBehaviour = .fail(.internalError) }
-        let stillFailing = await eventually { client.status.error?.contains("fake kubelet failure") == true }
-        #expect(stillFailing)
-        fake.set { $0.listBehaviour = .answer }
-        let back = await eventually { client.status.list != nil && client.status.success }
-        #expect(back)
-        await fake.stop()
+        try await Self.withKubelet({ $0.list = listMessage([podMessage("a", "b", [])]) },
+                                   configure: { $0.callTimeout = 0.3; $0.staleAfter = 15 }) { fake, client in
+            let answered = await eventually { client.status.success }
+            #expect(answered)
+            fake.set { $0.listBehaviour = .hang(seconds: 5) }
+            let failed = await eventually { !client.status.success }
+            #expect(failed)
+            let failing = client.status
+            #expect(failing.error?.contains("deadline") == true)
+            // Kept for a bounded time after the last good answer, then dropped.
+            #expect(failing.list != nil)
+            let dropped = await eventually(timeout: 30) { client.status.list == nil }
+            #expect(dropped)
+            // An error status (e.g. a kubelet that cannot serve) is a failure too; answers come back after it.
+            fake.set { $0.listBehaviour = .fail(.internalError) }
+            let stillFailing = await eventually { client.status.error?.contains("fake kubelet failure") == true }
+            #expect(stillFailing)
+            fake.set { $0.listBehaviour = .answer }
+            let back = await eventually { client.status.list != nil && client.status.success }
+            #expect(back)
+        }
     }
 
     @Test func anAnswerThatDoesNotDecodeIsAFailureNotACrash() async throws {
-        let (dir, socket) = kubeletSocketPath()
-        defer { dir.remove() }
-        let fake = FakeKubelet(socketPath: socket)
-        fake.set { $0.listBehaviour = .garbage }
-        try await fake.start()
-        let client = PodResourcesClient(configuration: .init(socketPath: socket, refreshInterval: 0.2), logger: Self.logger)
-        client.start()
-        defer { client.stop() }
-        let failed = await eventually { client.status.error != nil }
-        #expect(failed)
-        let status = client.status
-        #expect(!status.success)
-        #expect(status.list == nil)
-        #expect(status.error?.contains("did not decode") == true, "\(status.error ?? "")")
-        fake.set { $0.list = listMessage([podMessage("a", "b", [])]); $0.listBehaviour = .answer }
-        let recovered = await eventually { client.status.success }
-        #expect(recovered)
-        await fake.stop()
+        try await Self.withKubelet({ $0.listBehaviour = .garbage }) { fake, client in
+            let failed = await eventually { client.status.error != nil }
+            #expect(failed)
+            let status = client.status
+            #expect(!status.success)
+            #expect(status.list == nil)
+            #expect(status.error?.contains("did not decode") == true, "\(status.error ?? "")")
+            fake.set { $0.list = listMessage([podMessage("a", "b", [])]); $0.listBehaviour = .answer }
+            let recovered = await eventually { client.status.success }
+            #expect(recovered)
+        }
     }
 
     @Test func podLogDirectoriesNamePodUIDs() throws {
