@@ -319,7 +319,7 @@ let package = Package(
         .testTarget(
             name: "ExporterAppTests",
             dependencies: [
-                "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
+                "AccelMetricsTesting", "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

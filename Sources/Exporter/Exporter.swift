@@ -109,6 +109,9 @@ public final class Exporter: Sendable {
             public var refreshInterval = 5.0
             /// Deadline of one pod-resources call, in seconds (no flag).
             public var callTimeout = 2.0
+            /// `--kubelet.stale-after`, in seconds: how long the last good `List` is served once calls fail;
+            /// `nil` is 6 × `refreshInterval`.
+            public var staleAfter: Double?
             /// Device-plugin resource names beyond the built-in ones (`--kubelet.resource-names`).
             public var extraResourceNames: Set<String> = []
             /// Pod UID → name for per-process attribution until the pod watch provides it: the kubelet's pod log
@@ -206,7 +209,8 @@ public final class Exporter: Sendable {
         var stage: AttributionStage?
         if let kubelet = configuration.kubelet {
             let client = PodResourcesClient(
-                configuration: .init(socketPath: kubelet.socketPath, refreshInterval: kubelet.refreshInterval, callTimeout: kubelet.callTimeout),
+                configuration: .init(socketPath: kubelet.socketPath, refreshInterval: kubelet.refreshInterval, callTimeout: kubelet.callTimeout,
+                                     staleAfter: kubelet.staleAfter),
                 logger: logger.with("collector", "kubelet"))
             let directory = kubelet.podLogsPath.map { PodLogsDirectory(root: FileRoot($0), refreshInterval: kubelet.refreshInterval) }
             stage = AttributionStage(kubelet: client, podWatch: podWatch, podDirectory: directory, resourceSlices: resourceSlices,

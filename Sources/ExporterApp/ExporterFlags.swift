@@ -151,6 +151,10 @@ public struct ExporterFlags: ParsableArguments {
     @Option(name: .customLong("kubelet.refresh-interval"), help: "How often to call pod-resources List (never per scrape), e.g. 5s.")
     public var kubeletRefresh = "5s"
 
+    /// A duration, at least the refresh interval; empty is 6 × the refresh interval.
+    @Option(name: .customLong("kubelet.stale-after"), help: "How long the last good List stays served while the kubelet fails (a kubelet restart), then attribution is dropped; default 6 × the refresh interval.")
+    public var kubeletStaleAfter = ""
+
     /// Comma-separated, blanks trimmed, empty entries skipped.
     @Option(name: .customLong("kubelet.resource-names"), help: "Extra device-plugin resource names whose ids name accelerators (comma-separated).")
     public var kubeletResourceNames = ""
@@ -292,6 +296,9 @@ public struct ExporterFlags: ParsableArguments {
             var k = Exporter.Configuration.Kubelet()
             k.socketPath = kubeletSocket
             k.refreshInterval = try CommandLineSupport.parseDuration(kubeletRefresh, flag: "--kubelet.refresh-interval", minimum: 0.1)
+            if !kubeletStaleAfter.isEmpty {
+                k.staleAfter = try CommandLineSupport.parseDuration(kubeletStaleAfter, flag: "--kubelet.stale-after", minimum: k.refreshInterval)
+            }
             k.extraResourceNames = Set(kubeletResourceNames.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }.filter { !$0.isEmpty })
             k.podLogsPath = kubeletPodLogs.isEmpty ? nil : kubeletPodLogs
             // A machine without a kubelet (a dev box) has no pod-resources directory: stay off quietly. A missing

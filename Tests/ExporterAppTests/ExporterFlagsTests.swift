@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Accelerators
 import ArgumentParser
 import Exporter
@@ -70,5 +71,23 @@ import Testing
         #expect(otlp.headers.map { "\($0.0)=\($0.1)" } == ["X-Tenant=a", "Authorization=Bearer t"])
         #expect(otlp.resourceAttributes.map { "\($0.0)=\($0.1)" } == ["team=ml", "k8s.cluster.name=flag"])
         #expect(throws: (any Error).self) { try Self.configuration(["--otlp.endpoint", "http://c:4318", "--otlp.queue-size", "0"]) }
+    }
+
+    @Test func kubeletFlagsWhenThePodResourcesDirectoryExists() throws {
+        let directory = TemporaryDirectory(prefix: "accel-kubelet-flags")
+        defer { directory.remove() }
+        func kubelet(_ arguments: [String]) throws -> Exporter.Configuration.Kubelet? {
+            try ExporterFlags.parse(["--kubelet.pod-resources-socket", directory.path("kubelet.sock"), "--no-kubernetes.watch-pods"] + arguments)
+                .configuration(environment: [:]).0.kubelet
+        }
+        let defaults = try #require(try kubelet([]))
+        #expect(defaults.refreshInterval == 5 && defaults.staleAfter == nil)
+        let set = try #require(try kubelet(["--kubelet.refresh-interval", "2s", "--kubelet.stale-after", "2m"]))
+        #expect(set.refreshInterval == 2 && set.staleAfter == 120)
+        // Serving a table for less than one refresh would drop it between two good answers.
+        #expect(throws: (any Error).self) { try kubelet(["--kubelet.refresh-interval", "10s", "--kubelet.stale-after", "5s"]) }
+        #expect(try kubelet(["--no-collector.kubelet"]) == nil)
+        #expect(try ExporterFlags.parse(["--kubelet.pod-resources-socket", directory.path("absent/kubelet.sock"), "--no-kubernetes.watch-pods"])
+            .configuration(environment: [:]).0.kubelet == nil)
     }
 }

@@ -92,6 +92,8 @@ struct KubeletEndToEndTests {
         try machine.replace(with: machine.text.replacingOccurrences(of: "cuda_version 12040\n", with: "cuda_version 12040\nvary 1\n"))
         let exporter = try NVIDIATests.exporter(machine, arguments: [
             "--kubelet.pod-resources-socket", socket, "--kubelet.refresh-interval", "1s",
+            // Room for a loaded machine between the last good List and the first scrape that sees the kubelet gone.
+            "--kubelet.stale-after", "30s",
             "--collector.processes", "--path.procfs", files.procfs, "--kubelet.pod-logs-path", files.podLogs,
         ])
         defer { exporter.stop() }
