@@ -343,7 +343,7 @@ let package = Package(
         .testTarget(name: "HTTPAccessTests", dependencies: ["ConfigYAML", "HTTPAccess"]),
         .testTarget(name: "LineLoggingTests", dependencies: ["LineLogging"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CurlHTTP"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CCurl", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
             name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]

@@ -1,4 +1,5 @@
 import AccelMetricsTesting
+import CCurl
 import CurlHTTP
 import Foundation
 import Synchronization
@@ -71,6 +72,17 @@ private func get(_ port: Int, path: String = "/", timeout: Double? = 5, idle: Do
 
 @Suite("HTTP client on libcurl: deadlines, bounds and hostile peers")
 struct CurlHTTPTests {
+    /// Debian's libcurl links libssh2; its OpenSSL start-up (1.5 MiB resident) is skipped, and HTTP still works.
+    @Test func libssh2StartsWithoutOpenSSLWhereLibcurlLinksIt() throws {
+        #expect(ccurl_global_init() == CURLE_OK)
+        // procfs files have no size: read to the end rather than trusting one.
+        let maps = String(decoding: try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile(), as: UTF8.self)
+        #expect(ccurl_ssh_crypto_skipped() == (maps.contains("/libssh2.so.1") ? 1 : 0))
+        let peer = try ScriptedPeer([.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")])
+        defer { peer.close() }
+        #expect(try HTTPConnection().perform(get(peer.port)).body == Array("ok".utf8))
+    }
+
     @Test func answersHeadersAndBodyComeBack() throws {
         let peer = try ScriptedPeer([.send("HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Thing:  two words \r\nContent-Length: 5\r\n\r\nhello")])
         defer { peer.close() }

@@ -10,7 +10,10 @@ typedef size_t (*ccurl_data_fn)(char *data, size_t size, size_t count, void *con
 typedef int (*ccurl_xferinfo_fn)(void *context, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
 
 /// curl_global_init(CURL_GLOBAL_DEFAULT) exactly once, whichever thread asks first; its result every time.
+/// Before it, libssh2 (when libcurl links it) is initialised without OpenSSL: see ccurl.c.
 CURLcode ccurl_global_init(void);
+/// 1 when ccurl_global_init found libssh2 loaded and initialised it without crypto; 0 otherwise.
+int ccurl_ssh_crypto_skipped(void);
 
 CURLcode ccurl_setopt_long(CURL *handle, CURLoption option, long value);
 CURLcode ccurl_setopt_pointer(CURL *handle, CURLoption option, const void *value);
