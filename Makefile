@@ -53,8 +53,8 @@ fuzz:
 # libstdc++ and libgcc for the Swift
 # runtime. deploy/Containerfile* install exactly these; `make check-images` proves the lists.
 release: deps
-	$(SWIFT) build -c release --static-swift-stdlib --product accel-exporter
-	$(SWIFT) build -c release --static-swift-stdlib --product accel-metrics-adapter
+	./scripts/build-release.sh accel-exporter
+	./scripts/build-release.sh accel-metrics-adapter
 
 # Every kustomization under deploy/ (nested ones too) rendered, validated against the Kubernetes and CRD schemas,
 # scanned with checkov; the Containerfiles linted (scripts/check-manifests.py).

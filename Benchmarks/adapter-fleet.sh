@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SCRATCH=.build-bench
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   for product in accel-metrics-adapter accel-simulator; do
-    swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
+    scripts/build-release.sh "$product" --scratch-path "$SCRATCH" >&2
   done
 fi
 BIN=$SCRATCH/release

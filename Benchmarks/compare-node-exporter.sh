@@ -22,7 +22,9 @@
 #              SKIP_BUILD=1 to reuse the binaries already in .build-bench/release, BIN=DIR to measure the binaries
 #              in DIR instead (another commit's build; implies SKIP_BUILD=1),
 #              CLIENTS=0 to leave the pod watch, kubelet client and inference loop off (default 1),
-#              KEEP_WORK=1 to keep the work directory (wrk output, scrapes, logs) and print its path.
+#              KEEP_WORK=1 to keep the work directory (wrk output, scrapes, logs, each exporter's /proc/PID/smaps
+#              at the end of its run) and print its path,
+#              CALLGRIND_OUT=FILE to run accel-exporter under valgrind's callgrind (scripts/hot-text-order.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +62,7 @@ command -v swift >/dev/null || { echo "compare-node-exporter: no swift toolchain
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
   for product in accel-exporter accel-simulator; do
-    swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
+    scripts/build-release.sh "$product" --scratch-path "$SCRATCH" >&2
   done
 fi
 for product in accel-exporter accel-simulator; do
@@ -150,14 +152,19 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 "$NODE_EXPORTER" --path.sysfs="$UMOCKDEV_DIR/sys" --collector.disable-defaults --collector.drm --collector.hwmon \
   --web.listen-address=127.0.0.1:"$NE_PORT" > "$WORK/node_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/node_exporter.pid"
-"$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn "$@" > "$WORK/accel_exporter.log" 2>&1 &
+# CALLGRIND_OUT (scripts/hot-text-order.sh): accel-exporter runs under callgrind, which writes two profiles: from the
+# start to the end of the warm-up, and from there to the end of its wrk run.
+wrapper=()
+if [[ -n ${CALLGRIND_OUT:-} ]]; then wrapper=(valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT" --demangle=no
+  --dump-instr=no --dump-line=no --compress-strings=no --compress-pos=no); fi
+"${wrapper[@]}" "$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn "$@" > "$WORK/accel_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/accel_exporter.pid"
 
 headers=()
 [[ $GZIP == 1 ]] && headers=(-H "Accept-Encoding: gzip")
 
-ready() {  # name port: up to 10 s for a first good scrape
-  for _ in $(seq 100); do
+ready() {  # name port: up to 10 s for a first good scrape (60 s under callgrind)
+  for _ in $(seq $(( ${#wrapper[@]} ? 600 : 100 ))); do
     curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$2/metrics" && return 0
     sleep 0.1
   done
@@ -170,6 +177,7 @@ ready accel_exporter "$AE_PORT"
 # accel-exporter serves the snapshot of its last tick: give the sampler a few ticks so hwmon and amdgpu have both run,
 # and let it pass its start-up (it gives back start-up-only code pages 10 s after start).
 sleep 12
+if ((${#wrapper[@]})); then callgrind_control --dump "${pids[1]}" >/dev/null; fi
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }  # utime + stime, after the comm field
@@ -205,6 +213,7 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
     > "$WORK/$name.wrk"
   after=$(cpu_ticks "$pid")
   touch "$WORK/$name.done"
+  cp "/proc/$pid/smaps" "$WORK/$name.smaps" 2>/dev/null || true  # where the resident pages are (KEEP_WORK=1)
   wait "$sampler"
   local requests rps p99 p50 errors
   requests=$(awk '/ requests in / {print $1}' "$WORK/$name.wrk")
@@ -230,6 +239,7 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
 # One after the other, so they never compete for the two cores.
 measure node_exporter "${pids[0]}" "$NE_PORT"
 measure accel_exporter "${pids[1]}" "$AE_PORT"
+if ((${#wrapper[@]})); then callgrind_control --dump "${pids[1]}" >/dev/null; fi
 INNER
 )
 

@@ -54,7 +54,7 @@ done
 
 # --- 1. the binary -------------------------------------------------------------------------------------------------
 log "swift build (release, static Swift stdlib) in $SCRATCH"
-swift build -c release --static-swift-stdlib --product accel-exporter --scratch-path "$SCRATCH"
+scripts/build-release.sh accel-exporter --scratch-path "$SCRATCH"
 BIN_SRC=$(swift build -c release --static-swift-stdlib --product accel-exporter --scratch-path "$SCRATCH" --show-bin-path)/accel-exporter
 [[ -x $BIN_SRC ]] || die "no binary at $BIN_SRC"
 

@@ -1068,7 +1068,11 @@ def check_containerfiles(report: Report) -> None:
         report.check(len(stages) >= 2, f"{name}: not multi-stage")
         report.check(re.search(r"^ARG\s+TARGETARCH\b", text, re.M) is not None and "BUILDPLATFORM" in text,
                      f"{name}: TARGETARCH/BUILDPLATFORM not used")
-        report.check("--static-swift-stdlib" in text, f"{name}: no --static-swift-stdlib")
+        # Every release build goes through scripts/build-release.sh, which links the Swift stdlib statically.
+        release_script = (ROOT / "scripts" / "build-release.sh").read_text()
+        report.check(re.search(r"^RUN scripts/build-release\.sh ", text, re.M) is not None
+                     and "--static-swift-stdlib" in release_script,
+                     f"{name}: does not build with scripts/build-release.sh (--static-swift-stdlib)")
         final = text[text.rfind("\nFROM "):]
         user = re.findall(r"^USER\s+(\S+)", final, re.M)
         report.check(bool(user) and re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", user[-1]) is not None,

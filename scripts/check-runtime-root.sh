@@ -63,8 +63,8 @@ EOF
 }
 
 step "release build (static Swift stdlib) in $SCRATCH"
-swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product accel-exporter
-swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product accel-metrics-adapter
+scripts/build-release.sh accel-exporter --scratch-path "$SCRATCH"
+scripts/build-release.sh accel-metrics-adapter --scratch-path "$SCRATCH"
 bin=$(swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --show-bin-path)
 
 mounted=()

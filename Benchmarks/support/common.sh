@@ -39,7 +39,7 @@ build_release() {
   if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     echo "building release binaries in $SCRATCH (static Swift stdlib)..." >&2
     for product in "$@"; do
-      timeout 3600 swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --product "$product" >&2
+      timeout 3600 scripts/build-release.sh "$product" --scratch-path "$SCRATCH" >&2
     done
   fi
   for product in "$@"; do
