@@ -368,6 +368,16 @@ let package = Package(
             dependencies: ["AccelMetricsTesting", "ConfigYAML", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "DeviceSimulation"]),
+        .testTarget(name: "DeviceSimulationTests", dependencies: ["AccelMetricsTesting", "DeviceSimulation"]),
+        .testTarget(name: "ConfigYAMLTests", dependencies: ["AccelMetricsTesting", "ConfigYAML"]),
+        .testTarget(
+            name: "CommandLineSupportTests",
+            dependencies: [
+                "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
         .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
         .testTarget(
