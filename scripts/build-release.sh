@@ -4,9 +4,10 @@
 #
 # The binaries are laid out for a small resident set: every function is compiled into its own section (dependencies
 # included, and the same for every product, so products sharing a scratch path share its objects), and
-# accel-exporter's link places the functions its steady state runs (Sources/accel-exporter/hot-text.order, made by
-# scripts/hot-text-order.sh) together at one end of .text. The kernel maps code 64 KiB at a time, so scattered hot
-# code keeps far more of the binary resident than it runs. See docs/performance.md.
+# accel-exporter's link places the functions its steady state runs, then those its start-up runs
+# (Sources/accel-exporter/hot-text.order, made by scripts/hot-text-order.sh), together at one end of .text. The
+# kernel maps code 64 KiB at a time, so scattered hot code keeps far more of the binary resident than it runs.
+# See docs/performance.md.
 #
 # Usage: scripts/build-release.sh PRODUCT [more `swift build` options, e.g. --scratch-path DIR]
 set -euo pipefail
