@@ -73,25 +73,4 @@ import Testing
             Issue.record("unexpected \(error)")
         }
     }
-
-    @Test(arguments: [
-        ("a: [1, 2", "YAML line"),
-        ("a: 1\na: 2", "duplicate key \"a\""),
-        ("a: &x 1\nb: *x", "aliases are not supported"),
-        ("--- 1\n--- 2", "only one document is allowed"),
-        ("{[1]: 2}", "a map key must be a plain value"),
-    ])
-    func yamlProblemsAreClear(yaml: String, fragment: String) {
-        do {
-            _ = try YAMLDocument.parse(Array(yaml.utf8))
-            Issue.record("accepted: \(yaml)")
-        } catch {
-            #expect(error.description.contains(fragment), "\(error)")
-        }
-    }
-
-    @Test func deepNestingIsRefused() {
-        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        #expect(throws: ConfigError.self) { try YAMLDocument.parse(Array(deep.utf8)) }
-    }
 }

@@ -34,10 +34,14 @@ import Testing
 
     @Test(arguments: [
         ("a: [1, 2\nb: 3\n", "YAML line"),
+        ("a: [1, 2", "YAML line"),
         ("a: 1\na: 2\n", "duplicate key \"a\""),
         ("base: &x {k: v}\ncopy: *x\n", "aliases are not supported"),
+        ("a: &x 1\nb: *x", "aliases are not supported"),
         ("? [1, 2]\n: value\n", "a map key must be a plain value"),
+        ("{[1]: 2}", "a map key must be a plain value"),
         ("a: 1\n---\nb: 2\n", "only one document is allowed"),
+        ("--- 1\n--- 2", "only one document is allowed"),
     ])
     func mistakesAreOneClearError(text: String, mentions: String) {
         #expect {
@@ -51,6 +55,8 @@ import Testing
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
         #expect(throws: ConfigError.self) { try Self.parse(deep) }
         #expect(try Self.parse(deep, maxDepth: 41) != .null)
+        let veryDeep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: ConfigError.self) { try Self.parse(veryDeep) }
         let justInside = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
         #expect(try Self.parse(justInside) != .null)
     }
