@@ -8,7 +8,8 @@
 # preload, so it is pointed at the testbed's directory with --path.sysfs=$UMOCKDEV_DIR/sys.
 #
 # accel-exporter runs as it does on a cluster node, with its clients busy (CLIENTS=1, the default): the pod watch
-# over HTTPS with a bearer token against scripts/fake-apiserver.py (8 pods on the node), the kubelet pod-resources
+# over HTTPS with a bearer token against scripts/fake-apiserver.py (8 pods on the node, a bookmark a minute as a real
+# API server sends), the kubelet pod-resources
 # client calling List every second against Benchmarks/support/fake-kubelet.py (a grpcio server giving each GPU to a
 # pod), and the inference loop scraping a vLLM-style Benchmarks/support/model-server.py. The report says whether each
 # was healthy during the run. CLIENTS=0 measures the exporter with only its device collectors.
@@ -106,7 +107,7 @@ if [[ $CLIENTS == 1 ]]; then
   "$PYTHON" Benchmarks/support/pod-seed.py --devices "$ids" --namespace "$namespace" --pod-prefix gpu-pod --node "$node" \
     --app bench >"$work/seed.json"
   "$PYTHON" scripts/fake-apiserver.py --seed "$work/seed.json" --tls-cert "$work/pki/server.pem" \
-    --tls-key "$work/pki/server.key" --token bench-token >"$work/apiserver.log" 2>&1 &
+    --tls-key "$work/pki/server.key" --token bench-token --bookmark-interval 60 >"$work/apiserver.log" 2>&1 &
   peer_pids+=($!)
   "$PYTHON" Benchmarks/support/model-server.py --series 500 --models 5 >"$work/model.log" 2>&1 &
   peer_pids+=($!)
@@ -214,6 +215,11 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
   after=$(cpu_ticks "$pid")
   touch "$WORK/$name.done"
   cp "/proc/$pid/smaps" "$WORK/$name.smaps" 2>/dev/null || true  # where the resident pages are (KEEP_WORK=1)
+  # RSS counts a page shared with another process (libc, or libcrypto and libstdc++ with the Python peers) in full
+  # for each; PSS splits it between them, and the private pages are this process's alone.
+  local pss_kib private_kib
+  pss_kib=$(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup")
+  private_kib=$(awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" {k += $2} END {print k}' "/proc/$pid/smaps_rollup")
   wait "$sampler"
   local requests rps p99 p50 errors
   requests=$(awk '/ requests in / {print $1}' "$WORK/$name.wrk")
@@ -230,6 +236,8 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
       'BEGIN {printf "%.4g", (a - b) / t / r * 1000}')"
     echo "rss_mib=$(awk -v k="$(vm_hwm_kib "$pid")" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "load_rss_mib=$(awk -v k="$(cat "$WORK/$name.rss")" 'BEGIN {printf "%.1f", k / 1024}')"
+    echo "pss_mib=$(awk -v k="$pss_kib" 'BEGIN {printf "%.1f", k / 1024}')"
+    echo "private_mib=$(awk -v k="$private_kib" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "bytes=$(wc -c < "$WORK/$name.prom")"
     echo "wire_bytes=$(wc -c < "$WORK/$name.wire")"
     echo "series=$(grep -cv -e '^#' -e '^$' "$WORK/$name.prom" || true)"
@@ -277,6 +285,8 @@ row "p99 latency (ms)" p99_ms
 row "CPU seconds per 1000 scrapes" cpu_per_1k
 row "peak RSS since start, VmHWM (MiB)" rss_mib
 row "RSS under load, largest VmRSS sample (MiB)" load_rss_mib
+row "PSS after the run: shared pages split between their users (MiB)" pss_mib
+row "private pages after the run, shared with no process (MiB)" private_mib
 row "one scrape (bytes, plain)" bytes
 [[ $GZIP == 1 ]] && row "one scrape (bytes, gzip)" wire_bytes
 row "series" series

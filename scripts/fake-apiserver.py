@@ -5,7 +5,10 @@ Serves the few resources the project reads and writes, with list (label and fiel
 (chunked JSON lines, bookmarks, 410 after a compaction), create (409 AlreadyExists), merge-patch, and
 SubjectAccessReview / TokenReview answers from rules, recording every review it receives.
 
-    fake-apiserver.py --seed seed.json [--port 0] [--tls-cert C --tls-key K] [--token T]
+    fake-apiserver.py --seed seed.json [--port 0] [--tls-cert C --tls-key K] [--token T] [--bookmark-interval S]
+
+Watches that allow bookmarks get one every --bookmark-interval seconds (default 1, so tests see them quickly; a
+real API server sends about one a minute, which the benchmarks use).
 
 Prints the bound port as its first line of output. Seed file (JSON):
     {"objects": [<Kubernetes objects with apiVersion, kind, metadata>],
@@ -49,7 +52,7 @@ objects = {}          # (resource, namespace, name) -> object
 events = []           # (rv, type, resource, object)
 state = {"rv": 100, "compacted": 0, "fail": 0, "generation": 0, "frozen": set()}
 reviews = {"subjectaccessreviews": [], "tokenreviews": []}
-config = {"tokens": {}, "allow": [], "token": None}
+config = {"tokens": {}, "allow": [], "token": None, "bookmark_interval": 1.0}
 
 
 def next_rv():
@@ -292,7 +295,8 @@ class Handler(BaseHTTPRequestHandler):
                                                                "message": "too old resource version", "code": 410}})
                             raise StopIteration
                         chunk({"type": typ, "object": obj})
-                    if time.time() - last_bookmark > 1 and query.get("allowWatchBookmarks") == "true":
+                    if (time.time() - last_bookmark > config["bookmark_interval"]
+                            and query.get("allowWatchBookmarks") == "true"):
                         chunk({"type": "BOOKMARK", "object": {"kind": RESOURCES[resource], "apiVersion": "v1",
                                                               "metadata": {"resourceVersion": str(sent)}}})
                         last_bookmark = time.time()
@@ -381,8 +385,11 @@ def main():
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--token")
+    parser.add_argument("--bookmark-interval", type=float, default=1.0,
+                        help="seconds between BOOKMARK events on a watch that allows them (a real API server: about 60)")
     args = parser.parse_args()
     config["token"] = args.token
+    config["bookmark_interval"] = args.bookmark_interval
     if args.seed:
         with open(args.seed) as f:
             seed = json.load(f)
