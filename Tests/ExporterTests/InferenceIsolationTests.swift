@@ -82,7 +82,9 @@ final class MisbehavingServer: @unchecked Sendable {
         ].joined(separator: ",")
         let exporter = try ExporterProcess(
             tree: nil,
-            arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia", "--collect.interval", "200ms",
+            // A 1 s interval gives each scrape half a second and the sampler 800 ms for the collector: with 200 ms, a
+            // busy CI machine could make the healthy servers miss their 100 ms and fail the test for the wrong reason.
+            arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--no-collector.nvidia", "--collect.interval", "1s",
                         "--inference.targets", targets])
         defer { exporter.stop() }
         let goodSeries = #"inference_requests_waiting{model_name="m",namespace="ml",pod="good"} 4"#
