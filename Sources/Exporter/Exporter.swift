@@ -477,9 +477,9 @@ public final class Exporter: Sendable {
         let format = ExpositionFormat.negotiate(accept: request.header("Accept"))
         let gzip = ExpositionFormat.acceptsGzip(request.header("Accept-Encoding"))
         selfMetrics.recordScrape(format)
-        let body = snapshot.body(format, gzip: gzip)
+        let (body, gzipped) = snapshot.body(format, gzip: gzip)
         var headers = [("Content-Type", format.contentType), ("Vary", "Accept-Encoding")]
-        if snapshot.isCompressed(body, format) { headers.append(("Content-Encoding", "gzip")) }
+        if gzipped { headers.append(("Content-Encoding", "gzip")) }
         return HTTPResponse(status: 200, headers: headers, body: body)
     }
 

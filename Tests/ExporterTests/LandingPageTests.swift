@@ -20,7 +20,7 @@ import Testing
         let tick = Sampler.Tick(
             devices: [DeviceSample(identity: DeviceIdentity(accelerator: "a0", vendor: "amd", model: "MI300X"), up: true)],
             extraFamilies: [allocated], collectors: [], startedAt: MonotonicInstant(nanoseconds: 0), durationSeconds: 0)
-        return Snapshot(tick: tick, text: .empty, openMetrics: .empty)
+        return Snapshot(tick: tick)
     }
 
     @Test func linksToTheAdapterPathsAnHPAReads() throws {

@@ -161,19 +161,4 @@ final class Counter: @unchecked Sendable {
         #expect(!ready)
         #expect(reason.contains("last sample completed"))
     }
-
-    @Test func snapshotRendersBothFormatsOncePerTickAndCachesGzip() throws {
-        let renderer = SnapshotRenderer(selfMetrics: SelfMetrics())
-        let tick = Sampler.Tick(devices: [device("a")], extraFamilies: [], collectors: [], startedAt: .now(), durationSeconds: 0.001)
-        let snapshot = renderer.render(tick)
-        let text = String(decoding: snapshot.text.bytes, as: UTF8.self)
-        let om = String(decoding: snapshot.openMetrics.bytes, as: UTF8.self)
-        #expect(text.contains("accelerator_utilization_ratio{accelerator=\"a\",vendor=\"amd\",model=\"MI300X\"} 0.5"))
-        #expect(om.hasSuffix("# EOF\n"))
-        let gz1 = snapshot.body(.text, gzip: true)
-        let gz2 = snapshot.body(.text, gzip: true)
-        #expect(gz1 === gz2)
-        #expect(snapshot.isCompressed(gz1, .text))
-        #expect(gz1.bytes.prefix(2) == [0x1f, 0x8b])
-    }
 }
