@@ -202,7 +202,7 @@ let package = Package(
         // Simulated accelerator nodes (sysfs trees, gpu_metrics blobs, fleet schedules): what accel-simulator serves and
         // what the tests, benchmarks and `make run` use as devices.
         .target(name: "DeviceSimulation", dependencies: ["Accelerators"]),
-        .target(name: "AccelMetricsTesting"),
+        .target(name: "AccelMetricsTesting", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "FakeRPCServers",
             dependencies: [

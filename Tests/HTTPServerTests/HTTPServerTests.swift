@@ -1,3 +1,4 @@
+import AccelMetricsTesting
 import Foundation
 import Glibc
 import HTTPServer
@@ -117,16 +118,16 @@ struct HTTPServerTests {
 
     @Test("A handler's invalid status becomes 500 instead of a broken response")
     func invalidStatus() throws {
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         try withServer(logs: logs) { server throws in
             #expect(try request("GET", "/bad-status", port: server.port).status == 500)
-            #expect(logs.all.contains { $0.level == .error && $0.text.contains("invalid HTTP status") })
+            #expect(logs.all.contains { $0.level == .error && $0.message.contains("invalid HTTP status") })
         }
     }
 
     @Test("Response headers libmicrohttpd refuses (CR/LF, Content-Length) are dropped and logged, not sent")
     func refusedHeaders() throws {
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         try withServer(logs: logs) { server throws in
             let response = try request("GET", "/bad-headers", port: server.port)
             #expect(response.status == 200)
@@ -135,13 +136,13 @@ struct HTTPServerTests {
             #expect(response.header("X-Split") == nil)
             #expect(response.header("Injected") == nil)
             #expect(response.header("X-Fine") == "kept")
-            #expect(logs.all.filter { $0.level == .error && $0.text.contains("dropped a response header") }.count == 2)
+            #expect(logs.all.filter { $0.level == .error && $0.message.contains("dropped a response header") }.count == 2)
         }
     }
 
     @Test("A malformed request line gets a 4xx (or 505, or a close) and the server keeps serving")
     func malformedRequest() throws {
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         try withServer(logs: logs) { server throws in
             // (request, acceptable statuses); an empty set means the server may only close the connection.
             let cases: [(String, Set<Int>)] = [
@@ -166,7 +167,7 @@ struct HTTPServerTests {
             }
         }
         // libmicrohttpd explained itself through the Logger, at notice level once the server is up.
-        #expect(logs.all.contains { $0.level == .notice && $0.text.contains("Error processing request") })
+        #expect(logs.all.contains { $0.level == .notice && $0.message.contains("Error processing request") })
     }
 
     @Test("A 1 MiB body is served intact")
@@ -329,7 +330,7 @@ struct HTTPServerTests {
     func stopAnswersOwedRequests() throws {
         var router = testRouter()
         router.add("/never") { _ in .later { _ in } }
-        let server = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLogs().logger, router: router)
+        let server = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLog().logger(), router: router)
         try server.start()
         let client = try TestClient(port: server.port, timeout: 5)
         try client.send("GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -415,7 +416,7 @@ struct HTTPServerTests {
 
     @Test("perIPConnectionLimit closes extra connections from one address and logs it through the Logger")
     func perIPLimit() throws {
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         try withServer({
             $0.perIPConnectionLimit = 1
             $0.threads = 1  // one accept loop, so the connections are counted in the order they were made
@@ -429,13 +430,13 @@ struct HTTPServerTests {
             #expect(try first.readResponse().status == 200)
         }
         // libmicrohttpd's own error log (a va_list formatted in the C shim) reached the Logger.
-        #expect(logs.all.contains { $0.level == .notice && $0.text.contains("connection limit") })
+        #expect(logs.all.contains { $0.level == .notice && $0.message.contains("connection limit") })
     }
 
     @Test("stop() is idempotent; a new server binds the same port; a stopped server starts again")
     func restart() throws {
         let first = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLogs().logger, router: testRouter())
+            configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLog().logger(), router: testRouter())
         try first.start()
         #expect(first.isRunning)
         let port = first.port
@@ -450,7 +451,7 @@ struct HTTPServerTests {
         #expect(throws: (any Error).self) { try request("GET", "/metrics", port: port, timeout: 1) }
 
         let second = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: port), logger: CapturedLogs().logger, router: testRouter())
+            configuration: .init(host: "127.0.0.1", port: port), logger: CapturedLog().logger(), router: testRouter())
         try second.start()
         #expect(second.port == port)
         #expect(try request("GET", "/metrics", port: port).status == 200)
@@ -465,7 +466,7 @@ struct HTTPServerTests {
     func addressInUse() throws {
         try withServer { server throws in
             let clash = HTTPServer(
-                configuration: .init(host: "127.0.0.1", port: server.port), logger: CapturedLogs().logger,
+                configuration: .init(host: "127.0.0.1", port: server.port), logger: CapturedLog().logger(),
                 router: Router())
             let error = try #require(throws: HTTPServerError.self) { try clash.start() }
             #expect(error.code == .bindFailed)
@@ -480,7 +481,7 @@ struct HTTPServerTests {
     @Test("A host that does not resolve is an HTTPServerError")
     func unresolvableHost() throws {
         let server = HTTPServer(
-            configuration: .init(host: "no-such-host.invalid", port: 0), logger: CapturedLogs().logger,
+            configuration: .init(host: "no-such-host.invalid", port: 0), logger: CapturedLog().logger(),
             router: Router())
         let error = try #require(throws: HTTPServerError.self) { try server.start() }
         #expect(error.code == .addressResolution)
@@ -497,13 +498,13 @@ struct HTTPServerTests {
         ] as [(inout HTTPServer.Configuration) -> Void] {
             var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
             configure(&configuration)
-            let server = HTTPServer(configuration: configuration, logger: CapturedLogs().logger, router: Router())
+            let server = HTTPServer(configuration: configuration, logger: CapturedLog().logger(), router: Router())
             let error = try #require(throws: HTTPServerError.self) { try server.start() }
             #expect(error.code == .invalidConfiguration)
         }
         var tls = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
         tls.tls = .init(certificateChainPEM: Array("no".utf8), privateKeyPEM: Array("pem".utf8))
-        let server = HTTPServer(configuration: tls, logger: CapturedLogs().logger, router: Router())
+        let server = HTTPServer(configuration: tls, logger: CapturedLog().logger(), router: Router())
         let error = try #require(throws: HTTPServerError.self) { try server.start() }
         #expect(error.code == .invalidConfiguration)
     }
@@ -514,7 +515,7 @@ struct HTTPServerTests {
     )
     func dualStack() throws {
         let server = HTTPServer(
-            configuration: .init(host: "", port: 0), logger: CapturedLogs().logger, router: testRouter())
+            configuration: .init(host: "", port: 0), logger: CapturedLog().logger(), router: testRouter())
         try server.start()
         defer { server.stop() }
         for host in ["127.0.0.1", "::1"] {
@@ -529,7 +530,7 @@ struct HTTPServerTests {
     @Test("An IPv6 literal host listens on IPv6 only", .enabled(if: ipv6LoopbackAvailable, "no IPv6 loopback here"))
     func ipv6Only() throws {
         let server = HTTPServer(
-            configuration: .init(host: "::1", port: 0), logger: CapturedLogs().logger, router: testRouter())
+            configuration: .init(host: "::1", port: 0), logger: CapturedLog().logger(), router: testRouter())
         try server.start()
         defer { server.stop() }
         let client = try TestClient(host: "::1", port: server.port)
@@ -565,13 +566,13 @@ struct HTTPServerTests {
         var port = 0
         do {
             let server = HTTPServer(
-                configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLogs().logger, router: testRouter())
+                configuration: .init(host: "127.0.0.1", port: 0), logger: CapturedLog().logger(), router: testRouter())
             try server.start()
             port = server.port
             #expect(try request("GET", "/metrics", port: port).status == 200)
         }
         let again = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: port), logger: CapturedLogs().logger, router: testRouter())
+            configuration: .init(host: "127.0.0.1", port: port), logger: CapturedLog().logger(), router: testRouter())
         try again.start()
         again.stop()
     }

@@ -53,7 +53,7 @@ final class TestPKI: Sendable {
         let proxyCA = try CertificateAuthority(pem: try pki.bytes("proxy-ca.pem"))
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS(clientCAs: ["proxy-ca", "client-ca"])),
-            logger: CapturedLogs().logger, handler: Self.echoIdentity(proxyCA))
+            logger: CapturedLog().logger(), handler: Self.echoIdentity(proxyCA))
         try server.start()
         defer { server.stop() }
 
@@ -75,7 +75,7 @@ final class TestPKI: Sendable {
     @Test(.tags(.endToEnd), .endToEndEnabled) func onlyForwardSecretAEADSuites() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLog().logger(),
             handler: { _ in .text("ok") })
         try server.start()
         defer { server.stop() }
@@ -100,7 +100,7 @@ final class TestPKI: Sendable {
         let clientCA = try CertificateAuthority(pem: try pki.bytes("client-ca.pem"))
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS(clientCAs: ["client-ca"])),
-            logger: CapturedLogs().logger, handler: Self.echoIdentity(clientCA))
+            logger: CapturedLog().logger(), handler: Self.echoIdentity(clientCA))
         try server.start()
         defer { server.stop() }
         #expect(try curl(server.port, pki, cert: "alice").0 == "CN=alice O=dev,ops")
@@ -114,9 +114,9 @@ final class TestPKI: Sendable {
 
     @Test(.tags(.endToEnd), .endToEndEnabled) func credentialsReloadWithoutARestartAndABadPairIsRefused() throws {
         let pki = try TestPKI()
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         let server = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: logs.logger,
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: logs.logger(),
             handler: { _ in .text("ok") })
         try server.start()
         defer { server.stop() }
@@ -147,7 +147,7 @@ final class TestPKI: Sendable {
     @Test(.tags(.endToEnd), .endToEndEnabled) func stopSoonAfterAReloadStopsListening() throws {
         let pki = try TestPKI()
         let server = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLogs().logger,
+            configuration: .init(host: "127.0.0.1", port: 0, tls: try pki.serverTLS()), logger: CapturedLog().logger(),
             handler: { _ in .text("ok") })
         try server.start()
         let port = server.port
@@ -160,9 +160,9 @@ final class TestPKI: Sendable {
     /// socket, instead of being ignored.
     @Test(.tags(.endToEnd), .endToEndEnabled) func tlsTurnsOnAndOffWithoutARestart() throws {
         let pki = try TestPKI()
-        let logs = CapturedLogs()
+        let logs = CapturedLog()
         let server = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0), logger: logs.logger, handler: { _ in .text("ok") })
+            configuration: .init(host: "127.0.0.1", port: 0), logger: logs.logger(), handler: { _ in .text("ok") })
         try server.start()
         defer { server.stop() }
         let port = server.port
@@ -184,7 +184,7 @@ final class TestPKI: Sendable {
         var tls = try pki.serverTLS()
         tls.clientCAsPEM = []
         let server = HTTPServer(
-            configuration: .init(host: "127.0.0.1", port: 0, tls: tls), logger: CapturedLogs().logger,
+            configuration: .init(host: "127.0.0.1", port: 0, tls: tls), logger: CapturedLog().logger(),
             handler: Self.echoIdentity(nil))
         try server.start()
         defer { server.stop() }
@@ -201,7 +201,7 @@ final class TestPKI: Sendable {
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: HTTPServer.TLSConfiguration(
                 certificateChainPEM: try pki.bytes("server.pem"), privateKeyPEM: Array("not a key".utf8))),
-            logger: CapturedLogs().logger, handler: { _ in .text("ok") })
+            logger: CapturedLog().logger(), handler: { _ in .text("ok") })
         let error = #expect(throws: HTTPServerError.self) { try server.start() }
         #expect(error?.code == .invalidConfiguration)
         #expect(!server.isRunning)
@@ -217,7 +217,7 @@ final class TestPKI: Sendable {
         let server = HTTPServer(
             configuration: .init(host: "127.0.0.1", port: 0, tls: .init(
                 certificateChainPEM: generated.certificatePEM, privateKeyPEM: generated.keyPEM)),
-            logger: CapturedLogs().logger, handler: { _ in .text("ok") })
+            logger: CapturedLog().logger(), handler: { _ in .text("ok") })
         try server.start()
         defer { server.stop() }
         let directory = TemporaryDirectory(prefix: "accel-gen")

@@ -1,43 +1,5 @@
+import AccelMetricsTesting
 import HTTPServer
-import Logging
-import Synchronization
-
-/// Collects log messages so tests can see what reached the logger (libmicrohttpd's error log included).
-final class CapturedLogs: Sendable {
-    private let messages = Mutex<[(level: Logger.Level, text: String)]>([])
-
-    func append(_ level: Logger.Level, _ text: String) {
-        messages.withLock { $0.append((level, text)) }
-    }
-
-    var all: [(level: Logger.Level, text: String)] {
-        messages.withLock { $0 }
-    }
-
-    func contains(_ fragment: String) -> Bool {
-        all.contains { $0.text.contains(fragment) }
-    }
-
-    var logger: Logger {
-        Logger(label: "HTTPServerTests") { _ in CapturingLogHandler(store: self) }
-    }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let store: CapturedLogs
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        store.append(event.level, "\(event.message)")
-    }
-}
 
 /// A handler shared by most tests: a fixed /metrics body, an echo of the request, and a route that misbehaves.
 let metricsText = "# HELP up Whether up.\n# TYPE up gauge\nup 1\n"
@@ -69,13 +31,13 @@ func testRouter() -> Router {
 /// Starts a server on 127.0.0.1 with a kernel-chosen port, runs `body`, and stops it whatever happens.
 func withServer<Result>(
     _ configure: (inout HTTPServer.Configuration) -> Void = { _ in },
-    logs: CapturedLogs = CapturedLogs(),
+    logs: CapturedLog = CapturedLog(),
     router: Router = testRouter(),
     _ body: (HTTPServer) throws -> Result
 ) throws -> Result {
     var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
     configure(&configuration)
-    let server = HTTPServer(configuration: configuration, logger: logs.logger, router: router)
+    let server = HTTPServer(configuration: configuration, logger: logs.logger(), router: router)
     try server.start()
     defer { server.stop() }
     return try body(server)

@@ -10,34 +10,6 @@ import Testing
 import TPURuntimeAPI
 import TPURuntimeClient
 
-/// Log lines a logger wrote, for "once per change of state" checks.
-final class CollectedLog: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "tpu-runtime-test") { _ in Handler(log: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-    func count(_ fragment: String) -> Int { all.filter { $0.contains(fragment) }.count }
-
-    struct Handler: LogHandler {
-        let log: CollectedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let extra = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            log.lines.withLock { $0.append("\(event.level) \(event.message) \(extra)") }
-        }
-    }
-}
-
 /// The libtpu runtime-metrics client: conversion of every answer shape, and the client against the fake libtpu in
 /// this process — answers, changing values, supported-metric handling, no workload, a server that vanishes and
 /// comes back, garbage, deadlines, staleness.
@@ -167,15 +139,15 @@ struct TPURuntimeClientTests {
 
     // MARK: Against the fake libtpu
 
-    static func client(_ address: String, interval: Double = 0.2, timeout: Double = 0.5, log: CollectedLog) -> TPURuntimeClient {
-        TPURuntimeClient(configuration: .init(addresses: [address], refreshInterval: interval, callTimeout: timeout), logger: log.logger)
+    static func client(_ address: String, interval: Double = 0.2, timeout: Double = 0.5, log: CapturedLog) -> TPURuntimeClient {
+        TPURuntimeClient(configuration: .init(addresses: [address], refreshInterval: interval, callTimeout: timeout), logger: log.logger(level: .debug))
     }
 
     @Test func pollsAndFollowsChangingValues() async throws {
         let fake = FakeLibTPU()
         fake.set { $0.metrics = tpuWorkload(devices: 8, step: 0) }
         try await fake.start()
-        let log = CollectedLog()
+        let log = CapturedLog()
         let client = Self.client(fake.address, log: log)
         // Nothing before activation: nodes without TPUs never poll.
         try await Task.sleep(for: .milliseconds(300))
@@ -207,7 +179,7 @@ struct TPURuntimeClientTests {
             $0.supported = ["tpu.runtime.hbm.memory.usage.bytes", "tpu.runtime.hbm.memory.total.bytes", "tpu.runtime.tensorcore.dutycycle.percent"]
         }
         try await fake.start()
-        let log = CollectedLog()
+        let log = CapturedLog()
         let client = Self.client(fake.address, log: log)
         client.activate()
         defer { client.stop() }
@@ -239,7 +211,7 @@ struct TPURuntimeClientTests {
 
     @Test func noWorkloadIsAStateNotAFailureAndTheServerMayComeAndGo() async throws {
         let port = try freePort()
-        let log = CollectedLog()
+        let log = CapturedLog()
         let client = Self.client("127.0.0.1:\(port)", interval: 0.1, log: log)
         client.activate()
         defer { client.stop() }
@@ -249,7 +221,7 @@ struct TPURuntimeClientTests {
         // Retries (with backoff) do not log again.
         try await Task.sleep(for: .milliseconds(800))
         #expect(log.count("no TPU workload answers") == 1)
-        #expect(log.all.filter { $0.hasPrefix("warning") }.isEmpty)
+        #expect(log.all.filter { $0.level == .warning }.isEmpty)
 
         // A workload starts on that port: values appear.
         let fake = FakeLibTPU()
@@ -276,10 +248,10 @@ struct TPURuntimeClientTests {
         let fake = FakeLibTPU()
         fake.set { $0.metrics = tpuWorkload(devices: 2, step: 0) }
         try await fake.start()
-        let log = CollectedLog()
+        let log = CapturedLog()
         // A long staleness bound: the last good values stay served while it fails.
         let client = TPURuntimeClient(configuration: .init(addresses: [fake.address], refreshInterval: 0.1, callTimeout: 0.3, staleAfter: 30),
-                                      logger: log.logger)
+                                      logger: log.logger(level: .debug))
         client.activate()
         defer { client.stop() }
         #expect(await eventually { client.reports.first?.state == .answering })
@@ -303,7 +275,7 @@ struct TPURuntimeClientTests {
         }
         #expect(client.reports.first?.snapshot?.hbmUsedBytes.count == 2)
         try await Task.sleep(for: .milliseconds(600))
-        #expect(log.all.filter { $0.hasPrefix("warning") }.count == 1, "\(log.all)")
+        #expect(log.all.filter { $0.level == .warning }.count == 1, "\(log.all)")
         fake.set { $0.behaviour = .answer }
         #expect(await eventually(timeout: 15) { client.reports.first?.state == .answering })
         client.stop()
@@ -319,7 +291,7 @@ struct TPURuntimeClientTests {
         let targets = Mutex([TPURuntimeTarget(address: a.address, chips: ["0000:00:04.0"], owner: "ml/a")])
         let (aAddress, bAddress) = (a.address, b.address)
         let client = TPURuntimeClient(configuration: .init(targets: { targets.withLock { $0 } }, refreshInterval: 0.1, callTimeout: 0.5),
-                                      logger: CollectedLog().logger)
+                                      logger: CapturedLog().logger(level: .debug))
         client.activate()
         defer { client.stop() }
         #expect(await eventually { client.reports.map(\.target.address) == [aAddress] && client.reports.first?.snapshot != nil })
