@@ -31,9 +31,9 @@ struct NVMLSourceTests {
         guard rename(temp.path, config.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 
-    static func source(processes: Bool = true) -> NVMLSource {
+    static func source(processes: Bool = true, logger: Logger = Logger(label: "test")) -> NVMLSource {
         NVMLSource(configuration: .init(libraryPath: library, nodeName: "n1", discoveryInterval: 0, processes: processes, xidEvents: false),
-                   logger: Logger(label: "test"))
+                   logger: logger)
     }
 
     /// A small machine: one GPU with two time-sliced processes and their utilization samples, one with MPS clients.
@@ -135,6 +135,31 @@ struct NVMLSourceTests {
         let stillDown = back.filter { !$0.up }
         #expect(stillDown.isEmpty)
         #expect(back[1].memoryUsedBytes["vram"] == 3221225472)
+    }
+
+    @Test("a GPU whose UUID answers while its readings fail stays lost, logged once, until a whole read succeeds")
+    func halfAnswering() throws {
+        try Self.describe(Self.twoGPUs)
+        let log = CapturedLog()
+        let source = Self.source(logger: log.logger())
+        #expect(source.sample(now: .now()).devices.allSatisfy { $0.up })
+        // The memory reading fails as lost; nvmlDeviceGetUUID, the re-probe, still answers.
+        try Self.describe(Self.twoGPUs.replacingOccurrences(of: "pci 00000000:1B:00.0",
+                                                            with: "pci 00000000:1B:00.0\nfail nvmlDeviceGetMemoryInfo GPU_IS_LOST"))
+        for _ in 0..<4 {
+            let devices = source.sample(now: .now()).devices
+            #expect(devices.count == 2)
+            #expect(devices[0].up)
+            #expect(!devices[1].up)
+        }
+        #expect(log.count("accelerator lost", level: .error) == 1, "\(log.all)")
+        #expect(log.count("accelerator answers again") == 0, "\(log.all)")
+        try Self.describe(Self.twoGPUs)
+        let back = source.sample(now: .now()).devices
+        #expect(back.allSatisfy { $0.up })
+        #expect(back[1].memoryUsedBytes["vram"] == 3221225472)
+        #expect(log.count("accelerator answers again", level: .info) == 1, "\(log.all)")
+        #expect(log.count("accelerator lost") == 1)
     }
 
     /// GPM sample buffers the fake has handed out and not got back (its test hook, resolved like NVML's names).

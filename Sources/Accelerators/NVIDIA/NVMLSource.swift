@@ -395,12 +395,11 @@ public final class NVMLSource: AcceleratorSource {
         do {
             guard let handle = gpu.handle else { throw Lost(code: .gpuNotFound) }
             if gpu.lost {
-                // Re-probe with one cheap call before reading everything.
+                // Re-probe with one cheap call before reading everything. A GPU whose UUID answers while its readings
+                // still fail stays lost: it answers again only once a whole read succeeds (below), so a half-answering
+                // GPU does not log "lost" and "answers again" on every tick.
                 let (rc, _) = library.string({ library.fn.nvmlDeviceGetUUID!(handle, $0, $1) })
                 if rc.meansDeviceLost { throw Lost(code: rc) }
-                gpu.lost = false
-                logger.info("accelerator answers again", metadata: ["accelerator": "\(gpu.uuid)"])
-                rediscover = true
             }
             try readDevice(library, handle, gpu, now: now, into: &sample)
             if configuration.processes, !gpu.migEnabled {
@@ -412,6 +411,11 @@ public final class NVMLSource: AcceleratorSource {
                 var m = DeviceSample(identity: mig.identity)
                 try readMIG(library, mig, gpu: handle, into: &m)
                 devices.append(m)
+            }
+            if gpu.lost {
+                gpu.lost = false
+                logger.info("accelerator answers again", metadata: ["accelerator": "\(gpu.uuid)"])
+                rediscover = true
             }
         } catch let lost as Lost {
             if !gpu.lost { logger.error("accelerator lost", metadata: ["accelerator": "\(gpu.uuid)", "error": "\(lost.code)"]) }
