@@ -21,6 +21,9 @@ Control API (no authentication):
     GET    /fake/reviews            {"subjectaccessreviews": [...], "tokenreviews": [...]} as received
     POST   /fake/compact            watches from older resourceVersions get 410 Gone
     POST   /fake/fail?count=N       the next N API requests answer 500
+    POST   /fake/forbid-watches?count=N   the next N watch requests answer 403, as RBAC without the watch verb does
+                                    (lists are served); count=0 ends it
+    GET    /fake/requests           {"list": N, "watch": N, "get": N}: authorized API GET requests received, by kind
     POST   /fake/drop-watches       closes every open watch stream
     POST   /fake/freeze-watches     every open watch stream goes silent but stays open (a half-open connection);
                                     later watches are served as usual
@@ -50,7 +53,8 @@ RESOURCES = {v[2]: k for k, v in KINDS.items()}
 lock = threading.Condition()
 objects = {}          # (resource, namespace, name) -> object
 events = []           # (rv, type, resource, object)
-state = {"rv": 100, "compacted": 0, "fail": 0, "generation": 0, "frozen": set()}
+state = {"rv": 100, "compacted": 0, "fail": 0, "forbid_watches": 0, "generation": 0, "frozen": set()}
+requests = {"list": 0, "watch": 0, "get": 0}
 reviews = {"subjectaccessreviews": [], "tokenreviews": []}
 config = {"tokens": {}, "allow": [], "token": None, "bookmark_interval": 1.0}
 
@@ -197,6 +201,11 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and url.path == "/fake/fail":
                 state["fail"] = int(query.get("count", "1"))
                 return self.send_json(200, {})
+            if method == "POST" and url.path == "/fake/forbid-watches":
+                state["forbid_watches"] = int(query.get("count", "1"))
+                return self.send_json(200, {})
+            if method == "GET" and url.path == "/fake/requests":
+                return self.send_json(200, requests)
             if method == "POST" and url.path == "/fake/freeze-watches":
                 state["frozen"].add(state["generation"])
                 state["generation"] += 1
@@ -214,11 +223,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.control("GET")
         if not self.authorized():
             return self.status(401, "Unauthorized", "Unauthorized")
+        resource, ns, name, query = self.route()
+        watching = query.get("watch") in ("true", "1")
+        with lock:
+            requests["get" if name else "watch" if watching else "list"] += 1
         if self.failing():
             return self.status(500, "InternalError", "injected failure")
-        resource, ns, name, query = self.route()
         if resource not in RESOURCES:
             return self.status(404, "NotFound", "the server could not find the requested resource")
+        if watching:
+            with lock:
+                forbidden = state["forbid_watches"] > 0
+                if forbidden:
+                    state["forbid_watches"] -= 1
+            if forbidden:
+                return self.status(403, "Forbidden", f'{resource} is forbidden: cannot watch resource "{resource}"')
         if name:
             with lock:
                 obj = objects.get((resource, ns, name))

@@ -3,8 +3,8 @@ import Synchronization
 
 /// A local copy of a set of objects, kept current by list + watch: list, then watch from the list's
 /// resourceVersion (with bookmarks); list again when the watch says the version is gone (410); reconnect with
-/// capped exponential backoff and jitter when the connection drops. Readers get the current objects without
-/// touching the network.
+/// capped exponential backoff and jitter when the connection drops. The backoff keeps growing while the watch keeps
+/// failing, even when each list in between succeeds. Readers get the current objects without touching the network.
 public final class Informer<Object: KubernetesObject>: Sendable {
     /// The collection listed and watched (`/api/v1/pods`).
     public let path: String
@@ -74,13 +74,21 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         await task?.value
     }
 
+    /// A watch that ran this long before it failed was a healthy stretch: the failure starts a new streak.
+    static var healthyWatch: Duration { .seconds(60) }
+
     private func run() async {
+        // Failed cycles in this streak. A list that succeeds does not end the streak, only a watch that ends normally
+        // or ran for `healthyWatch` does: a watch refused right after every good list (RBAC without the watch verb, a
+        // proxy that cuts streams) would otherwise relist every quarter second, a full LIST each time.
         var failures = 0
+        var recoveryLogged = false
         var resourceVersion: String? {
             get { state.withLock { $0.resourceVersion } }
             set { state.withLock { $0.resourceVersion = newValue } }
         }
         while !Task.isCancelled {
+            var watchStarted: ContinuousClock.Instant?
             do {
                 if resourceVersion == nil {
                     let (items, version) = try await client.list(path, query: query, as: Object.self)
@@ -93,9 +101,12 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                     }
                     onChange(table)
                     resourceVersion = version
-                    if failures > 0 { logger.info("list recovered", metadata: ["path": "\(path)"]) }
-                    failures = 0
+                    if failures > 0 && !recoveryLogged {
+                        logger.info("list recovered", metadata: ["path": "\(path)"])
+                        recoveryLogged = true
+                    }
                 }
+                watchStarted = .now
                 try await client.watch(
                     path, query: query, resourceVersion: resourceVersion ?? "", as: Object.self, timeoutSeconds: watchSeconds,
                     idleTimeoutSeconds: readTimeoutSeconds
@@ -113,11 +124,16 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 }
                 // The server ended the watch (its timeout): watch again from the last version.
                 failures = 0
+                recoveryLogged = false
             } catch let error as KubernetesError where error.isGone {
                 logger.debug("watch version expired; listing again", metadata: ["path": "\(path)"])
                 resourceVersion = nil
             } catch {
                 guard !Task.isCancelled else { return }
+                if let watchStarted, ContinuousClock.now - watchStarted >= Self.healthyWatch {
+                    failures = 0
+                    recoveryLogged = false
+                }
                 failures += 1
                 state.withLock { $0.lastError = "\(error)" }
                 if failures == 1 {
