@@ -13,8 +13,11 @@ let package = Package(
             .linkedLibrary("curl-gnutls"), .linkedLibrary("microhttpd"), .linkedLibrary("gnutls"), .linkedLibrary("sensors"),
             .linkedLibrary("yaml"), .linkedLibrary("z"), .linkedLibrary("crypt"), .linkedLibrary("m"),
         ]),
+        // The same libraries loaded with dlopen after a trim (no link-time dependency on them).
+        .target(name: "CFloorDeferred"),
         .executableTarget(name: "floor-bare", dependencies: ["CFloorProbe"]),
         .executableTarget(name: "floor-essentials", dependencies: ["CFloorProbe"]),
         .executableTarget(name: "floor-libraries", dependencies: ["CFloorProbe", "CFloorLibraries"]),
+        .executableTarget(name: "floor-deferred", dependencies: ["CFloorProbe", "CFloorDeferred"]),
     ]
 )
