@@ -10,8 +10,9 @@
 #   deferred:   the essentials probe trimmed first, and only then the same libraries loaded with dlopen and libcurl
 #               initialised, then trimmed again: the lowest peak the stack allows when the libraries' relocation
 #               does not stack on the runtime's start-up.
-# Each probe runs RUNS times, interleaved; the table gives the peak (VmHWM at the end), the RSS before and after the
-# trim, min / median / max, in MiB. Compare the peaks with node_exporter's in Benchmarks/compare-node-exporter.sh:
+# Each probe runs RUNS times, interleaved; the table gives the peak (the largest VmHWM or VmRSS the probe read: after
+# MADV_PAGEOUT the kernel's VmHWM can read below an RSS seen earlier), the RSS before and after the trim,
+# min / median / max, in MiB. Compare the peaks with node_exporter's in Benchmarks/compare-node-exporter.sh:
 # an exporter built this way cannot peak below them.
 #
 # When the release exporter is there ($BIN/accel-exporter, e.g. after compare-node-exporter.sh), its NEEDED list is
@@ -70,5 +71,5 @@ echo "| probe | peak RSS, VmHWM | RSS | RSS after the start-up trim |"
 echo "|---|---|---|---|"
 echo "| Swift runtime and standard library (static) | $(stats "$work/bare.out" bare hwm_kib) | $(stats "$work/bare.out" bare rss_kib) | - |"
 echo "| + FoundationEssentials | $(stats "$work/essentials.out" essentials hwm_kib) | $(stats "$work/essentials.out" essentials rss_kib) | - |"
-echo "| + the exporter's system libraries, linked; libcurl initialised | $(stats "$work/libraries.out" trimmed hwm_kib) | $(stats "$work/libraries.out" libraries rss_kib) | $(stats "$work/libraries.out" trimmed rss_kib) |"
-echo "| the same libraries loaded with dlopen after a trim | $(stats "$work/deferred.out" deferred-trimmed hwm_kib) | $(stats "$work/deferred.out" deferred rss_kib) | $(stats "$work/deferred.out" deferred-trimmed rss_kib) |"
+echo "| + the exporter's system libraries, linked; libcurl initialised | $(stats "$work/libraries.out" trimmed peak_kib) | $(stats "$work/libraries.out" libraries rss_kib) | $(stats "$work/libraries.out" trimmed rss_kib) |"
+echo "| the same libraries loaded with dlopen after a trim | $(stats "$work/deferred.out" deferred-trimmed peak_kib) | $(stats "$work/deferred.out" deferred rss_kib) | $(stats "$work/deferred.out" deferred-trimmed rss_kib) |"

@@ -14,6 +14,17 @@ void floor_memory(long *hwm, long *rss) {
     fclose(status);
 }
 
+static long peak;
+
+void floor_report(const char *label) {
+    long hwm, rss;
+    floor_memory(&hwm, &rss);
+    if (hwm > peak) peak = hwm;
+    if (rss > peak) peak = rss;
+    printf("%s hwm_kib=%ld rss_kib=%ld peak_kib=%ld\n", label, hwm, rss, peak);
+    fflush(stdout);
+}
+
 void floor_page_out(void) {
     FILE *maps = fopen("/proc/self/maps", "r");
     if (maps == NULL) return;

@@ -7,10 +7,7 @@ import FoundationEssentials
 struct Pod: Codable { var name: String; var labels: [String: String] }
 let pod = try JSONDecoder().decode(Pod.self, from: Data(#"{"name":"p","labels":{"app":"x"}}"#.utf8))
 floor_page_out()
-let failed = floor_load_libraries_deferred()
-var hwm = 0, rss = 0
-floor_memory(&hwm, &rss)
-print("deferred hwm_kib=\(hwm) rss_kib=\(rss) failed=\(failed) pod=\(pod.name)")
+precondition(pod.name == "p" && floor_load_libraries_deferred() == 0, "a library or curl_global_init failed")
+floor_report("deferred")
 floor_page_out()
-floor_memory(&hwm, &rss)
-print("deferred-trimmed hwm_kib=\(hwm) rss_kib=\(rss)")
+floor_report("deferred-trimmed")

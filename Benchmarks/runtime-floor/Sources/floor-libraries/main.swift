@@ -6,10 +6,7 @@ import FoundationEssentials
 // exporter's start-up trim. What any exporter built on this stack holds before it samples or serves anything.
 struct Pod: Codable { var name: String; var labels: [String: String] }
 let pod = try JSONDecoder().decode(Pod.self, from: Data(#"{"name":"p","labels":{"app":"x"}}"#.utf8))
-let curl = floor_load_libraries()
-var hwm = 0, rss = 0
-floor_memory(&hwm, &rss)
-print("libraries hwm_kib=\(hwm) rss_kib=\(rss) curl=\(curl) pod=\(pod.name)")
+precondition(pod.name == "p" && floor_load_libraries() == 0, "a library or curl_global_init failed")
+floor_report("libraries")
 floor_page_out()
-floor_memory(&hwm, &rss)
-print("trimmed hwm_kib=\(hwm) rss_kib=\(rss)")
+floor_report("trimmed")
