@@ -3,6 +3,9 @@
 # in one umockdev testbed and one run: scrapes/s and p99 latency under wrk, CPU seconds per 1000 scrapes, peak RSS,
 # printed as a markdown table, with each exporter's response size and series count.
 #
+# Peak RSS is given twice: sampled every millisecond from each exporter's start (Benchmarks/support/peak-rss.py), and
+# the kernel's VmHWM, which can read low for accel-exporter because it pages out its start-up code with MADV_PAGEOUT.
+#
 # Both exporters read the same testbed. accel-exporter opens the default /sys, which umockdev's LD_PRELOAD
 # redirects (libsensors needs exactly that). node_exporter's Go runtime makes raw syscalls and ignores the
 # preload, so it is pointed at the testbed's directory with --path.sysfs=$UMOCKDEV_DIR/sys.
@@ -147,12 +150,19 @@ set -euo pipefail
 NODE_EXPORTER=$1 BIN=$2 WORK=$3 DURATION=$4 CONNECTIONS=$5 THREADS=$6 NE_PORT=$7 AE_PORT=$8 GZIP=$9
 shift 9
 pids=()
+samplers=()
 # Stop both exporters on the way out; the pid files let the outer script do it if this shell is killed first.
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -f "$WORK"/*.pid' EXIT
+trap 'for p in "${pids[@]}" "${samplers[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -f "$WORK"/*.pid' EXIT
+# sample_peak NAME PID: WORK/NAME.peak gets the largest RSS seen from now until WORK/NAME.done (every millisecond).
+sample_peak() {
+  /usr/bin/python3 Benchmarks/support/peak-rss.py "$2" "$WORK/$1.done" > "$WORK/$1.peak" &
+  samplers+=($!)
+}
 
 "$NODE_EXPORTER" --path.sysfs="$UMOCKDEV_DIR/sys" --collector.disable-defaults --collector.drm --collector.hwmon \
   --web.listen-address=127.0.0.1:"$NE_PORT" > "$WORK/node_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/node_exporter.pid"
+sample_peak node_exporter "$!"
 # CALLGRIND_OUT (scripts/hot-text-order.sh): accel-exporter runs under callgrind, which writes two profiles: from the
 # start to the end of the warm-up, and from there to the end of its wrk run.
 wrapper=()
@@ -160,6 +170,7 @@ if [[ -n ${CALLGRIND_OUT:-} ]]; then wrapper=(valgrind --tool=callgrind --callgr
   --dump-instr=no --dump-line=no --compress-strings=no --compress-pos=no); fi
 "${wrapper[@]}" "$BIN/accel-exporter" --web.listen-address=127.0.0.1:"$AE_PORT" --log.level=warn "$@" > "$WORK/accel_exporter.log" 2>&1 &
 pids+=($!); echo $! > "$WORK/accel_exporter.pid"
+sample_peak accel_exporter "$!"
 
 headers=()
 [[ $GZIP == 1 ]] && headers=(-H "Accept-Encoding: gzip")
@@ -217,6 +228,9 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
   cp "/proc/$pid/smaps" "$WORK/$name.smaps" 2>/dev/null || true  # where the resident pages are (KEEP_WORK=1)
   # RSS counts a page shared with another process (libc, or libcrypto and libstdc++ with the Python peers) in full
   # for each; PSS splits it between them, and the private pages are this process's alone.
+  # The start-to-now peak sampler stops at the done file; its answer is there within a millisecond or two.
+  local peak_kib=
+  for _ in $(seq 50); do peak_kib=$(cat "$WORK/$name.peak" 2>/dev/null || true); [[ -n $peak_kib ]] && break; sleep 0.1; done
   local pss_kib private_kib
   pss_kib=$(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup")
   private_kib=$(awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" {k += $2} END {print k}' "/proc/$pid/smaps_rollup")
@@ -235,6 +249,7 @@ measure() {  # name pid port -> WORK/name.result (key=value lines)
     echo "cpu_per_1k=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v r="$requests" \
       'BEGIN {printf "%.4g", (a - b) / t / r * 1000}')"
     echo "rss_mib=$(awk -v k="$(vm_hwm_kib "$pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+    echo "sampled_peak_mib=$(awk -v k="$peak_kib" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "load_rss_mib=$(awk -v k="$(cat "$WORK/$name.rss")" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "pss_mib=$(awk -v k="$pss_kib" 'BEGIN {printf "%.1f", k / 1024}')"
     echo "private_mib=$(awk -v k="$private_kib" 'BEGIN {printf "%.1f", k / 1024}')"
@@ -283,6 +298,7 @@ row "scrapes/s" rps
 row "p50 latency (ms)" p50_ms
 row "p99 latency (ms)" p99_ms
 row "CPU seconds per 1000 scrapes" cpu_per_1k
+row "peak RSS since start, sampled every 1 ms (MiB)" sampled_peak_mib
 row "peak RSS since start, VmHWM (MiB)" rss_mib
 row "RSS under load, largest VmRSS sample (MiB)" load_rss_mib
 row "PSS after the run: shared pages split between their users (MiB)" pss_mib
