@@ -23,6 +23,8 @@ Control API (no authentication):
     POST   /fake/fail?count=N       the next N API requests answer 500
     POST   /fake/forbid-watches?count=N   the next N watch requests answer 403, as RBAC without the watch verb does
                                     (lists are served); count=0 ends it
+    POST   /fake/expire-watches?count=N   the next N watches end at once with 410 Gone, whatever their version (a
+                                    broken or hostile server); count=0 ends it
     GET    /fake/requests           {"list": N, "watch": N, "get": N}: authorized API GET requests received, by kind
     POST   /fake/drop-watches       closes every open watch stream
     POST   /fake/freeze-watches     every open watch stream goes silent but stays open (a half-open connection);
@@ -53,7 +55,7 @@ RESOURCES = {v[2]: k for k, v in KINDS.items()}
 lock = threading.Condition()
 objects = {}          # (resource, namespace, name) -> object
 events = []           # (rv, type, resource, object)
-state = {"rv": 100, "compacted": 0, "fail": 0, "forbid_watches": 0, "generation": 0, "frozen": set()}
+state = {"rv": 100, "compacted": 0, "fail": 0, "forbid_watches": 0, "expire_watches": 0, "generation": 0, "frozen": set()}
 requests = {"list": 0, "watch": 0, "get": 0}
 reviews = {"subjectaccessreviews": [], "tokenreviews": []}
 config = {"tokens": {}, "allow": [], "token": None, "bookmark_interval": 1.0}
@@ -204,6 +206,9 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and url.path == "/fake/forbid-watches":
                 state["forbid_watches"] = int(query.get("count", "1"))
                 return self.send_json(200, {})
+            if method == "POST" and url.path == "/fake/expire-watches":
+                state["expire_watches"] = int(query.get("count", "1"))
+                return self.send_json(200, {})
             if method == "GET" and url.path == "/fake/requests":
                 return self.send_json(200, requests)
             if method == "POST" and url.path == "/fake/freeze-watches":
@@ -262,6 +267,9 @@ class Handler(BaseHTTPRequestHandler):
         timeout = float(query.get("timeoutSeconds", "300"))
         with lock:
             if since and since < state["compacted"]:
+                gone = True
+            elif state["expire_watches"] > 0:
+                state["expire_watches"] -= 1
                 gone = True
             else:
                 gone = False

@@ -77,6 +77,13 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// A watch that ran this long before it failed was a healthy stretch: the failure starts a new streak.
     static var healthyWatch: Duration { .seconds(60) }
 
+    /// Whether a watch from the version a list just gave (`listed`) ended within a second of its start. A 410 from
+    /// the list itself (an expired continue token) is not this.
+    static func endedAtOnce(listed: Bool, watchStarted: ContinuousClock.Instant?) -> Bool {
+        guard listed, let watchStarted else { return false }
+        return ContinuousClock.now - watchStarted < .seconds(1)
+    }
+
     private func run() async {
         // Failed cycles in this streak. A list that succeeds does not end the streak, only a watch that ends normally
         // or ran for `healthyWatch` does: a watch refused right after every good list (RBAC without the watch verb, a
@@ -89,8 +96,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         }
         while !Task.isCancelled {
             var watchStarted: ContinuousClock.Instant?
+            var listed = false
             do {
                 if resourceVersion == nil {
+                    listed = true
                     let (items, version) = try await client.list(path, query: query, as: Object.self)
                     var table: [String: Object] = [:]
                     for item in items { table[item.key] = item }
@@ -125,10 +134,12 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 // The server ended the watch (its timeout): watch again from the last version.
                 failures = 0
                 recoveryLogged = false
-            } catch let error as KubernetesError where error.isGone {
+            } catch let error as KubernetesError where error.isGone && !Self.endedAtOnce(listed: listed, watchStarted: watchStarted) {
                 logger.debug("watch version expired; listing again", metadata: ["path": "\(path)"])
                 resourceVersion = nil
             } catch {
+                // Also a version gone within a second of the list that gave it: a real API server does not expire a
+                // fresh version, and relisting at once each time would be a LIST in a tight loop.
                 guard !Task.isCancelled else { return }
                 if let watchStarted, ContinuousClock.now - watchStarted >= Self.healthyWatch {
                     failures = 0

@@ -91,14 +91,16 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         await client.shutdown()
     }
 
-    /// A watch refused right after every good list (RBAC with list but not watch, a proxy that cuts streams) must
-    /// not turn the informer into a LIST every quarter second against the API server: the backoff keeps growing
-    /// across the good lists, the failure is logged once, and the set still follows the lists.
-    @Test(.tags(.endToEnd), .endToEndEnabled) func aWatchRefusedAfterEveryGoodListBacksOff() async throws {
+    /// A watch refused right after every good list (RBAC with list but not watch, a proxy that cuts streams), or one
+    /// a broken server expires at once from the fresh version the list gave, must not turn the informer into a LIST
+    /// every quarter second (or in a tight loop) against the API server: the backoff keeps growing across the good
+    /// lists, the failure is logged once, and the set still follows the lists.
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: ["/fake/forbid-watches", "/fake/expire-watches"])
+    func aWatchFailingAfterEveryGoodListBacksOff(control: String) async throws {
         let server = try FakeAPIServer(seed: ["objects": [pod("ml", "a")]])
         let client = try client(server)
         let log = CapturedLog()
-        try server.control("POST", "/fake/forbid-watches?count=1000")
+        try server.control("POST", "\(control)?count=100000")
         let informer = Informer<Pod>(
             client: client, path: "/api/v1/pods", query: ["fieldSelector": "spec.nodeName=n1"], logger: log.logger())
         informer.start()
@@ -106,12 +108,13 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         let before = try server.control("GET", "/fake/requests")["list"] as? Int ?? -1
         try await Task.sleep(for: .seconds(4))
         let lists = (try server.control("GET", "/fake/requests")["list"] as? Int ?? -1) - before
-        // Backoff 0.25, 0.5, 1, 2, 4 s (±20 %): at most 5 lists in 4 s. Reset by each good list, it was about 16.
+        // Backoff 0.25, 0.5, 1, 2, 4 s (±20 %): at most 5 lists in 4 s. Reset by each good list, it was about 16 with
+        // refused watches, and hundreds with expired ones.
         #expect((1...5).contains(lists), "\(lists) lists in 4 s")
         #expect(log.count("list/watch failed", level: .warning) == 1, "\(log.all)")
         #expect(log.count("list recovered") <= 1, "\(log.all)")
-        // Watches allowed again: the next cycle watches, and changes arrive as events.
-        try server.control("POST", "/fake/forbid-watches?count=0")
+        // Watches served again: the next cycle watches, and changes arrive as events.
+        try server.control("POST", "\(control)?count=0")
         try server.control("POST", "/fake/objects", pod("ml", "b"))
         #expect(await eventually(timeout: 30) { informer.objects.keys.sorted() == ["ml/a", "ml/b"] })
         try server.control("POST", "/fake/objects", pod("ml", "c"))
