@@ -1,28 +1,33 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// Products many targets name, spelled once.
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let swiftProtobufProduct: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+
 /// What the generated gRPC service code (PodResourcesGRPC, TPURuntimeGRPC: the test fakes' servers) needs beside its
 /// messages. The exporter links none of it: its clients call through UnaryGRPC.
 let generatedGRPCService: [Target.Dependency] = [
     .product(name: "GRPCCore", package: "grpc-swift-2"),
     .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+    swiftProtobufProduct,
 ]
 
 /// What a gRPC client of the exporter's (the kubelet's, libtpu's) needs beside its generated messages.
 let grpcClient: [Target.Dependency] = [
     "UnaryGRPC",
-    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-    .product(name: "Logging", package: "swift-log"),
+    swiftProtobufProduct,
+    logging,
 ]
 
-let swiftProtobuf: [Target.Dependency] = [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+let swiftProtobuf: [Target.Dependency] = [swiftProtobufProduct]
 
 /// What a test target that serves the gRPC fakes (kubelet, libtpu) needs: the fakes and the types they answer with.
 let grpcFakes: [Target.Dependency] = [
     "FakeRPCServers",
     .product(name: "GRPCCore", package: "grpc-swift-2"),
-    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+    swiftProtobufProduct,
 ]
 
 let package = Package(
@@ -113,7 +118,7 @@ let package = Package(
         // the inference schema, with windowed percentiles.
         .target(
             name: "Inference",
-            dependencies: ["Accelerators", "Exposition", "MetricSchema", "ScrapeClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Accelerators", "Exposition", "MetricSchema", "ScrapeClient", logging]
         ),
         // A small blocking HTTP/1.1 GET for scraping model servers from the exporter (no event loop, no TLS).
         .target(name: "ScrapeClient"),
@@ -123,28 +128,24 @@ let package = Package(
         // Unary gRPC calls over HTTP/2 on CurlHTTP: the kubelet's pod-resources, libtpu's runtime metrics, OTLP/gRPC.
         .target(name: "UnaryGRPC", dependencies: ["ConfigYAML", "CurlHTTP"] + swiftProtobuf),
         // logfmt/JSON line log handlers shared by both executables.
-        .target(name: "LineLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "LineLogging", dependencies: [logging]),
         // Flag spellings, environment, log bootstrap and the one-line failure both executables share.
         .target(
             name: "CommandLineSupport",
-            dependencies: [
-                "LineLogging",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["LineLogging", argumentParser, logging]
         ),
         // Components started in order and stopped in reverse on SIGTERM/SIGINT, under a ServiceGroup.
         .target(
             name: "Lifecycle",
             dependencies: [
-                .product(name: "Logging", package: "swift-log"),
+                logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "HTTPServer",
-            dependencies: ["CMicroHTTPD", "CGnuTLS", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CMicroHTTPD", "CGnuTLS", logging]
         ),
         // Who may read an HTTP server: exporter-toolkit's web configuration (TLS, client certificates, headers, basic
         // auth with bcrypt) and the guard that bounds bcrypt runs and throttles failing addresses.
@@ -153,14 +154,14 @@ let package = Package(
         .target(name: "LandingPage", dependencies: ["Accelerators", "MetricSchema"]),
         .target(
             name: "Accelerators",
-            dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CHabanaLabs", "CNVML", "CSensors", "Exposition", "MetricSchema", logging]
         ),
         .target(
             name: "Exporter",
             dependencies: [
                 "Accelerators", "Attribution", "ConfigYAML", "Exposition", "HTTPAccess", "HTTPServer", "Inference", "KubeletClient", "LandingPage", "MetricSchema",
                 "Kubernetes", "Lifecycle", "OTLPExport", "ScrapeClient", "TPURuntimeClient",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // Generated from Protos/podresources/v1/api.proto by scripts/generate-podresources.sh: the messages, and (for the
@@ -171,9 +172,7 @@ let package = Package(
         // answers converted to Attribution's values. Never on the scrape or sample path.
         .target(
             name: "KubeletClient",
-            dependencies: [
-                "Attribution", "PodResourcesAPI",
-            ] + grpcClient
+            dependencies: ["Attribution", "PodResourcesAPI"] + grpcClient
         ),
         // Generated from Protos/tpu/runtime_metric_service.proto by scripts/generate-tpu-runtime.sh: the messages, and
         // (for the fake libtpu) the service's server side.
@@ -188,28 +187,26 @@ let package = Package(
             name: "OTLPExport",
             dependencies: [
                 "ConfigYAML", "CurlHTTP", "Exposition", "MetricSchema", "OTLPProto", "ScrapeClient", "UnaryGRPC",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ] + swiftProtobuf
         ),
         // libtpu's runtime-metrics client: one refresh loop per workload address, answers checked and converted to the
         // TPU source's values. Never on the scrape or sample path.
         .target(
             name: "TPURuntimeClient",
-            dependencies: [
-                "Accelerators", "TPURuntimeAPI",
-            ] + grpcClient
+            dependencies: ["Accelerators", "TPURuntimeAPI"] + grpcClient
         ),
         // Simulated accelerator nodes (sysfs trees, gpu_metrics blobs, fleet schedules): what accel-simulator serves and
         // what the tests, benchmarks and `make run` use as devices.
         .target(name: "DeviceSimulation", dependencies: ["Accelerators"]),
-        .target(name: "AccelMetricsTesting", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "AccelMetricsTesting", dependencies: [logging]),
         .target(
             name: "FakeRPCServers",
             dependencies: [
                 "AccelMetricsTesting", "KubeletClient", "PodResourcesAPI", "PodResourcesGRPC", "TPURuntimeAPI", "TPURuntimeGRPC",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                swiftProtobufProduct,
             ]
         ),
         .target(
@@ -217,7 +214,7 @@ let package = Package(
             dependencies: [
                 "Accelerators", "AdapterSources", "AdapterStore", "AggregatedAPI", "ConfigYAML", "CustomMetricsAPI", "Exporter", "Exposition", "HTTPAccess", "HTTPServer", "Inference",
                 "Kubernetes", "ScrapeClient", "TPURuntimeAPI", "TPURuntimeClient",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                swiftProtobufProduct,
             ]
         ),
         // Devices to workloads: pod-resources allocations (device plugins, DRA), /proc cgroups, DRM fdinfo. No I/O
@@ -229,16 +226,13 @@ let package = Package(
         // informers.
         .target(
             name: "Kubernetes",
-            dependencies: ["ConfigYAML", "CurlHTTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ConfigYAML", "CurlHTTP", logging]
         ),
         // The metrics adapter's store and evaluation: metric definitions and configuration, the exporters' latest
         // series per target, rates and aggregations, the answers to custom and external metrics questions.
         .target(
             name: "AdapterStore",
-            dependencies: [
-                "ConfigYAML", "CustomMetricsAPI", "Exposition", "MetricSchema",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["ConfigYAML", "CustomMetricsAPI", "Exposition", "MetricSchema", logging]
         ),
         // Where the adapter's values and pod labels come from: the exporters (scraped directly, followed through
         // their EndpointSlices), or Prometheus; the pods' labels from the API server.
@@ -251,7 +245,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // Serving custom.metrics.k8s.io and external.metrics.k8s.io as an aggregated API server: routing and
@@ -261,7 +255,7 @@ let package = Package(
             name: "AggregatedAPI",
             dependencies: [
                 "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "HTTPServer", "Kubernetes",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ]
         ),
         // accel-metrics-adapter's flags and composition root: flags → store, source, API, servers, run until SIGTERM.
@@ -270,16 +264,13 @@ let package = Package(
             dependencies: [
                 "AdapterSources", "AdapterStore", "AggregatedAPI", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle",
                 "LineLogging",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                argumentParser,
+                logging,
             ]
         ),
         .executableTarget(
             name: "accel-metrics-adapter",
-            dependencies: [
-                "AdapterApp", "AdapterStore", "CommandLineSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["AdapterApp", "AdapterStore", "CommandLineSupport", argumentParser]
         ),
         // accel-exporter's flags and composition root: flags → configuration → components, run until SIGTERM.
         .target(
@@ -287,26 +278,19 @@ let package = Package(
             dependencies: [
                 "Accelerators", "CommandLineSupport", "ConfigYAML", "Exporter", "HTTPServer", "Inference", "Kubernetes", "Lifecycle", "LineLogging",
                 "OTLPExport", "TPURuntimeClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                argumentParser,
+                logging,
             ]
         ),
         .executableTarget(
             name: "accel-exporter",
-            dependencies: [
-                "Exporter", "ExporterApp",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["Exporter", "ExporterApp", argumentParser],
             // scripts/build-release.sh links the steady-state code first and together (docs/performance.md).
             exclude: ["hot-text.order"]
         ),
         .executableTarget(
             name: "accel-simulator",
-            dependencies: [
-                "DeviceSimulation", "Exposition", "HTTPServer", "MetricSchema",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["DeviceSimulation", "Exposition", "HTTPServer", "MetricSchema", logging, argumentParser]
         ),
 
         .testTarget(name: "ExpositionTests", dependencies: ["AccelMetricsTesting", "Exposition"]),
@@ -314,7 +298,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["AccelMetricsTesting", "HTTPServer"]),
         .testTarget(
             name: "ScrapeClientTests",
-            dependencies: ["AccelMetricsTesting", "ScrapeClient", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "ScrapeClient", "HTTPServer", logging]
         ),
         .testTarget(name: "CustomMetricsAPITests", dependencies: ["AccelMetricsTesting", "CustomMetricsAPI"]),
         .testTarget(name: "InferenceTests", dependencies: ["AccelMetricsTesting", "Inference", "Exposition"]),
@@ -322,23 +306,20 @@ let package = Package(
             name: "ExporterAppTests",
             dependencies: [
                 "AccelMetricsTesting", "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                argumentParser,
+                logging,
             ]
         ),
         .testTarget(
             name: "AdapterAppTests",
-            dependencies: [
-                "AdapterApp", "AdapterSources", "LineLogging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["AdapterApp", "AdapterSources", "LineLogging", argumentParser, logging]
         ),
         .testTarget(
             name: "OTLPExportTests",
             dependencies: [
                 "AccelMetricsTesting", "OTLPExport", "OTLPProto", "Exposition", "MetricSchema",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Logging", package: "swift-log"),
+                swiftProtobufProduct,
+                logging,
             ]
         ),
         .testTarget(name: "LandingPageTests", dependencies: ["Accelerators", "LandingPage"]),
@@ -348,7 +329,7 @@ let package = Package(
         .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CCurl", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
-            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", .product(name: "Logging", package: "swift-log")]
+            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", logging]
         ),
         .testTarget(
             name: "AdapterStoreTests",
@@ -356,27 +337,23 @@ let package = Package(
         ),
         .testTarget(
             name: "AdapterSourcesTests",
-            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", logging]
         ),
         .testTarget(
             name: "AggregatedAPITests",
-            dependencies: ["AccelMetricsTesting", "AdapterStore", "AggregatedAPI", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "AdapterStore", "AggregatedAPI", "HTTPServer", logging]
         ),
         // The adapter program end to end: the real binary against fake exporters, Prometheus, API servers and kubectl.
         .testTarget(
             name: "AdapterTests",
-            dependencies: ["AccelMetricsTesting", "ConfigYAML", "Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AccelMetricsTesting", "ConfigYAML", "Exposition", "HTTPServer", logging]
         ),
         .testTarget(name: "AcceleratorsTests", dependencies: ["AccelMetricsTesting", "Accelerators", "DeviceSimulation"]),
         .testTarget(name: "DeviceSimulationTests", dependencies: ["AccelMetricsTesting", "DeviceSimulation"]),
         .testTarget(name: "ConfigYAMLTests", dependencies: ["AccelMetricsTesting", "ConfigYAML"]),
         .testTarget(
             name: "CommandLineSupportTests",
-            dependencies: [
-                "CommandLineSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["CommandLineSupport", argumentParser, logging]
         ),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["AccelMetricsTesting", "FuzzTargets"]),
         .testTarget(name: "AttributionTests", dependencies: ["AccelMetricsTesting", "Attribution", "Accelerators", "Exposition", "MetricSchema"]),
@@ -384,14 +361,14 @@ let package = Package(
             name: "KubeletClientTests",
             dependencies: [
                 "AccelMetricsTesting", "KubeletClient", "Attribution", "Accelerators", "PodResourcesAPI",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ] + grpcFakes
         ),
         .testTarget(
             name: "TPURuntimeClientTests",
             dependencies: [
                 "AccelMetricsTesting", "TPURuntimeClient", "TPURuntimeAPI", "Accelerators",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ] + grpcFakes
         ),
         .testTarget(
@@ -402,7 +379,7 @@ let package = Package(
                 "KubeletClient",
                 "PodResourcesAPI",
                 "TPURuntimeAPI", "TPURuntimeClient",
-                .product(name: "Logging", package: "swift-log"),
+                logging,
             ] + grpcFakes,
             resources: []
         ),
