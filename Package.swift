@@ -305,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "ExporterAppTests",
             dependencies: [
-                "AccelMetricsTesting", "Accelerators", "Exporter", "ExporterApp", "OTLPExport",
+                "AccelMetricsTesting", "Accelerators", "CurlHTTP", "Exporter", "ExporterApp", "OTLPExport",
                 argumentParser,
                 logging,
             ]
@@ -329,7 +329,7 @@ let package = Package(
         .testTarget(name: "CurlHTTPTests", dependencies: ["AccelMetricsTesting", "CCurl", "CurlHTTP"]),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "UnaryGRPC"]),
         .testTarget(
-            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "Kubernetes", logging]
+            name: "KubernetesTests", dependencies: ["AccelMetricsTesting", "CurlHTTP", "Kubernetes", logging]
         ),
         .testTarget(
             name: "AdapterStoreTests",

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # python3-grpcio: the fake kubelet that `make run` (and Benchmarks/adapter-chaos.sh) start with Debian's python3.
-packages=(libmicrohttpd-dev libsensors-dev zlib1g-dev libyaml-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev openssl chromium pkg-config umockdev prometheus curl python3 python3-pip python3-grpcio)
+# tinyproxy: the real forward proxy the proxy tests go through (its service is not started; the tests run their own).
+packages=(libmicrohttpd-dev libsensors-dev zlib1g-dev libyaml-dev libgnutls28-dev libcurl4-gnutls-dev libcrypt-dev openssl chromium pkg-config umockdev prometheus curl python3 python3-pip python3-grpcio tinyproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,8 +2,10 @@
 """An OTLP metrics receiver on loopback for the exporter's tests, decoding with PyPI's opentelemetry-proto.
 
 OTLP/HTTP (POST /v1/metrics, binary protobuf, gzip or not) always; OTLP/gRPC as well with --grpc-port when grpcio is
-installed. Every request that decodes is appended to --out as one JSON line: {"transport", "headers", "request"},
-the request as protobuf's JSON mapping with proto field names (so a test reads exactly what a collector would).
+installed. Every request that decodes is appended to --out as one JSON line: {"transport", "headers", "request",
+"target"}, the request as protobuf's JSON mapping with proto field names (so a test reads exactly what a collector
+would), the target as the request line gave it: `/v1/metrics`, or `http://host:port/v1/metrics` from a client that
+took this receiver for its forward proxy (HTTP/1.1 servers accept that absolute form).
 
 Misbehaviour, for the failure tests:
   --refuse N --refuse-status 429,503 --retry-after S   the first N requests get those statuses (in turn), then 200
@@ -19,6 +21,7 @@ import json
 import sys
 import threading
 import time
+import urllib.parse
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
@@ -28,11 +31,12 @@ lock = threading.Lock()
 state = {"seen": 0}
 
 
-def record(out, transport, headers, request):
+def record(out, transport, headers, request, target=None):
     line = json.dumps({
         "transport": transport,
         "headers": headers,
         "request": MessageToDict(request, preserving_proto_field_name=True),
+        "target": target,
     })
     with lock:
         with open(out, "a") as f:
@@ -82,7 +86,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.path != "/v1/metrics":
+        target = self.path
+        path = urllib.parse.urlsplit(target).path if target.startswith(("http://", "https://")) else target
+        if path != "/v1/metrics":
             self.send_error(404)
             return
         if self.headers.get("Content-Encoding", "") == "gzip":
@@ -94,7 +100,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(400, f"does not decode: {error}")
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        record(args.out, "http", headers, request)
+        record(args.out, "http", headers, request, target)
         payload = response_bytes(args)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")

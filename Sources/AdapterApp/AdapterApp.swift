@@ -51,7 +51,7 @@ extension AdapterFlags {
         do {
             let environment = Self.environmentVariables()
             if let kubeconfig {
-                kube = try KubernetesClient(configuration: try .kubeconfig(path: kubeconfig), logger: logger)
+                kube = try KubernetesClient(configuration: try .kubeconfig(path: kubeconfig, environment: environment), logger: logger)
             } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
                 kube = try KubernetesClient(configuration: try .inCluster(environment: environment), logger: logger)
             }

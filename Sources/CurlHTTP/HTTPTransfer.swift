@@ -138,11 +138,15 @@ public struct HTTPTransferError: Error, Sendable, CustomStringConvertible {
 public final class HTTPConnection: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
     private let tls: TLSMaterial?
+    private let proxy: HTTPProxy
     private let queue: DispatchQueue
     private let cancelled = CancelFlag()
 
-    /// A new handle, with `tls` for `https` URLs (nil: the system's CA bundle, full verification).
-    public init(tls: TLSMaterial? = nil, label: String = "accelmetrics.http") throws(HTTPTransferError) {
+    /// A new handle, with `tls` for `https` URLs (nil: the system's CA bundle, full verification), reaching its
+    /// peers through `proxy` (checked now; ``HTTPProxy/direct`` by default: proxies in the environment are not
+    /// followed unless the caller reads them with ``HTTPProxy/environment(_:)``).
+    public init(tls: TLSMaterial? = nil, proxy: HTTPProxy = .direct, label: String = "accelmetrics.http") throws(HTTPTransferError) {
+        try proxy.validate()
         let initialised = ccurl_global_init()
         guard initialised == CURLE_OK else {
             throw HTTPTransferError(.configuration, "libcurl does not initialise: \(Self.text(initialised))")
@@ -150,6 +154,7 @@ public final class HTTPConnection: @unchecked Sendable {
         guard let handle = curl_easy_init() else { throw HTTPTransferError(.configuration, "libcurl has no handle to give") }
         self.handle = handle
         self.tls = tls
+        self.proxy = proxy
         queue = DispatchQueue(label: label)
     }
 
@@ -210,8 +215,21 @@ public final class HTTPConnection: @unchecked Sendable {
         set(ccurl_setopt_pointer(handle, CURLOPT_URL, request.url), "URL \(request.url)")
         set(ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "no signals")
         set(ccurl_setopt_pointer(handle, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols")
-        // Proxies from the environment are not followed, as client-go's in-cluster config and our scrapers do not.
-        set(ccurl_setopt_pointer(handle, CURLOPT_PROXY, ""), "proxy")
+        // The proxy is ours to choose (HTTPProxy, Go's rules): curl's own reading of the environment is switched off,
+        // NO_PROXY included, which curl would otherwise apply even to a proxy set here.
+        let through = request.unixSocketPath == nil ? proxy.route(for: request.url, tunnelled: request.version == .http2Only) : nil
+        if let through {
+            set(ccurl_setopt_pointer(handle, CURLOPT_PROXY, through), "proxy")
+            set(ccurl_setopt_pointer(handle, CURLOPT_NOPROXY, ""), "no proxy list")
+            // The proxy's own answer to CONNECT stays out of the response's headers (curl bounds it itself).
+            set(ccurl_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1), "CONNECT headers")
+            if request.version == .http2Only {
+                // gRPC needs the HTTP/2 connection end to end: a tunnel, never a proxy forwarding HTTP/1.1.
+                set(ccurl_setopt_long(handle, CURLOPT_HTTPPROXYTUNNEL, 1), "proxy tunnel")
+            }
+        } else {
+            set(ccurl_setopt_pointer(handle, CURLOPT_PROXY, ""), "proxy")
+        }
         set(ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "redirects")
         set(ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout)), "connect timeout")
         if let timeout = request.timeout {
@@ -296,7 +314,9 @@ public final class HTTPConnection: @unchecked Sendable {
             var osError = 0
             ccurl_getinfo_long(handle, CURLINFO_OS_ERRNO, &osError)
             let detail = String(cString: errorBuffer)
-            throw context.error(for: result, url: request.url, socket: request.unixSocketPath, detail: detail, osError: Int32(osError))
+            throw context.error(
+                for: result, url: request.url, socket: request.unixSocketPath, proxy: through.map(HTTPProxy.redacted), detail: detail,
+                osError: Int32(osError))
         }
         return HTTPResponse(status: status, headers: context.headers, trailers: context.trailers, body: context.body)
     }
@@ -415,8 +435,8 @@ private final class TransferContext {
         return 0
     }
 
-    func error(for code: CURLcode, url: String, socket: String?, detail: String, osError: Int32) -> HTTPTransferError {
-        let peer = socket.map { "\(url) (unix socket \($0))" } ?? url
+    func error(for code: CURLcode, url: String, socket: String?, proxy: String?, detail: String, osError: Int32) -> HTTPTransferError {
+        let peer = socket.map { "\(url) (unix socket \($0))" } ?? proxy.map { "\(url) (through proxy \($0))" } ?? url
         if overflow {
             return HTTPTransferError(.tooLarge, "\(peer): the answer is larger than \(maxBytes) bytes (headers: \(Self.maxHeaderBytes))")
         }

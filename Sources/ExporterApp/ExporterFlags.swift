@@ -279,7 +279,7 @@ public struct ExporterFlags: ParsableArguments {
         if watchPods, let node = config.nodeName {
             // Outside a cluster without --kubeconfig there is no API server: stay off with one line.
             do {
-                let kube: KubernetesConfiguration = try kubeconfig.map { path throws(KubernetesError) in try .kubeconfig(path: path) }
+                let kube: KubernetesConfiguration = try kubeconfig.map { path throws(KubernetesError) in try .kubeconfig(path: path, environment: environment) }
                     ?? .inCluster(environment: environment)
                 var api = Exporter.Configuration.APIServer(configuration: kube, nodeName: node)
                 api.podLabels = labels

@@ -29,7 +29,7 @@ extension FuzzTargets {
     /// are never opened (as for the web configuration). The server is an http(s) URL without a trailing slash.
     static let kubeconfig = FuzzTarget("kubeconfig", maxLength: 16 << 10) { (raw) throws(FuzzFinding) in
         let configuration = try? KubernetesConfiguration.kubeconfig(
-            parsing: Array(raw), path: "/home/dev/.kube/config", context: nil
+            parsing: Array(raw), path: "/home/dev/.kube/config", context: nil, environment: [:]
         ) { (path) throws(KubernetesError) -> [UInt8] in
             guard !path.contains("missing") else { throw KubernetesError(code: .configuration, message: "cannot read \(path)") }
             return Array(path.utf8)

@@ -74,7 +74,8 @@ public final class KubernetesClient: Sendable {
     /// do not load); connects on the first request. Call ``shutdown()`` before the client goes away.
     ///
     /// Requests go through libcurl with GnuTLS (``CurlHTTP``): HTTP/2 where the API server offers it, TLS 1.2 or
-    /// later, no redirects, no proxies from the environment.
+    /// later, no redirects, through the configuration's ``KubernetesConfiguration/proxy`` (logged when one applies;
+    /// an unusable one throws ``KubernetesError/Code/configuration``).
     public init(configuration: KubernetesConfiguration, logger: Logger, maxResponseBytes: Int = 256 << 20) throws {
         self.configuration = configuration
         self.logger = logger
@@ -95,6 +96,14 @@ public final class KubernetesClient: Sendable {
         } else {
             tls = nil
         }
+        do {
+            try configuration.proxy.validate()
+        } catch {
+            throw KubernetesError(code: .configuration, message: error.message)
+        }
+        if let proxy = configuration.proxy.route(for: configuration.server) {
+            logger.info("API server requests go through a proxy", metadata: ["proxy": "\(HTTPProxy.redacted(proxy))"])
+        }
         if configuration.tlsServerName != nil {
             logger.warning("kubeconfig tls-server-name is not supported; the server's certificate must name its URL's host")
         }
@@ -109,7 +118,7 @@ public final class KubernetesClient: Sendable {
     private func checkOut() throws -> HTTPConnection {
         if let reused = idle.withLock({ $0.popLast() }) { return reused }
         do {
-            return try HTTPConnection(tls: tls, label: "accelmetrics.kubernetes")
+            return try HTTPConnection(tls: tls, proxy: configuration.proxy, label: "accelmetrics.kubernetes")
         } catch {
             throw KubernetesError(code: .configuration, message: error.message)
         }

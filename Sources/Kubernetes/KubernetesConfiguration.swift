@@ -1,4 +1,5 @@
 import ConfigYAML
+public import CurlHTTP
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -35,11 +36,14 @@ public struct KubernetesConfiguration: Sendable {
     public var credentials: Credentials
     /// The namespace the program runs in (in-cluster), or the context's namespace.
     public var namespace: String?
+    /// The forward proxy requests go through: a kubeconfig cluster's `proxy-url`, else `HTTPS_PROXY`, `HTTP_PROXY`
+    /// and `NO_PROXY` from the environment, as client-go chooses.
+    public var proxy: HTTPProxy
 
     /// Trailing slashes on `server` are dropped.
     public init(
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
-        tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil
+        tlsServerName: String? = nil, credentials: Credentials = .none, namespace: String? = nil, proxy: HTTPProxy = .direct
     ) {
         // Trailing slashes after the scheme's `://` go, all of them (the paths added start with one).
         var trimmed = Substring(server)
@@ -51,10 +55,12 @@ public struct KubernetesConfiguration: Sendable {
         self.tlsServerName = tlsServerName
         self.credentials = credentials
         self.namespace = namespace
+        self.proxy = proxy
     }
 
     /// The pod's service account: `KUBERNETES_SERVICE_HOST`/`_PORT` and the files under `root`
-    /// (`/var/run/secrets/kubernetes.io/serviceaccount`).
+    /// (`/var/run/secrets/kubernetes.io/serviceaccount`); the proxy from `environment`'s `HTTPS_PROXY` and `NO_PROXY`
+    /// (a cluster that sets a proxy for pods lists the API server's address in `NO_PROXY`, as client-go needs too).
     public static func inCluster(
         environment: [String: String], root: String = "/var/run/secrets/kubernetes.io/serviceaccount"
     ) throws(KubernetesError) -> KubernetesConfiguration {
@@ -74,19 +80,23 @@ public struct KubernetesConfiguration: Sendable {
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return KubernetesConfiguration(
             server: "https://\(hostPart):\(port)", certificateAuthorityPEM: authority, credentials: .tokenFile(tokenPath),
-            namespace: namespace.map { String($0.filter { !$0.isWhitespace }) })
+            namespace: namespace.map { String($0.filter { !$0.isWhitespace }) }, proxy: .environment(environment))
     }
 
     /// A kubeconfig file's current context (or `context`). Relative file paths are relative to the file's folder.
-    public static func kubeconfig(path: String, context: String? = nil) throws(KubernetesError) -> KubernetesConfiguration {
-        try kubeconfig(parsing: try FileAccess.read(path), path: path, context: context) { (file) throws(KubernetesError) in
-            try FileAccess.read(file)
+    /// The cluster's `proxy-url` takes every request; without one, `environment`'s proxy variables apply.
+    public static func kubeconfig(path: String, context: String? = nil, environment: [String: String]) throws(KubernetesError)
+        -> KubernetesConfiguration
+    {
+        try kubeconfig(parsing: try FileAccess.read(path), path: path, context: context, environment: environment) {
+            (file) throws(KubernetesError) in try FileAccess.read(file)
         }
     }
 
     /// A kubeconfig's bytes, read from `path`; `readFile` reads the files it names (the fuzz target's reads none).
     package static func kubeconfig(
-        parsing bytes: [UInt8], path: String, context: String?, readFile: (String) throws(KubernetesError) -> [UInt8]
+        parsing bytes: [UInt8], path: String, context: String?, environment: [String: String],
+        readFile: (String) throws(KubernetesError) -> [UInt8]
     ) throws(KubernetesError) -> KubernetesConfiguration {
         let document: ConfigValue
         do {
@@ -142,11 +152,16 @@ public struct KubernetesConfiguration: Sendable {
                 credentials = .basic(username: username, password: user["password"]?.string ?? "")
             }
         }
+        var proxy = HTTPProxy.environment(environment)
+        if let url = cluster["proxy-url"]?.string, !url.isEmpty {
+            proxy = HTTPProxy(all: url)
+            do { try proxy.validate() } catch { throw fail("cluster \"\(clusterName)\" proxy-url is not an http://, https:// or socks5:// URL with a host") }
+        }
         return KubernetesConfiguration(
             server: server, certificateAuthorityPEM: authority,
             insecureSkipTLSVerify: cluster["insecure-skip-tls-verify"]?.string == "true",
             tlsServerName: cluster["tls-server-name"]?.string, credentials: credentials,
-            namespace: contextEntry["namespace"]?.string)
+            namespace: contextEntry["namespace"]?.string, proxy: proxy)
     }
 }
 

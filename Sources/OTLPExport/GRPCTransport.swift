@@ -29,8 +29,8 @@ public final class GRPCTransport: OTLPTransport {
         let tls = scheme == "https" ? try HTTPTransport.tls(configuration) : nil
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         do {
-            channel = try GRPCChannel(target: .host(bare, port: url.port ?? 4317), tls: tls, metadata: configuration.headers,
-                                      label: "accel-exporter.otlp")
+            channel = try GRPCChannel(target: .host(bare, port: url.port ?? 4317), tls: tls, proxy: configuration.proxy,
+                                      metadata: configuration.headers, label: "accel-exporter.otlp")
         } catch {
             throw OTLPConfigurationError("the OTLP gRPC transport does not start: \(error.message)")
         }

@@ -49,7 +49,7 @@ public final class HTTPTransport: OTLPTransport {
 
     private static func connection(_ configuration: OTLPConfiguration, label: String) throws(OTLPConfigurationError) -> HTTPConnection {
         do {
-            return try HTTPConnection(tls: try tls(configuration), label: label)
+            return try HTTPConnection(tls: try tls(configuration), proxy: configuration.proxy, label: label)
         } catch let error as OTLPConfigurationError {
             throw error
         } catch {

@@ -1,4 +1,5 @@
 import ConfigYAML
+public import CurlHTTP
 /// What `--otlp.*` sets: where the pushes go, how, and how much may wait.
 public struct OTLPConfiguration: Sendable, Equatable {
     /// `--otlp.protocol`; the raw values are the flag's spelling, OpenTelemetry's.
@@ -41,6 +42,9 @@ public struct OTLPConfiguration: Sendable, Equatable {
     public var maxBackoffSeconds = 30.0
     /// Extra resource attributes (`--otlp.resource-attribute`, `$OTEL_RESOURCE_ATTRIBUTES`).
     public var resourceAttributes: [(String, String)] = []
+    /// `$HTTPS_PROXY`, `$HTTP_PROXY` and `$NO_PROXY`, as the OpenTelemetry Go SDK reads them: OTLP/HTTP takes the
+    /// endpoint scheme's proxy, OTLP/gRPC `HTTPS_PROXY` in a tunnel; loopback and `NO_PROXY`'s hosts go directly.
+    public var proxy: HTTPProxy = .direct
 
     /// Defaults everywhere else, nothing checked; the flags go through `make(endpoint:…)`, which checks them.
     public init(endpoint: String) {
@@ -54,7 +58,7 @@ public struct OTLPConfiguration: Sendable, Equatable {
             && a.caFile == b.caFile && a.certificateFile == b.certificateFile && a.keyFile == b.keyFile
             && a.insecureSkipVerify == b.insecureSkipVerify && a.queueBatches == b.queueBatches && a.queueBytes == b.queueBytes
             && a.initialBackoffSeconds == b.initialBackoffSeconds && a.maxBackoffSeconds == b.maxBackoffSeconds
-            && a.resourceAttributes.elementsEqual(b.resourceAttributes, by: ==)
+            && a.resourceAttributes.elementsEqual(b.resourceAttributes, by: ==) && a.proxy == b.proxy
     }
 
     /// `k=v,k2=v2` as the OpenTelemetry environment variables write headers and resource attributes: values are
@@ -94,7 +98,8 @@ extension Substring {
 extension OTLPConfiguration {
     /// The configuration `--otlp.*` flags describe, with the OpenTelemetry environment variables an operator sets
     /// from a Secret: `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_METRICS_HEADERS` (added after the
-    /// flags' headers), `OTEL_RESOURCE_ATTRIBUTES` (before the flags' attributes, which win).
+    /// flags' headers), `OTEL_RESOURCE_ATTRIBUTES` (before the flags' attributes, which win); and the proxy
+    /// variables (``proxy``).
     public static func make(
         endpoint: String, wireProtocol: String, intervalSeconds: Double, timeoutSeconds: Double, headers: [String],
         compression: String, caFile: String?, certificateFile: String?, keyFile: String?, insecureSkipVerify: Bool,
@@ -150,6 +155,12 @@ extension OTLPConfiguration {
             let pairs = try parsePairs(attribute)
             config.resourceAttributes.removeAll { existing in pairs.contains { $0.0 == existing.0 } }
             config.resourceAttributes += pairs
+        }
+        config.proxy = .environment(environment)
+        do {
+            try config.proxy.validate()
+        } catch {
+            throw OTLPConfigurationError(error.message)
         }
         return config
     }

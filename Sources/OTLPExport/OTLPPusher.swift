@@ -1,6 +1,7 @@
 public import Exposition
 public import Logging
 import MetricSchema
+import CurlHTTP
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -69,11 +70,17 @@ public final class OTLPPusher: Sendable {
         merged += configuration.resourceAttributes
         state = Mutex(State())
         builder = Mutex(MetricsRequestBuilder(resource: merged, scopeVersion: version))
+        if let proxy = configuration.proxy.route(for: configuration.endpoint, tunnelled: configuration.wireProtocol == .grpc) {
+            logger.info("OTLP pushes go through a proxy", metadata: ["proxy": "\(HTTPProxy.redacted(proxy))"])
+        }
         switch configuration.wireProtocol {
         case .httpProtobuf:
             if let transport {
                 self.transport = transport
-            } else if configuration.endpoint.lowercased().hasPrefix("https://") {
+            } else if configuration.endpoint.lowercased().hasPrefix("https://")
+                || configuration.proxy.route(for: configuration.endpoint) != nil
+            {
+                // libcurl for TLS, and for a proxy (the small plain client speaks to the endpoint only).
                 self.transport = try HTTPTransport(configuration: configuration)
             } else {
                 self.transport = try PlainHTTPTransport(configuration: configuration)

@@ -82,10 +82,11 @@ public final class GRPCChannel: Sendable {
     private let base: String
     private let metadata: [(String, String)]
 
-    /// A channel to `target`, over TLS when `tls` is given (HTTP/2 through ALPN), over cleartext HTTP/2 otherwise;
-    /// `metadata` goes with every call (lowercase names).
-    public init(target: GRPCTarget, tls: TLSMaterial? = nil, metadata: [(String, String)] = [], label: String = "accelmetrics.grpc")
-        throws(GRPCStatusError)
+    /// A channel to `target`, over TLS when `tls` is given (HTTP/2 through ALPN), over cleartext HTTP/2 otherwise,
+    /// through `proxy`'s `https` proxy in a `CONNECT` tunnel where it applies (never for a unix socket); `metadata`
+    /// goes with every call (lowercase names).
+    public init(target: GRPCTarget, tls: TLSMaterial? = nil, proxy: HTTPProxy = .direct, metadata: [(String, String)] = [],
+                label: String = "accelmetrics.grpc") throws(GRPCStatusError)
     {
         self.target = target
         self.metadata = metadata.map { ($0.0.lowercased(), $0.1) }
@@ -95,7 +96,7 @@ public final class GRPCChannel: Sendable {
         case .host(let host, let port): base = host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
         }
         do {
-            connection = try HTTPConnection(tls: tls, label: label)
+            connection = try HTTPConnection(tls: tls, proxy: proxy, label: label)
         } catch {
             throw GRPCStatusError(.internalError, error.message)
         }

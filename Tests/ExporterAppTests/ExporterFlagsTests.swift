@@ -4,6 +4,7 @@ import ArgumentParser
 import Exporter
 import ExporterApp
 import Logging
+import CurlHTTP
 import OTLPExport
 import Testing
 
@@ -71,6 +72,19 @@ import Testing
         #expect(otlp.headers.map { "\($0.0)=\($0.1)" } == ["X-Tenant=a", "Authorization=Bearer t"])
         #expect(otlp.resourceAttributes.map { "\($0.0)=\($0.1)" } == ["team=ml", "k8s.cluster.name=flag"])
         #expect(throws: (any Error).self) { try Self.configuration(["--otlp.endpoint", "http://c:4318", "--otlp.queue-size", "0"]) }
+        #expect(otlp.proxy == .direct)
+    }
+
+    /// The OpenTelemetry SDKs' proxy variables reach the push; one that cannot work stops the start with its name.
+    @Test func otlpProxyFromTheEnvironment() throws {
+        let proxied = try #require(try Self.configuration(
+            ["--otlp.endpoint", "https://collector.example:4318"],
+            environment: ["HTTPS_PROXY": "proxy.corp:3128", "NO_PROXY": ".svc"]).otlp)
+        #expect(proxied.proxy.route(for: proxied.endpoint) == "http://proxy.corp:3128")
+        #expect(proxied.proxy.route(for: "https://otel.monitoring.svc:4318") == nil)
+        #expect {
+            try Self.configuration(["--otlp.endpoint", "https://c:4318"], environment: ["HTTPS_PROXY": "ftp://proxy.corp"])
+        } throws: { "\($0)".contains("HTTPS_PROXY") }
     }
 
     @Test func kubeletFlagsWhenThePodResourcesDirectoryExists() throws {

@@ -52,10 +52,11 @@ struct NVIDIATests {
         }
     }
 
-    static func exporter(_ machine: Machine?, library: String = fakeLibrary, arguments: [String] = []) throws -> ExporterProcess {
+    static func exporter(_ machine: Machine?, library: String = fakeLibrary, arguments: [String] = [],
+                         environment: [String: String] = [:]) throws -> ExporterProcess {
         // No machine: a path that does not exist (the runner's own FAKE_NVML_CONFIG, set by the in-process NVML
         // tests, must not leak into the child).
-        let env = ["FAKE_NVML_CONFIG": machine?.url.path ?? "/nonexistent/machine.nvml"]
+        let env = environment.merging(["FAKE_NVML_CONFIG": machine?.url.path ?? "/nonexistent/machine.nvml"]) { $1 }
         return try ExporterProcess(tree: nil,
                                    arguments: ["--no-collector.amdgpu", "--no-collector.hwmon", "--nvml.library", library,
                                                "--collect.interval", "200ms", "--discovery.interval", "1s"] + arguments,

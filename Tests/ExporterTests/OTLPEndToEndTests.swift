@@ -57,9 +57,10 @@ import Testing
         }
     }
 
-    static func exporter(_ receiverURL: String, _ arguments: [String] = []) throws -> ExporterProcess {
+    static func exporter(_ receiverURL: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> ExporterProcess {
         let machine = try NVIDIATests.Machine("h100x8")
-        return try NVIDIATests.exporter(machine, arguments: ["--otlp.endpoint", receiverURL, "--otlp.interval", "300ms"] + arguments)
+        return try NVIDIATests.exporter(machine, arguments: ["--otlp.endpoint", receiverURL, "--otlp.interval", "300ms"] + arguments,
+                                        environment: environment)
     }
 
     // MARK: Reading the decoded JSON
@@ -310,6 +311,31 @@ import Testing
         let started = Date()
         exporter.stop()
         #expect(Date().timeIntervalSince(started) < 5, "stopping waited on the hanging receiver")
+    }
+
+    /// The collector's name resolves nowhere: only a push through `HTTP_PROXY` reaches the receiver, which takes the
+    /// proxy's part (an HTTP/1.1 server accepts the absolute form). `NO_PROXY` sends the same push straight to its
+    /// host, where the name does not resolve.
+    @Test("HTTP_PROXY takes the pushes to the collector, and NO_PROXY keeps them off it, as the OpenTelemetry SDKs do")
+    func throughAForwardProxy() throws {
+        let receiver = try Receiver()
+        let endpoint = "http://otel-collector.invalid:4318"
+        let proxy = ["HTTP_PROXY": "127.0.0.1:\(receiver.httpPort)"]
+        let exporter = try Self.exporter(endpoint, environment: proxy)
+        defer { exporter.stop() }
+        let first = try #require(receiver.waitForRequests(1).first, "nothing through the proxy: \(exporter.log.suffix(2000))")
+        #expect(exporter.log.contains("OTLP pushes go through a proxy"))
+        exporter.stop()
+        #expect(first["target"] as? String == "\(endpoint)/v1/metrics")
+        #expect(Self.points(first).points.filter { $0.metric == "hw.gpu.utilization" }.count == 8)
+
+        let before = receiver.requests.count
+        let exempt = try Self.exporter(endpoint, environment: proxy.merging(["NO_PROXY": ".invalid"]) { $1 })
+        defer { exempt.stop() }
+        _ = try exempt.waitForMetrics(timeout: 15) { text in
+            !text.contains(#"accel_exporter_otlp_exports_total{result="retry"} 0"#) && text.contains(#"result="retry"}"#)
+        }
+        #expect(receiver.requests.count == before)
     }
 
     @Test("OTLP/gRPC reaches grpcio's MetricsService with the headers as metadata")

@@ -1,5 +1,6 @@
 import AccelMetricsTesting
 import ConfigYAML
+import CurlHTTP
 import Foundation
 @testable import Kubernetes
 import Logging
@@ -190,7 +191,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             contexts: [{name: x, context: {cluster: c}}]
             """
         let parse = { () throws(KubernetesError) -> KubernetesConfiguration in
-            try KubernetesConfiguration.kubeconfig(parsing: Array(yaml.utf8), path: "/k/config", context: nil) { (file) throws(KubernetesError) -> [UInt8] in
+            try KubernetesConfiguration.kubeconfig(parsing: Array(yaml.utf8), path: "/k/config", context: nil, environment: [:]) { (file) throws(KubernetesError) -> [UInt8] in
                 throw KubernetesError(code: .configuration, message: "no file \(file)")
             }
         }
@@ -227,18 +228,18 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
               - name: other
                 context: {cluster: c2, user: cert}
             """.write(to: config, atomically: false, encoding: .utf8)
-        let dev = try KubernetesConfiguration.kubeconfig(path: config.path)
+        let dev = try KubernetesConfiguration.kubeconfig(path: config.path, environment: [:])
         #expect(dev.server == "https://10.0.0.1:6443")
         #expect(dev.certificateAuthorityPEM == Array("CA-PEM".utf8))
         #expect(dev.namespace == "ml")
         guard case .token("abc") = dev.credentials else { Issue.record("\(dev.credentials)"); return }
-        let other = try KubernetesConfiguration.kubeconfig(path: config.path, context: "other")
+        let other = try KubernetesConfiguration.kubeconfig(path: config.path, context: "other", environment: [:])
         #expect(other.certificateAuthorityPEM == Array("DATA".utf8))
         #expect(other.insecureSkipTLSVerify)
         guard case .clientCertificate(let cert, let key) = other.credentials else { Issue.record("\(other.credentials)"); return }
         #expect(cert == Array("CERT".utf8) && key == Array("KEY".utf8))
-        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: config.path, context: "missing") }
-        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: dir.appendingPathComponent("nope").path) }
+        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: config.path, context: "missing", environment: [:]) }
+        #expect(throws: KubernetesError.self) { try KubernetesConfiguration.kubeconfig(path: dir.appendingPathComponent("nope").path, environment: [:]) }
 
         let sa = dir.appendingPathComponent("sa")
         try FileManager.default.createDirectory(at: sa, withIntermediateDirectories: true)
@@ -249,6 +250,80 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(inCluster.server == "https://10.96.0.1:443")
         #expect(inCluster.namespace == "accel-metrics")
         #expect(throws: KubernetesError.self) { try KubernetesConfiguration.inCluster(environment: [:], root: sa.path) }
+    }
+
+    /// client-go's choice: the cluster's `proxy-url` for every request, else the environment's proxies, where
+    /// NO_PROXY (which clusters that set a proxy fill with the API server's address) still applies.
+    @Test func theProxyComesFromTheKubeconfigOrTheEnvironment() throws {
+        func parse(_ clusterFields: String, _ environment: [String: String]) throws(KubernetesError) -> KubernetesConfiguration {
+            let yaml = """
+                current-context: x
+                clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"\(clusterFields)}}]
+                contexts: [{name: x, context: {cluster: c}}]
+                """
+            return try KubernetesConfiguration.kubeconfig(parsing: Array(yaml.utf8), path: "/k/config", context: nil, environment: environment) {
+                (file) throws(KubernetesError) -> [UInt8] in throw KubernetesError(code: .configuration, message: "no file \(file)")
+            }
+        }
+        let environment = ["HTTPS_PROXY": "http://corp:3128"]
+        let fromFile = try parse(", proxy-url: \"http://jump:8080\"", environment)
+        #expect(fromFile.proxy == HTTPProxy(all: "http://jump:8080"))
+        #expect(fromFile.proxy.route(for: fromFile.server) == "http://jump:8080")
+        let fromEnvironment = try parse("", environment)
+        #expect(fromEnvironment.proxy.route(for: fromEnvironment.server) == "http://corp:3128")
+        #expect(try parse("", [:]).proxy == .direct)
+        #expect(throws: KubernetesError.self) { try parse(", proxy-url: \"ftp://jump\"", [:]) }
+
+        let directory = TemporaryDirectory(prefix: "accel-sa-proxy")
+        defer { directory.remove() }
+        try directory.write("token", "tok")
+        let cluster = ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "HTTPS_PROXY": "http://corp:3128"]
+        let proxied = try KubernetesConfiguration.inCluster(environment: cluster, root: directory.path)
+        #expect(proxied.proxy.route(for: proxied.server) == "http://corp:3128")
+        let exempt = try KubernetesConfiguration.inCluster(environment: cluster.merging(["NO_PROXY": "10.96.0.0/12,.svc"]) { $1 }, root: directory.path)
+        #expect(exempt.proxy.route(for: exempt.server) == nil)
+        // An unusable proxy fails the client at its start, with the variable's name.
+        var broken = exempt
+        broken.proxy = .environment(["HTTPS_PROXY": "ftp://corp"])
+        #expect { _ = try KubernetesClient(configuration: broken, logger: logger) } throws: {
+            ($0 as? KubernetesError)?.code == .configuration && "\($0)".contains("HTTPS_PROXY")
+        }
+    }
+
+    /// Lists and a watch through Debian's tinyproxy, in a CONNECT tunnel, to the API server over TLS.
+    @Test(.tags(.endToEnd), .endToEndEnabled) func throughARealProxyInATunnel() async throws {
+        let pkiDirectory = TemporaryDirectory(prefix: "accel-pki-proxy")
+        defer { pkiDirectory.remove() }
+        let pki = pkiDirectory.url
+        _ = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
+        let server = try FakeAPIServer(
+            seed: ["objects": [pod("ml", "a")]],
+            arguments: ["--tls-cert", pki.appendingPathComponent("server.pem").path, "--tls-key", pki.appendingPathComponent("server.key").path],
+            tls: true)
+        let tinyproxy = try Tinyproxy()
+        defer { tinyproxy.stop() }
+        let log = CapturedLog()
+        let client = try KubernetesClient(
+            configuration: KubernetesConfiguration(
+                server: server.url, certificateAuthorityPEM: Array(try Data(contentsOf: pki.appendingPathComponent("ca.pem"))),
+                proxy: HTTPProxy(all: tinyproxy.url)),
+            logger: log.logger())
+        let pods = try await client.list("/api/v1/pods", as: Pod.self)
+        #expect(pods.items.map { $0.metadata.name ?? "" } == ["a"])
+        let seen = Mutex<[String]>([])
+        let watch = Task {
+            try await client.watch("/api/v1/pods", resourceVersion: pods.resourceVersion, as: Pod.self, timeoutSeconds: 30) { event in
+                seen.withLock { $0.append(event.object.metadata.name ?? "") }
+            }
+        }
+        defer { watch.cancel() }
+        try server.control("POST", "/fake/objects", pod("ml", "b"))
+        #expect(await eventually(timeout: 15) { seen.withLock { $0.contains("b") } })
+        watch.cancel()
+        _ = try? await watch.value
+        await client.shutdown()
+        #expect(tinyproxy.requests.contains("CONNECT 127.0.0.1:\(server.port) HTTP/1.1"), "\(tinyproxy.process.log)")
+        #expect(log.all.contains { $0.message == "API server requests go through a proxy" && $0.metadata.contains(tinyproxy.url) })
     }
 
     @Test(.tags(.endToEnd), .endToEndEnabled) func tlsWithTheClustersCAAndABearerToken() async throws {
