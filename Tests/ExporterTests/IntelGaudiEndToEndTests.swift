@@ -35,20 +35,24 @@ struct IntelGaudiEndToEndTests {
     /// Intel values that need two samples (engine ratios, energy-derived power) are there from the second tick on;
     /// the fixtures stand still, so from then on every scrape is the same, as long as every collector answered in
     /// time (on a loaded machine one can miss a tick's deadline, and its readings are missing from that tick).
+    /// Settled is a scrape where the intel, habana and hwmon collectors all answered and every device's power and
+    /// utilization that the node's golden file holds is present: a device whose first energy reading came a tick
+    /// late has its power a tick late too.
     static func settled(_ exporter: ExporterProcess, _ node: String) throws -> String {
         func answered(_ text: String) -> Bool {
             ["intel", "habana", "hwmon"].allSatisfy { text.contains("accel_exporter_collector_success{collector=\"\($0)\"} 1\n") }
         }
-        switch node {
-        case "arc-a770":
-            return try exporter.waitForMetrics { answered($0) && $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{") }
-        case "max-1550":
-            return try exporter.waitForMetrics { answered($0) && $0.contains("accelerator_utilization_ratio{accelerator=\"0000:9a:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:9a:00.0\"") }
-        case "bmg-b580":
-            return try exporter.waitForMetrics { answered($0) && $0.contains("accelerator_utilization_ratio{accelerator=\"0000:03:00.0\"") && $0.contains("accelerator_power_watts{accelerator=\"0000:03:00.0\"") }
-        default:
-            return try exporter.waitForMetrics { answered($0) && $0.contains("accelerator_power_watts{") && $0.contains("accelerator_utilization_ratio{") }
-        }
+        let golden = try String(contentsOf: PackagePaths.file("Tests/Fixtures/golden/\(node).prom"), encoding: .utf8)
+        // `accelerator_power_watts{accelerator="0000:29:00.0"`: the family and the device, whatever labels follow.
+        let twoSample = Set(golden.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("accelerator_power_watts{") || line.hasPrefix("accelerator_utilization_ratio{"),
+                  let open = line.firstRange(of: "{accelerator=\""),
+                  let close = line[open.upperBound...].firstIndex(of: "\"")
+            else { return nil }
+            return String(line[..<line.index(after: close)])
+        })
+        #expect(!twoSample.isEmpty, "no power or utilization in the golden file of \(node)")
+        return try exporter.waitForMetrics { text in answered(text) && twoSample.allSatisfy { text.contains($0) } }
     }
 
     @Test("golden /metrics, promtool and the OpenMetrics parser", arguments: FixtureNodes.intelGaudiNames)
