@@ -305,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "ExporterAppTests",
             dependencies: [
-                "AccelMetricsTesting", "Accelerators", "CurlHTTP", "Exporter", "ExporterApp", "OTLPExport",
+                "AccelMetricsTesting", "Accelerators", "CurlHTTP", "Exporter", "ExporterApp", "Lifecycle", "OTLPExport",
                 argumentParser,
                 logging,
             ]

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Testing
 
 /// Compares `actual` with the committed golden file at `relativePath` (under the package root, e.g.

@@ -1,5 +1,5 @@
 public import Foundation
-public import Testing
+import Testing
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -25,7 +25,7 @@ public final class Tinyproxy: @unchecked Sendable {
     /// it, and another program may take it first) and waits until it accepts connections.
     public init() throws {
         directory = TemporaryDirectory(prefix: "accel-tinyproxy")
-        var failure: Error = HarnessError("tinyproxy did not start")
+        var failure: any Error = HarnessError("tinyproxy did not start")
         for _ in 0..<3 {
             let port = try freePort()
             let configuration = try directory.write(

@@ -1,5 +1,5 @@
 public import AdapterStore
-public import HTTPServer
+import HTTPServer
 import Synchronization
 
 /// Decides whether a user may do something (SubjectAccessReview in production).

@@ -1,4 +1,4 @@
-public import AdapterStore
+import AdapterStore
 import CustomMetricsAPI
 
 /// What a request asks to do, in SubjectAccessReview terms (`authorization.k8s.io/v1`), derived from the URL as

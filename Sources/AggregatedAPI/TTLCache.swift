@@ -1,5 +1,5 @@
-public import AdapterStore
-public import HTTPServer
+import AdapterStore
+import HTTPServer
 import Synchronization
 
 /// A small map whose entries expire; the oldest go first when it is full.

@@ -313,7 +313,7 @@ public final class HTTPConnection: @unchecked Sendable {
         if result != CURLE_OK {
             var osError = 0
             ccurl_getinfo_long(handle, CURLINFO_OS_ERRNO, &osError)
-            let detail = String(cString: errorBuffer)
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw context.error(
                 for: result, url: request.url, socket: request.unixSocketPath, proxy: through.map(HTTPProxy.redacted), detail: detail,
                 osError: Int32(osError))

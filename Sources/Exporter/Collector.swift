@@ -1,7 +1,7 @@
 public import Accelerators
 public import Lifecycle
 public import Logging
-public import TPURuntimeClient
+import TPURuntimeClient
 
 /// One collector, ready to build: its name (`--collector.<name>`) and how it makes its parts for an exporter.
 ///

@@ -370,7 +370,8 @@ public final class Exporter: Sendable {
     /// pod's name in a DaemonSet), `host.name` the node's name where known.
     func otlpResource() -> [(String, String)] {
         var buffer = [CChar](repeating: 0, count: 256)
-        let hostname = gethostname(&buffer, buffer.count - 1) == 0 ? String(cString: buffer) : ""
+        let hostname = gethostname(&buffer, buffer.count - 1) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         let node = configuration.apiServer?.nodeName ?? configuration.nodeName
         var out: [(String, String)] = [("service.name", "accel-exporter"), ("service.version", SelfMetrics.version)]
         if !hostname.isEmpty { out.append(("service.instance.id", hostname)) }

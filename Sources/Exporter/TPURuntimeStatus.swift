@@ -1,4 +1,4 @@
-public import TPURuntimeClient
+import TPURuntimeClient
 public import Accelerators
 import Exposition
 import MetricSchema

@@ -1,7 +1,7 @@
 public import ArgumentParser
 import CommandLineSupport
 import ConfigYAML
-public import Exporter
+import Exporter
 import Lifecycle
 import LineLogging
 import Logging

@@ -1,8 +1,8 @@
 import Foundation
 public import GRPCCore
-public import GRPCNIOTransportHTTP2Posix
+import GRPCNIOTransportHTTP2Posix
 import KubeletClient
-public import SwiftProtobuf
+import SwiftProtobuf
 public import Synchronization
 public import TPURuntimeAPI
 import TPURuntimeGRPC

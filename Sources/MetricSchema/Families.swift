@@ -1,4 +1,4 @@
-public import Exposition
+import Exposition
 
 private let identity = SchemaLabel.deviceIdentity
 

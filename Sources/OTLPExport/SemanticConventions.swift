@@ -1,4 +1,4 @@
-public import Exposition
+import Exposition
 import MetricSchema
 
 /// How one of our families is named and shaped in OTLP: the OpenTelemetry semantic conventions where they have a

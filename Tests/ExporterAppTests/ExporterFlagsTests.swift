@@ -1,10 +1,11 @@
 import AccelMetricsTesting
 import Accelerators
 import ArgumentParser
+import CurlHTTP
 import Exporter
 import ExporterApp
+import Lifecycle
 import Logging
-import CurlHTTP
 import OTLPExport
 import Testing
 

@@ -1,5 +1,5 @@
 public import Exposition
-public import MetricSchema
+import MetricSchema
 
 /// Turns a tick's `DeviceSample`s into the device families that `MetricSchema` defines.
 ///
