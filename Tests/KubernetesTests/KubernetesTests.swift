@@ -21,6 +21,15 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             logger: logger)
     }
 
+    /// The fake API server over TLS, holding pod ml/a, with scripts/test-pki.sh's certificates written into `pki`
+    /// (`ca.pem` signed the server's; `rogue-ca.pem` did not).
+    func tlsServer(_ pki: TemporaryDirectory, arguments: [String] = []) throws -> FakeAPIServer {
+        _ = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
+        return try FakeAPIServer(
+            seed: ["objects": [pod("ml", "a")]],
+            arguments: ["--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key")] + arguments, tls: true)
+    }
+
     @Test(.tags(.endToEnd), .endToEndEnabled) func listsWithSelectorsAndPagesGetsCreatesAndPatches() async throws {
         let server = try FakeAPIServer(seed: ["objects": (0..<5).map { pod("ml", "p\($0)", node: $0 < 3 ? "n1" : "n2", labels: ["app": $0 % 2 == 0 ? "a" : "b"]) }])
         let client = try client(server)
@@ -292,20 +301,15 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
 
     /// Lists and a watch through Debian's tinyproxy, in a CONNECT tunnel, to the API server over TLS.
     @Test(.tags(.endToEnd), .endToEndEnabled) func throughARealProxyInATunnel() async throws {
-        let pkiDirectory = TemporaryDirectory(prefix: "accel-pki-proxy")
-        defer { pkiDirectory.remove() }
-        let pki = pkiDirectory.url
-        _ = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
-        let server = try FakeAPIServer(
-            seed: ["objects": [pod("ml", "a")]],
-            arguments: ["--tls-cert", pki.appendingPathComponent("server.pem").path, "--tls-key", pki.appendingPathComponent("server.key").path],
-            tls: true)
+        let pki = TemporaryDirectory(prefix: "accel-pki-proxy")
+        defer { pki.remove() }
+        let server = try tlsServer(pki)
         let tinyproxy = try Tinyproxy()
         defer { tinyproxy.stop() }
         let log = CapturedLog()
         let client = try KubernetesClient(
             configuration: KubernetesConfiguration(
-                server: server.url, certificateAuthorityPEM: Array(try Data(contentsOf: pki.appendingPathComponent("ca.pem"))),
+                server: server.url, certificateAuthorityPEM: Array(try Data(contentsOf: pki.url("ca.pem"))),
                 proxy: HTTPProxy(all: tinyproxy.url)),
             logger: log.logger())
         let pods = try await client.list("/api/v1/pods", as: Pod.self)
@@ -327,15 +331,10 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
     }
 
     @Test(.tags(.endToEnd), .endToEndEnabled) func tlsWithTheClustersCAAndABearerToken() async throws {
-        let pkiDirectory = TemporaryDirectory(prefix: "accel-pki-k8s")
-        defer { pkiDirectory.remove() }
-        let pki = pkiDirectory.url
-        _ = try runProgram("/bin/bash", [PackagePaths.file("scripts/test-pki.sh").path, pki.path])
-        let server = try FakeAPIServer(
-            seed: ["objects": [pod("ml", "a")]],
-            arguments: ["--tls-cert", pki.appendingPathComponent("server.pem").path, "--tls-key", pki.appendingPathComponent("server.key").path, "--token", "s3cret"],
-            tls: true)
-        let ca = Array(try Data(contentsOf: pki.appendingPathComponent("ca.pem")))
+        let pki = TemporaryDirectory(prefix: "accel-pki-k8s")
+        defer { pki.remove() }
+        let server = try tlsServer(pki, arguments: ["--token", "s3cret"])
+        let ca = Array(try Data(contentsOf: pki.url("ca.pem")))
         let good = try client(server, credentials: .token("s3cret"), ca: ca)
         let pods = try await good.list("/api/v1/pods", as: Pod.self)
         #expect(pods.items.count == 1)
@@ -348,7 +347,7 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
             #expect(error.status == 401)
         }
         await wrongToken.shutdown()
-        let wrongCA = try client(server, credentials: .token("s3cret"), ca: Array(try Data(contentsOf: pki.appendingPathComponent("rogue-ca.pem"))))
+        let wrongCA = try client(server, credentials: .token("s3cret"), ca: Array(try Data(contentsOf: pki.url("rogue-ca.pem"))))
         do {
             _ = try await wrongCA.list("/api/v1/pods", as: Pod.self)
             Issue.record("trusted a server its CA did not sign")
