@@ -239,7 +239,7 @@ let package = Package(
         .target(
             name: "AdapterSources",
             dependencies: [
-                "AdapterStore", "ConfigYAML", "CustomMetricsAPI", "Exposition", "Kubernetes", "MetricSchema",
+                "AdapterStore", "ConfigYAML", "CurlHTTP", "CustomMetricsAPI", "Exposition", "Kubernetes", "MetricSchema",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -262,7 +262,7 @@ let package = Package(
         .target(
             name: "AdapterApp",
             dependencies: [
-                "AdapterSources", "AdapterStore", "AggregatedAPI", "CommandLineSupport", "ConfigYAML", "HTTPServer", "Kubernetes", "Lifecycle",
+                "AdapterSources", "AdapterStore", "AggregatedAPI", "CommandLineSupport", "ConfigYAML", "CurlHTTP", "HTTPServer", "Kubernetes", "Lifecycle",
                 "LineLogging",
                 argumentParser,
                 logging,
@@ -312,7 +312,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AdapterAppTests",
-            dependencies: ["AdapterApp", "AdapterSources", "LineLogging", argumentParser, logging]
+            dependencies: ["AdapterApp", "AdapterSources", "CurlHTTP", "LineLogging", argumentParser, logging]
         ),
         .testTarget(
             name: "OTLPExportTests",
@@ -337,7 +337,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AdapterSourcesTests",
-            dependencies: ["AccelMetricsTesting", "AdapterSources", "AdapterStore", logging]
+            dependencies: [
+                "AccelMetricsTesting", "AdapterSources", "AdapterStore", "CurlHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), logging,
+            ]
         ),
         .testTarget(
             name: "AggregatedAPITests",

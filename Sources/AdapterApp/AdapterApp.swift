@@ -28,7 +28,7 @@ extension AdapterFlags {
         sigaddset(&unblock, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
 
-        let config = try configuration()
+        let config = try configuration(environment: Self.environmentVariables())
         CommandLineSupport.bootstrapLogging(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "accel-metrics-adapter")
         var settings = ScrapeSettings()

@@ -1,6 +1,7 @@
 public import AdapterSources
 import ArgumentParser
 import CommandLineSupport
+import CurlHTTP
 public import LineLogging
 public import Logging
 
@@ -39,8 +40,8 @@ public struct AdapterConfiguration: Sendable {
 
 extension AdapterFlags {
     /// Checks the flags and maps them to an ``AdapterConfiguration``; a mistake throws a `ValidationError` that
-    /// names the flag. Reads no file and opens no connection.
-    public func configuration() throws -> AdapterConfiguration {
+    /// names the flag. Reads no file and opens no connection; of `environment`, only the proxy variables.
+    public func configuration(environment: [String: String]) throws -> AdapterConfiguration {
         let level = try CommandLineSupport.parseLevel(logLevel)
         guard let format = LineLogHandler.Format(rawValue: logFormat) else {
             throw ValidationError("--log.format must be logfmt or json, not \"\(logFormat)\"")
@@ -62,6 +63,12 @@ extension AdapterFlags {
             settings.seriesSelector = prometheusSelector
             settings.caFile = prometheusCAFile
             settings.bearerTokenFile = prometheusTokenFile
+            settings.proxy = .environment(environment)
+            do {
+                try settings.proxy.validate()
+            } catch {
+                throw ValidationError(error.message)
+            }
             chosen = .prometheus(settings)
         } else {
             var settings = ScrapeSettings()

@@ -1,5 +1,7 @@
 public import AdapterStore
 import AsyncHTTPClient
+import ConfigYAML
+public import CurlHTTP
 import Exposition
 import Foundation
 public import Logging
@@ -24,6 +26,10 @@ public struct PrometheusSettings: Sendable {
     public var caFile: String?
     public var bearerTokenFile: String?
     public var maxBytes: Int = 256 << 20
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`, read as Go reads them (``HTTPProxy``): the URL's scheme picks the
+    /// proxy, and a loopback Prometheus or one `NO_PROXY` names is reached directly. An `http://` proxy carries the
+    /// queries in a `CONNECT` tunnel, a `socks5://` one without credentials as SOCKS; an `https://` proxy is refused.
+    public var proxy: HTTPProxy = .direct
 
     public init(url: String) {
         self.url = url
@@ -66,7 +72,32 @@ public final class PrometheusSource: Sendable {
         if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
         configuration.tlsConfiguration = tls
         configuration.decompression = .enabled(limit: .size(settings.maxBytes))
+        if let through = settings.proxy.route(for: settings.url) {
+            configuration.proxy = try Self.clientProxy(through)
+            logger.info("Prometheus queries go through a proxy", metadata: ["proxy": "\(HTTPProxy.redacted(through))"])
+        }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// AsyncHTTPClient's form of a proxy URL: an HTTP proxy (its user information as basic authorization) or SOCKS 5.
+    static func clientProxy(_ url: String) throws(AdapterError) -> HTTPClient.Configuration.Proxy {
+        func refuse(_ why: String) -> AdapterError {
+            AdapterError(code: .invalidConfiguration, message: "the proxy \(HTTPProxy.redacted(url)) for --prometheus.url: \(why)")
+        }
+        guard let endpoint = HTTPProxy.endpoint(url) else { throw refuse("not a URL with a host and a port") }
+        switch endpoint.scheme {
+        case "http":
+            guard let userInfo = endpoint.userInfo else { return .server(host: endpoint.host, port: endpoint.port) }
+            let parts = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let user = PercentEncoding.decode(parts[0]), let password = PercentEncoding.decode(parts.count > 1 ? parts[1] : "")
+            else { throw refuse("its user information is not percent-encoded text") }
+            return .server(host: endpoint.host, port: endpoint.port, authorization: .basic(username: user, password: password))
+        case "socks5", "socks5h":
+            guard endpoint.userInfo == nil else { throw refuse("AsyncHTTPClient cannot authenticate to a SOCKS proxy") }
+            return .socksServer(host: endpoint.host, port: endpoint.port)
+        default:
+            throw refuse("AsyncHTTPClient speaks plain HTTP or SOCKS 5 to a proxy, not TLS")
+        }
     }
 
     public func start() {

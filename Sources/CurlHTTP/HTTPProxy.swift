@@ -134,6 +134,27 @@ public struct HTTPProxy: Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// A proxy URL taken apart, for clients that configure a proxy by its parts (AsyncHTTPClient).
+    public struct Endpoint: Sendable, Equatable {
+        /// `http`, `https`, `socks5` or `socks5h`.
+        public var scheme: String
+        /// Without brackets for IPv6.
+        public var host: String
+        /// The URL's, or its scheme's default.
+        public var port: Int
+        /// `user:password` as written in the URL (percent-encoded); nil without one.
+        public var userInfo: String?
+    }
+
+    /// `url`'s parts (a proxy as ``route(for:tunnelled:)`` returns it); nil when it has no host or no usable port.
+    public static func endpoint(_ url: String) -> Endpoint? {
+        guard let target = target(url), !target.host.isEmpty, let port = target.port, let separator = url.firstRange(of: "://")
+        else { return nil }
+        let authority = url[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let userInfo = authority.lastIndex(of: "@").map { String(authority[..<$0]) }
+        return Endpoint(scheme: target.scheme, host: target.host, port: port, userInfo: userInfo)
+    }
+
     // MARK: Parsing
 
     static let proxySchemes: Set<String> = ["http", "https", "socks5", "socks5h"]

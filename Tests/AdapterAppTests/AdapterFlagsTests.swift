@@ -1,20 +1,21 @@
 import AdapterApp
 import AdapterSources
 import ArgumentParser
+import CurlHTTP
 import LineLogging
 import Logging
 import Testing
 
 /// Flags → configuration, in process: the adapter's option mapping and every refusal, without starting anything.
 @Suite struct AdapterFlagsTests {
-    static func configuration(_ arguments: [String]) throws -> AdapterConfiguration {
-        try AdapterFlags.parse(arguments).configuration()
+    static func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> AdapterConfiguration {
+        try AdapterFlags.parse(arguments).configuration(environment: environment)
     }
 
     /// The message of the `ValidationError` the arguments give.
-    static func refusal(_ arguments: [String]) -> String? {
+    static func refusal(_ arguments: [String], environment: [String: String] = [:]) -> String? {
         do {
-            _ = try configuration(arguments)
+            _ = try configuration(arguments, environment: environment)
             return nil
         } catch let error as ValidationError {
             return error.message
@@ -76,6 +77,21 @@ import Testing
         #expect(config.resolutionSeconds == 5 && config.maxAgeSeconds == 120)
         #expect(config.sourceName == "prometheus")
         #expect(try Self.configuration(["--source", "prometheus", "--prometheus.url", "http://p", "--metrics-max-age", "1m"]).maxAgeSeconds == 60)
+    }
+
+    /// Go's proxy variables reach the Prometheus source (the exporters, on pod IPs, are always scraped directly).
+    @Test func prometheusBehindAProxy() throws {
+        let config = try Self.configuration(
+            ["--source", "prometheus", "--prometheus.url", "https://mimir.example/prometheus"],
+            environment: ["HTTPS_PROXY": "proxy.corp:3128", "NO_PROXY": "prometheus.monitoring.svc"])
+        guard case .prometheus(let settings) = config.source else {
+            Issue.record("not the Prometheus source")
+            return
+        }
+        #expect(settings.proxy.route(for: settings.url) == "http://proxy.corp:3128")
+        #expect(settings.proxy.route(for: "http://prometheus.monitoring.svc:9090") == nil)
+        let refusal = Self.refusal(["--source", "prometheus", "--prometheus.url", "http://p"], environment: ["HTTP_PROXY": "ftp://proxy.corp"])
+        #expect(refusal?.contains("HTTP_PROXY") == true, "\(refusal ?? "accepted")")
     }
 
     @Test(arguments: [

@@ -5,67 +5,6 @@ import Foundation
 import Synchronization
 import Testing
 
-/// A peer on a real loopback socket that answers every connection with a script: bytes, pauses, then closes (or holds
-/// the connection open until the test ends). What a hostile or broken API server, kubelet or collector looks like.
-final class ScriptedPeer: @unchecked Sendable {
-    enum Step {
-        case send(String)
-        case sendBytes([UInt8])
-        case pause(Double)
-        /// Keep the connection open, silent, until the peer is closed.
-        case hold
-    }
-
-    let listener: LoopbackListener
-    var port: Int { listener.port }
-    private let thread: Thread
-    private let shared = Shared()
-
-    private final class Shared: Sendable {
-        let held = Mutex<[Int32]>([])
-        let requests = Mutex<[String]>([])
-    }
-
-    init(_ steps: [Step]) throws {
-        let listener = try LoopbackListener()
-        self.listener = listener
-        let shared = self.shared
-        thread = Thread {
-            // The thread closes the listening socket itself, once accept fails after `close()` shut it down: were
-            // the test to close it, the descriptor's number could be reused by another test's listener while this
-            // loop is still about to accept on it.
-            defer { listener.close() }
-            while true {
-                let client = accept(listener.fd, nil, nil)
-                guard client >= 0 else { return }
-                // The request head, for the test to look at (bounded; the script does not wait for a body).
-                var buffer = [UInt8](repeating: 0, count: 16 << 10)
-                let n = recv(client, &buffer, buffer.count, 0)
-                shared.requests.withLock { $0.append(String(decoding: buffer[..<max(0, n)], as: UTF8.self)) }
-                var keep = false
-                for step in steps {
-                    switch step {
-                    case .send(let text): _ = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    case .sendBytes(let bytes): _ = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    case .pause(let seconds): Thread.sleep(forTimeInterval: seconds)
-                    case .hold: keep = true
-                    }
-                }
-                if keep { shared.held.withLock { $0.append(client) } } else { Glibc.close(client) }
-            }
-        }
-        thread.start()
-    }
-
-    var firstRequest: String { shared.requests.withLock { $0.first ?? "" } }
-
-    /// Stops accepting (the accept loop ends and closes the socket) and closes the connections held open.
-    func close() {
-        shutdown(listener.fd, Int32(SHUT_RDWR))
-        for fd in shared.held.withLock({ $0 }) { Glibc.close(fd) }
-    }
-}
-
 private func get(_ port: Int, path: String = "/", timeout: Double? = 5, idle: Double? = nil, max: Int = 1 << 20) -> HTTPRequest {
     HTTPRequest(url: "http://127.0.0.1:\(port)\(path)", timeout: timeout, connectTimeout: 2, idleTimeout: idle, maxResponseBytes: max)
 }

@@ -76,7 +76,7 @@ struct UnaryGRPCTests {
 
     @Test func aPeerSpeakingHTTP1IsUnavailableNotAHang() async throws {
         // Prior-knowledge HTTP/2 to a server that answers HTTP/1.1 and closes: a clear failure, within the deadline.
-        let peer = try ScriptedPeerForGRPC(answer: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let peer = try ScriptedPeer([.send("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")])
         defer { peer.close() }
         let channel = try GRPCChannel(target: .host("127.0.0.1", port: peer.port))
         let started = ContinuousClock.now
@@ -86,30 +86,4 @@ struct UnaryGRPCTests {
         // A failure, not a hang (the bound leaves room for a loaded test machine).
         #expect(ContinuousClock.now - started < .seconds(20))
     }
-}
-
-/// Accepts connections on loopback and writes one fixed answer to each, then closes it.
-final class ScriptedPeerForGRPC: @unchecked Sendable {
-    let listener: LoopbackListener
-    var port: Int { listener.port }
-
-    init(answer: String) throws {
-        let listener = try LoopbackListener()
-        self.listener = listener
-        Thread {
-            // Closed here, after accept fails, never by the test (see ScriptedPeer in CurlHTTPTests).
-            defer { listener.close() }
-            while true {
-                let client = accept(listener.fd, nil, nil)
-                guard client >= 0 else { return }
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                _ = recv(client, &buffer, buffer.count, 0)
-                _ = answer.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                Glibc.close(client)
-            }
-        }.start()
-    }
-
-    /// Stops accepting; the accept loop then closes the socket.
-    func close() { shutdown(listener.fd, Int32(SHUT_RDWR)) }
 }

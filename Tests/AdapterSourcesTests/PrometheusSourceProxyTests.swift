@@ -1,0 +1,53 @@
+import AccelMetricsTesting
+import AdapterStore
+@testable import AdapterSources
+import AsyncHTTPClient
+import CurlHTTP
+import Logging
+import Testing
+
+/// The Prometheus source behind a forward proxy: the proxy URL as AsyncHTTPClient takes it, and the queries through
+/// Debian's tinyproxy to a scripted Prometheus.
+@Suite struct PrometheusSourceProxyTests {
+    @Test func aProxyURLBecomesAsyncHTTPClientsProxy() throws {
+        let plain = try PrometheusSource.clientProxy("http://proxy.corp:3128")
+        #expect(plain.host == "proxy.corp" && plain.port == 3128 && plain.authorization == nil)
+        // The user information is percent-decoded into basic authorization.
+        let authorized = try PrometheusSource.clientProxy("http://svc%40corp:p%3Ass@proxy.corp:3128")
+        #expect(authorized.authorization == .basic(username: "svc@corp", password: "p:ss"))
+        let socks = try PrometheusSource.clientProxy("socks5://[fd00::1]:1080")
+        #expect(socks.host == "fd00::1" && socks.port == 1080)
+        // What AsyncHTTPClient cannot do is refused at the start, with the reason and without the password.
+        for refused in ["https://proxy.corp:3128", "socks5://user:secret@proxy.corp:1080"] {
+            #expect {
+                _ = try PrometheusSource.clientProxy(refused)
+            } throws: { error in
+                let text = "\(error)"
+                return (error as? AdapterError)?.code == .invalidConfiguration && !text.contains("secret") && text.contains("proxy")
+            }
+        }
+    }
+
+    @Test(.tags(.endToEnd), .endToEndEnabled) func queriesGoThroughARealProxy() async throws {
+        let body = #"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        let prometheus = try ScriptedPeer([
+            .send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"),
+        ])
+        defer { prometheus.close() }
+        let tinyproxy = try Tinyproxy()
+        defer { tinyproxy.stop() }
+        var settings = PrometheusSettings(url: "http://127.0.0.1:\(prometheus.port)")
+        // Loopback goes through it only when told so (a kubeconfig's proxy-url does; HTTP_PROXY would not).
+        settings.proxy = HTTPProxy(all: tinyproxy.url)
+        let log = CapturedLog()
+        let source = try PrometheusSource(
+            store: MetricStore(maxAgeSeconds: 60), catalog: MetricCatalog(MetricDefinition.builtIn), metrics: AdapterMetrics(),
+            settings: settings, logger: log.logger())
+        await source.refresh()
+        await source.shutdown()
+        #expect(log.contains("Prometheus queries go through a proxy"))
+        #expect(!log.contains("Prometheus query failed"), "\(log.all)")
+        #expect(!prometheus.requests.isEmpty && prometheus.requests.allSatisfy { $0.hasPrefix("GET /api/v1/query?query=") })
+        #expect(tinyproxy.requests.contains("CONNECT 127.0.0.1:\(prometheus.port) HTTP/1.1"), "\(tinyproxy.process.log)")
+    }
+}
