@@ -136,7 +136,7 @@ public struct HTTPProxy: Sendable, Equatable, CustomStringConvertible {
 
     /// A proxy URL taken apart, for clients that configure a proxy by its parts (AsyncHTTPClient).
     public struct Endpoint: Sendable, Equatable {
-        /// `http`, `https`, `socks5` or `socks5h`.
+        /// The URL's scheme, lower case (``validate()`` admits `http`, `https`, `socks5` and `socks5h`).
         public var scheme: String
         /// Without brackets for IPv6.
         public var host: String
