@@ -22,8 +22,10 @@ public final class Tinyproxy: @unchecked Sendable {
     private let directory: TemporaryDirectory
 
     /// Starts tinyproxy in the foreground on a free port (up to three ports: one is picked before tinyproxy binds
-    /// it, and another program may take it first) and waits until it accepts connections.
-    public init() throws {
+    /// it, and another program may take it first) and waits until it accepts connections. With `basicAuth`, clients
+    /// must send those credentials (`Proxy-Authorization`) or get 407; tinyproxy's configuration takes letters,
+    /// digits and `-._` only.
+    public init(basicAuth: (user: String, password: String)? = nil) throws {
         directory = TemporaryDirectory(prefix: "accel-tinyproxy")
         var failure: any Error = HarnessError("tinyproxy did not start")
         for _ in 0..<3 {
@@ -38,6 +40,7 @@ public final class Tinyproxy: @unchecked Sendable {
                 MaxClients 32
                 DisableViaHeader Yes
                 LogLevel Connect
+                \(basicAuth.map { "BasicAuth \($0.user) \($0.password)" } ?? "")
 
                 """)
             let process = try ManagedProcess("/usr/bin/tinyproxy", ["-d", "-c", configuration.path], directoryPrefix: "accel-tinyproxy-run")

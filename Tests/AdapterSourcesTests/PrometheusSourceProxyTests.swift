@@ -28,6 +28,30 @@ import Testing
         }
     }
 
+    /// Basic authorization from the proxy URL reaches tinyproxy; without it the queries fail as a source failure.
+    @Test(.tags(.endToEnd), .endToEndEnabled, arguments: [("svc:p-ss.w_1", true), ("svc:wrong", false)])
+    func anAuthenticatingProxy(userInfo: String, accepted: Bool) async throws {
+        let body = #"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        let prometheus = try ScriptedPeer([
+            .send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"),
+        ])
+        defer { prometheus.close() }
+        let tinyproxy = try Tinyproxy(basicAuth: ("svc", "p-ss.w_1"))
+        defer { tinyproxy.stop() }
+        var settings = PrometheusSettings(url: "http://127.0.0.1:\(prometheus.port)")
+        settings.proxy = HTTPProxy(all: "http://\(userInfo)@127.0.0.1:\(tinyproxy.port)")
+        settings.timeoutSeconds = 2
+        let log = CapturedLog()
+        let source = try PrometheusSource(
+            store: MetricStore(maxAgeSeconds: 60), catalog: MetricCatalog(MetricDefinition.builtIn), metrics: AdapterMetrics(),
+            settings: settings, logger: log.logger())
+        await source.refresh()
+        await source.shutdown()
+        #expect(log.contains("Prometheus query failed") != accepted, "\(log.all)")
+        #expect(prometheus.requests.isEmpty != accepted)
+        #expect(!log.all.contains { "\($0)".contains("wrong") }, "the password is in the log")
+    }
+
     @Test(.tags(.endToEnd), .endToEndEnabled) func queriesGoThroughARealProxy() async throws {
         let body = #"{"status":"success","data":{"resultType":"vector","result":[]}}"#
         let prometheus = try ScriptedPeer([

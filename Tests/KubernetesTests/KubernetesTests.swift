@@ -330,6 +330,35 @@ func pod(_ namespace: String, _ name: String, node: String = "n1", labels: [Stri
         #expect(log.all.contains { $0.message == "API server requests go through a proxy" && $0.metadata.contains(tinyproxy.url) })
     }
 
+    /// A proxy that wants credentials gets them from the proxy URL's user information; wrong ones are a clear failure
+    /// naming the proxy's answer (tinyproxy's is 401, where RFC 9110 has 407), with the password hidden.
+    @Test(.tags(.endToEnd), .endToEndEnabled) func throughAnAuthenticatingProxy() async throws {
+        let pki = TemporaryDirectory(prefix: "accel-pki-proxy-auth")
+        defer { pki.remove() }
+        let server = try tlsServer(pki)
+        let tinyproxy = try Tinyproxy(basicAuth: ("svc", "p-ss.w_1"))
+        defer { tinyproxy.stop() }
+        func client(_ userInfo: String) throws -> KubernetesClient {
+            try KubernetesClient(
+                configuration: KubernetesConfiguration(
+                    server: server.url, certificateAuthorityPEM: Array(try Data(contentsOf: pki.url("ca.pem"))),
+                    proxy: HTTPProxy(all: "http://\(userInfo)@127.0.0.1:\(tinyproxy.port)")),
+                logger: logger)
+        }
+        let good = try client("svc:p-ss.w_1")
+        #expect(try await good.list("/api/v1/pods", as: Pod.self).items.count == 1)
+        await good.shutdown()
+        let wrong = try client("svc:wrong")
+        do {
+            _ = try await wrong.list("/api/v1/pods", as: Pod.self)
+            Issue.record("listed through the proxy with wrong credentials")
+        } catch let error as KubernetesError {
+            #expect(error.code == .transport && error.message.contains("CONNECT tunnel failed, response 401"), "\(error)")
+            #expect(!error.message.contains("wrong"), "the password is in the error: \(error)")
+        }
+        await wrong.shutdown()
+    }
+
     @Test(.tags(.endToEnd), .endToEndEnabled) func tlsWithTheClustersCAAndABearerToken() async throws {
         let pki = TemporaryDirectory(prefix: "accel-pki-k8s")
         defer { pki.remove() }
