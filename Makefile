@@ -9,15 +9,19 @@ CHECKS_PYTHON ?= .build-checks/venv/bin/python
 deps:
 	./scripts/install-deps.sh
 
-build: deps
-	$(SWIFT) build
-
-run: build
-	./scripts/demo.sh
-
 # SwiftPM itself leaves TemporaryDirectory.* folders (holding only `.keep-directory`) in the temp folder, about 6 per
 # build and 5 per `swift test`; the tests clean up their own. Those made during this run are removed after it.
 SWIFTPM_TMP_MARK = .build/.test-started
+SWIFTPM_BUILD_MARK = .build/.build-started
+
+build: deps
+	@mkdir -p .build && touch $(SWIFTPM_BUILD_MARK)
+	$(SWIFT) build; status=$$?; \
+	  ./scripts/clean-swiftpm-tmp.sh $(SWIFTPM_BUILD_MARK); \
+	  exit $$status
+
+run: build
+	./scripts/demo.sh
 
 test: deps check-manifests
 	@mkdir -p .build && touch $(SWIFTPM_TMP_MARK)
